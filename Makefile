@@ -1,0 +1,66 @@
+# rdc — the ramdisk compiler.  Every compiler/*.c is part of ./rdc.
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= cc
+PKGS     := yaml-0.1 libarchive libelf libkmod libxxhash
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+VERSION  := 0.1.0
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lpthread
+
+ifeq ($(SANITIZE),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+BUILDDIR := build-san
+else
+BUILDDIR := build
+endif
+
+SRCS := $(sort $(wildcard compiler/*.c))
+OBJS := $(patsubst compiler/%.c,$(BUILDDIR)/%.o,$(SRCS))
+LIBOBJS := $(filter-out $(BUILDDIR)/main.o,$(OBJS))
+
+all: rdc
+
+rdc: $(BUILDDIR)/rdc
+	@ln -sf $(BUILDDIR)/rdc rdc
+
+$(BUILDDIR)/rdc: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILDDIR)/%.o: compiler/%.c $(wildcard compiler/*.h) | $(BUILDDIR)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILDDIR):
+	@mkdir -p $@
+
+check: rdc
+	@RDC=$(CURDIR)/$(BUILDDIR)/rdc tests/run-tests.sh $(T)
+
+# Boot tests are part of check; SLOW=1 adds the long ones (arm64 SSH etc).
+check-slow: rdc
+	@SLOW=1 RDC=$(CURDIR)/$(BUILDDIR)/rdc tests/run-tests.sh $(T)
+
+bench: rdc
+	@bench/bench.sh
+
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
+FUZZ_LIBSRC := $(filter-out compiler/main.c,$(SRCS))
+build-fuzz/%: fuzz/%.c $(FUZZ_LIBSRC) $(wildcard compiler/*.h)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_CFLAGS) -Icompiler -o $@ $< $(FUZZ_LIBSRC) $(PKG_LIBS) -lpthread
+
+fuzz: build-fuzz/fuzz_manifest build-fuzz/fuzz_elf
+	fuzz/run-fuzz.sh
+
+install: rdc
+	install -D -m 0755 $(BUILDDIR)/rdc $(DESTDIR)$(PREFIX)/bin/rdc
+	install -D -m 0644 schema/manifest.schema.json $(DESTDIR)$(PREFIX)/share/rdc/manifest.schema.json
+
+clean:
+	rm -rf build build-san build-fuzz rdc
+
+.PHONY: all rdc check check-slow bench fuzz install clean

@@ -1,0 +1,36 @@
+/* diag.h — every message rdc prints about bad input goes through here.
+ * Errors in a manifest are shown as
+ *     file:line:col: error: message
+ *       12 |   - {dest: /etc/x, mode: 0999}
+ *          |                          ^
+ *     hint: ...
+ * which is how compilers have taught users to read them. */
+#ifndef RDC_DIAG_H
+#define RDC_DIAG_H
+#include <stdarg.h>
+
+/* A place in a manifest.  `file` points at a string that lives as long as the
+ * manifest (interned by the reader).  line and col are 1-based; line 0 means
+ * "no location". */
+struct loc {
+	const char *file;
+	int line, col;
+};
+
+extern int diag_verbose; /* -v: diag_info prints */
+
+void diag_error(const struct loc *loc, const char *hint, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void diag_warn(const struct loc *loc, const char *hint, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void diag_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An error with no location: "rdc: error: ..." */
+void diag_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The number of errors reported so far. */
+int diag_error_count(void);
+
+/* "did you mean": the candidate closest to `word` by edit distance, or NULL
+ * when none is close enough to be a plausible typo. */
+const char *diag_closest(const char *word, const char *const *cands, int n);
+
+#endif

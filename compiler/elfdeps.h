@@ -1,0 +1,52 @@
+/* elfdeps.h — shared-library closures read from ELF with libelf, the way
+ * ld.so would find them, without executing anything.
+ *
+ * Paths are image paths: absolute, as seen inside the sysroot ("/usr/lib/
+ * x86_64-linux-gnu/libc.so.6"); the host file is <sysroot><path>.
+ *
+ * Invariant: no item's path passes through a directory that is itself a
+ * symlink item.  Symlinked directory components (usrmerge /lib -> usr/lib,
+ * /lib64 -> usr/lib64) come out as symlink items of their own and the files
+ * behind them under their real directory, so the image holds the same
+ * layout as the sysroot. */
+#ifndef RDC_ELFDEPS_H
+#define RDC_ELFDEPS_H
+#include <stddef.h>
+#include "cas.h"
+#include "util.h"
+
+struct elf_item {
+	char *path;      /* image path */
+	char *target;    /* symlink target exactly as in the sysroot; NULL for a regular file */
+	char *needed_by; /* image path of the object that needed it; NULL for a root */
+	char *why;       /* "root", "PT_INTERP", "DT_NEEDED libz.so.1", "#! interpreter", ".note.dlopen", "symlink" */
+};
+
+struct elf_closure {
+	struct elf_item *v;
+	size_t n, alloc;
+};
+
+struct elf_ctx;
+
+/* sysroot NULL means "/".  arch NULL means the host's (x86_64 here); else
+ * x86_64, aarch64, riscv64, i386, arm ... .  cas may be NULL (no memo). */
+struct elf_ctx *elf_ctx_new(const char *sysroot, const char *arch, struct cas *cas);
+void elf_ctx_free(struct elf_ctx *e);
+
+/* Add a binary (absolute path inside the sysroot, or a name looked up in
+ * PATH inside the sysroot) and everything it needs.  Items already in `out`
+ * are not added twice.  On failure returns -1 with a one-line reason in
+ * *err (no location: the caller knows the manifest line), e.g.
+ * "libfoo.so.1 needed by /usr/bin/x not found (searched: /lib/..., ...)". */
+int elf_add_binary(struct elf_ctx *e, const char *name, struct elf_closure *out, struct strbuf *err);
+/* A dlopen()ed library by soname or absolute path, with its closure. */
+int elf_add_library(struct elf_ctx *e, const char *name, struct elf_closure *out, struct strbuf *err);
+/* The image path the last elf_add_binary root resolved to (for `dest:`). */
+const char *elf_closure_root(const struct elf_closure *c, size_t first_index);
+void elf_closure_free(struct elf_closure *c);
+
+/* `rdc deps [--sysroot DIR] [--arch A] [--why] BINARY...` */
+int cmd_deps(int argc, char **argv);
+
+#endif

@@ -1,0 +1,87 @@
+/* util.h — memory helpers, growing buffers and string lists used by every stage.
+ * Allocation failure is fatal (there is nothing sensible to do in a compiler
+ * that runs for milliseconds), so callers never check for NULL. */
+#ifndef RDC_UTIL_H
+#define RDC_UTIL_H
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Grow array `p` (with `alloc` slots) so that it can hold `n` elements. */
+#define GROW(p, n, alloc)                                                    \
+	do {                                                                 \
+		if ((size_t)(n) > (alloc)) {                                 \
+			(alloc) = (alloc) ? (alloc) * 2 : 8;                 \
+			if ((alloc) < (size_t)(n))                           \
+				(alloc) = (n);                               \
+			(p) = xrealloc((p), (alloc) * sizeof(*(p)));         \
+		}                                                            \
+	} while (0)
+
+/* A growing byte buffer, always NUL-terminated (git's strbuf). */
+struct strbuf {
+	char *buf;
+	size_t len, alloc;
+};
+#define STRBUF_INIT { NULL, 0, 0 }
+void sb_grow(struct strbuf *sb, size_t extra);
+void sb_add(struct strbuf *sb, const void *data, size_t len);
+void sb_adds(struct strbuf *sb, const char *s);
+void sb_addch(struct strbuf *sb, char c);
+void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
+void sb_reset(struct strbuf *sb);
+char *sb_detach(struct strbuf *sb); /* caller frees; sb is reset */
+void sb_release(struct strbuf *sb);
+const char *sb_str(const struct strbuf *sb); /* "" for an empty buffer */
+
+/* A list of owned strings. */
+struct strlist {
+	char **v;
+	size_t n, alloc;
+};
+#define STRLIST_INIT { NULL, 0, 0 }
+void sl_push(struct strlist *sl, const char *s);  /* copies s */
+void sl_push_owned(struct strlist *sl, char *s); /* takes s */
+bool sl_has(const struct strlist *sl, const char *s);
+void sl_sort(struct strlist *sl);
+void sl_release(struct strlist *sl);
+
+/* Files. */
+int read_file(const char *path, struct strbuf *out); /* -1 and errno on failure */
+/* Write `len` bytes to `path` atomically: a temporary file beside it, fsync-free
+ * write, then rename.  Every file rdc writes goes through here or atomic_open. */
+int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* For streamed output: open a temporary beside `path`; commit renames it into
+ * place, abort removes it.  A killed process leaves only a ".rdc-tmp" file. */
+struct atomic_file {
+	int fd;
+	char *path, *tmp;
+};
+int atomic_open(struct atomic_file *af, const char *path);
+int atomic_commit(struct atomic_file *af, unsigned mode);
+void atomic_abort(struct atomic_file *af);
+int write_all(int fd, const void *data, size_t len);
+int mkdir_p(const char *path, unsigned mode);
+
+/* Paths. */
+char *path_join(const char *a, const char *b);
+/* Normalise an image path: collapse "//", ".", resolve ".." lexically; always
+ * begins with "/".  Returns NULL when ".." would climb above the root. */
+char *path_normalize(const char *p);
+const char *path_basename(const char *p);
+char *path_dirname(const char *p);
+
+/* Expand ${VAR} from the environment.  An unset variable is an error: returns
+ * NULL and puts the variable's name into *missing (caller frees). */
+char *expand_env(const char *s, char **missing);
+
+#endif

@@ -1,0 +1,71 @@
+# tests/lib.sh — the test library every tNNNN-*.sh sources (git's t/test-lib.sh
+# in miniature).  Each test runs in a fresh trash directory with its own
+# cache; one behaviour per test_expect_success.
+set -u
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$TESTS_DIR/.." && pwd)
+RDC=${RDC:-$ROOT/build/rdc}
+name=$(basename "$0" .sh)
+TRASH="$TESTS_DIR/trash.$name"
+rm -rf "$TRASH" && mkdir -p "$TRASH" && cd "$TRASH" || exit 1
+export RDC_CACHE_DIR="$TRASH/.cache"
+export SOURCE_DATE_EPOCH=
+unset SOURCE_DATE_EPOCH
+export LC_ALL=C
+test_count=0 test_failed=0
+ORACLES="$TESTS_DIR/.work"   # built oracles (gen_init_cpio), shared between tests
+
+# test_expect_success 'what the user sees' 'commands'
+test_expect_success() {
+	test_count=$((test_count + 1))
+	local out
+	if out=$( (set -e; eval "$2") 2>&1); then
+		echo "ok $test_count - $1"
+	else
+		echo "not ok $test_count - $1"
+		echo "$out" | tail -30 | sed 's/^/#   /'
+		test_failed=$((test_failed + 1))
+	fi
+}
+test_skip() { test_count=$((test_count + 1)); echo "skip $test_count - $1 ($2)"; }
+# A test that needs a command or file: test_have CMD || skip
+test_have() { command -v "$1" >/dev/null 2>&1; }
+test_done() { rm -rf "$TRASH"; [ "$test_failed" -eq 0 ]; }
+
+# expect_fail STATUS cmd...: runs cmd, requires that exact exit status;
+# its stderr is left in ./err
+expect_fail() {
+	local want=$1; shift
+	"$@" >out 2>err && { echo "expected status $want, got 0"; cat err; return 1; }
+	local rc=$?
+	[ "$rc" -eq "$want" ] || { echo "expected status $want, got $rc"; cat err; return 1; }
+}
+# grep with a message on failure
+expect_grep() { grep -q -- "$1" "$2" || { echo "'$1' not found in $2:"; cat "$2"; return 1; }; }
+
+# The installed kernel release (Debian's linux-image-amd64), for manifests
+# that say version: ${KVER}.
+KVER=$(ls /lib/modules 2>/dev/null | grep -- '-amd64$' | sort -V | tail -1)
+export KVER
+
+# cpio_tree IMAGE: a normalised listing of an archive's tree (via libarchive's
+# bsdcpio when present, else GNU cpio), for comparisons between archives.
+cpio_tree() {
+	local f=$1
+	case "$f" in
+	*.gz) gzip -dc "$f" ;; *.zst) zstd -dc "$f" ;; *.xz) xz -dc "$f" ;; *.lz4) lz4 -dc "$f" ;; *) cat "$f" ;;
+	esac | cpio -itv --quiet 2>/dev/null | awk '{ $3=$4=""; $6=$7=$8=""; print }' | sort
+}
+
+# gen_init_cpio from the kernel's own source (linux-source-6.1), built once.
+gen_init_cpio() {
+	local bin="$ORACLES/gen_init_cpio"
+	if [ ! -x "$bin" ]; then
+		mkdir -p "$ORACLES"
+		local tarball
+		tarball=$(ls /usr/src/linux-source-*.tar.xz | head -1)
+		tar -xJf "$tarball" -C "$ORACLES" --wildcards '*/usr/gen_init_cpio.c' --strip-components=2
+		cc -O2 -o "$bin" "$ORACLES/gen_init_cpio.c"
+	fi
+	"$bin" "$@"
+}

@@ -2,7 +2,7 @@
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 CC       ?= cc
-PKGS     := yaml-0.1 libarchive libelf libkmod libxxhash
+PKGS     := yaml-0.1 libarchive libelf libkmod libxxhash zlib liblzma libzstd liblz4
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 VERSION  := 0.1.0

@@ -10,6 +10,7 @@ struct build_opts {
 	bool single_segment;
 	int jobs;              /* 0: all cores */
 	const char *cache_dir; /* NULL: default */
+	bool check_only;       /* resolve and validate; write nothing */
 };
 
 struct build_result {

@@ -260,7 +260,7 @@ static const struct field *find_field(const struct field *fields, const char *ke
 
 static void unknown_key(struct reader *r, yaml_node_t *k, const struct field *fields, const char *where)
 {
-	const char *cands[64];
+	const char *cands[64] = { NULL };
 	int n = 0;
 	for (const struct field *f = fields; f->key && n < 64; f++)
 		cands[n++] = f->key;

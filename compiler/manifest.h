@@ -83,7 +83,7 @@ struct mf_init {
 };
 
 struct mf_output {
-	char *path;      /* absolute, from the manifest dir; NULL: <manifest-stem>.cpio.zst beside the manifest */
+	char *path;      /* absolute, from the manifest dir; NULL: <manifest-stem>.cpio.zst in the cwd */
 	char *format;    /* cpio | list | c | S | dir; NULL: from the suffix */
 	char *algo;      /* none | gzip | zstd | xz | lz4; NULL: from the suffix */
 	int level;       /* -1: the compressor's default */

@@ -1,0 +1,469 @@
+/* build.c — the pipeline: manifest -> resolvers -> plan -> emitter.
+ *
+ * A rebuild where nothing changed costs only stats: the plan is rebuilt from
+ * the stat index and the resolvers' memos, its key is compared with the key
+ * recorded for the output (together with the output's own identity), and a
+ * match leaves the output untouched. */
+#include "build.h"
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include "cas.h"
+#include "elfdeps.h"
+#include "emit.h"
+#include "initgen.h"
+#include "modclosure.h"
+#include "plan.h"
+
+const char *host_arch(void)
+{
+	static struct utsname u;
+	if (!u.machine[0])
+		uname(&u);
+	return u.machine;
+}
+
+void build_result_free(struct build_result *r)
+{
+	free(r->output);
+	free(r->kver);
+	free(r->arch);
+	memset(r, 0, sizeof(*r));
+}
+
+char *build_output_path(const struct manifest *m, const struct build_opts *o)
+{
+	if (o->output)
+		return xstrdup(o->output);
+	if (m->output.path)
+		return xstrdup(m->output.path);
+	const char *base = path_basename(m->path);
+	size_t stem = strcspn(base, ".");
+	return xasprintf("%.*s.cpio.zst", (int)(stem ? stem : strlen(base)), base);
+}
+
+/* A host path inside the manifest's sysroot. */
+static char *in_sysroot(const struct manifest *m, const char *path)
+{
+	if (!m->sysroot || !strcmp(m->sysroot, "/"))
+		return xstrdup(path);
+	return path_join(m->sysroot, path);
+}
+
+static char *modules_dir(const struct manifest *m)
+{
+	return m->kernel.modules ? xstrdup(m->kernel.modules) : in_sysroot(m, "/lib/modules");
+}
+
+char *build_kernel_release(const struct manifest *m, bool *err)
+{
+	*err = false;
+	if (!m->kernel.version && !m->nkmods)
+		return NULL;
+	char *moddir = modules_dir(m);
+	char *kver = modclosure_kver(moddir, m->kernel.version ? m->kernel.version : "host", &m->kernel.loc);
+	free(moddir);
+	*err = kver == NULL;
+	return kver;
+}
+
+/* ---- collecting the plan ------------------------------------------------ */
+
+struct builder {
+	struct manifest *m;
+	struct plan *plan;
+	struct cas *cas;
+	struct elf_ctx *elf;
+	struct modclosure mods;
+	bool have_mods;
+	char *kver;
+	int errors;
+};
+
+static void count(struct builder *b, int rc)
+{
+	if (rc < 0)
+		b->errors++;
+}
+
+static void add_declared(struct builder *b)
+{
+	struct manifest *m = b->m;
+	for (size_t i = 0; i < m->ndirs; i++) {
+		struct mf_dir *d = &m->dirs[i];
+		count(b, plan_add_dir(b->plan, d->path, d->mode, d->uid, d->gid, &d->loc, "dirs"));
+	}
+	for (size_t i = 0; i < m->nnodes; i++) {
+		struct mf_node *n = &m->nodes[i];
+		count(b, plan_add_node(b->plan, n->path, n->type, n->major, n->minor, n->mode, n->uid, n->gid,
+				       &n->loc, "nodes"));
+	}
+	for (size_t i = 0; i < m->nsymlinks; i++) {
+		struct mf_symlink *s = &m->symlinks[i];
+		count(b, plan_add_symlink(b->plan, s->path, s->target, s->uid, s->gid, &s->loc, "symlinks"));
+	}
+	for (size_t i = 0; i < m->nfiles; i++) {
+		struct mf_file *f = &m->files[i];
+		if (f->content)
+			count(b, plan_add_blob(b->plan, f->dest, f->content, f->content_len,
+					       f->mode == MODE_UNSET ? 0644 : (unsigned)f->mode, f->uid, f->gid, SEG_FILES,
+					       &f->loc, "files"));
+		else if (f->tree)
+			count(b, plan_add_tree(b->plan, f->dest, f->src, f->mode, f->uid, f->gid, SEG_FILES, &f->loc,
+					       "files (tree)"));
+		else
+			count(b, plan_add_file(b->plan, f->dest, f->src, f->mode, f->uid, f->gid, SEG_FILES, &f->loc,
+					       "files"));
+	}
+}
+
+/* Put one closure into the plan.  With `dest`, the root (and the symlinks
+ * that led to it) move there instead of keeping their own paths. */
+static void add_closure(struct builder *b, const struct elf_closure *c, const char *dest, enum plan_seg root_seg,
+			const struct loc *loc)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct elf_item *it = &c->v[i];
+		bool root = it->needed_by == NULL;
+		if (root && dest && !it->target && !strcmp(it->path, elf_closure_root(c, 0))) {
+			char *src = in_sysroot(b->m, it->path);
+			count(b, plan_add_file(b->plan, dest, src, MODE_UNSET, 0, 0, root_seg, loc, "binaries (dest)"));
+			free(src);
+			continue;
+		}
+		if (root && dest)
+			continue;
+		char *origin = it->needed_by ? xasprintf("%s of %s", it->why, it->needed_by) : xstrdup(it->why);
+		if (it->target) {
+			count(b, plan_add_symlink(b->plan, it->path, it->target, 0, 0, loc, origin));
+		} else {
+			char *src = in_sysroot(b->m, it->path);
+			count(b, plan_add_file(b->plan, it->path, src, MODE_UNSET, 0, 0, root ? root_seg : SEG_LIBS, loc,
+					       origin));
+			free(src);
+		}
+		free(origin);
+	}
+}
+
+static void add_binary(struct builder *b, const char *name, const char *dest, bool library, const struct loc *loc)
+{
+	struct elf_closure c = { 0 };
+	struct strbuf err = STRBUF_INIT;
+	int rc = library ? elf_add_library(b->elf, name, &c, &err) : elf_add_binary(b->elf, name, &c, &err);
+	if (rc < 0) {
+		diag_error(loc, NULL, "%s", err.len ? err.buf : "cannot resolve this binary");
+		b->errors++;
+	} else {
+		add_closure(b, &c, dest, library ? SEG_LIBS : SEG_BINARIES, loc);
+	}
+	sb_release(&err);
+	elf_closure_free(&c);
+}
+
+static void add_binaries(struct builder *b)
+{
+	struct manifest *m = b->m;
+	bool bb = m->init.present && initgen_needs_busybox(m);
+	if (!m->nbinaries && !m->nlibraries && !bb)
+		return;
+	b->elf = elf_ctx_new(m->sysroot, m->arch, b->cas);
+	if (!b->elf) {
+		diag_error(m->sysroot ? &m->sysroot_loc : &m->arch_loc, NULL, "cannot read binaries from %s",
+			   m->sysroot ? m->sysroot : "/");
+		b->errors++;
+		return;
+	}
+	for (size_t i = 0; i < m->nbinaries; i++)
+		add_binary(b, m->binaries[i].path, m->binaries[i].dest, false, &m->binaries[i].loc);
+	for (size_t i = 0; i < m->nlibraries; i++)
+		add_binary(b, m->libraries[i].name, NULL, true, &m->libraries[i].loc);
+	if (bb) /* the generated /init is a BusyBox script: the sysroot's busybox runs it */
+		add_binary(b, "busybox", "/bin/busybox", false, &m->init.loc);
+}
+
+static void add_modules(struct builder *b)
+{
+	struct manifest *m = b->m;
+	if (!m->nkmods)
+		return;
+	struct modclosure_req *reqs = xcalloc(m->nkmods, sizeof(*reqs));
+	for (size_t i = 0; i < m->nkmods; i++)
+		reqs[i] = (struct modclosure_req){ m->kmods[i].name, m->kmods[i].path, m->kmods[i].params,
+						   m->kmods[i].loc };
+	char *moddir = modules_dir(m), *fw = m->kernel.firmware ? xstrdup(m->kernel.firmware)
+								  : in_sysroot(m, "/lib/firmware");
+	struct modclosure_opts o = { moddir, b->kver, fw, m->kernel.decompress, b->cas };
+	if (modclosure_resolve(&o, reqs, m->nkmods, &b->mods) < 0) {
+		b->errors++;
+	} else {
+		b->have_mods = true;
+		for (size_t i = 0; i < b->mods.nmods; i++) {
+			struct modclosure_mod *mod = &b->mods.mods[i];
+			char *origin = xasprintf("module %s", mod->name);
+			if (mod->data.len)
+				count(b, plan_add_blob(b->plan, mod->dest, mod->data.buf, mod->data.len, 0644, 0, 0,
+						       SEG_MODULES, &m->kernel.loc, origin));
+			else
+				count(b, plan_add_file(b->plan, mod->dest, mod->src, 0644, 0, 0, SEG_MODULES,
+						       &m->kernel.loc, origin));
+			free(origin);
+		}
+		for (size_t i = 0; i < b->mods.nfirmware; i++)
+			count(b, plan_add_file(b->plan, b->mods.firmware[i].dest, b->mods.firmware[i].src, 0644, 0, 0,
+					       SEG_MODULES, &m->kernel.loc, "firmware"));
+		for (size_t i = 0; i < b->mods.nindexes; i++)
+			count(b, plan_add_blob(b->plan, b->mods.indexes[i].dest, b->mods.indexes[i].data.buf,
+					       b->mods.indexes[i].data.len, 0644, 0, 0, SEG_MODULES, &m->kernel.loc,
+					       "module index"));
+	}
+	free(moddir);
+	free(fw);
+	free(reqs);
+}
+
+static bool declares(const struct manifest *m, const char *path)
+{
+	for (size_t i = 0; i < m->nnodes; i++)
+		if (!strcmp(m->nodes[i].path, path))
+			return true;
+	return false;
+}
+
+static void add_init(struct builder *b)
+{
+	struct manifest *m = b->m;
+	if (!m->init.present)
+		return;
+	/* The kernel opens /dev/console before /init runs; without it the init
+	 * has no stdout. */
+	if (!declares(m, "/dev/console"))
+		count(b, plan_add_node(b->plan, "/dev/console", 'c', 5, 1, 0600, 0, 0, &m->init.loc, "init console"));
+	if (m->init.exec) {
+		count(b, plan_add_symlink(b->plan, "/init", m->init.exec, 0, 0, &m->init.loc, "init.exec"));
+		return;
+	}
+	struct strbuf script = STRBUF_INIT;
+	if (initgen_script(m, b->have_mods ? &b->mods : NULL, &script) < 0)
+		b->errors++;
+	else
+		count(b, plan_add_blob(b->plan, "/init", script.buf, script.len, 0755, 0, 0, SEG_INIT, &m->init.loc,
+				       "generated init"));
+	sb_release(&script);
+}
+
+/* ---- output choice and the no-op check ---------------------------------- */
+
+static bool suffix_names_format(const char *path)
+{
+	static const char *const s[] = { ".cpio", ".gz", ".zst", ".xz", ".lz4", ".c", ".S", ".list", ".txt", "/" };
+	size_t n = strlen(path);
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		if (n >= strlen(s[i]) && !strcmp(path + n - strlen(s[i]), s[i]))
+			return true;
+	return false;
+}
+
+static int choose_output(const struct manifest *m, const struct build_opts *o, const char *path,
+			 struct emit_opts *eo)
+{
+	memset(eo, 0, sizeof(*eo));
+	int rc;
+	if (o->output) /* -o's suffix speaks for itself; the manifest fills the gaps */
+		rc = emit_choose(path, o->format ? o->format : suffix_names_format(path) ? NULL : m->output.format,
+				 suffix_names_format(path) ? NULL : m->output.algo, &m->output.loc, eo);
+	else
+		rc = emit_choose(path, o->format ? o->format : m->output.format, m->output.algo, &m->output.loc, eo);
+	eo->level = m->output.level;
+	eo->jobs = o->jobs;
+	eo->single_segment |= o->single_segment || m->output.single_segment;
+	return rc;
+}
+
+static int epoch(const struct manifest *m, uint32_t *out)
+{
+	const char *s = getenv("SOURCE_DATE_EPOCH");
+	if (s && *s) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(s, &end, 10);
+		if (errno || *end || v > 0xffffffffull) {
+			diag_fail("SOURCE_DATE_EPOCH='%s' is not seconds since 1970", s);
+			return -1;
+		}
+		*out = (uint32_t)v;
+	} else {
+		*out = m->epoch > 0 ? (uint32_t)m->epoch : 0;
+	}
+	return 0;
+}
+
+static char *output_memo_key(const char *path)
+{
+	char *abs = realpath(".", NULL);
+	char *key = path[0] == '/' ? xstrdup(path) : path_join(abs, path);
+	free(abs);
+	return key;
+}
+
+static bool output_current(struct cas *cas, const char *path, const struct cas_hash *key)
+{
+	char *mkey = output_memo_key(path), hex[33];
+	struct strbuf payload = STRBUF_INIT;
+	cas_hash_hex(key, hex);
+	bool same = access(path, F_OK) == 0 && cas_memo_get(cas, "output", mkey, &payload) == 1 &&
+		    !strcmp(sb_str(&payload), hex);
+	sb_release(&payload);
+	free(mkey);
+	return same;
+}
+
+static void output_record(struct cas *cas, const char *path, const struct cas_hash *key)
+{
+	char *mkey = output_memo_key(path), hex[33];
+	struct strbuf deps = STRBUF_INIT, payload = STRBUF_INIT;
+	cas_hash_hex(key, hex);
+	memo_note(&deps, path);
+	sb_adds(&payload, hex);
+	cas_memo_put(cas, "output", mkey, &deps, &payload);
+	sb_release(&deps);
+	sb_release(&payload);
+	free(mkey);
+}
+
+static void builder_release(struct builder *b)
+{
+	plan_free(b->plan);
+	elf_ctx_free(b->elf);
+	if (b->have_mods)
+		modclosure_free(&b->mods);
+	free(b->kver);
+}
+
+/* Resolve everything into a finished plan; -1 after reporting errors. */
+static int make_plan(struct builder *b)
+{
+	bool kerr;
+	b->kver = build_kernel_release(b->m, &kerr);
+	if (kerr)
+		return -1;
+	add_declared(b);
+	add_binaries(b);
+	if (b->kver)
+		add_modules(b);
+	add_init(b);
+	if (b->errors)
+		return -1;
+	return plan_finish(b->plan);
+}
+
+int build_manifest(struct manifest *m, const struct build_opts *o, struct build_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	struct emit_opts eo;
+	char *path = build_output_path(m, o);
+	r->output = path;
+	r->arch = xstrdup(m->arch ? m->arch : host_arch());
+	if (choose_output(m, o, path, &eo) < 0 || epoch(m, &eo.mtime) < 0)
+		return -1;
+	struct builder b = { .m = m, .cas = cas_open(o->cache_dir) };
+	if (!b.cas)
+		return -1;
+	b.plan = plan_new(b.cas);
+	int rc = make_plan(&b);
+	if (b.kver)
+		r->kver = xstrdup(b.kver);
+	if (rc == 0 && !o->check_only) {
+		struct cas_hash key;
+		emit_image_key(b.plan, &eo, &key);
+		bool cacheable = eo.format == EF_CPIO || eo.format == EF_C || eo.format == EF_LIST;
+		bool to_stdout = !strcmp(path, "-");
+		if (cacheable && !to_stdout && output_current(b.cas, path, &key)) {
+			r->unchanged = true;
+		} else {
+			rc = emit_write(b.plan, b.cas, &eo, path);
+			if (rc == 0 && cacheable && !to_stdout)
+				output_record(b.cas, path, &key);
+		}
+		diag_info("%s: %zu entries, %s%s%s", path, plan_count(b.plan), eo.format == EF_CPIO ? "compression " : "",
+			  eo.format == EF_CPIO ? emit_algo_name(eo.algo) : "", r->unchanged ? " (unchanged)" : "");
+	}
+	builder_release(&b);
+	cas_close(b.cas);
+	return rc;
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static int usage(const char *cmd)
+{
+	fprintf(stderr, "usage: rdc %s MANIFEST%s\n", cmd,
+		strcmp(cmd, "build") ? "" : " [-o OUT] [--format cpio|list|c|S|dir] [--single-segment] [-j N] [-v]");
+	return 2;
+}
+
+/* Shared by build, list and check: options, then exactly one manifest. */
+static int parse_build_args(int argc, char **argv, struct build_opts *o, const char **manifest)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' }, { "format", required_argument, NULL, 'f' },
+		{ "single-segment", no_argument, NULL, 's' }, { "jobs", required_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:f:sj:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': o->output = optarg; break;
+		case 'f': o->format = optarg; break;
+		case 's': o->single_segment = true; break;
+		case 'j': o->jobs = atoi(optarg); if (o->jobs < 1) return usage(argv[0]); break;
+		case 'v': diag_verbose = 1; break;
+		default: return usage(argv[0]);
+		}
+	}
+	if (optind != argc - 1)
+		return usage(argv[0]);
+	*manifest = argv[optind];
+	return 0;
+}
+
+static int run_build(int argc, char **argv, struct build_opts *o)
+{
+	const char *path;
+	int rc = parse_build_args(argc, argv, o, &path);
+	if (rc)
+		return rc;
+	if (o->format && !strcmp(o->format, "list") && !o->output)
+		o->output = "-";
+	struct manifest *m = manifest_load(path);
+	if (!m)
+		return 1;
+	struct build_result r;
+	rc = build_manifest(m, o, &r) < 0 ? 1 : 0;
+	build_result_free(&r);
+	manifest_free(m);
+	return rc;
+}
+
+int cmd_build(int argc, char **argv)
+{
+	struct build_opts o = { 0 };
+	return run_build(argc, argv, &o);
+}
+
+int cmd_list(int argc, char **argv)
+{
+	struct build_opts o = { .format = "list", .output = "-" };
+	return run_build(argc, argv, &o);
+}
+
+int cmd_check(int argc, char **argv)
+{
+	struct build_opts o = { .check_only = true };
+	return run_build(argc, argv, &o);
+}

@@ -1,0 +1,855 @@
+/* emit.c — writes the Plan out.
+ *
+ * The cpio writer reproduces the kernel's usr/gen_init_cpio byte for byte
+ * (newc headers, inode numbers from 721, dev 3:1, nlink 2 for directories,
+ * pipes and sockets, symlink bodies with their NUL, trailer padded to 512),
+ * so an uncompressed image equals what gen_init_cpio makes of `rdc list`.
+ *
+ * Compression uses zlib, liblzma, libzstd and liblz4 directly rather than
+ * libarchive's filters because the kernel needs two things those filters do
+ * not offer: xz with a CRC32 check (the kernel's xz decoder has no CRC64) and
+ * lz4 in the legacy frame format (lib/decompress_unlz4.c). */
+#include "emit.h"
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <lz4.h>
+#include <lz4hc.h>
+#include <lzma.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include <zlib.h>
+#include <zstd.h>
+#include "util.h"
+
+#define IO_CHUNK (256 * 1024)
+#define LZ4_LEGACY_MAGIC 0x184C2102u
+#define LZ4_LEGACY_BLOCK (8 << 20)
+
+/* ---- choosing the format ---------------------------------------------- */
+
+static const char *const algo_names[] = { "none", "gzip", "zstd", "xz", "lz4" };
+static const char *const format_names[] = { "cpio", "list", "c", "S", "dir" };
+
+const char *emit_algo_name(enum emit_algo a) { return algo_names[a]; }
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+static void choose_from_suffix(const char *path, struct emit_opts *o)
+{
+	static const struct { const char *suffix; enum emit_format f; enum emit_algo a; } table[] = {
+		{ ".gz", EF_CPIO, EA_GZIP }, { ".zst", EF_CPIO, EA_ZSTD }, { ".xz", EF_CPIO, EA_XZ },
+		{ ".lz4", EF_CPIO, EA_LZ4 }, { ".cpio", EF_CPIO, EA_NONE }, { ".list", EF_LIST, EA_NONE },
+		{ ".txt", EF_LIST, EA_NONE }, { ".c", EF_C, EA_NONE }, { ".S", EF_S, EA_NONE },
+		{ "/", EF_DIR, EA_NONE },
+	};
+	o->format = EF_CPIO;
+	o->algo = EA_ZSTD;
+	for (size_t i = 0; path && i < sizeof(table) / sizeof(table[0]); i++) {
+		if (ends_with(path, table[i].suffix)) {
+			o->format = table[i].f;
+			o->algo = table[i].a;
+			return;
+		}
+	}
+}
+
+static int pick(const char *word, const char *const *names, int n, const struct loc *loc, const char *what)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(word, names[i]))
+			return i;
+	struct strbuf hint = STRBUF_INIT;
+	sb_adds(&hint, "one of:");
+	for (int i = 0; i < n; i++)
+		sb_addf(&hint, " %s", names[i]);
+	const char *close = diag_closest(word, names, n);
+	if (close)
+		sb_addf(&hint, " (did you mean '%s'?)", close);
+	if (loc)
+		diag_error(loc, hint.buf, "unknown %s '%s'", what, word);
+	else
+		diag_fail("unknown %s '%s'; %s", what, word, hint.buf);
+	sb_release(&hint);
+	return -1;
+}
+
+int emit_choose(const char *path, const char *format, const char *algo, const struct loc *loc,
+		struct emit_opts *o)
+{
+	choose_from_suffix(path, o);
+	if (format) {
+		int f = pick(format, format_names, 5, loc, "output format");
+		if (f < 0)
+			return -1;
+		if ((enum emit_format)f != o->format)
+			o->algo = EA_NONE; /* --format cpio on "x.img" means plain cpio */
+		o->format = f;
+	}
+	if (algo) {
+		int a = pick(algo, algo_names, 5, loc, "compression");
+		if (a < 0)
+			return -1;
+		o->algo = a;
+	}
+	if (o->format != EF_CPIO)
+		o->algo = EA_NONE; /* lists, C arrays and directories are never compressed */
+	if (o->algo == EA_NONE || o->algo == EA_LZ4)
+		o->single_segment = true; /* lz4 swallows what follows it: one stream */
+	return 0;
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+
+static void key_entry(XXH3_state_t *st, const struct plan_entry *e)
+{
+	uint32_t f[6] = { e->mode, e->uid, e->gid, e->rmajor, e->rminor, (uint32_t)e->kind };
+	XXH3_128bits_update(st, e->path, strlen(e->path) + 1);
+	XXH3_128bits_update(st, f, sizeof(f));
+	if (e->target)
+		XXH3_128bits_update(st, e->target, strlen(e->target) + 1);
+	if (e->kind == PK_FILE) {
+		XXH3_128bits_update(st, e->hash.b, sizeof(e->hash.b));
+		XXH3_128bits_update(st, &e->size, sizeof(e->size));
+	}
+}
+
+static void key_opts(XXH3_state_t *st, const struct emit_opts *o, int seg)
+{
+	int32_t f[6] = { 1 /* layout version */, o->format, o->algo, o->level, seg, (int32_t)o->mtime };
+	XXH3_128bits_update(st, f, sizeof(f));
+}
+
+static void key_final(XXH3_state_t *st, struct cas_hash *key)
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
+	memcpy(key->b, c.digest, sizeof(key->b));
+}
+
+void emit_image_key(const struct plan *p, const struct emit_opts *o, struct cas_hash *key)
+{
+	XXH3_state_t *st = XXH3_createState();
+	XXH3_128bits_reset(st);
+	key_opts(st, o, o->single_segment ? -1 : -2);
+	for (size_t i = 0; i < plan_count(p); i++)
+		key_entry(st, plan_entry_at(p, i));
+	key_final(st, key);
+	XXH3_freeState(st);
+}
+
+/* ---- sinks: a byte stream, optionally compressed, into a file ------------ */
+
+struct sink {
+	int fd;
+	enum emit_algo algo;
+	bool c_text;       /* write bytes as a C initialiser instead */
+	uint64_t in_off;   /* uncompressed bytes so far: the cpio offset */
+	unsigned char *obuf;
+	size_t olen, ocap;
+	z_stream z;
+	lzma_stream x;
+	ZSTD_CCtx *zc;
+	unsigned char *lbuf; /* lz4: one legacy block of input */
+	size_t llen;
+	int level;
+	int err;           /* errno of the first failure */
+	XXH3_state_t *sum; /* hash of what reaches fd (segment trailers) */
+};
+
+static void sink_flush(struct sink *s)
+{
+	if (s->olen && !s->err) {
+		if (s->sum)
+			XXH3_128bits_update(s->sum, s->obuf, s->olen);
+		if (write_all(s->fd, s->obuf, s->olen) < 0)
+			s->err = errno;
+	}
+	s->olen = 0;
+}
+
+static void sink_raw(struct sink *s, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	while (len) {
+		if (s->olen == s->ocap)
+			sink_flush(s);
+		size_t n = s->ocap - s->olen < len ? s->ocap - s->olen : len;
+		memcpy(s->obuf + s->olen, p, n);
+		s->olen += n;
+		p += n;
+		len -= n;
+	}
+}
+
+static int sink_open(struct sink *s, int fd, enum emit_algo algo, int level, bool c_text)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = fd;
+	s->algo = algo;
+	s->level = level;
+	s->c_text = c_text;
+	s->ocap = IO_CHUNK;
+	s->obuf = xmalloc(s->ocap);
+	switch (algo) {
+	case EA_GZIP: /* zlib's gzip header has mtime 0 and no name: deterministic */
+		if (deflateInit2(&s->z, level < 0 ? 6 : level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+			return -1;
+		break;
+	case EA_XZ:
+		if (lzma_easy_encoder(&s->x, level < 0 ? 6 : (uint32_t)level, LZMA_CHECK_CRC32) != LZMA_OK)
+			return -1;
+		break;
+	case EA_ZSTD:
+		s->zc = ZSTD_createCCtx();
+		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_compressionLevel, level < 0 ? 3 : level);
+		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_checksumFlag, 1);
+		break;
+	case EA_LZ4: {
+		uint32_t magic = LZ4_LEGACY_MAGIC;
+		sink_raw(s, &magic, 4); /* little-endian hosts only, like the kernel's own tools */
+		s->lbuf = xmalloc(LZ4_LEGACY_BLOCK);
+		break;
+	}
+	case EA_NONE:
+		break;
+	}
+	return 0;
+}
+
+static void lz4_block(struct sink *s)
+{
+	if (!s->llen)
+		return;
+	int cap = LZ4_compressBound((int)s->llen);
+	char *out = xmalloc(cap);
+	int n = s->level > 2 ? LZ4_compress_HC((char *)s->lbuf, out, (int)s->llen, cap, s->level)
+			     : LZ4_compress_default((char *)s->lbuf, out, (int)s->llen, cap);
+	uint32_t n32 = (uint32_t)n;
+	sink_raw(s, &n32, 4);
+	sink_raw(s, out, n);
+	free(out);
+	s->llen = 0;
+}
+
+static void c_text_write(struct sink *s, const unsigned char *p, size_t len)
+{
+	char line[16 * 6 + 4];
+	for (size_t i = 0; i < len; i++) {
+		uint64_t at = s->in_off - len + i;
+		int n = snprintf(line, sizeof(line), "%s0x%02x,", at % 16 ? " " : "\n\t", p[i]);
+		sink_raw(s, line, n);
+	}
+}
+
+/* Compress `len` bytes (flush: finish the stream). */
+static void sink_codec(struct sink *s, const void *data, size_t len, bool finish)
+{
+	unsigned char tmp[IO_CHUNK];
+	if (s->algo == EA_GZIP) {
+		s->z.next_in = (unsigned char *)data;
+		s->z.avail_in = len;
+		int rc;
+		do {
+			s->z.next_out = tmp;
+			s->z.avail_out = sizeof(tmp);
+			rc = deflate(&s->z, finish ? Z_FINISH : Z_NO_FLUSH);
+			sink_raw(s, tmp, sizeof(tmp) - s->z.avail_out);
+		} while (s->z.avail_out == 0 || (finish && rc != Z_STREAM_END));
+	} else if (s->algo == EA_XZ) {
+		s->x.next_in = data;
+		s->x.avail_in = len;
+		lzma_ret rc;
+		do {
+			s->x.next_out = tmp;
+			s->x.avail_out = sizeof(tmp);
+			rc = lzma_code(&s->x, finish ? LZMA_FINISH : LZMA_RUN);
+			sink_raw(s, tmp, sizeof(tmp) - s->x.avail_out);
+		} while (s->x.avail_out == 0 || (finish && rc == LZMA_OK));
+	} else if (s->algo == EA_ZSTD) {
+		ZSTD_inBuffer in = { data, len, 0 };
+		size_t left;
+		do {
+			ZSTD_outBuffer out = { tmp, sizeof(tmp), 0 };
+			left = ZSTD_compressStream2(s->zc, &out, &in, finish ? ZSTD_e_end : ZSTD_e_continue);
+			if (ZSTD_isError(left)) {
+				s->err = EIO;
+				return;
+			}
+			sink_raw(s, tmp, out.pos);
+		} while (finish ? left != 0 : in.pos < in.size);
+	}
+}
+
+static void sink_write(struct sink *s, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	s->in_off += len;
+	if (s->c_text) {
+		c_text_write(s, p, len);
+	} else if (s->algo == EA_NONE) {
+		sink_raw(s, p, len);
+	} else if (s->algo == EA_LZ4) {
+		while (len) {
+			size_t n = LZ4_LEGACY_BLOCK - s->llen < len ? LZ4_LEGACY_BLOCK - s->llen : len;
+			memcpy(s->lbuf + s->llen, p, n);
+			s->llen += n;
+			p += n;
+			len -= n;
+			if (s->llen == LZ4_LEGACY_BLOCK)
+				lz4_block(s);
+		}
+	} else {
+		sink_codec(s, p, len, false);
+	}
+}
+
+static void sink_zeros(struct sink *s, size_t n)
+{
+	static const unsigned char zeros[512];
+	sink_write(s, zeros, n);
+}
+
+/* Finish the stream; returns 0 or -1 with errno. */
+static int sink_close(struct sink *s)
+{
+	if (s->algo == EA_LZ4)
+		lz4_block(s);
+	else if (s->algo != EA_NONE)
+		sink_codec(s, NULL, 0, true);
+	sink_flush(s);
+	if (s->algo == EA_GZIP)
+		deflateEnd(&s->z);
+	if (s->algo == EA_XZ)
+		lzma_end(&s->x);
+	ZSTD_freeCCtx(s->zc);
+	free(s->lbuf);
+	free(s->obuf);
+	if (s->err) {
+		errno = s->err;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- cpio newc, as gen_init_cpio writes it ------------------------------- */
+
+struct cpio {
+	struct sink *s;
+	struct cas *cas;
+	uint32_t ino, mtime;
+	int err;
+};
+
+static void cpio_header(struct cpio *c, unsigned mode, const struct plan_entry *e, unsigned nlink,
+			uint32_t mtime, uint32_t size, const char *name)
+{
+	char h[111];
+	size_t namesize = strlen(name) + 1;
+	snprintf(h, sizeof(h), "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
+		 e ? c->ino++ : 0, mode, e ? e->uid : 0, e ? e->gid : 0, nlink, mtime, size, e ? 3 : 0,
+		 e ? 1 : 0, e ? e->rmajor : 0, e ? e->rminor : 0, (unsigned)namesize, 0);
+	sink_write(c->s, h, 110);
+	sink_write(c->s, name, namesize);
+	sink_zeros(c->s, (4 - (110 + namesize) % 4) % 4);
+}
+
+static void cpio_pad4(struct cpio *c)
+{
+	sink_zeros(c->s, (4 - c->s->in_off % 4) % 4);
+}
+
+static int cpio_file_body(struct cpio *c, const struct plan_entry *e)
+{
+	int fd = cas_open_verified(c->cas, &e->hash, e->src);
+	if (fd < 0)
+		return -1;
+	unsigned char *buf = xmalloc(IO_CHUNK);
+	uint64_t left = e->size;
+	while (left) {
+		ssize_t n = read(fd, buf, left < IO_CHUNK ? left : IO_CHUNK);
+		if (n <= 0) {
+			diag_fail("%s: cache object for %s ended early", e->path, e->src ? e->src : "inline content");
+			break;
+		}
+		sink_write(c->s, buf, n);
+		left -= n;
+	}
+	free(buf);
+	close(fd);
+	return left ? -1 : 0;
+}
+
+static int cpio_entry(struct cpio *c, const struct plan_entry *e)
+{
+	const char *name = e->path + 1; /* gen_init_cpio drops the leading '/' */
+	switch (e->kind) {
+	case PK_FILE:
+		if (e->size > 0xffffffffu) {
+			diag_error(&e->loc, NULL, "%s is larger than cpio's 4 GiB limit", e->path);
+			return -1;
+		}
+		cpio_header(c, e->mode, e, 1, c->mtime, (uint32_t)e->size, name);
+		if (cpio_file_body(c, e) < 0)
+			return -1;
+		break;
+	case PK_SYMLINK:
+		cpio_header(c, e->mode, e, 1, c->mtime, strlen(e->target) + 1, name);
+		sink_write(c->s, e->target, strlen(e->target) + 1);
+		break;
+	case PK_DIR:
+		cpio_header(c, e->mode, e, 2, c->mtime, 0, name);
+		break;
+	case PK_NODE:
+		cpio_header(c, e->mode, e, S_ISCHR(e->mode) || S_ISBLK(e->mode) ? 1 : 2, c->mtime, 0, name);
+		break;
+	}
+	cpio_pad4(c);
+	return 0;
+}
+
+static void cpio_trailer(struct cpio *c)
+{
+	cpio_header(c, 0, NULL, 1, 0, 0, "TRAILER!!!");
+	sink_zeros(c->s, (512 - c->s->in_off % 512) % 512);
+}
+
+/* Write the entries `idx` (indices into the plan) as one complete archive. */
+static int cpio_archive(struct sink *s, struct cas *cas, const struct plan *p, const size_t *idx, size_t n,
+			uint32_t mtime)
+{
+	struct cpio c = { .s = s, .cas = cas, .ino = 721, .mtime = mtime };
+	for (size_t i = 0; i < n; i++)
+		if (cpio_entry(&c, plan_entry_at(p, idx[i])) < 0)
+			return -1;
+	cpio_trailer(&c);
+	return 0;
+}
+
+/* ---- segments -------------------------------------------------------- */
+
+struct segment {
+	size_t *idx, n, alloc;
+	struct cas_hash key;
+	char *path; /* in the cache */
+	int rc;
+};
+
+struct segjob {
+	const struct plan *p;
+	struct cas *cas;
+	const struct emit_opts *o;
+	struct segment *segs;
+	size_t nsegs;
+	atomic_size_t next;
+};
+
+static enum plan_seg entry_segment(const struct plan_entry *e)
+{
+	return e->kind == PK_FILE ? e->seg : SEG_SKELETON;
+}
+
+static size_t split_segments(const struct plan *p, const struct emit_opts *o, struct segment *segs)
+{
+	for (size_t i = 0; i < plan_count(p); i++) {
+		struct segment *s = &segs[o->single_segment ? 0 : entry_segment(plan_entry_at(p, i))];
+		GROW(s->idx, s->n + 1, s->alloc);
+		s->idx[s->n++] = i;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < (o->single_segment ? 1u : (size_t)SEG_COUNT); i++)
+		if (segs[i].n || o->single_segment)
+			segs[n++] = segs[i];
+	return n;
+}
+
+static void segment_key(const struct plan *p, const struct emit_opts *o, struct segment *s, int which)
+{
+	XXH3_state_t *st = XXH3_createState();
+	XXH3_128bits_reset(st);
+	key_opts(st, o, which);
+	for (size_t i = 0; i < s->n; i++)
+		key_entry(st, plan_entry_at(p, s->idx[i]));
+	key_final(st, &s->key);
+	XXH3_freeState(st);
+}
+
+/* Compress one segment into the cache, trailer included. */
+static int segment_build(struct segjob *j, struct segment *s)
+{
+	struct atomic_file af;
+	if (atomic_open(&af, s->path) < 0) {
+		diag_fail("cannot write %s: %s", s->path, strerror(errno));
+		return -1;
+	}
+	struct sink k;
+	int rc = sink_open(&k, af.fd, j->o->algo, j->o->level, false);
+	k.sum = XXH3_createState();
+	XXH3_128bits_reset(k.sum);
+	if (rc == 0)
+		rc = cpio_archive(&k, j->cas, j->p, s->idx, s->n, j->o->mtime);
+	XXH3_state_t *sum = k.sum;
+	if (sink_close(&k) < 0 && rc == 0) {
+		diag_fail("cannot write %s: %s", s->path, strerror(errno));
+		rc = -1;
+	}
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(sum));
+	XXH3_freeState(sum);
+	if (rc == 0 && write_all(af.fd, c.digest, sizeof(c.digest)) < 0)
+		rc = -1;
+	if (rc == 0 && atomic_commit(&af, 0444) == 0)
+		return 0;
+	atomic_abort(&af);
+	return -1;
+}
+
+static void *segment_worker(void *arg)
+{
+	struct segjob *j = arg;
+	size_t i;
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->nsegs) {
+		struct segment *s = &j->segs[i];
+		if (access(s->path, F_OK) == 0) /* cached: a damaged one is caught when copied */
+			s->rc = 0;
+		else
+			s->rc = segment_build(j, s);
+	}
+	return NULL;
+}
+
+static int build_segments(struct segjob *j)
+{
+	int jobs = j->o->jobs > 0 ? j->o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (jobs < 1)
+		jobs = 1;
+	if ((size_t)jobs > j->nsegs)
+		jobs = (int)j->nsegs;
+	pthread_t *t = xcalloc(jobs, sizeof(*t));
+	int started = 0;
+	for (int i = 1; i < jobs; i++)
+		if (pthread_create(&t[i], NULL, segment_worker, j) == 0)
+			started = i;
+	segment_worker(j);
+	for (int i = 1; i <= started; i++)
+		pthread_join(t[i], NULL);
+	free(t);
+	int rc = 0;
+	for (size_t i = 0; i < j->nsegs; i++)
+		rc |= j->segs[i].rc;
+	return rc;
+}
+
+/* Append a cached segment to fd, checking its trailer; 1 when damaged. */
+static int segment_copy(const struct segment *s, int fd)
+{
+	int in = open(s->path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (in < 0 || fstat(in, &st) < 0 || st.st_size < 16) {
+		if (in >= 0)
+			close(in);
+		return 1;
+	}
+	uint64_t body = st.st_size - 16, left = body;
+	unsigned char *buf = xmalloc(IO_CHUNK);
+	XXH3_state_t *sum = XXH3_createState();
+	XXH3_128bits_reset(sum);
+	int rc = 0;
+	while (left && rc == 0) {
+		ssize_t n = read(in, buf, left < IO_CHUNK ? left : IO_CHUNK);
+		if (n <= 0)
+			rc = 1;
+		else if (XXH3_128bits_update(sum, buf, n), write_all(fd, buf, n) < 0)
+			rc = -1;
+		else
+			left -= n;
+	}
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(sum));
+	if (rc == 0 && (read(in, buf, 16) != 16 || memcmp(buf, c.digest, 16)))
+		rc = 1;
+	XXH3_freeState(sum);
+	free(buf);
+	close(in);
+	return rc;
+}
+
+static int concat_segments(struct segjob *j, int fd)
+{
+	for (size_t i = 0; i < j->nsegs; i++) {
+		int rc = segment_copy(&j->segs[i], fd);
+		if (rc < 0) {
+			diag_fail("cannot write the image: %s", strerror(errno));
+			return -1;
+		}
+		if (rc > 0) { /* damaged in the cache: rebuild it and start over */
+			diag_warn(NULL, NULL, "cached segment %s was damaged; rebuilding it", j->segs[i].path);
+			unlink(j->segs[i].path);
+			if (segment_build(j, &j->segs[i]) < 0 || ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+				return -1;
+			i = (size_t)-1;
+		}
+	}
+	return 0;
+}
+
+static int emit_segmented(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd)
+{
+	struct segment segs[SEG_COUNT];
+	memset(segs, 0, sizeof(segs));
+	struct segjob j = { .p = p, .cas = cas, .o = o, .segs = segs };
+	j.nsegs = split_segments(p, o, segs);
+	for (size_t i = 0; i < j.nsegs; i++) {
+		segment_key(p, o, &segs[i], 0); /* equal entries give equal bytes */
+		segs[i].path = cas_segment_path(cas, &segs[i].key);
+	}
+	int rc = build_segments(&j);
+	if (rc == 0)
+		rc = concat_segments(&j, fd);
+	for (size_t i = 0; i < j.nsegs; i++) {
+		free(segs[i].idx);
+		free(segs[i].path);
+	}
+	return rc;
+}
+
+/* ---- whole outputs ---------------------------------------------------- */
+
+static size_t *all_indices(const struct plan *p)
+{
+	size_t *idx = xcalloc(plan_count(p) + 1, sizeof(*idx));
+	for (size_t i = 0; i < plan_count(p); i++)
+		idx[i] = i;
+	return idx;
+}
+
+/* One uncompressed stream (or a C initialiser of it) straight into fd. */
+static int emit_stream(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd, bool c_text)
+{
+	struct sink s;
+	sink_open(&s, fd, c_text ? EA_NONE : o->algo, o->level, c_text);
+	size_t *idx = all_indices(p);
+	int rc = cpio_archive(&s, cas, p, idx, plan_count(p), o->mtime);
+	free(idx);
+	uint64_t len = s.in_off;
+	if (sink_close(&s) < 0 && rc == 0) {
+		diag_fail("cannot write the image: %s", strerror(errno));
+		rc = -1;
+	}
+	if (c_text && rc == 0) {
+		char *tail = xasprintf("\n};\nconst unsigned long rdc_initramfs_len = %llu;\n", (unsigned long long)len);
+		rc = write_all(fd, tail, strlen(tail));
+		free(tail);
+	}
+	return rc;
+}
+
+static int emit_c(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd)
+{
+	static const char head[] = "/* Generated by rdc: an initramfs (uncompressed cpio newc). */\n"
+				   "const unsigned char rdc_initramfs[] __attribute__((aligned(4))) = {";
+	if (write_all(fd, head, sizeof(head) - 1) < 0)
+		return -1;
+	return emit_stream(p, cas, o, fd, true);
+}
+
+/* foo.S .incbins foo.cpio, written beside it; assemble with -I<its dir>. */
+static int emit_asm(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path, int fd)
+{
+	char *base = xstrdup(path);
+	base[strlen(base) - 2] = '\0';
+	char *cpio_path = xasprintf("%s.cpio", base);
+	struct atomic_file af;
+	int rc = atomic_open(&af, cpio_path);
+	if (rc == 0)
+		rc = emit_stream(p, cas, o, af.fd, false);
+	if (rc == 0)
+		rc = atomic_commit(&af, 0644);
+	else if (af.tmp)
+		atomic_abort(&af);
+	if (rc == 0) {
+		char *s = xasprintf("/* Generated by rdc: the initramfs %s between two symbols. */\n"
+				    "\t.section .rodata\n\t.balign 4\n"
+				    "\t.globl rdc_initramfs_start\nrdc_initramfs_start:\n"
+				    "\t.incbin \"%s\"\n"
+				    "\t.globl rdc_initramfs_end\nrdc_initramfs_end:\n"
+				    "\t.section .note.GNU-stack,\"\",%%progbits\n",
+				    path_basename(cpio_path), path_basename(cpio_path));
+		rc = write_all(fd, s, strlen(s));
+		free(s);
+	} else {
+		diag_fail("cannot write %s: %s", cpio_path, strerror(errno));
+	}
+	free(cpio_path);
+	free(base);
+	return rc;
+}
+
+int emit_list(const struct plan *p, struct cas *cas, FILE *out)
+{
+	fputs("# gen_init_cpio list written by rdc; file locations are in its cache\n", out);
+	for (size_t i = 0; i < plan_count(p); i++) {
+		const struct plan_entry *e = plan_entry_at(p, i);
+		if (strpbrk(e->path, " \t\n") || (e->target && strpbrk(e->target, " \t\n"))) {
+			diag_error(&e->loc, "gen_init_cpio splits lines at spaces; build a cpio instead",
+				   "%s cannot be written in a gen_init_cpio list", e->path);
+			return -1;
+		}
+		unsigned perm = e->mode & 07777;
+		switch (e->kind) {
+		case PK_DIR:
+			fprintf(out, "dir %s %04o %u %u\n", e->path, perm, e->uid, e->gid);
+			break;
+		case PK_FILE: {
+			char *obj = cas_object_path(cas, &e->hash);
+			fprintf(out, "file %s %s %04o %u %u\n", e->path, obj, perm, e->uid, e->gid);
+			free(obj);
+			break;
+		}
+		case PK_SYMLINK:
+			fprintf(out, "slink %s %s %04o %u %u\n", e->path, e->target, perm, e->uid, e->gid);
+			break;
+		case PK_NODE:
+			if (S_ISCHR(e->mode) || S_ISBLK(e->mode))
+				fprintf(out, "nod %s %04o %u %u %c %u %u\n", e->path, perm, e->uid, e->gid,
+					S_ISCHR(e->mode) ? 'c' : 'b', e->rmajor, e->rminor);
+			else
+				fprintf(out, "%s %s %04o %u %u\n", S_ISFIFO(e->mode) ? "pipe" : "sock", e->path, perm,
+					e->uid, e->gid);
+			break;
+		}
+	}
+	return ferror(out) ? -1 : 0;
+}
+
+static int emit_list_fd(const struct plan *p, struct cas *cas, int fd)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int rc = emit_list(p, cas, f);
+	fclose(f);
+	if (rc == 0)
+		rc = write_all(fd, buf, len);
+	free(buf);
+	return rc;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void remove_tree(const char *path)
+{
+	nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* An unpacked tree: our own cpio read back by libarchive into a temporary
+ * directory that is then renamed into place. */
+static int extract_cpio(const char *cpio_path, const char *dir)
+{
+	struct archive *in = archive_read_new(), *out = archive_write_disk_new();
+	archive_read_support_format_cpio(in);
+	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER * (geteuid() == 0) |
+						    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+	int rc = archive_read_open_filename(in, cpio_path, IO_CHUNK) == ARCHIVE_OK ? 0 : -1;
+	struct archive_entry *ae;
+	while (rc == 0 && archive_read_next_header(in, &ae) == ARCHIVE_OK) {
+		char *full = path_join(dir, archive_entry_pathname(ae));
+		archive_entry_set_pathname(ae, full);
+		free(full);
+		if (archive_entry_filetype(ae) == AE_IFLNK) { /* our symlink bodies end in NUL */
+			char *t = xstrdup(archive_entry_symlink(ae));
+			archive_entry_set_symlink(ae, t);
+			free(t);
+		}
+		int w = archive_write_header(out, ae);
+		if (w < ARCHIVE_WARN) {
+			diag_warn(NULL, NULL, "%s", archive_error_string(out));
+			continue;
+		}
+		const void *buf;
+		size_t size;
+		la_int64_t off;
+		while (archive_read_data_block(in, &buf, &size, &off) == ARCHIVE_OK)
+			archive_write_data_block(out, buf, size, off);
+	}
+	archive_write_close(out);
+	archive_write_free(out);
+	archive_read_free(in);
+	return rc;
+}
+
+static int emit_dir(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path)
+{
+	char *clean = xstrdup(path);
+	while (strlen(clean) > 1 && clean[strlen(clean) - 1] == '/')
+		clean[strlen(clean) - 1] = '\0';
+	char *tmpdir = xasprintf("%s.rdc-tmp.%d", clean, (int)getpid());
+	char *cpio = xasprintf("%s.cpio", tmpdir);
+	struct atomic_file af;
+	int rc = atomic_open(&af, cpio);
+	if (rc == 0)
+		rc = emit_stream(p, cas, o, af.fd, false);
+	if (rc == 0)
+		rc = atomic_commit(&af, 0600);
+	if (rc == 0 && mkdir(tmpdir, 0755) < 0)
+		rc = -1;
+	if (rc == 0)
+		rc = extract_cpio(cpio, tmpdir);
+	unlink(cpio);
+	if (rc == 0) { /* swap the new tree in, then remove the old one */
+		char *old = xasprintf("%s.rdc-old.%d", clean, (int)getpid());
+		bool had_old = rename(clean, old) == 0;
+		rc = rename(tmpdir, clean);
+		if (had_old)
+			remove_tree(old);
+		free(old);
+	}
+	if (rc < 0)
+		diag_fail("cannot write the directory %s: %s", clean, strerror(errno));
+	free(cpio);
+	free(tmpdir);
+	free(clean);
+	return rc;
+}
+
+int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path)
+{
+	if (o->format == EF_LIST && !strcmp(path, "-"))
+		return emit_list(p, cas, stdout);
+	if (o->format == EF_DIR)
+		return emit_dir(p, cas, o, path);
+	struct atomic_file af;
+	if (atomic_open(&af, path) < 0) {
+		diag_fail("cannot write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	int rc;
+	switch (o->format) {
+	case EF_LIST: rc = emit_list_fd(p, cas, af.fd); break;
+	case EF_C: rc = emit_c(p, cas, o, af.fd); break;
+	case EF_S: rc = emit_asm(p, cas, o, path, af.fd); break;
+	default:
+		rc = o->algo == EA_NONE ? emit_stream(p, cas, o, af.fd, false) : emit_segmented(p, cas, o, af.fd);
+	}
+	if (rc == 0 && atomic_commit(&af, 0644) == 0)
+		return 0;
+	if (rc == 0)
+		diag_fail("cannot write %s: %s", path, strerror(errno));
+	atomic_abort(&af);
+	return -1;
+}

@@ -1,0 +1,42 @@
+/* emit.h — the Plan becomes bytes: a gen_init_cpio list, a cpio newc image
+ * (one stream, or segments compressed on their own and cached), a C array,
+ * an assembler .incbin file, or an unpacked directory. */
+#ifndef RDC_EMIT_H
+#define RDC_EMIT_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "cas.h"
+#include "diag.h"
+#include "plan.h"
+
+enum emit_format { EF_CPIO, EF_LIST, EF_C, EF_S, EF_DIR };
+enum emit_algo { EA_NONE, EA_GZIP, EA_ZSTD, EA_XZ, EA_LZ4 };
+
+struct emit_opts {
+	enum emit_format format;
+	enum emit_algo algo;
+	int level;           /* -1: the compressor's default */
+	bool single_segment; /* one stream instead of cached segments */
+	int jobs;            /* parallel segment compressors; 0: all cores */
+	uint32_t mtime;      /* every entry's mtime */
+};
+
+/* Fill format and algo from an output path's suffix (".cpio.zst", ".c" ...)
+ * and then from the explicit words, which win when not NULL.  Reports a bad
+ * word at loc (may be NULL: a command-line flag) and returns -1. */
+int emit_choose(const char *path, const char *format, const char *algo, const struct loc *loc,
+		struct emit_opts *o);
+const char *emit_algo_name(enum emit_algo a);
+
+/* A key naming exactly the bytes emit_write would produce for this plan. */
+void emit_image_key(const struct plan *p, const struct emit_opts *o, struct cas_hash *key);
+
+/* Write the image to `path` atomically (temporary file beside it, renamed).
+ * path "-" writes a list to stdout.  Returns 0 or -1 after a message. */
+int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path);
+
+/* The gen_init_cpio list: file lines point into the cache. */
+int emit_list(const struct plan *p, struct cas *cas, FILE *out);
+
+#endif

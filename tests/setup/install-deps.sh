@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything rdc needs to build and everything its tests use as real
+# inputs and oracles (Debian 12 package names).  Idempotent; needs root.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+build=(build-essential pkg-config libyaml-dev libarchive-dev libelf-dev libkmod-dev
+       libxxhash-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev)
+tests=(busybox-static linux-image-amd64 linux-source-6.1 qemu-system-x86 qemu-system-arm
+       qemu-user pax-utils kmod clang libclang-rt-14-dev cpio zstd xz-utils lz4 gzip strace
+       libc6-arm64-cross libc6-riscv64-cross gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu
+       dropbear-bin socat curl hwloc-nox iproute2 ca-certificates openssh-client time
+       file procps)
+missing=()
+for p in "${build[@]}" "${tests[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	$SUDO apt-get update -qq
+	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Foreign-architecture inputs (arm64 kernel and binaries) for the cross tests.
+for s in tests/setup/arm64-kernel.sh tests/setup/arm64-sysroot.sh; do
+	[ -x "$s" ] && "$s" >/dev/null || true
+done

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Bad manifests: each kind of bad input gets file:line:col, the line, a caret,
+# exit status 1, and nothing at the output path.
+. "$(dirname "$0")/lib.sh"
+
+printf 'hello\n' > a.txt
+
+# bad NAME STATUS 'message' 'line:col' <<manifest
+bad() {
+	cat > "$1.yaml"
+	expect_fail 1 "$RDC" build "$1.yaml" -o "$1.cpio" || return 1
+	expect_grep "$1.yaml:$3: error: $2" err || return 1
+	grep -q '^ *| *\^' err || { echo "no caret:"; cat err; return 1; }
+	[ ! -e "$1.cpio" ] || { echo "output left behind"; return 1; }
+	ls -a | grep -q 'rdc-tmp' && { echo "temporary left behind"; return 1; }
+	return 0
+}
+
+test_expect_success 'a YAML syntax error points at its line' '
+	bad syntax "" "3:[0-9]*" <<-YAML
+	rdc: 1
+	files:
+	  - {src: a.txt, dest: /a
+	YAML
+'
+
+test_expect_success 'an unknown key says did you mean' '
+	bad unknown "unknown key .filez." 2:1 <<-YAML &&
+	rdc: 1
+	filez: []
+	YAML
+	expect_grep "did you mean .files." err
+'
+
+test_expect_success 'an unknown key inside an item says did you mean' '
+	bad unknown2 "unknown key .dset." 3:20 <<-YAML &&
+	rdc: 1
+	files:
+	  - {src: a.txt, dset: /a}
+	YAML
+	expect_grep "did you mean .dest." err
+'
+
+test_expect_success 'a wrong type is reported at the value' '
+	bad wrongtype "" 2:7 <<-YAML
+	rdc: 1
+	dirs: {a: b}
+	YAML
+'
+
+test_expect_success 'a bad mode is reported with a hint' '
+	bad mode ".0999. is not a file mode" 3:5 <<-YAML
+	rdc: 1
+	dirs:
+	  - {path: /x, mode: "0999"}
+	YAML
+'
+
+test_expect_success 'a missing source names the file' '
+	bad missing "cannot read .*nope.txt" 3:5 <<-YAML
+	rdc: 1
+	files:
+	  - {src: nope.txt, dest: /nope}
+	YAML
+'
+
+test_expect_success 'a dest escaping / is an error' '
+	bad escape "escapes the image root" 3:24 <<-YAML
+	rdc: 1
+	files:
+	  - {src: a.txt, dest: /../../etc/x}
+	YAML
+'
+
+test_expect_success 'two contents for one path name both origins' '
+	bad conflict "" "[34]:[0-9]*" <<-YAML &&
+	rdc: 1
+	files:
+	  - {dest: /etc/x, content: "one"}
+	  - {dest: /etc/x, content: "two"}
+	YAML
+	expect_grep "conflict" err && expect_grep "conflict.yaml:3" err && expect_grep "conflict.yaml:4" err
+'
+
+test_expect_success 'the same content twice at one path is fine' '
+	cat > same.yaml <<-YAML &&
+	rdc: 1
+	files:
+	  - {dest: /etc/x, content: "one"}
+	  - {src: a.txt, dest: /etc/y}
+	  - {src: a.txt, dest: /etc/y}
+	YAML
+	"$RDC" build same.yaml -o same.cpio
+'
+
+test_expect_success 'an include cycle shows the chain' '
+	printf "rdc: 1\ninclude: [c2.yaml]\n" > c1.yaml &&
+	printf "rdc: 1\ninclude: [c1.yaml]\n" > c2.yaml &&
+	expect_fail 1 "$RDC" check c1.yaml &&
+	expect_grep "c2.yaml:2:[0-9]*: error: include cycle" err &&
+	expect_grep "c1.yaml" err
+'
+
+test_expect_success 'rdc: 1 is required' '
+	bad noversion "" "1:1" <<-YAML
+	dirs: [/x]
+	YAML
+'
+
+test_expect_success 'an unset ${VAR} is an error at its value' '
+	unset RDC_TEST_UNSET_VAR
+	bad unsetvar "RDC_TEST_UNSET_VAR" 2:7 <<-YAML
+	rdc: 1
+	dirs: [\${RDC_TEST_UNSET_VAR}/x]
+	YAML
+'
+
+test_expect_success 'duplicate keys are an error' '
+	bad dupkey "duplicate" 3:1 <<-YAML
+	rdc: 1
+	dirs: [/a]
+	dirs: [/b]
+	YAML
+'
+
+test_expect_success 'a failed build keeps the previous output' '
+	printf "rdc: 1\ndirs: [/a]\n" > keep.yaml &&
+	"$RDC" build keep.yaml -o keep.cpio && cp keep.cpio keep.before &&
+	printf "rdc: 1\nfiles:\n  - {src: gone.txt, dest: /g}\n" > keep.yaml &&
+	expect_fail 1 "$RDC" build keep.yaml -o keep.cpio &&
+	cmp keep.cpio keep.before
+'
+
+test_expect_success 'usage errors exit 2' '
+	expect_fail 2 "$RDC" build &&
+	expect_fail 2 "$RDC" frobnicate &&
+	expect_grep "unknown command" err &&
+	expect_fail 2 "$RDC" build --bogus x.yaml &&
+	expect_fail 2 "$RDC"
+'
+
+test_expect_success 'an unknown output format is a usage-level error with choices' '
+	printf "rdc: 1\ndirs: [/a]\n" > fmt.yaml &&
+	expect_fail 1 "$RDC" build fmt.yaml --format cpoi &&
+	expect_grep "did you mean .cpio." err
+'
+
+test_expect_success '--help and --version' '
+	"$RDC" --help | grep -q "rdc build" &&
+	"$RDC" --version | grep -q "^rdc [0-9]"
+'
+
+test_done

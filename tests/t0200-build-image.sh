@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Building images: every entry kind, read back with cpio; the list rdc emits
+# is accepted by the kernel's gen_init_cpio and gives the same bytes.
+. "$(dirname "$0")/lib.sh"
+
+setup() {
+	printf 'hello\n' > a.txt && chmod 0640 a.txt
+	printf '#!/bin/sh\necho hi\n' > run.sh && chmod 0755 run.sh
+	mkdir -p tree/sub tree/empty && echo deep > tree/sub/f && ln -sf sub/f tree/link
+	cat > m.yaml <<-'YAML'
+	rdc: 1
+	dirs: [/proc, /sys, {path: /tmp, mode: "1777"}, {path: /home/u, mode: "0700", uid: 1000, gid: 1000}]
+	nodes:
+	  - {path: /dev/console, type: c, major: 5, minor: 1, mode: "0600"}
+	  - {path: /dev/sda, type: b, major: 8, minor: 0}
+	  - {path: /run/fifo, type: pipe}
+	  - {path: /run/sock, type: sock, mode: "0666"}
+	symlinks:
+	  - {path: /bin/sh, target: busybox}
+	files:
+	  - {src: a.txt, dest: /etc/a.txt}
+	  - {src: run.sh, dest: /run.sh}
+	  - {src: a.txt, dest: /etc/a-755, mode: "0755", uid: 7, gid: 8}
+	  - {dest: /etc/hostname, content: "tiny\n"}
+	  - {src: tree/, dest: /opt}
+	YAML
+}
+setup
+
+test_expect_success 'an uncompressed image holds every entry with its mode' '
+	"$RDC" build m.yaml -o m.cpio &&
+	cpio -itv --quiet < m.cpio > listing &&
+	expect_grep "^drwxrwxrwt .* tmp$" listing &&
+	expect_grep "^drwx------ .*1000 *1000 .* home/u$" listing &&
+	expect_grep "^crw------- .* dev/console$" listing &&
+	expect_grep "^brw------- .* dev/sda$" listing &&
+	expect_grep "^prw-r--r-- .* run/fifo$" listing &&
+	expect_grep "^srw-rw-rw- .* run/sock$" listing &&
+	expect_grep "^lrwxrwxrwx .* bin/sh -> busybox$" listing &&
+	expect_grep "^-rw-r----- .* etc/a.txt$" listing &&
+	expect_grep "^-rwxr-xr-x .* run.sh$" listing &&
+	expect_grep "^-rwxr-xr-x .*7 *8 .* etc/a-755$" listing &&
+	expect_grep "^-rw-r--r-- .* etc/hostname$" listing &&
+	expect_grep " opt/sub/f$" listing && expect_grep " opt/empty$" listing &&
+	expect_grep "opt/link -> sub/f$" listing &&
+	expect_grep "^drwxr-xr-x .* home$" listing
+'
+
+test_expect_success 'file contents come through' '
+	mkdir x && (cd x && cpio -id --quiet < ../m.cpio) &&
+	cmp x/etc/a.txt a.txt && [ "$(cat x/etc/hostname)" = tiny ] && [ "$(cat x/opt/sub/f)" = deep ]
+'
+
+test_expect_success 'the list is accepted by gen_init_cpio and gives the same bytes' '
+	"$RDC" list m.yaml > m.list &&
+	grep -q "^file /etc/a.txt " m.list &&
+	gen_init_cpio -t 0 m.list > oracle.cpio &&
+	cmp oracle.cpio m.cpio
+'
+
+test_expect_success 'build --format list writes the same list' '
+	"$RDC" build m.yaml --format list > m2.list && cmp m.list m2.list &&
+	"$RDC" build m.yaml -o m3.list && cmp m.list m3.list
+'
+
+test_expect_success 'entries are sorted with parents first and no duplicates' '
+	cpio -it --quiet < m.cpio > names && sort -c names && [ -z "$(uniq -d names)" ]
+'
+
+for c in gz zst xz lz4; do
+test_expect_success "a .cpio.$c image holds the same tree and its tool reads it" '
+	"$RDC" build m.yaml -o m.cpio.'$c' &&
+	case '$c' in gz) gzip -t m.cpio.gz;; zst) zstd -qt m.cpio.zst;; xz) xz -t m.cpio.xz;; lz4) lz4 -qt m.cpio.lz4;; esac &&
+	[ "$(cpio_tree m.cpio.'$c')" = "$(cpio_tree m.cpio)" ]
+'
+done
+
+test_expect_success 'single-segment compressed images decompress to the plain cpio' '
+	"$RDC" build m.yaml --single-segment -o s.cpio.xz && xz -dc s.cpio.xz | cmp - m.cpio &&
+	"$RDC" build m.yaml --single-segment -o s.cpio.gz && gzip -dc s.cpio.gz | cmp - m.cpio &&
+	"$RDC" build m.yaml -o s.cpio.lz4 && lz4 -dc s.cpio.lz4 | cmp - m.cpio
+'
+
+test_expect_success 'xz streams use a CRC32 check (the kernel has no CRC64)' '
+	xz -lv m.cpio.xz | grep -q "CRC32" && ! xz -lv m.cpio.xz | grep -q "CRC64"
+'
+
+test_expect_success 'gzip headers carry no time and no name' '
+	[ "$(od -An -tx1 -j3 -N5 m.cpio.gz | tr -d " ")" = "0000000000" ]
+'
+
+test_expect_success 'the default output is <stem>.cpio.zst in the cwd' '
+	mkdir -p out && (cd out && "$RDC" build ../m.yaml) && [ -f out/m.cpio.zst ] &&
+	[ "$(cpio_tree out/m.cpio.zst)" = "$(cpio_tree m.cpio)" ]
+'
+
+test_expect_success 'output.path is relative to the manifest and the compression key works' '
+	mkdir -p sub && cp a.txt sub/ &&
+	cat > sub/o.yaml <<-YAML &&
+	rdc: 1
+	files: [{src: a.txt, dest: /a}]
+	output: {path: built/o.img, compression: {algo: gzip, level: 9}}
+	YAML
+	mkdir -p sub/built && "$RDC" build sub/o.yaml && gzip -t sub/built/o.img
+'
+
+test_expect_success 'an included manifest adds its entries' '
+	printf "rdc: 1\ndirs: [/from-base]\nfiles: [{src: a.txt, dest: /base.txt}]\n" > base.yaml &&
+	printf "rdc: 1\ninclude: [base.yaml]\ndirs: [/top]\n" > top.yaml &&
+	"$RDC" build top.yaml -o top.cpio && cpio -it --quiet < top.cpio > n &&
+	grep -qx from-base n && grep -qx top n && grep -qx base.txt n
+'
+
+test_expect_success 'rdc check validates and writes nothing' '
+	"$RDC" check m.yaml && [ ! -e m.cpio.zst ]
+'
+
+test_expect_success '--format c compiles and holds the cpio bytes' '
+	"$RDC" build m.yaml -o img.c &&
+	cat > dump.c <<-C &&
+	#include <stdio.h>
+	extern const unsigned char rdc_initramfs[]; extern const unsigned long rdc_initramfs_len;
+	int main(void) { fwrite(rdc_initramfs, 1, rdc_initramfs_len, stdout); return 0; }
+	C
+	cc -o dump dump.c img.c && ./dump | cmp - m.cpio
+'
+
+test_expect_success '--format S assembles and spans the cpio bytes' '
+	"$RDC" build m.yaml -o img.S && cmp img.cpio m.cpio &&
+	cat > dumps.c <<-C &&
+	#include <stdio.h>
+	extern const unsigned char rdc_initramfs_start[], rdc_initramfs_end[];
+	int main(void) { fwrite(rdc_initramfs_start, 1, rdc_initramfs_end - rdc_initramfs_start, stdout); return 0; }
+	C
+	cc -o dumps dumps.c img.S && ./dumps | cmp - m.cpio
+'
+
+test_expect_success 'a directory output holds the tree' '
+	"$RDC" build m.yaml -o tree-out/ && cmp tree-out/etc/a.txt a.txt &&
+	[ "$(readlink tree-out/bin/sh)" = busybox ] && [ -d tree-out/opt/empty ]
+'
+
+test_done

@@ -399,8 +399,8 @@ static void check_kmod(struct reader *r, void *elem, yaml_node_t *n, unsigned lo
 
 static void check_file(struct reader *r, void *elem, yaml_node_t *n, unsigned long seen)
 {
-	(void)seen;
 	struct mf_file *f = elem;
+	bool dest_given = seen & (1UL << 1); /* file_fields[1]: a bad dest was reported already */
 	if (!f->src == !f->content) {
 		error_at(r, n, "e.g. {src: scripts/test.sh, dest: /test.sh} or {dest: /etc/hostname, content: \"tiny\\n\"}",
 			 "a file needs exactly one of src and content");
@@ -415,7 +415,7 @@ static void check_file(struct reader *r, void *elem, yaml_node_t *n, unsigned lo
 		free(f->src);
 		f->src = abs;
 	}
-	if (!f->dest) {
+	if (!f->dest && !dest_given) {
 		if (f->content || f->src[0] == '\0') {
 			error_at(r, n, NULL, "a file needs 'dest'");
 			return;
@@ -852,8 +852,16 @@ static int read_buffer(struct reader *r, const char *data, size_t len, bool top)
 	yaml_parser_initialize(&parser);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
 	if (!yaml_parser_load(&parser, &r->doc)) {
-		struct loc l = { r->file, (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1 };
-		diag_error(&l, parser.context, "%s", parser.problem ? parser.problem : "invalid YAML");
+		yaml_mark_t at = parser.problem_mark;
+		bool at_eof = at.index >= len;
+		if (at_eof && parser.context) /* "end of file" shows nothing: point where the open construct began */
+			at = parser.context_mark;
+		struct loc l = { r->file, (int)at.line + 1, (int)at.column + 1 };
+		struct strbuf hint = STRBUF_INIT;
+		if (parser.context)
+			sb_addf(&hint, "%s%s", parser.context, at_eof ? ", which the file ends before closing" : "");
+		diag_error(&l, hint.len ? hint.buf : NULL, "%s", parser.problem ? parser.problem : "invalid YAML");
+		sb_release(&hint);
 		yaml_parser_delete(&parser);
 		return 1;
 	}

@@ -48,13 +48,18 @@ expect_grep() { grep -q -- "$1" "$2" || { echo "'$1' not found in $2:"; cat "$2"
 KVER=$(ls /lib/modules 2>/dev/null | grep -- '-amd64$' | sort -V | tail -1)
 export KVER
 
-# cpio_tree IMAGE: a normalised listing of an archive's tree (via libarchive's
-# bsdcpio when present, else GNU cpio), for comparisons between archives.
+# cpio_tree IMAGE: a normalised, sorted listing of an image's tree (mode uid
+# gid rdev size content-hash name), reading every segment of a segmented
+# image; built from tests/tools/cpio-ls.c, which shares no code with rdc.
 cpio_tree() {
-	local f=$1
+	local f=$1 bin="$ORACLES/cpio-ls"
+	if [ ! -x "$bin" ]; then
+		mkdir -p "$ORACLES"
+		cc -O2 -o "$bin.$$" "$TESTS_DIR/tools/cpio-ls.c" && mv "$bin.$$" "$bin"
+	fi
 	case "$f" in
-	*.gz) gzip -dc "$f" ;; *.zst) zstd -dc "$f" ;; *.xz) xz -dc "$f" ;; *.lz4) lz4 -dc "$f" ;; *) cat "$f" ;;
-	esac | cpio -itv --quiet 2>/dev/null | awk '{ $3=$4=""; $6=$7=$8=""; print }' | sort
+	*.gz) gzip -dc "$f" ;; *.zst) zstd -qdc "$f" ;; *.xz) xz -dc "$f" ;; *.lz4) lz4 -qdc "$f" ;; *) cat "$f" ;;
+	esac | "$bin" | sort
 }
 
 # gen_init_cpio from the kernel's own source (linux-source-6.1), built once.
@@ -65,7 +70,7 @@ gen_init_cpio() {
 		local tarball
 		tarball=$(ls /usr/src/linux-source-*.tar.xz | head -1)
 		tar -xJf "$tarball" -C "$ORACLES" --wildcards '*/usr/gen_init_cpio.c' --strip-components=2
-		cc -O2 -o "$bin" "$ORACLES/gen_init_cpio.c"
+		cc -O2 -o "$bin.$$" "$ORACLES/gen_init_cpio.c" && mv "$bin.$$" "$bin"
 	fi
 	"$bin" "$@"
 }

@@ -460,25 +460,61 @@ static enum plan_seg entry_segment(const struct plan_entry *e)
 	return e->kind == PK_FILE ? e->seg : SEG_SKELETON;
 }
 
-static size_t split_segments(const struct plan *p, const struct emit_opts *o, struct segment *segs)
+/* Large classes are cut into chunks so an edit recompresses about a chunk,
+ * not a whole class.  Cuts fall after entries whose path hashes to a fixed
+ * residue (once a chunk holds SEG_CUT_MIN bytes), so they stay put when file
+ * contents change; SEG_CUT_MAX bounds a chunk whatever the paths. */
+#define SEG_CUT_MIN (1u << 20)
+#define SEG_CUT_MAX (8u << 20)
+
+static bool cut_after(const struct plan_entry *e, uint64_t bytes)
 {
-	for (size_t i = 0; i < plan_count(p); i++) {
-		struct segment *s = &segs[o->single_segment ? 0 : entry_segment(plan_entry_at(p, i))];
-		GROW(s->idx, s->n + 1, s->alloc);
-		s->idx[s->n++] = i;
-	}
-	size_t n = 0;
-	for (size_t i = 0; i < (o->single_segment ? 1u : (size_t)SEG_COUNT); i++)
-		if (segs[i].n || o->single_segment)
-			segs[n++] = segs[i];
-	return n;
+	if (bytes >= SEG_CUT_MAX)
+		return true;
+	return bytes >= SEG_CUT_MIN && (XXH3_64bits(e->path, strlen(e->path)) & 7) == 0;
 }
 
-static void segment_key(const struct plan *p, const struct emit_opts *o, struct segment *s, int which)
+static struct segment *split_segments(const struct plan *p, const struct emit_opts *o, size_t *nsegs)
+{
+	struct segment *segs = NULL;
+	size_t n = 0, alloc = 0;
+	for (int cls = 0; cls < SEG_COUNT; cls++) {
+		uint64_t bytes = 0;
+		bool open = false;
+		for (size_t i = 0; i < plan_count(p); i++) {
+			const struct plan_entry *e = plan_entry_at(p, i);
+			if (!o->single_segment && entry_segment(e) != (enum plan_seg)cls)
+				continue;
+			if (!open) {
+				GROW(segs, n + 1, alloc);
+				memset(&segs[n++], 0, sizeof(*segs));
+				open = true;
+				bytes = 0;
+			}
+			struct segment *s = &segs[n - 1];
+			GROW(s->idx, s->n + 1, s->alloc);
+			s->idx[s->n++] = i;
+			bytes += e->size + strlen(e->path) + 110;
+			if (!o->single_segment && cut_after(e, bytes))
+				open = false;
+		}
+		if (o->single_segment)
+			break;
+	}
+	if (!n) { /* an empty plan is still an archive: the trailer alone */
+		segs = xcalloc(1, sizeof(*segs));
+		n = 1;
+	}
+	*nsegs = n;
+	return segs;
+}
+
+/* Equal entries give equal bytes, so the key names only entries and codec. */
+static void segment_key(const struct plan *p, const struct emit_opts *o, struct segment *s)
 {
 	XXH3_state_t *st = XXH3_createState();
 	XXH3_128bits_reset(st);
-	key_opts(st, o, which);
+	key_opts(st, o, 0);
 	for (size_t i = 0; i < s->n; i++)
 		key_entry(st, plan_entry_at(p, s->idx[i]));
 	key_final(st, &s->key);
@@ -606,21 +642,20 @@ static int concat_segments(struct segjob *j, int fd)
 
 static int emit_segmented(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd)
 {
-	struct segment segs[SEG_COUNT];
-	memset(segs, 0, sizeof(segs));
-	struct segjob j = { .p = p, .cas = cas, .o = o, .segs = segs };
-	j.nsegs = split_segments(p, o, segs);
+	struct segjob j = { .p = p, .cas = cas, .o = o };
+	j.segs = split_segments(p, o, &j.nsegs);
 	for (size_t i = 0; i < j.nsegs; i++) {
-		segment_key(p, o, &segs[i], 0); /* equal entries give equal bytes */
-		segs[i].path = cas_segment_path(cas, &segs[i].key);
+		segment_key(p, o, &j.segs[i]);
+		j.segs[i].path = cas_segment_path(cas, &j.segs[i].key);
 	}
 	int rc = build_segments(&j);
 	if (rc == 0)
 		rc = concat_segments(&j, fd);
 	for (size_t i = 0; i < j.nsegs; i++) {
-		free(segs[i].idx);
-		free(segs[i].path);
+		free(j.segs[i].idx);
+		free(j.segs[i].path);
 	}
+	free(j.segs);
 	return rc;
 }
 

@@ -74,3 +74,11 @@ gen_init_cpio() {
 	fi
 	"$bin" "$@"
 }
+
+# flip_byte FILE OFFSET: invert one byte in place (damage that always changes it)
+flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	chmod u+w "$1"
+	printf "$(printf '\\%03o' $((255 - b)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Segmented images: each segment is a complete compressed cpio, cached; an
+# edit recompresses only its own segment, and the result equals a cold build.
+. "$(dirname "$0")/lib.sh"
+
+mkdir -p src
+head -c 300000 /bin/busybox > src/big.bin
+printf 'v1\n' > src/conf
+cat > src/m.yaml <<'YAML'
+rdc: 1
+dirs: [/proc, /sys]
+symlinks: [{path: /bin/sh, target: busybox}]
+files:
+  - {src: big.bin, dest: /usr/lib/big.bin}
+  - {src: conf, dest: /etc/conf}
+init:
+  exec: /bin/sh
+YAML
+segs() { ls "$RDC_CACHE_DIR/segments" | grep -v rdc-tmp | wc -l; }
+
+test_expect_success 'a compressed image is several segments, each a complete archive' '
+	"$RDC" build src/m.yaml -o a.cpio.xz &&
+	[ "$(xz -dc a.cpio.xz | grep -c "TRAILER!!!")" -ge 2 ] &&
+	[ "$(segs)" -ge 2 ]
+'
+
+test_expect_success 'an edit recompresses only its segment' '
+	before=$(segs) &&
+	printf "v2\n" > src/conf &&
+	"$RDC" build src/m.yaml -o a.cpio.xz &&
+	[ "$(segs)" -eq $((before + 1)) ]
+'
+
+test_expect_success 'the incremental result equals a cold build' '
+	RDC_CACHE_DIR=$PWD/cold "$RDC" build src/m.yaml -o cold.cpio.xz &&
+	cmp a.cpio.xz cold.cpio.xz
+'
+
+test_expect_success 'reverting the edit gives the first bytes again' '
+	cp a.cpio.xz v2.cpio.xz && printf "v1\n" > src/conf &&
+	"$RDC" build src/m.yaml -o v1.cpio.xz &&
+	RDC_CACHE_DIR=$PWD/cold1 "$RDC" build src/m.yaml -o v1cold.cpio.xz && cmp v1.cpio.xz v1cold.cpio.xz &&
+	! cmp -s v1.cpio.xz v2.cpio.xz
+'
+
+test_expect_success 'a damaged cached segment is detected and rebuilt, never shipped' '
+	for f in "$RDC_CACHE_DIR"/segments/*; do
+		flip_byte "$f" 40
+	done &&
+	"$RDC" build src/m.yaml -o fixed.cpio.xz 2>warn &&
+	cmp fixed.cpio.xz v1cold.cpio.xz && grep -q damaged warn
+'
+
+test_expect_success '--single-segment gives one stream' '
+	"$RDC" build --single-segment src/m.yaml -o one.cpio.zst &&
+	[ "$(zstd -qdc one.cpio.zst | grep -c "TRAILER!!!")" -eq 1 ] &&
+	[ "$(cpio_tree one.cpio.zst)" = "$(cpio_tree v1cold.cpio.xz)" ]
+'
+
+test_done

@@ -381,17 +381,48 @@ static char *through_symlinks(const struct plan *p, const char *path)
 	return cur;
 }
 
+/* The symlink entry at exactly `path` among the sorted entries, if any. */
+static const struct plan_entry *symlink_at(const struct plan *p, size_t i)
+{
+	for (size_t j = i; j-- > 0 && !strcmp(p->v[j].path, p->v[i].path);)
+		if (p->v[j].kind == PK_SYMLINK)
+			return &p->v[j];
+	for (size_t j = i + 1; j < p->n && !strcmp(p->v[j].path, p->v[i].path); j++)
+		if (p->v[j].kind == PK_SYMLINK)
+			return &p->v[j];
+	return NULL;
+}
+
+/* A directory asked for where a symlink is (dirs: [/lib] in a usrmerge image)
+ * is the directory the symlink points at. */
+static char *dir_behind_symlink(const struct plan *p, size_t i)
+{
+	const struct plan_entry *l = p->v[i].kind == PK_DIR ? symlink_at(p, i) : NULL;
+	if (!l)
+		return NULL;
+	char *dir = path_dirname(l->path);
+	char *joined = l->target[0] == '/' ? xstrdup(l->target) : path_join(dir, l->target);
+	char *norm = path_normalize(joined);
+	free(dir);
+	free(joined);
+	return norm;
+}
+
+/* All new paths are computed before any is changed: lookups need the entries
+ * still sorted. */
 static void resolve_symlinked_parents(struct plan *p)
 {
+	char **np = xcalloc(p->n + 1, sizeof(*np));
 	for (size_t i = 0; i < p->n; i++) {
-		char *np = through_symlinks(p, p->v[i].path);
-		if (strcmp(np, p->v[i].path)) {
-			free(p->v[i].path);
-			p->v[i].path = np;
-		} else {
-			free(np);
-		}
+		char *behind = dir_behind_symlink(p, i);
+		np[i] = through_symlinks(p, behind ? behind : p->v[i].path);
+		free(behind);
 	}
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->v[i].path);
+		p->v[i].path = np[i];
+	}
+	free(np);
 }
 
 static int add_implied_parents(struct plan *p)

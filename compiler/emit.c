@@ -521,21 +521,19 @@ static void segment_key(const struct plan *p, const struct emit_opts *o, struct 
 	XXH3_freeState(st);
 }
 
-/* Compress one segment into the cache, trailer included. */
-static int segment_build(struct segjob *j, struct segment *s)
+/* Write one segment's archive into fd with `algo`, then its trailer.
+ * *raw and *packed get the archive's size before and after compression. */
+static int segment_encode(struct segjob *j, struct segment *s, int fd, enum emit_algo algo, uint64_t *raw,
+			  uint64_t *packed)
 {
-	struct atomic_file af;
-	if (atomic_open(&af, s->path) < 0) {
-		diag_fail("cannot write %s: %s", s->path, strerror(errno));
-		return -1;
-	}
 	struct sink k;
-	int rc = sink_open(&k, af.fd, j->o->algo, j->o->level, false);
+	int rc = sink_open(&k, fd, algo, j->o->level, false);
 	k.sum = XXH3_createState();
 	XXH3_128bits_reset(k.sum);
 	if (rc == 0)
 		rc = cpio_archive(&k, j->cas, j->p, s->idx, s->n, j->o->mtime);
 	XXH3_state_t *sum = k.sum;
+	*raw = k.in_off;
 	if (sink_close(&k) < 0 && rc == 0) {
 		diag_fail("cannot write %s: %s", s->path, strerror(errno));
 		rc = -1;
@@ -543,8 +541,32 @@ static int segment_build(struct segjob *j, struct segment *s)
 	XXH128_canonical_t c;
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(sum));
 	XXH3_freeState(sum);
-	if (rc == 0 && write_all(af.fd, c.digest, sizeof(c.digest)) < 0)
+	off_t end = lseek(fd, 0, SEEK_CUR);
+	*packed = end > 0 ? (uint64_t)end : 0;
+	if (rc == 0 && write_all(fd, c.digest, sizeof(c.digest)) < 0)
 		rc = -1;
+	return rc;
+}
+
+/* Compress one segment into the cache.  A segment that does not shrink
+ * (already-compressed modules, random data) is stored as plain cpio: the
+ * kernel takes compressed and plain archives mixed in one image, and
+ * unpacking plain bytes costs nothing. */
+static int segment_build(struct segjob *j, struct segment *s)
+{
+	struct atomic_file af;
+	if (atomic_open(&af, s->path) < 0) {
+		diag_fail("cannot write %s: %s", s->path, strerror(errno));
+		return -1;
+	}
+	uint64_t raw, packed;
+	int rc = segment_encode(j, s, af.fd, j->o->algo, &raw, &packed);
+	if (rc == 0 && packed + raw / 32 >= raw) {
+		if (ftruncate(af.fd, 0) < 0 || lseek(af.fd, 0, SEEK_SET) < 0)
+			rc = -1;
+		else
+			rc = segment_encode(j, s, af.fd, EA_NONE, &raw, &packed);
+	}
 	if (rc == 0 && atomic_commit(&af, 0444) == 0)
 		return 0;
 	atomic_abort(&af);

@@ -53,13 +53,11 @@ export KVER
 # image; built from tests/tools/cpio-ls.c, which shares no code with rdc.
 cpio_tree() {
 	local f=$1 bin="$ORACLES/cpio-ls"
-	if [ ! -x "$bin" ]; then
+	if [ ! -x "$bin" ] || [ "$bin" -ot "$TESTS_DIR/tools/cpio-ls.c" ]; then
 		mkdir -p "$ORACLES"
-		cc -O2 -o "$bin.$$" "$TESTS_DIR/tools/cpio-ls.c" && mv "$bin.$$" "$bin"
+		cc -O2 -o "$bin.$$" "$TESTS_DIR/tools/cpio-ls.c" -lz -llzma -lzstd -llz4 && mv "$bin.$$" "$bin"
 	fi
-	case "$f" in
-	*.gz) gzip -dc "$f" ;; *.zst) zstd -qdc "$f" ;; *.xz) xz -dc "$f" ;; *.lz4) lz4 -qdc "$f" ;; *) cat "$f" ;;
-	esac | "$bin" | sort
+	"$bin" < "$f" | sort
 }
 
 # gen_init_cpio from the kernel's own source (linux-source-6.1), built once.

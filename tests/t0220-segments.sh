@@ -57,4 +57,13 @@ test_expect_success '--single-segment gives one stream' '
 	[ "$(cpio_tree one.cpio.zst)" = "$(cpio_tree v1cold.cpio.xz)" ]
 '
 
+test_expect_success 'an incompressible segment is stored plain between compressed ones' '
+	head -c 3000000 /dev/urandom > src/noise &&
+	printf "rdc: 1\ndirs: [/d]\nfiles:\n  - {src: noise, dest: /noise}\ninit: {exec: /bin/sh}\n" > src/n.yaml &&
+	"$RDC" build src/n.yaml -o n.cpio.zst && "$RDC" build src/n.yaml -o n.cpio &&
+	[ $(stat -c %s n.cpio.zst) -lt $(( $(stat -c %s n.cpio) + 4096 )) ] &&
+	[ "$(cpio_tree n.cpio.zst)" = "$(cpio_tree n.cpio)" ] &&
+	cpio_tree n.cpio.zst | grep -q " 3000000 .* noise$"
+'
+
 test_done

@@ -18,20 +18,6 @@ static int missing(const char *what)
 	return -1;
 }
 
-WEAK struct cas *cas_open(const char *dir) { (void)dir; missing("the cache"); return NULL; }
-WEAK void cas_close(struct cas *c) { (void)c; }
-WEAK const char *cas_dir(const struct cas *c) { (void)c; return ""; }
-WEAK int cas_put_file(struct cas *c, const char *s, struct cas_hash *h, uint64_t *z) { (void)c; (void)s; (void)h; (void)z; return missing("cas"); }
-WEAK int cas_put_blob(struct cas *c, const void *d, size_t l, struct cas_hash *h) { (void)c; (void)d; (void)l; (void)h; return missing("cas"); }
-WEAK char *cas_object_path(const struct cas *c, const struct cas_hash *h) { (void)c; (void)h; return xstrdup("/nonexistent"); }
-WEAK int cas_open_verified(struct cas *c, const struct cas_hash *h, const char *s) { (void)c; (void)h; (void)s; return missing("cas"); }
-WEAK void cas_hash_hex(const struct cas_hash *h, char out[33]) { for (int i = 0; i < 16; i++) sprintf(out + 2 * i, "%02x", h->b[i]); }
-WEAK void cas_hash_data(const void *d, size_t l, struct cas_hash *h) { (void)d; (void)l; (void)h; }
-WEAK void memo_note(struct strbuf *d, const char *p) { (void)d; (void)p; }
-WEAK int cas_memo_get(struct cas *c, const char *n, const char *k, struct strbuf *p) { (void)c; (void)n; (void)k; (void)p; return 0; }
-WEAK int cas_memo_put(struct cas *c, const char *n, const char *k, const struct strbuf *d, const struct strbuf *p) { (void)c; (void)n; (void)k; (void)d; (void)p; return 0; }
-WEAK char *cas_segment_path(const struct cas *c, const struct cas_hash *k) { (void)c; (void)k; return xstrdup("/nonexistent"); }
-WEAK int cmd_cache(int argc, char **argv) { (void)argc; (void)argv; return missing("rdc cache") ? 1 : 1; }
 
 WEAK struct elf_ctx *elf_ctx_new(const char *s, const char *a, struct cas *c) { (void)s; (void)a; (void)c; return NULL; }
 WEAK void elf_ctx_free(struct elf_ctx *e) { (void)e; }

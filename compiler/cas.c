@@ -1,0 +1,712 @@
+/* cas.c — the content-addressed cache: objects, the stat index, resolver
+ * memos, segment paths, and `rdc cache`.
+ *
+ * Nothing here trusts what it reads back.  An index entry is used only when
+ * the file's identity (dev, inode, size, mtime, ctime) is unchanged and the
+ * entry is not "racy" (the file changed too close to the moment it was hashed
+ * for the timestamps to tell a later edit apart, as git's racy-clean rule);
+ * an object is re-hashed each time it is streamed into an image; a memo is
+ * re-validated against every input it names. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include "cas.h"
+#include "diag.h"
+
+#define RACY_NS 2000000000LL /* coarse filesystem clocks tick in jiffies; 2 s is safe */
+#define INDEX_MAGIC "rdc-index 1\n"
+#define MEMO_MAGIC "rdc-memo 1\n"
+
+struct ident {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+};
+
+struct index_entry {
+	char *path; /* NULL: empty slot */
+	struct ident id;
+	int64_t hashed_ns; /* when the content was hashed */
+	struct cas_hash hash;
+};
+
+struct cas {
+	char *dir;
+	pthread_mutex_t lock; /* emit's segment threads repair objects concurrently */
+	struct index_entry *slots;
+	size_t nslots, used;
+	bool dirty;
+};
+
+/* ---- hashing ---------------------------------------------------------- */
+
+static void hash_from_xxh(XXH128_hash_t x, struct cas_hash *h)
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, x);
+	memcpy(h->b, c.digest, 16);
+}
+
+void cas_hash_data(const void *data, size_t len, struct cas_hash *h)
+{
+	hash_from_xxh(XXH3_128bits(data, len), h);
+}
+
+void cas_hash_hex(const struct cas_hash *h, char out[33])
+{
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < 16; i++) {
+		out[2 * i] = hex[h->b[i] >> 4];
+		out[2 * i + 1] = hex[h->b[i] & 15];
+	}
+	out[32] = 0;
+}
+
+static bool hash_parse(const char *s, struct cas_hash *h)
+{
+	for (int i = 0; i < 32; i++) {
+		int c = s[i], v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (v < 0)
+			return false;
+		h->b[i / 2] = (uint8_t)(i % 2 ? (h->b[i / 2] | v) : v << 4);
+	}
+	return true;
+}
+
+/* Hash an open file from its current offset to EOF. */
+static int hash_fd(int fd, struct cas_hash *h, uint64_t *size)
+{
+	XXH3_state_t *st = XXH3_createState();
+	XXH3_128bits_reset(st);
+	static const size_t chunk = 1 << 20;
+	char *buf = xmalloc(chunk);
+	uint64_t total = 0;
+	ssize_t n;
+	while ((n = read(fd, buf, chunk)) > 0) {
+		XXH3_128bits_update(st, buf, n);
+		total += n;
+	}
+	if (n == 0) {
+		hash_from_xxh(XXH3_128bits_digest(st), h);
+		if (size)
+			*size = total;
+	}
+	free(buf);
+	XXH3_freeState(st);
+	return n == 0 ? 0 : -1;
+}
+
+/* ---- identities ------------------------------------------------------- */
+
+static int64_t ts_ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec; }
+
+static int64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return ts_ns(t);
+}
+
+static void ident_of(const struct stat *st, struct ident *id)
+{
+	*id = (struct ident){ st->st_dev, st->st_ino, (uint64_t)st->st_size, ts_ns(st->st_mtim),
+			      ts_ns(st->st_ctim) };
+}
+
+static bool ident_eq(const struct ident *a, const struct ident *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+	       a->ctime_ns == b->ctime_ns;
+}
+
+/* ---- the stat index --------------------------------------------------- */
+
+static size_t slot_of(const struct cas *c, const char *path)
+{
+	size_t i = XXH3_64bits(path, strlen(path)) & (c->nslots - 1);
+	while (c->slots[i].path && strcmp(c->slots[i].path, path))
+		i = (i + 1) & (c->nslots - 1);
+	return i;
+}
+
+static void index_rehash(struct cas *c, size_t nslots)
+{
+	struct index_entry *old = c->slots;
+	size_t oldn = c->nslots;
+	c->slots = xcalloc(nslots, sizeof(*c->slots));
+	c->nslots = nslots;
+	for (size_t i = 0; i < oldn; i++)
+		if (old[i].path)
+			c->slots[slot_of(c, old[i].path)] = old[i];
+	free(old);
+}
+
+static void index_set(struct cas *c, const char *path, const struct ident *id, int64_t hashed_ns,
+		      const struct cas_hash *h)
+{
+	if ((c->used + 1) * 2 > c->nslots)
+		index_rehash(c, c->nslots ? c->nslots * 2 : 1024);
+	struct index_entry *e = &c->slots[slot_of(c, path)];
+	if (!e->path) {
+		e->path = xstrdup(path);
+		c->used++;
+	}
+	e->id = *id;
+	e->hashed_ns = hashed_ns;
+	e->hash = *h;
+	c->dirty = true;
+}
+
+/* One line per entry: hash dev ino size mtime ctime hashed path.  Paths with a
+ * newline are simply never indexed. */
+static void index_load(struct cas *c)
+{
+	char *path = path_join(c->dir, "index");
+	struct strbuf sb = STRBUF_INIT;
+	if (read_file(path, &sb) == 0 && sb.len >= strlen(INDEX_MAGIC) &&
+	    !memcmp(sb.buf, INDEX_MAGIC, strlen(INDEX_MAGIC))) {
+		char *line = sb.buf + strlen(INDEX_MAGIC), *end;
+		for (; (end = strchr(line, '\n')); line = end + 1) {
+			*end = 0;
+			char hex[33];
+			struct ident id;
+			int64_t hashed;
+			int off = 0;
+			struct cas_hash h;
+			if (sscanf(line, "%32s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %n",
+				   hex, &id.dev, &id.ino, &id.size, &id.mtime_ns, &id.ctime_ns, &hashed, &off) == 7 &&
+			    off > 0 && hash_parse(hex, &h) && line[off] == '/')
+				index_set(c, line + off, &id, hashed, &h);
+		}
+	}
+	c->dirty = false;
+	sb_release(&sb);
+	free(path);
+}
+
+static void index_save(struct cas *c)
+{
+	struct strbuf sb = STRBUF_INIT;
+	sb_adds(&sb, INDEX_MAGIC);
+	for (size_t i = 0; i < c->nslots; i++) {
+		const struct index_entry *e = &c->slots[i];
+		char hex[33];
+		if (!e->path)
+			continue;
+		cas_hash_hex(&e->hash, hex);
+		sb_addf(&sb, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %s\n", hex,
+			e->id.dev, e->id.ino, e->id.size, e->id.mtime_ns, e->id.ctime_ns, e->hashed_ns, e->path);
+	}
+	char *path = path_join(c->dir, "index");
+	if (write_file_atomic(path, sb.buf, sb.len, 0644) < 0)
+		diag_warn(NULL, NULL, "cannot save the cache index %s: %s", path, strerror(errno));
+	free(path);
+	sb_release(&sb);
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+static char *default_dir(void)
+{
+	const char *env = getenv("RDC_CACHE_DIR");
+	if (env && *env)
+		return xstrdup(env);
+	env = getenv("XDG_CACHE_HOME");
+	if (env && *env == '/')
+		return path_join(env, "rdc");
+	env = getenv("HOME");
+	if (env && *env)
+		return xasprintf("%s/.cache/rdc", env);
+	return NULL;
+}
+
+struct cas *cas_open(const char *dir)
+{
+	char *d = dir ? xstrdup(dir) : default_dir();
+	if (!d) {
+		diag_fail("no cache directory: set RDC_CACHE_DIR or HOME");
+		return NULL;
+	}
+	static const char *const subdirs[] = { "objects", "memo", "segments" };
+	for (size_t i = 0; i < 3; i++) {
+		char *sub = path_join(d, subdirs[i]);
+		int rc = mkdir_p(sub, 0755);
+		free(sub);
+		if (rc < 0) {
+			diag_fail("cannot create the cache in %s: %s", d, strerror(errno));
+			free(d);
+			return NULL;
+		}
+	}
+	struct cas *c = xcalloc(1, sizeof(*c));
+	c->dir = d;
+	pthread_mutex_init(&c->lock, NULL);
+	index_load(c);
+	return c;
+}
+
+void cas_close(struct cas *c)
+{
+	if (!c)
+		return;
+	if (c->dirty)
+		index_save(c);
+	for (size_t i = 0; i < c->nslots; i++)
+		free(c->slots[i].path);
+	free(c->slots);
+	pthread_mutex_destroy(&c->lock);
+	free(c->dir);
+	free(c);
+}
+
+const char *cas_dir(const struct cas *c) { return c->dir; }
+
+/* ---- objects ---------------------------------------------------------- */
+
+char *cas_object_path(const struct cas *c, const struct cas_hash *h)
+{
+	char hex[33];
+	cas_hash_hex(h, hex);
+	return xasprintf("%s/objects/%.2s/%s", c->dir, hex, hex + 2);
+}
+
+char *cas_segment_path(const struct cas *c, const struct cas_hash *key)
+{
+	char hex[33];
+	cas_hash_hex(key, hex);
+	return xasprintf("%s/segments/%s", c->dir, hex);
+}
+
+/* Objects are read-only and dated 1970 so that a gen_init_cpio list naming
+ * them builds the same bytes as rdc (gen_init_cpio takes a file's mtime). */
+static int object_write(struct cas *c, const struct cas_hash *h, const void *data, size_t len)
+{
+	char *path = cas_object_path(c, h), *dir = path_dirname(path);
+	struct atomic_file af;
+	int rc = mkdir_p(dir, 0755);
+	if (rc == 0)
+		rc = atomic_open(&af, path);
+	if (rc == 0) {
+		static const struct timespec epoch[2] = { { 0, 0 }, { 0, 0 } };
+		if (write_all(af.fd, data, len) < 0 || futimens(af.fd, epoch) < 0) {
+			atomic_abort(&af);
+			rc = -1;
+		} else {
+			rc = atomic_commit(&af, 0444);
+		}
+	}
+	if (rc < 0)
+		diag_fail("cannot write cache object %s: %s", path, strerror(errno));
+	free(path);
+	free(dir);
+	return rc;
+}
+
+static bool object_exists(const struct cas *c, const struct cas_hash *h)
+{
+	char *path = cas_object_path(c, h);
+	bool ok = access(path, F_OK) == 0;
+	free(path);
+	return ok;
+}
+
+int cas_put_blob(struct cas *c, const void *data, size_t len, struct cas_hash *h)
+{
+	cas_hash_data(data, len, h);
+	return object_exists(c, h) ? 0 : object_write(c, h, data, len);
+}
+
+static const struct index_entry *index_hit(struct cas *c, const char *src, const struct ident *id)
+{
+	if (!c->nslots)
+		return NULL;
+	const struct index_entry *e = &c->slots[slot_of(c, src)];
+	bool racy = e->path && (e->id.mtime_ns > e->hashed_ns - RACY_NS || e->id.ctime_ns > e->hashed_ns - RACY_NS);
+	return e->path && !racy && ident_eq(&e->id, id) ? e : NULL;
+}
+
+/* Read a file whose identity is `before`, hash and store it.  A file that
+ * changes while being read is an error rather than a silently mixed image. */
+static int ingest(struct cas *c, const char *src, const struct ident *before, struct cas_hash *h)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct stat after;
+	int64_t hashed_ns = now_ns();
+	if (read_file(src, &sb) < 0) {
+		diag_fail("cannot read %s: %s", src, strerror(errno));
+		return -1;
+	}
+	int rc = 0;
+	struct ident id;
+	if (stat(src, &after) < 0 || (ident_of(&after, &id), !ident_eq(&id, before))) {
+		diag_fail("%s changed while rdc was reading it", src);
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = cas_put_blob(c, sb.buf, sb.len, h);
+	if (rc == 0 && src[0] == '/' && !strchr(src, '\n'))
+		index_set(c, src, before, hashed_ns, h);
+	sb_release(&sb);
+	return rc;
+}
+
+int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *size)
+{
+	struct stat st;
+	if (stat(src, &st) < 0) {
+		diag_fail("cannot read %s: %s", src, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		diag_fail("%s is not a regular file", src);
+		return -1;
+	}
+	struct ident id;
+	ident_of(&st, &id);
+	*size = id.size;
+	char *abs = src[0] == '/' ? xstrdup(src) : realpath(src, NULL);
+	pthread_mutex_lock(&c->lock);
+	const struct index_entry *e = abs ? index_hit(c, abs, &id) : NULL;
+	int rc = 0;
+	if (e && object_exists(c, &e->hash))
+		*h = e->hash;
+	else
+		rc = ingest(c, abs ? abs : src, &id, h);
+	pthread_mutex_unlock(&c->lock);
+	free(abs);
+	return rc;
+}
+
+static int open_if_intact(const char *path, const struct cas_hash *h)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct cas_hash got;
+	if (fd < 0)
+		return -1;
+	if (hash_fd(fd, &got, NULL) == 0 && !memcmp(&got, h, sizeof(got)) && lseek(fd, 0, SEEK_SET) == 0)
+		return fd;
+	close(fd);
+	return -1;
+}
+
+int cas_open_verified(struct cas *c, const struct cas_hash *h, const char *src)
+{
+	char *path = cas_object_path(c, h), hex[33];
+	int fd = open_if_intact(path, h);
+	cas_hash_hex(h, hex);
+	if (fd < 0 && src) {
+		struct strbuf sb = STRBUF_INIT;
+		struct cas_hash now;
+		if (read_file(src, &sb) == 0 && (cas_hash_data(sb.buf, sb.len, &now), !memcmp(&now, h, sizeof(now)))) {
+			pthread_mutex_lock(&c->lock);
+			unlink(path);
+			if (object_write(c, h, sb.buf, sb.len) == 0) {
+				diag_warn(NULL, NULL, "cache object %s was missing or damaged; restored it from %s", hex, src);
+				fd = open_if_intact(path, h);
+			}
+			pthread_mutex_unlock(&c->lock);
+		}
+		sb_release(&sb);
+	}
+	if (fd < 0)
+		diag_fail("cache object %s (%s) is missing or damaged and %s; run the build again", hex,
+			  src ? src : "generated content", src ? "its source has changed since" : "cannot be restored here");
+	free(path);
+	return fd;
+}
+
+/* ---- memos ------------------------------------------------------------ */
+
+/* A dependency record: "<len> <path> <identity>\n".  The identity covers the
+ * entry itself (lstat) and, for a symlink, what it points at. */
+static void ident_text(const char *path, struct strbuf *out)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		sb_adds(out, "-");
+		return;
+	}
+	sb_addf(out, "%lo:%" PRIu64 ":%" PRIu64 ":%" PRIu64 ":%" PRId64 ":%" PRId64, (unsigned long)st.st_mode,
+		(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size, ts_ns(st.st_mtim), ts_ns(st.st_ctim));
+	if (S_ISLNK(st.st_mode)) {
+		if (stat(path, &st) < 0)
+			sb_adds(out, ">-");
+		else
+			sb_addf(out, ">%" PRIu64 ":%" PRIu64 ":%" PRIu64 ":%" PRId64 ":%" PRId64, (uint64_t)st.st_dev,
+				(uint64_t)st.st_ino, (uint64_t)st.st_size, ts_ns(st.st_mtim), ts_ns(st.st_ctim));
+	}
+}
+
+void memo_note(struct strbuf *deps, const char *path)
+{
+	sb_addf(deps, "%zu %s ", strlen(path), path);
+	ident_text(path, deps);
+	sb_addch(deps, '\n');
+}
+
+/* Re-check every recorded identity. */
+static bool deps_current(const char *p, const char *end)
+{
+	struct strbuf now = STRBUF_INIT;
+	bool ok = true;
+	while (ok && p < end) {
+		char *sp;
+		unsigned long len = strtoul(p, &sp, 10);
+		if (*sp != ' ' || (size_t)(end - sp) < len + 2) {
+			ok = false;
+			break;
+		}
+		char *path = xstrndup(sp + 1, len);
+		const char *id = sp + 2 + len, *nl = memchr(id, '\n', end - id);
+		sb_reset(&now);
+		ident_text(path, &now);
+		ok = nl && (size_t)(nl - id) == now.len && !memcmp(id, now.buf, now.len);
+		free(path);
+		p = nl ? nl + 1 : end;
+	}
+	sb_release(&now);
+	return ok;
+}
+
+static char *memo_path(struct cas *c, const char *ns, const char *key)
+{
+	char hex[33];
+	struct cas_hash h;
+	cas_hash_data(key, strlen(key), &h);
+	cas_hash_hex(&h, hex);
+	return xasprintf("%s/memo/%s/%s", c->dir, ns, hex);
+}
+
+/* File: magic, "<keylen> <deplen> <payloadlen> <written_ns>\n", key, deps, payload. */
+int cas_memo_get(struct cas *c, const char *ns, const char *key, struct strbuf *payload)
+{
+	char *path = memo_path(c, ns, key);
+	struct strbuf sb = STRBUF_INIT;
+	int hit = 0;
+	size_t ml = strlen(MEMO_MAGIC), kl, dl, pl;
+	int off = 0;
+	if (read_file(path, &sb) == 0 && sb.len > ml && !memcmp(sb.buf, MEMO_MAGIC, ml) &&
+	    sscanf(sb.buf + ml, "%zu %zu %zu\n%n", &kl, &dl, &pl, &off) == 3 && off > 0) {
+		const char *k = sb.buf + ml + off, *d = k + kl, *pay = d + dl;
+		if ((size_t)(pay - sb.buf) + pl == sb.len && kl == strlen(key) && !memcmp(k, key, kl) &&
+		    deps_current(d, d + dl)) {
+			sb_reset(payload);
+			sb_add(payload, pay, pl);
+			hit = 1;
+		}
+	}
+	sb_release(&sb);
+	free(path);
+	return hit;
+}
+
+int cas_memo_put(struct cas *c, const char *ns, const char *key, const struct strbuf *deps,
+		 const struct strbuf *payload)
+{
+	char *path = memo_path(c, ns, key), *dir = path_dirname(path);
+	struct strbuf sb = STRBUF_INIT;
+	sb_adds(&sb, MEMO_MAGIC);
+	sb_addf(&sb, "%zu %zu %zu\n", strlen(key), deps->len, payload->len);
+	sb_adds(&sb, key);
+	sb_add(&sb, sb_str(deps), deps->len);
+	sb_add(&sb, sb_str(payload), payload->len);
+	int rc = mkdir_p(dir, 0755) == 0 ? write_file_atomic(path, sb.buf, sb.len, 0644) : -1;
+	free(path);
+	free(dir);
+	sb_release(&sb);
+	return rc; /* a memo that could not be written only costs time later */
+}
+
+/* ---- rdc cache -------------------------------------------------------- */
+
+struct walk {
+	uint64_t n, bytes, bad, removed;
+	bool verify;
+	int64_t older_than_ns; /* gc: segments and memos last written before this go */
+	struct cas *c;
+	struct strlist keep; /* gc: object paths the index still vouches for */
+};
+static struct walk *g_walk; /* nftw has no user pointer */
+
+static bool object_intact(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char hex[33];
+	struct cas_hash h;
+	if (!slash || slash - path < 2 || strlen(slash + 1) != 30)
+		return false;
+	memcpy(hex, slash - 2, 2);
+	memcpy(hex + 2, slash + 1, 31);
+	if (!hash_parse(hex, &h))
+		return false;
+	int fd = open_if_intact(path, &h);
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0;
+}
+
+static bool segment_intact(const char *path)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct cas_hash h;
+	bool ok = read_file(path, &sb) == 0 && sb.len >= 16 &&
+		  (cas_hash_data(sb.buf, sb.len - 16, &h), !memcmp(h.b, sb.buf + sb.len - 16, 16));
+	sb_release(&sb);
+	return ok;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static bool kept(const struct walk *w, const char *path)
+{
+	return w->keep.n && bsearch(&path, w->keep.v, w->keep.n, sizeof(char *), cmp_str);
+}
+
+static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)ftw;
+	struct walk *w = g_walk;
+	if (type != FTW_F)
+		return 0;
+	bool tmp = strstr(path, ".rdc-tmp.") != NULL;
+	bool is_obj = strstr(path + strlen(w->c->dir), "/objects/") != NULL;
+	bool is_seg = strstr(path + strlen(w->c->dir), "/segments/") != NULL;
+	bool drop = false;
+	if (tmp) {
+		drop = w->older_than_ns >= 0; /* gc only: a live build may be writing it */
+	} else if (w->verify) {
+		bool ok = is_obj ? object_intact(path) : is_seg ? segment_intact(path) : true;
+		if (!ok) {
+			printf("damaged: %s (removed)\n", path);
+			w->bad++;
+			drop = true;
+		}
+	} else if (w->older_than_ns >= 0) {
+		if (is_obj)
+			drop = !kept(w, path);
+		else if (is_seg || strstr(path + strlen(w->c->dir), "/memo/"))
+			drop = ts_ns(st->st_mtim) < w->older_than_ns;
+	}
+	if (drop && unlink(path) == 0) {
+		w->removed++;
+		return 0;
+	}
+	w->n++;
+	w->bytes += st->st_size;
+	return 0;
+}
+
+static int walk_sub(struct walk *w, const char *sub)
+{
+	char *path = path_join(w->c->dir, sub);
+	g_walk = w;
+	int rc = nftw(path, walk_one, 16, FTW_PHYS);
+	free(path);
+	return rc < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static void gc_keep_live_objects(struct walk *w)
+{
+	struct cas *c = w->c;
+	for (size_t i = 0; i < c->nslots; i++) {
+		struct index_entry *e = &c->slots[i];
+		struct stat st;
+		struct ident id;
+		if (!e->path)
+			continue;
+		if (stat(e->path, &st) == 0 && (ident_of(&st, &id), ident_eq(&id, &e->id))) {
+			sl_push_owned(&w->keep, cas_object_path(c, &e->hash));
+			continue;
+		}
+		free(e->path); /* the source changed or went away: the entry is dead */
+		*e = (struct index_entry){ 0 };
+		c->used--;
+		c->dirty = true;
+	}
+	index_rehash(c, c->nslots); /* close the holes left in probe chains */
+	sl_sort(&w->keep);
+}
+
+static const char cache_usage[] =
+	"usage: rdc cache stats\n"
+	"       rdc cache verify\n"
+	"       rdc cache gc [--days N]\n"
+	"       rdc cache path\n";
+
+static int cache_report(const char *what, struct walk *w, const char *sub)
+{
+	if (walk_sub(w, sub) < 0) {
+		diag_fail("cannot read %s/%s: %s", w->c->dir, sub, strerror(errno));
+		return -1;
+	}
+	printf("%-9s %8" PRIu64 " files %12" PRIu64 " bytes", what, w->n, w->bytes);
+	if (w->removed)
+		printf("  (%" PRIu64 " removed)", w->removed);
+	printf("\n");
+	return 0;
+}
+
+int cmd_cache(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(cache_usage, stderr);
+		return 2;
+	}
+	const char *sub = argv[1];
+	long days = 30;
+	static const struct option opts[] = { { "days", required_argument, NULL, 'd' }, { NULL, 0, NULL, 0 } };
+	int ch;
+	optind = 2;
+	while ((ch = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
+		char *end;
+		if (ch != 'd' || !strcmp(sub, "stats") || (days = strtol(optarg, &end, 10), *end || days < 0)) {
+			fputs(cache_usage, stderr);
+			return 2;
+		}
+	}
+	bool stats = !strcmp(sub, "stats"), verify = !strcmp(sub, "verify"), gc = !strcmp(sub, "gc");
+	if ((!stats && !verify && !gc && strcmp(sub, "path")) || optind != argc) {
+		fputs(cache_usage, stderr);
+		return 2;
+	}
+	struct cas *c = cas_open(NULL);
+	if (!c)
+		return 1;
+	if (!strcmp(sub, "path")) {
+		printf("%s\n", c->dir);
+		cas_close(c);
+		return 0;
+	}
+	printf("cache     %s\n", c->dir);
+	int rc = 0;
+	uint64_t bad = 0;
+	static const char *const subs[] = { "objects", "segments", "memo" };
+	for (size_t i = 0; i < 3 && rc == 0; i++) {
+		struct walk w = { .c = c, .verify = verify, .older_than_ns = -1 };
+		if (gc) {
+			w.older_than_ns = now_ns() - (int64_t)days * 86400 * 1000000000LL;
+			if (i == 0)
+				gc_keep_live_objects(&w);
+		}
+		rc = cache_report(subs[i], &w, subs[i]);
+		bad += w.bad;
+		sl_release(&w.keep);
+	}
+	if (rc == 0)
+		printf("index     %8zu entries\n", c->used);
+	cas_close(c);
+	if (bad)
+		fprintf(stderr, "rdc: %" PRIu64 " damaged cache file%s removed; the next build recreates them\n", bad,
+			bad == 1 ? "" : "s");
+	return rc < 0 || bad ? 1 : 0;
+}

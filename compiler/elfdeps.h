@@ -11,6 +11,7 @@
  * layout as the sysroot. */
 #ifndef RDC_ELFDEPS_H
 #define RDC_ELFDEPS_H
+#include <stdbool.h>
 #include <stddef.h>
 #include "cas.h"
 #include "util.h"
@@ -45,6 +46,21 @@ int elf_add_library(struct elf_ctx *e, const char *name, struct elf_closure *out
 /* The image path the last elf_add_binary root resolved to (for `dest:`). */
 const char *elf_closure_root(const struct elf_closure *c, size_t first_index);
 void elf_closure_free(struct elf_closure *c);
+
+/* What one ELF file says about its loading (exposed for the fuzzer). */
+struct elf_info {
+	int cls, machine, type;
+	char *interp;  /* PT_INTERP, or the "#!" line of a script */
+	char *rpath, *runpath, *soname;
+	bool has_runpath;
+	struct strlist needed;          /* DT_NEEDED, in order */
+	struct strlist dlopen;          /* .note.dlopen sonames (recommended) */
+	struct strlist dlopen_required; /* .note.dlopen sonames (required) */
+};
+typedef struct Elf Elf;
+/* Parse an ELF handle opened with libelf; -1 with a reason in *err. */
+int elf_info_from_elf(Elf *elf, struct elf_info *in, struct strbuf *err);
+void elf_info_free(struct elf_info *in);
 
 /* `rdc deps [--sysroot DIR] [--arch A] [--why] BINARY...` */
 int cmd_deps(int argc, char **argv);

@@ -19,13 +19,6 @@ static int missing(const char *what)
 }
 
 
-WEAK struct elf_ctx *elf_ctx_new(const char *s, const char *a, struct cas *c) { (void)s; (void)a; (void)c; return NULL; }
-WEAK void elf_ctx_free(struct elf_ctx *e) { (void)e; }
-WEAK int elf_add_binary(struct elf_ctx *e, const char *n, struct elf_closure *o, struct strbuf *err) { (void)e; (void)n; (void)o; sb_adds(err, "ELF resolver not built yet"); return -1; }
-WEAK int elf_add_library(struct elf_ctx *e, const char *n, struct elf_closure *o, struct strbuf *err) { (void)e; (void)n; (void)o; sb_adds(err, "ELF resolver not built yet"); return -1; }
-WEAK const char *elf_closure_root(const struct elf_closure *c, size_t i) { return i < c->n ? c->v[i].path : NULL; }
-WEAK void elf_closure_free(struct elf_closure *c) { (void)c; }
-WEAK int cmd_deps(int argc, char **argv) { (void)argc; (void)argv; missing("rdc deps"); return 1; }
 
 WEAK char *modclosure_kver(const char *m, const char *v, const struct loc *l) { (void)m; (void)l; return xstrdup(v); }
 WEAK int modclosure_resolve(const struct modclosure_opts *o, const struct modclosure_req *r, size_t n, struct modclosure *out) { (void)o; (void)r; (void)n; (void)out; return missing("module resolver"); }

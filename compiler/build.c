@@ -464,7 +464,7 @@ static int parse_build_args(int argc, char **argv, struct build_opts *o, const c
 
 static int run_build(int argc, char **argv, struct build_opts *o)
 {
-	const char *path;
+	const char *path = NULL;
 	int rc = parse_build_args(argc, argv, o, &path);
 	if (rc)
 		return rc;

@@ -529,14 +529,59 @@ int cas_memo_put(struct cas *c, const char *ns, const char *key, const struct st
 
 /* ---- rdc cache -------------------------------------------------------- */
 
-struct walk {
-	uint64_t n, bytes, bad, removed;
-	bool verify;
-	int64_t older_than_ns; /* gc: segments and memos last written before this go */
-	struct cas *c;
-	struct strlist keep; /* gc: object paths the index still vouches for */
+enum ckind { CK_OBJECT, CK_SEGMENT, CK_MEMO, CK_TEMP, CK_NKINDS };
+static const char *const ckind_names[] = { "objects", "segments", "memos", "temp" };
+
+struct cfile {
+	char *path;
+	uint64_t size;
+	int64_t mtime_ns;
+	enum ckind kind;
 };
-static struct walk *g_walk; /* nftw has no user pointer */
+
+struct cwalk {
+	struct cas *c;
+	struct cfile *v;
+	size_t n, alloc;
+};
+static struct cwalk *g_walk; /* nftw has no user pointer */
+
+static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)ftw;
+	if (type != FTW_F)
+		return 0;
+	struct cwalk *w = g_walk;
+	const char *rel = path + strlen(w->c->dir);
+	enum ckind k = strstr(rel, ".rdc-tmp.")      ? CK_TEMP
+		       : !strncmp(rel, "/objects/", 9)  ? CK_OBJECT
+		       : !strncmp(rel, "/segments/", 10) ? CK_SEGMENT
+		       : !strncmp(rel, "/memo/", 6)      ? CK_MEMO
+							 : CK_NKINDS;
+	if (k == CK_NKINDS)
+		return 0; /* the index itself */
+	GROW(w->v, w->n + 1, w->alloc);
+	w->v[w->n++] = (struct cfile){ xstrdup(path), (uint64_t)st->st_size, ts_ns(st->st_mtim), k };
+	return 0;
+}
+
+static int cache_scan(struct cas *c, struct cwalk *w)
+{
+	*w = (struct cwalk){ .c = c };
+	g_walk = w;
+	if (nftw(c->dir, walk_one, 16, FTW_PHYS) < 0) {
+		diag_fail("cannot read the cache %s: %s", c->dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void cache_scan_free(struct cwalk *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		free(w->v[i].path);
+	free(w->v);
+}
 
 static bool object_intact(const char *path)
 {
@@ -565,148 +610,158 @@ static bool segment_intact(const char *path)
 	return ok;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static bool kept(const struct walk *w, const char *path)
+static void cache_print(const struct cwalk *w, size_t nindex)
 {
-	return w->keep.n && bsearch(&path, w->keep.v, w->keep.n, sizeof(char *), cmp_str);
+	uint64_t n[CK_NKINDS] = { 0 }, bytes[CK_NKINDS] = { 0 }, total = 0;
+	for (size_t i = 0; i < w->n; i++) {
+		n[w->v[i].kind]++;
+		bytes[w->v[i].kind] += w->v[i].size;
+		total += w->v[i].size;
+	}
+	printf("cache     %s\n", w->c->dir);
+	for (int k = 0; k < CK_NKINDS; k++)
+		printf("%-9s %8" PRIu64 " files %14" PRIu64 " bytes\n", ckind_names[k], n[k], bytes[k]);
+	printf("index     %8zu entries\ntotal     %29" PRIu64 " bytes\n", nindex, total);
 }
 
-static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+static int cache_verify(struct cwalk *w)
 {
-	(void)ftw;
-	struct walk *w = g_walk;
-	if (type != FTW_F)
-		return 0;
-	bool tmp = strstr(path, ".rdc-tmp.") != NULL;
-	bool is_obj = strstr(path + strlen(w->c->dir), "/objects/") != NULL;
-	bool is_seg = strstr(path + strlen(w->c->dir), "/segments/") != NULL;
-	bool drop = false;
-	if (tmp) {
-		drop = w->older_than_ns >= 0; /* gc only: a live build may be writing it */
-	} else if (w->verify) {
-		bool ok = is_obj ? object_intact(path) : is_seg ? segment_intact(path) : true;
+	uint64_t bad = 0;
+	for (size_t i = 0; i < w->n; i++) {
+		struct cfile *f = &w->v[i];
+		bool ok = f->kind == CK_OBJECT ? object_intact(f->path) : f->kind == CK_SEGMENT ? segment_intact(f->path) : true;
 		if (!ok) {
-			printf("damaged: %s (removed)\n", path);
-			w->bad++;
-			drop = true;
+			printf("damaged: %s (removed)\n", f->path);
+			unlink(f->path);
+			bad++;
 		}
-	} else if (w->older_than_ns >= 0) {
-		if (is_obj)
-			drop = !kept(w, path);
-		else if (is_seg || strstr(path + strlen(w->c->dir), "/memo/"))
-			drop = ts_ns(st->st_mtim) < w->older_than_ns;
 	}
-	if (drop && unlink(path) == 0) {
-		w->removed++;
-		return 0;
-	}
-	w->n++;
-	w->bytes += st->st_size;
-	return 0;
+	if (bad)
+		fprintf(stderr, "rdc: %" PRIu64 " damaged cache file%s removed; the next build recreates %s\n", bad,
+			bad == 1 ? "" : "s", bad == 1 ? "it" : "them");
+	else
+		printf("all %zu files verified\n", w->n);
+	return bad ? 1 : 0;
 }
 
-static int walk_sub(struct walk *w, const char *sub)
+/* Index entries whose source changed or vanished are dead; the objects the
+ * remaining ones name are what current sources still use. */
+static void index_prune(struct cas *c)
 {
-	char *path = path_join(w->c->dir, sub);
-	g_walk = w;
-	int rc = nftw(path, walk_one, 16, FTW_PHYS);
-	free(path);
-	return rc < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static void gc_keep_live_objects(struct walk *w)
-{
-	struct cas *c = w->c;
 	for (size_t i = 0; i < c->nslots; i++) {
 		struct index_entry *e = &c->slots[i];
 		struct stat st;
 		struct ident id;
-		if (!e->path)
+		if (!e->path || (stat(e->path, &st) == 0 && (ident_of(&st, &id), ident_eq(&id, &e->id))))
 			continue;
-		if (stat(e->path, &st) == 0 && (ident_of(&st, &id), ident_eq(&id, &e->id))) {
-			sl_push_owned(&w->keep, cas_object_path(c, &e->hash));
-			continue;
-		}
-		free(e->path); /* the source changed or went away: the entry is dead */
+		free(e->path);
 		*e = (struct index_entry){ 0 };
 		c->used--;
 		c->dirty = true;
 	}
 	index_rehash(c, c->nslots); /* close the holes left in probe chains */
-	sl_sort(&w->keep);
 }
 
-static const char cache_usage[] =
-	"usage: rdc cache stats\n"
-	"       rdc cache verify\n"
-	"       rdc cache gc [--days N]\n"
-	"       rdc cache path\n";
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int cache_report(const char *what, struct walk *w, const char *sub)
+static int cmp_oldest(const void *a, const void *b)
 {
-	if (walk_sub(w, sub) < 0) {
-		diag_fail("cannot read %s/%s: %s", w->c->dir, sub, strerror(errno));
-		return -1;
+	const struct cfile *x = a, *y = b;
+	return x->mtime_ns < y->mtime_ns ? -1 : x->mtime_ns > y->mtime_ns ? 1 : strcmp(x->path, y->path);
+}
+
+/* Everything in the cache can be recreated, so gc is only about space:
+ * first what no current input uses (objects of changed sources, stale
+ * temporaries), then — to get under --max-size — the oldest segments and
+ * memos, then any object. */
+static int cache_gc(struct cwalk *w, uint64_t max_size)
+{
+	struct cas *c = w->c;
+	uint64_t total = 0, freed = 0, nfreed = 0;
+	int64_t stale_tmp = now_ns() - 3600LL * 1000000000LL; /* a live build may still own younger ones */
+	index_prune(c);
+	struct strlist live = STRLIST_INIT;
+	for (size_t i = 0; i < c->nslots; i++)
+		if (c->slots[i].path)
+			sl_push_owned(&live, cas_object_path(c, &c->slots[i].hash));
+	sl_sort(&live);
+	for (size_t i = 0; i < w->n; i++)
+		total += w->v[i].size;
+	qsort(w->v, w->n, sizeof(*w->v), cmp_oldest);
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t i = 0; i < w->n; i++) {
+			struct cfile *f = &w->v[i];
+			bool drop;
+			if (!f->path)
+				continue;
+			if (pass == 0)
+				drop = f->kind == CK_TEMP ? f->mtime_ns < stale_tmp
+				       : f->kind == CK_OBJECT ? !bsearch(&f->path, live.v, live.n, sizeof(char *), cmp_str)
+							      : false;
+			else
+				drop = max_size != UINT64_MAX && total > max_size && f->kind != CK_TEMP &&
+				       (pass == 2 || f->kind != CK_OBJECT);
+			if (drop && unlink(f->path) == 0) {
+				total -= f->size;
+				freed += f->size;
+				nfreed++;
+				free(f->path);
+				f->path = NULL;
+			}
+		}
 	}
-	printf("%-9s %8" PRIu64 " files %12" PRIu64 " bytes", what, w->n, w->bytes);
-	if (w->removed)
-		printf("  (%" PRIu64 " removed)", w->removed);
-	printf("\n");
+	sl_release(&live);
+	printf("removed %" PRIu64 " files, %" PRIu64 " bytes; %" PRIu64 " bytes remain\n", nfreed, freed, total);
 	return 0;
 }
 
+static bool parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = !*end ? 0 : strchr("kK", *end) ? 10 : strchr("mM", *end) ? 20 : strchr("gG", *end) ? 30 : -1;
+	if (errno || end == s || shift < 0 || (*end && end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B")))
+		return false;
+	*out = (uint64_t)v << shift;
+	return true;
+}
+
+static const char cache_usage[] = "usage: rdc cache stats|verify|path\n"
+				  "       rdc cache gc [--max-size SIZE]   (SIZE in bytes, or with K, M, G)\n";
+
 int cmd_cache(int argc, char **argv)
 {
-	if (argc < 2) {
-		fputs(cache_usage, stderr);
-		return 2;
-	}
-	const char *sub = argv[1];
-	long days = 30;
-	static const struct option opts[] = { { "days", required_argument, NULL, 'd' }, { NULL, 0, NULL, 0 } };
-	int ch;
-	optind = 2;
-	while ((ch = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
-		char *end;
-		if (ch != 'd' || !strcmp(sub, "stats") || (days = strtol(optarg, &end, 10), *end || days < 0)) {
-			fputs(cache_usage, stderr);
-			return 2;
-		}
-	}
-	bool stats = !strcmp(sub, "stats"), verify = !strcmp(sub, "verify"), gc = !strcmp(sub, "gc");
-	if ((!stats && !verify && !gc && strcmp(sub, "path")) || optind != argc) {
+	const char *sub = argc >= 2 ? argv[1] : "";
+	uint64_t max_size = UINT64_MAX;
+	bool known = !strcmp(sub, "stats") || !strcmp(sub, "verify") || !strcmp(sub, "gc") || !strcmp(sub, "path");
+	int extra = argc - 2;
+	if (!strcmp(sub, "gc") && extra == 2 && !strcmp(argv[2], "--max-size") && parse_size(argv[3], &max_size))
+		extra = 0;
+	else if (!strcmp(sub, "gc") && extra == 1 && !strncmp(argv[2], "--max-size=", 11) && parse_size(argv[2] + 11, &max_size))
+		extra = 0;
+	if (!known || extra) {
 		fputs(cache_usage, stderr);
 		return 2;
 	}
 	struct cas *c = cas_open(NULL);
 	if (!c)
 		return 1;
-	if (!strcmp(sub, "path")) {
-		printf("%s\n", c->dir);
-		cas_close(c);
-		return 0;
-	}
-	printf("cache     %s\n", c->dir);
 	int rc = 0;
-	uint64_t bad = 0;
-	static const char *const subs[] = { "objects", "segments", "memo" };
-	for (size_t i = 0; i < 3 && rc == 0; i++) {
-		struct walk w = { .c = c, .verify = verify, .older_than_ns = -1 };
-		if (gc) {
-			w.older_than_ns = now_ns() - (int64_t)days * 86400 * 1000000000LL;
-			if (i == 0)
-				gc_keep_live_objects(&w);
-		}
-		rc = cache_report(subs[i], &w, subs[i]);
-		bad += w.bad;
-		sl_release(&w.keep);
+	struct cwalk w;
+	if (!strcmp(sub, "path"))
+		printf("%s\n", c->dir);
+	else if (cache_scan(c, &w) < 0)
+		rc = 1;
+	else {
+		if (!strcmp(sub, "stats"))
+			cache_print(&w, c->used);
+		else if (!strcmp(sub, "verify"))
+			rc = cache_verify(&w);
+		else
+			rc = cache_gc(&w, max_size);
+		cache_scan_free(&w);
 	}
-	if (rc == 0)
-		printf("index     %8zu entries\n", c->used);
 	cas_close(c);
-	if (bad)
-		fprintf(stderr, "rdc: %" PRIu64 " damaged cache file%s removed; the next build recreates them\n", bad,
-			bad == 1 ? "" : "s");
-	return rc < 0 || bad ? 1 : 0;
+	return rc;
 }

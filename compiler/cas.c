@@ -335,29 +335,81 @@ static const struct index_entry *index_hit(struct cas *c, const char *src, const
 	return e->path && !racy && ident_eq(&e->id, id) ? e : NULL;
 }
 
-/* Read a file whose identity is `before`, hash and store it.  A file that
- * changes while being read is an error rather than a silently mixed image. */
+/* Stream `src` into a temporary object while hashing it, then rename it to
+ * its name: memory stays flat whatever the file's size.  With `expect`, the
+ * object is only (re)placed when the content hashes to it (repair); returns 1
+ * on a mismatch.  *id gets the identity of the file as opened. */
+static int stream_in(struct cas *c, const char *src, const struct cas_hash *expect, struct cas_hash *h,
+		     struct ident *id)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC), rc = -1;
+	struct stat st;
+	struct atomic_file af = { .fd = -1 };
+	char *stage = path_join(c->dir, "objects/incoming");
+	if (in < 0 || fstat(in, &st) < 0 || atomic_open(&af, stage) < 0) {
+		diag_fail("cannot read %s into the cache: %s", src, strerror(errno));
+		goto out;
+	}
+	ident_of(&st, id);
+	XXH3_state_t *x = XXH3_createState();
+	XXH3_128bits_reset(x);
+	static const size_t chunk = 1 << 20;
+	char *buf = xmalloc(chunk);
+	ssize_t n;
+	while ((n = read(in, buf, chunk)) > 0 && write_all(af.fd, buf, n) == 0)
+		XXH3_128bits_update(x, buf, n);
+	free(buf);
+	hash_from_xxh(XXH3_128bits_digest(x), h);
+	XXH3_freeState(x);
+	static const struct timespec epoch[2] = { { 0, 0 }, { 0, 0 } };
+	if (n != 0 || futimens(af.fd, epoch) < 0) {
+		diag_fail("cannot copy %s into the cache: %s", src, strerror(errno));
+		atomic_abort(&af);
+		goto out;
+	}
+	if (expect && memcmp(h, expect, sizeof(*h))) {
+		atomic_abort(&af);
+		rc = 1;
+		goto out;
+	}
+	char *obj = cas_object_path(c, h), *dir = path_dirname(obj);
+	if (!expect && access(obj, F_OK) == 0) { /* already there: keep the old one */
+		atomic_abort(&af);
+		rc = 0;
+	} else {
+		free(af.path);
+		af.path = xstrdup(obj);
+		rc = mkdir_p(dir, 0755) == 0 && atomic_commit(&af, 0444) == 0 ? 0 : -1;
+		if (rc < 0)
+			diag_fail("cannot write cache object %s: %s", obj, strerror(errno));
+		if (af.tmp)
+			atomic_abort(&af);
+	}
+	free(obj);
+	free(dir);
+out:
+	if (in >= 0)
+		close(in);
+	free(stage);
+	return rc;
+}
+
+/* Hash and store a file whose identity was `before`.  A file that changes
+ * while being read is an error rather than a silently mixed image. */
 static int ingest(struct cas *c, const char *src, const struct ident *before, struct cas_hash *h)
 {
-	struct strbuf sb = STRBUF_INIT;
-	struct stat after;
 	int64_t hashed_ns = now_ns();
-	if (read_file(src, &sb) < 0) {
-		diag_fail("cannot read %s: %s", src, strerror(errno));
+	struct ident opened, after;
+	struct stat st;
+	if (stream_in(c, src, NULL, h, &opened) < 0)
+		return -1;
+	if (stat(src, &st) < 0 || (ident_of(&st, &after), !ident_eq(&after, before)) || !ident_eq(&opened, before)) {
+		diag_fail("%s changed while rdc was reading it", src);
 		return -1;
 	}
-	int rc = 0;
-	struct ident id;
-	if (stat(src, &after) < 0 || (ident_of(&after, &id), !ident_eq(&id, before))) {
-		diag_fail("%s changed while rdc was reading it", src);
-		rc = -1;
-	}
-	if (rc == 0)
-		rc = cas_put_blob(c, sb.buf, sb.len, h);
-	if (rc == 0 && src[0] == '/' && !strchr(src, '\n'))
+	if (src[0] == '/' && !strchr(src, '\n'))
 		index_set(c, src, before, hashed_ns, h);
-	sb_release(&sb);
-	return rc;
+	return 0;
 }
 
 int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *size)
@@ -405,18 +457,14 @@ int cas_open_verified(struct cas *c, const struct cas_hash *h, const char *src)
 	int fd = open_if_intact(path, h);
 	cas_hash_hex(h, hex);
 	if (fd < 0 && src) {
-		struct strbuf sb = STRBUF_INIT;
 		struct cas_hash now;
-		if (read_file(src, &sb) == 0 && (cas_hash_data(sb.buf, sb.len, &now), !memcmp(&now, h, sizeof(now)))) {
-			pthread_mutex_lock(&c->lock);
-			unlink(path);
-			if (object_write(c, h, sb.buf, sb.len) == 0) {
-				diag_warn(NULL, NULL, "cache object %s was missing or damaged; restored it from %s", hex, src);
-				fd = open_if_intact(path, h);
-			}
-			pthread_mutex_unlock(&c->lock);
+		struct ident id;
+		pthread_mutex_lock(&c->lock);
+		if (stream_in(c, src, h, &now, &id) == 0) {
+			diag_warn(NULL, NULL, "cache object %s was missing or damaged; restored it from %s", hex, src);
+			fd = open_if_intact(path, h);
 		}
-		sb_release(&sb);
+		pthread_mutex_unlock(&c->lock);
 	}
 	if (fd < 0)
 		diag_fail("cache object %s (%s) is missing or damaged and %s; run the build again", hex,

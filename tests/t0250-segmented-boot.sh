@@ -33,7 +33,7 @@ YAML
 test_expect_success 'the image really is several streams, some xz and some plain' '
 	"$RDC" build seg.yaml -o seg.cpio.xz &&
 	"$RDC" build seg.yaml -o seg.cpio --single-segment &&
-	test $(grep -c "TRAILER!!!" seg.cpio) -eq 1 &&
+	test $(cpio -it --quiet < seg.cpio | wc -l) -eq $(cpio_tree seg.cpio | wc -l) &&
 	test $(grep -a -o "7zXZ" seg.cpio.xz | wc -l) -ge 2 &&
 	test $(grep -c -a "TRAILER!!!" seg.cpio.xz) -ge 1 &&
 	diff <(cpio_tree seg.cpio) <(cpio_tree seg.cpio.xz)

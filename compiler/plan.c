@@ -273,7 +273,8 @@ const struct plan_entry *plan_lookup(const struct plan *p, const char *path)
  * ones).  The others are checked against it. */
 static void sort_entries(struct plan *p)
 {
-	qsort(p->v, p->n, sizeof(*p->v), cmp_entry);
+	if (p->n) /* qsort(NULL, 0) is undefined behaviour */
+		qsort(p->v, p->n, sizeof(*p->v), cmp_entry);
 }
 
 static const char *kind_word(const struct plan_entry *e)

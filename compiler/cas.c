@@ -735,7 +735,8 @@ static int cache_gc(struct cwalk *w, uint64_t max_size)
 	sl_sort(&live);
 	for (size_t i = 0; i < w->n; i++)
 		total += w->v[i].size;
-	qsort(w->v, w->n, sizeof(*w->v), cmp_oldest);
+	if (w->n)
+		qsort(w->v, w->n, sizeof(*w->v), cmp_oldest);
 	for (int pass = 0; pass < 3; pass++) {
 		for (size_t i = 0; i < w->n; i++) {
 			struct cfile *f = &w->v[i];

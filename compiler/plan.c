@@ -169,11 +169,6 @@ int plan_add_node(struct plan *p, const char *dest, char type, unsigned major, u
 	return 0;
 }
 
-static int cmp_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* One entry of a host tree. */
 static int add_tree_entry(struct plan *p, const char *dest, const char *src, const struct stat *st,
 			  unsigned uid, unsigned gid, enum plan_seg seg, const struct loc *loc, const char *origin)
@@ -218,7 +213,7 @@ int plan_add_tree(struct plan *p, const char *dest, const char *src, int perm, u
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			sl_push(&names, de->d_name);
 	closedir(d);
-	qsort(names.v, names.n, sizeof(*names.v), cmp_name); /* directory order must not matter */
+	sl_sort(&names); /* directory order must not matter */
 	for (size_t i = 0; i < names.n && rc == 0; i++) {
 		char *s = path_join(src, names.v[i]), *t = path_join(dest, names.v[i]);
 		if (lstat(s, &st) < 0) {

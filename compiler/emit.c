@@ -833,10 +833,10 @@ static int extract_cpio(const char *cpio_path, const char *dir)
 			archive_entry_set_symlink(ae, t);
 			free(t);
 		}
-		int w = archive_write_header(out, ae);
-		if (w < ARCHIVE_WARN) {
-			diag_warn(NULL, NULL, "%s", archive_error_string(out));
-			continue;
+		if (archive_write_header(out, ae) < ARCHIVE_WARN) { /* never leave a tree with holes */
+			diag_fail("cannot unpack %s: %s", archive_entry_pathname(ae), archive_error_string(out));
+			rc = -1;
+			break;
 		}
 		const void *buf;
 		size_t size;
@@ -850,9 +850,19 @@ static int extract_cpio(const char *cpio_path, const char *dir)
 	return rc;
 }
 
+/* `path` made absolute and free of "." and ".." (lexically, from the cwd). */
+static char *absolute_path(const char *path)
+{
+	char *cwd = getcwd(NULL, 0), *joined = path[0] == '/' ? xstrdup(path) : path_join(cwd ? cwd : "/", path);
+	char *norm = path_normalize(joined);
+	free(cwd);
+	free(joined);
+	return norm ? norm : xstrdup(path);
+}
+
 static int emit_dir(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path)
 {
-	char *clean = xstrdup(path);
+	char *clean = absolute_path(path); /* libarchive refuses ".." in the paths it writes */
 	while (strlen(clean) > 1 && clean[strlen(clean) - 1] == '/')
 		clean[strlen(clean) - 1] = '\0';
 	char *tmpdir = xasprintf("%s.rdc-tmp.%d", clean, (int)getpid());

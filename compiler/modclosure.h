@@ -47,11 +47,13 @@ struct modclosure {
 	} *firmware;
 	size_t nfirmware, afirmware;
 	struct modclosure_blob *indexes; /* modules.dep, modules.alias, modules.softdep,
-					    modules.builtin, modules.order for the subset */
+					    modules.builtin, modules.order for the subset,
+					    modules.dep.bin, modules.alias.bin (kmod's modprobe reads only
+					    these), modules.builtin{,.alias}.bin */
 	size_t nindexes, aindexes;
 };
 
-/* Turn "host" / "" into a release that exists under moddir, or report why not
+/* Turn "host" / "" / "latest" into a release that exists under moddir, or report why not
  * (listing the installed versions as a hint).  Returns NULL on error. */
 char *modclosure_kver(const char *moddir, const char *version, const struct loc *loc);
 
@@ -61,7 +63,8 @@ int modclosure_resolve(const struct modclosure_opts *o, const struct modclosure_
 		       struct modclosure *out);
 void modclosure_free(struct modclosure *c);
 
-/* `rdc kmods [--kver K] [--moddir DIR] NAME|PATH...` prints the load order. */
+/* `rdc kmods [--kver K] [--moddir DIR] [--firmware] [--fwdir DIR] [--decompress] [--dest]
+ * NAME|ALIAS|PATH...` prints the load order (host paths; --dest: image paths). */
 int cmd_kmods(int argc, char **argv);
 
 #endif

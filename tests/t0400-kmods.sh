@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# Kernel-module closures on the installed Debian kernel, checked against
+# kmod's own `modprobe --show-depends` (host config left out with -C, as rdc
+# leaves it out: /etc/modprobe.d configures the host, not the image).
+. "$(dirname "$0")/lib.sh"
+
+MODS=/lib/modules/$KVER
+oracle() { modprobe -C /dev/null ${2:+-d "$2"} -S "${3:-$KVER}" --show-depends "$1" | awk '$1 == "insmod" {print $2}'; }
+# every module's modules.dep dependencies come earlier in the list $1
+deps_first() {
+	awk -v dir="$2/" 'NR == FNR { sub(dir, ""); pos[$0] = FNR; next }
+		{ m = $1; sub(":$", "", m); if (!(m in pos)) next;
+		  for (i = 2; i <= NF; i++) if (!(($i) in pos) || pos[$i] > pos[m]) { print m " before " $i; bad = 1 } }
+		END { exit bad }' "$1" "$2/modules.dep"
+}
+
+test_expect_success 'a broad sample: rdc has everything modprobe --show-depends insmods' '
+	{ awk -F: "NR % 67 == 1 {print \$1}" $MODS/modules.dep | sed "s|.*/||; s|\.ko.*||";
+	  echo btrfs vfat e1000 virtio_net nvme kvm_intel xfs ext4 | tr " " "\n"; } > sample &&
+	[ "$(wc -l < sample)" -ge 60 ] &&
+	while read -r m; do
+		"$RDC" kmods --kver $KVER "$m" > ours || { echo "rdc failed on $m"; exit 1; }
+		oracle "$m" > theirs
+		[ -s theirs ] || continue
+		comm -13 <(sort -u ours) <(sort -u theirs) > missing
+		[ ! -s missing ] || { echo "$m: rdc misses"; cat missing; exit 1; }
+		deps_first ours $MODS || { echo "$m: bad order"; exit 1; }
+	done < sample
+'
+
+test_expect_success 'btrfs pulls the crc32c implementations through libcrc32c and its own softdeps' '
+	"$RDC" kmods --kver $KVER btrfs > out &&
+	expect_grep "/crc32c_generic.ko$" out && expect_grep "/crc32c-intel.ko$" out &&
+	expect_grep "/libcrc32c.ko$" out && expect_grep "/blake2b_generic.ko$" out &&
+	[ "$(tail -1 out)" = "$MODS/kernel/fs/btrfs/btrfs.ko" ] &&
+	[ $(grep -n crc32c_generic out | cut -d: -f1) -lt $(grep -n libcrc32c out | cut -d: -f1) ]
+'
+
+test_expect_success 'an alias resolves: fs-vfat is vfat after fat' '
+	"$RDC" kmods --kver $KVER fs-vfat > out &&
+	printf "%s\n" $MODS/kernel/fs/fat/fat.ko $MODS/kernel/fs/fat/vfat.ko > want &&
+	cmp want out
+'
+
+test_expect_success 'shared dependencies appear once, before both users' '
+	"$RDC" kmods --kver $KVER xfs btrfs > out &&
+	[ "$(grep -c /libcrc32c.ko out)" = 1 ] &&
+	sort out | uniq -d > dups && [ ! -s dups ] &&
+	deps_first out $MODS
+'
+
+test_expect_success 'the order does not depend on the cache or on chance' '
+	"$RDC" kmods --kver $KVER ext4 nvme btrfs > a &&
+	rm -rf "$RDC_CACHE_DIR" && "$RDC" kmods --kver $KVER ext4 nvme btrfs > b && cmp a b
+'
+
+test_expect_success 'a memo hit gives the same closure' '
+	rm -rf "$RDC_CACHE_DIR" &&
+	"$RDC" kmods --kver $KVER --dest btrfs e100 2>err1 > a &&
+	ls "$RDC_CACHE_DIR"/memo/*/* > /dev/null &&
+	"$RDC" kmods --kver $KVER --dest btrfs e100 2>err2 > b &&
+	cmp a b && cmp err1 err2 && expect_grep "e100/d101m_ucode.bin" err2
+'
+
+test_expect_success 'an unknown module: exit 1 with a did-you-mean' '
+	expect_fail 1 "$RDC" kmods --kver $KVER vfatt &&
+	expect_grep "unknown kernel module .vfatt." err && expect_grep "did you mean .vfat." err &&
+	expect_fail 1 "$RDC" kmods --kver $KVER btrfss vfat e1000e-nope &&
+	expect_grep "unknown kernel module .btrfss." err && expect_grep "did you mean .btrfs." err &&
+	expect_grep "unknown kernel module .e1000e-nope." err && [ ! -s out ]
+'
+
+test_expect_success 'usage errors exit 2; a kernel that is not installed lists the installed ones' '
+	expect_fail 2 "$RDC" kmods --kver $KVER &&
+	expect_fail 2 "$RDC" kmods --bogus vfat &&
+	expect_fail 1 "$RDC" kmods --kver 0.0.0-nope vfat &&
+	expect_grep "kernel 0.0.0-nope is not installed" err && expect_grep "$KVER" err
+'
+
+test_expect_success 'builtin modules contribute nothing and are no error' '
+	b=$(sed -n "1{s|.*/||;s|\.ko.*||;p}" $MODS/modules.builtin) &&
+	"$RDC" kmods -v --kver $KVER "$b" vfat > out 2> err &&
+	[ "$(wc -l < out)" = 2 ] && expect_grep "built into the kernel" err
+'
+
+# The module's own name (modinfo name=, what the kernel calls it) names the
+# file in the image, whatever the host file is called.
+test_expect_success 'an out-of-tree module by path goes to extra/ and pulls its depends=' '
+	mkdir -p x && cp $MODS/kernel/fs/fat/vfat.ko x/myvfat.ko &&
+	"$RDC" kmods --kver $KVER x/myvfat.ko > out &&
+	printf "%s\n" $MODS/kernel/fs/fat/fat.ko x/myvfat.ko > want && cmp want out &&
+	"$RDC" kmods --kver $KVER --dest x/myvfat.ko fs-vfat > out &&
+	printf "%s\n" /lib/modules/$KVER/kernel/fs/fat/fat.ko /lib/modules/$KVER/extra/vfat.ko > want && cmp want out
+'
+
+test_expect_success 'a changed out-of-tree module is re-read (the memo notices)' '
+	"$RDC" kmods --kver $KVER x/myvfat.ko > a && expect_grep fat.ko a &&
+	cp $MODS/kernel/drivers/nvme/host/nvme.ko x/myvfat.ko &&
+	"$RDC" kmods --kver $KVER x/myvfat.ko > b && expect_grep nvme-core.ko b && ! grep -q /fat.ko b
+'
+
+test_expect_success 'an out-of-tree module whose depends= the kernel lacks is an error' '
+	mkdir -p bad && printf "not a module\n" > bad/junk.ko &&
+	expect_fail 1 "$RDC" kmods --kver $KVER bad/junk.ko && expect_grep "cannot read kernel module" err
+'
+
+# A tree where depmod never ran: a few modules copied (some compressed), no indexes.
+staging() {
+	rm -rf st && mkdir -p st/$KVER/kernel
+	for f in fs/fat/fat.ko fs/fat/vfat.ko lib/libcrc32c.ko crypto/crc32c_generic.ko \
+		 fs/xfs/xfs.ko; do
+		mkdir -p st/$KVER/kernel/${f%/*} && cp $MODS/kernel/$f st/$KVER/kernel/$f
+	done
+	xz st/$KVER/kernel/fs/fat/fat.ko && zstd -q --rm st/$KVER/kernel/lib/libcrc32c.ko
+}
+
+# (.gz too, which Debian's libkmod cannot read itself)
+test_expect_success 'a tree without depmod: names, aliases, depends= and softdeps from modinfo' '
+	staging && gzip st/$KVER/kernel/crypto/crc32c_generic.ko &&
+	"$RDC" kmods --moddir st --kver $KVER fs-vfat xfs > out &&
+	sed "s|.*/$KVER/||" out > got &&
+	printf "%s\n" kernel/fs/fat/fat.ko.xz kernel/fs/fat/vfat.ko kernel/crypto/crc32c_generic.ko.gz \
+		kernel/lib/libcrc32c.ko.zst kernel/fs/xfs/xfs.ko > want &&
+	cmp want got
+'
+
+test_expect_success 'without depmod: the closure matches the indexed tree (less what is not copied)' '
+	"$RDC" kmods --kver $KVER --dest xfs vfat > full &&
+	"$RDC" kmods --moddir st --kver $KVER --dest --decompress xfs vfat > part &&
+	grep -F -x -f part full > common && cmp part common && [ $(wc -l < part) = 5 ]
+'
+
+test_expect_success 'without depmod: a module whose dependency is gone is an error (memo re-checked)' '
+	"$RDC" kmods --moddir st --kver $KVER vfat > /dev/null &&
+	rm st/$KVER/kernel/fs/fat/fat.ko.xz &&
+	expect_fail 1 "$RDC" kmods --moddir st --kver $KVER vfat &&
+	expect_grep "depends on .fat." err
+'
+
+test_expect_success 'decompress: plain .ko bytes, dest without the suffix' '
+	staging && mkdir -p dec && "$RDC" kmods --moddir st --kver $KVER --decompress --dest fs-vfat > out &&
+	expect_grep "^/lib/modules/$KVER/kernel/fs/fat/fat.ko$" out
+'
+
+test_expect_success 'firmware: copied when present (also .xz), a warning naming it when not' '
+	mkdir -p fw/e100 && echo m > fw/e100/d101m_ucode.bin && echo s | xz > fw/e100/d101s_ucode.bin.xz &&
+	"$RDC" kmods --kver $KVER --fwdir fw --firmware --dest e100 > out 2> err &&
+	expect_grep "^/lib/firmware/e100/d101m_ucode.bin$" out &&
+	expect_grep "^/lib/firmware/e100/d101s_ucode.bin.xz$" out &&
+	expect_grep "warning: module .e100. wants firmware" err && expect_grep "d102e_ucode.bin" err &&
+	! grep -q d101m err
+'
+
+# ---- in a manifest -----------------------------------------------------
+
+test_expect_success 'an unknown module in a manifest: file:line:col and did-you-mean' '
+	printf "rdc: 1\nkernel: {version: $KVER}\nkmods:\n  - vfat\n  - vfatt\n" > bad.yaml &&
+	expect_fail 1 "$RDC" build bad.yaml -o bad.cpio &&
+	expect_grep "bad.yaml:5:5: error: unknown kernel module .vfatt." err &&
+	expect_grep "did you mean .vfat." err && [ ! -e bad.cpio ]
+'
+
+test_expect_success 'an image with kmods holds the modules and indexes for the subset' '
+	printf "rdc: 1\nkernel: {version: $KVER}\nkmods: [fs-vfat, {name: btrfs, params: \"x=1\"}]\n" > m.yaml &&
+	"$RDC" build m.yaml -o m.cpio &&
+	cpio_tree m.cpio > tree &&
+	for f in kernel/fs/fat/vfat.ko kernel/fs/fat/fat.ko kernel/fs/btrfs/btrfs.ko kernel/lib/libcrc32c.ko \
+		 modules.dep modules.alias modules.softdep modules.builtin modules.order; do
+		expect_grep " lib/modules/$KVER/$f$" tree || exit 1
+	done &&
+	mkdir img && (cd img && cpio -id --quiet < ../m.cpio) &&
+	expect_grep "^kernel/fs/fat/vfat.ko: kernel/fs/fat/fat.ko$" img/lib/modules/$KVER/modules.dep &&
+	expect_grep "^alias fs-vfat vfat$" img/lib/modules/$KVER/modules.alias &&
+	expect_grep "^softdep libcrc32c pre: crc32c$" img/lib/modules/$KVER/modules.softdep &&
+	cmp img/lib/modules/$KVER/kernel/fs/btrfs/btrfs.ko $MODS/kernel/fs/btrfs/btrfs.ko
+'
+
+test_expect_success 'the image is the same from a cold cache and from the memo' '
+	rm -rf "$RDC_CACHE_DIR" && "$RDC" build m.yaml -o cold.cpio &&
+	ls "$RDC_CACHE_DIR"/memo/kmods1/* > /dev/null &&
+	"$RDC" build m.yaml -o warm.cpio && cmp cold.cpio warm.cpio && cmp cold.cpio m.cpio
+'
+
+test_expect_success 'kmod modprobe resolves inside the image from the indexes rdc wrote' '
+	for f in modules.dep.bin modules.alias.bin modules.builtin.bin; do
+		[ -s img/lib/modules/$KVER/$f ] || { echo "no $f"; exit 1; }
+	done &&
+	for m in fs-vfat vfat btrfs crypto-crc32c; do
+		modprobe -C /dev/null -d img -S $KVER --show-depends $m | sed "s|^insmod $PWD/img/|insmod /|" | sort > in &&
+		modprobe -C /dev/null -S $KVER --show-depends $m | sort > host &&
+		cmp in host || { echo "$m differs"; diff in host; exit 1; }
+	done &&
+	expect_fail 1 modprobe -C /dev/null -d img -S $KVER --show-depends e1000
+'
+
+test_expect_success 'params attach to what the request resolved to; /init loads in closure order' '
+	printf "rdc: 1\nkernel: {version: $KVER}\nkmods: [{name: fs-vfat, params: a=1}, {name: vfat, params: b=2}]\ninit: {modules: load}\n" > p.yaml &&
+	"$RDC" build p.yaml -o p.cpio && mkdir p && (cd p && cpio -id --quiet < ../p.cpio) &&
+	grep "^rdc_insmod " p/init | tr -d "\047" > loads &&
+	printf "%s\n" "rdc_insmod fat /lib/modules/$KVER/kernel/fs/fat/fat.ko" \
+		"rdc_insmod vfat /lib/modules/$KVER/kernel/fs/fat/vfat.ko a=1 b=2" > want &&
+	cmp want loads
+'
+
+# "mod: deps" with the deps sorted: depmod lists them in its own order
+norm_dep() {
+	while read -r m deps; do echo "$m $(printf "%s\n" $deps | sort | tr "\n" " ")"; done < "$1" | sort
+}
+
+test_expect_success 'depmod run on the image agrees with the modules.dep rdc wrote' '
+	d=img/lib/modules/$KVER &&
+	norm_dep $d/modules.dep > ours && [ $(wc -l < ours) -ge 8 ] &&
+	depmod -b img $KVER && norm_dep $d/modules.dep > theirs && cmp ours theirs
+'
+
+test_expect_success 'kernel.decompress in a manifest stores plain .ko files' '
+	staging && mkdir -p st2/lib/modules && mv st/$KVER st2/lib/modules/ && depmod -b st2 $KVER 2>/dev/null &&
+	printf "rdc: 1\nkernel: {version: $KVER, modules: st2/lib/modules, decompress: true}\nkmods: [vfat, xfs]\n" > d.yaml &&
+	"$RDC" build d.yaml -o d.cpio && rm -rf dimg && mkdir dimg && (cd dimg && cpio -id --quiet < ../d.cpio) &&
+	cmp dimg/lib/modules/$KVER/kernel/fs/fat/fat.ko $MODS/kernel/fs/fat/fat.ko &&
+	cmp dimg/lib/modules/$KVER/kernel/lib/libcrc32c.ko $MODS/kernel/lib/libcrc32c.ko &&
+	! ls dimg/lib/modules/$KVER/kernel/fs/fat/ | grep -q "\.xz" &&
+	expect_grep "^kernel/fs/fat/vfat.ko: kernel/fs/fat/fat.ko$" dimg/lib/modules/$KVER/modules.dep &&
+	"$RDC" build d.yaml -o d2.cpio && cmp d.cpio d2.cpio
+'
+
+# ---- a foreign architecture: Debian's arm64 kernel (tests/setup/arm64-kernel.sh) ----
+
+A64=${RDC_ARM64_KERNEL:-/var/cache/rdc-tests/arm64-kernel}
+if [ -s "$A64/kver" ] && [ -d "$A64/lib/modules/$(cat "$A64/kver")/kernel" ]; then
+	AK=$(cat "$A64/kver")
+	test_expect_success 'arm64: virtio_net and btrfs resolve against the arm64 tree as modprobe does' '
+		for m in virtio_net btrfs virtio_blk fs-vfat; do
+			"$RDC" kmods --moddir $A64/lib/modules --kver $AK $m > ours &&
+			oracle $m $A64 $AK > theirs && [ -s theirs ] &&
+			comm -13 <(sort ours) <(sort theirs) > missing && [ ! -s missing ] || { echo $m; cat missing; exit 1; }
+		done &&
+		expect_grep "arch/arm64" <("$RDC" kmods --moddir $A64/lib/modules --kver $AK btrfs)
+	'
+	test_expect_success 'arm64: the same tree without depmod gives the same closure' '
+		mkdir -p nd && { cp -al $A64/lib/modules/$AK nd/ 2>/dev/null || cp -a $A64/lib/modules/$AK nd/; } &&
+		rm -f nd/$AK/modules.*dep* nd/$AK/modules.alias* nd/$AK/modules.symbols* nd/$AK/modules.*.bin &&
+		"$RDC" kmods --moddir nd --kver $AK --dest virtio_net btrfs fs-vfat > a &&
+		"$RDC" kmods --moddir $A64/lib/modules --kver $AK --dest virtio_net btrfs fs-vfat > b &&
+		cmp a b
+	'
+else
+	test_skip 'arm64 module closures' "run tests/setup/arm64-kernel.sh first"
+fi
+
+test_done

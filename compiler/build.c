@@ -391,6 +391,50 @@ static int make_plan(struct builder *b)
 	return plan_finish(b->plan);
 }
 
+static const char *kind_name(const struct plan_entry *e)
+{
+	switch (e->kind) {
+	case PK_DIR: return "directory";
+	case PK_FILE: return "file";
+	case PK_SYMLINK: return "symlink";
+	default: return S_ISCHR(e->mode) ? "char device" : S_ISBLK(e->mode) ? "block device"
+		 : S_ISFIFO(e->mode) ? "pipe" : "socket";
+	}
+}
+
+/* One line per path: what it is, why it is there, which manifest line. */
+static int explain(const struct plan *p, char **paths, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *norm = path_normalize(paths[i]);
+		const struct plan_entry *e = norm ? plan_lookup(p, norm) : NULL;
+		if (!e) {
+			const char **cands = xcalloc(plan_count(p) + 1, sizeof(*cands));
+			for (size_t k = 0; k < plan_count(p); k++)
+				cands[k] = plan_entry_at(p, k)->path;
+			const char *close = norm ? diag_closest(norm, cands, (int)plan_count(p)) : NULL;
+			diag_fail("%s is not in the image%s%s%s", paths[i], close ? " (did you mean " : "",
+				  close ? close : "", close ? "?)" : "");
+			free(cands);
+			free(norm);
+			rc = -1;
+			continue;
+		}
+		printf("%s: %s", e->path, kind_name(e));
+		if (e->target)
+			printf(" -> %s", e->target);
+		if (e->src)
+			printf(" from %s", e->src);
+		printf(", %s", e->implied ? "implied parent directory" : e->origin);
+		if (e->loc.line)
+			printf(" (%s:%d:%d)", e->loc.file, e->loc.line, e->loc.col);
+		printf("\n");
+		free(norm);
+	}
+	return rc;
+}
+
 int build_manifest(struct manifest *m, const struct build_opts *o, struct build_result *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -407,6 +451,8 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 	int rc = make_plan(&b);
 	if (b.kver)
 		r->kver = xstrdup(b.kver);
+	if (rc == 0 && o->nexplain)
+		rc = explain(b.plan, o->explain, o->nexplain);
 	if (rc == 0 && !o->check_only) {
 		struct cas_hash key;
 		emit_image_key(b.plan, &eo, &key);
@@ -490,6 +536,23 @@ int cmd_list(int argc, char **argv)
 {
 	struct build_opts o = { .format = "list", .output = "-" };
 	return run_build(argc, argv, &o);
+}
+
+int cmd_explain(int argc, char **argv)
+{
+	if (argc < 3 || argv[1][0] == '-') {
+		fputs("usage: rdc explain MANIFEST PATH...\n", stderr);
+		return 2;
+	}
+	struct build_opts o = { .check_only = true, .explain = argv + 2, .nexplain = (size_t)argc - 2 };
+	struct manifest *m = manifest_load(argv[1]);
+	if (!m)
+		return 1;
+	struct build_result r;
+	int rc = build_manifest(m, &o, &r) < 0 ? 1 : 0;
+	build_result_free(&r);
+	manifest_free(m);
+	return rc;
 }
 
 int cmd_check(int argc, char **argv)

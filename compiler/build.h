@@ -11,6 +11,8 @@ struct build_opts {
 	int jobs;              /* 0: all cores */
 	const char *cache_dir; /* NULL: default */
 	bool check_only;       /* resolve and validate; write nothing */
+	char **explain;        /* with check_only: image paths to explain */
+	size_t nexplain;
 };
 
 struct build_result {
@@ -34,5 +36,7 @@ const char *host_arch(void);
 int cmd_build(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+/* `rdc explain MANIFEST PATH...`: why each path is in the image. */
+int cmd_explain(int argc, char **argv);
 
 #endif

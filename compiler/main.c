@@ -18,6 +18,8 @@ static const char usage_text[] =
 	"                          .cpio.zst .cpio.xz .cpio.lz4 .c .S .list, a dir/; or F)\n"
 	"  list MANIFEST           print the gen_init_cpio list\n"
 	"  check MANIFEST          validate and resolve; write nothing\n"
+	"  explain MANIFEST PATH...\n"
+	"                          why each path is in the image (which line, which DT_NEEDED...)\n"
 	"  run MANIFEST [-o OUT] [--kernel PATH] [--timeout S] [--dry-run] [-v] [-- QEMU ARGS]\n"
 	"                          build, boot in QEMU, exit with the guest's status\n"
 	"                          (124: the guest ended without one; 125: timeout)\n"
@@ -36,7 +38,7 @@ static const struct {
 	const char *name;
 	int (*fn)(int, char **);
 } commands[] = {
-	{ "build", cmd_build }, { "list", cmd_list }, { "check", cmd_check }, { "run", cmd_run },
+	{ "build", cmd_build }, { "list", cmd_list }, { "check", cmd_check }, { "explain", cmd_explain }, { "run", cmd_run },
 	{ "deps", cmd_deps },   { "kmods", cmd_kmods }, { "import", cmd_import }, { "cache", cmd_cache },
 };
 

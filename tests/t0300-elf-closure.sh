@@ -54,6 +54,14 @@ test_expect_success 'rdc deps --why names what needed each library' '
 	expect_grep "ld-linux-x86-64.so.2.*PT_INTERP of /usr/bin/curl" why
 '
 
+test_expect_success 'rdc explain says why a path is in the image, and which manifest line' '
+	"$RDC" explain m.yaml /usr/lib/x86_64-linux-gnu/libz.so.1 /usr > out &&
+	expect_grep "^/usr/lib/x86_64-linux-gnu/libz.so.1: symlink -> libz.so.1.*, DT_NEEDED libz.so.1 of .* (m.yaml:[0-9]*:5)$" out &&
+	expect_grep "^/usr: directory, implied parent directory$" out &&
+	expect_fail 1 "$RDC" explain m.yaml /usr/lib/x86_64-linux-gnu/libzz.so.1 &&
+	expect_grep "is not in the image (did you mean /usr/lib/x86_64-linux-gnu/libz.so.1?)" err
+'
+
 test_expect_success 'a #! script pulls in its interpreter; env scripts pull the program too' '
 	printf "#!/bin/sh -e\necho hi\n" > s.sh && chmod +x s.sh &&
 	printf "#!/usr/bin/env perl\nprint 1\n" > p.pl && chmod +x p.pl &&

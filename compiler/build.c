@@ -171,7 +171,7 @@ static void add_closure(struct builder *b, const struct elf_closure *c, const ch
 		if (it->target) {
 			count(b, plan_add_symlink(b->plan, it->path, it->target, 0, 0, loc, origin));
 		} else {
-			char *src = in_sysroot(b->m, it->path);
+			char *src = it->src ? xstrdup(it->src) : in_sysroot(b->m, it->path);
 			count(b, plan_add_file(b->plan, it->path, src, MODE_UNSET, 0, 0, root ? root_seg : SEG_LIBS, loc,
 					       origin));
 			free(src);
@@ -180,11 +180,17 @@ static void add_closure(struct builder *b, const struct elf_closure *c, const ch
 	}
 }
 
-static void add_binary(struct builder *b, const char *name, const char *dest, bool library, const struct loc *loc)
+/* One binary (`name` in the sysroot, or `src` built on the host), or a library. */
+static void add_binary(struct builder *b, const char *name, const char *src, const char *dest, bool library,
+		       const struct loc *loc)
 {
 	struct elf_closure c = { 0 };
 	struct strbuf err = STRBUF_INIT;
-	int rc = library ? elf_add_library(b->elf, name, &c, &err) : elf_add_binary(b->elf, name, &c, &err);
+	int rc = library ? elf_add_library(b->elf, name, &c, &err)
+		 : src   ? elf_add_host_binary(b->elf, src, dest, &c, &err)
+			 : elf_add_binary(b->elf, name, &c, &err);
+	if (src)
+		dest = NULL; /* the closure already put it there */
 	if (rc < 0) {
 		diag_error(loc, NULL, "%s", err.len ? err.buf : "cannot resolve this binary");
 		b->errors++;
@@ -209,11 +215,11 @@ static void add_binaries(struct builder *b)
 		return;
 	}
 	for (size_t i = 0; i < m->nbinaries; i++)
-		add_binary(b, m->binaries[i].path, m->binaries[i].dest, false, &m->binaries[i].loc);
+		add_binary(b, m->binaries[i].path, m->binaries[i].src, m->binaries[i].dest, false, &m->binaries[i].loc);
 	for (size_t i = 0; i < m->nlibraries; i++)
-		add_binary(b, m->libraries[i].name, NULL, true, &m->libraries[i].loc);
+		add_binary(b, m->libraries[i].name, NULL, NULL, true, &m->libraries[i].loc);
 	if (bb) /* the generated /init is a BusyBox script: the sysroot's busybox runs it */
-		add_binary(b, "busybox", "/bin/busybox", false, &m->init.loc);
+		add_binary(b, "busybox", NULL, "/bin/busybox", false, &m->init.loc);
 }
 
 static void add_modules(struct builder *b)

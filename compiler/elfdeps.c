@@ -521,6 +521,7 @@ void elf_ctx_free(struct elf_ctx *e)
 
 struct object {
 	char *path;           /* real image path */
+	char *host;           /* host file when not <sysroot><path>, else NULL */
 	struct strlist rpath; /* expanded DT_RPATH dirs; empty when it has DT_RUNPATH */
 	struct strlist runpath;
 	long loader;          /* index of the object that loaded it; -1 for the root */
@@ -553,7 +554,7 @@ static void item_add(struct resolve *r, const char *path, const char *target, co
 		return;
 	GROW(r->c->v, r->c->n + 1, r->c->alloc);
 	r->c->v[r->c->n++] = (struct elf_item){ xstrdup(path), target ? xstrdup(target) : NULL,
-						 needed_by ? xstrdup(needed_by) : NULL, xstrdup(why) };
+						 needed_by ? xstrdup(needed_by) : NULL, xstrdup(why), NULL };
 }
 
 /* Follow `path` through the sysroot one component at a time, as the kernel
@@ -715,7 +716,7 @@ static long object_add(struct resolve *r, char *real, long loader, const struct 
 {
 	GROW(r->objs, r->nobjs + 1, r->aobjs);
 	struct object *o = &r->objs[r->nobjs];
-	*o = (struct object){ real, STRLIST_INIT, STRLIST_INIT, loader };
+	*o = (struct object){ real, NULL, STRLIST_INIT, STRLIST_INIT, loader };
 	char *origin = path_dirname(real);
 	if (in->has_runpath) /* ld.so ignores DT_RPATH when DT_RUNPATH is present */
 		split_path_list(r, in->runpath, origin, &o->runpath);
@@ -733,7 +734,7 @@ static int need(struct resolve *r, long from, const char *name, const char *why_
 /* Reads the object at index `i` and queues what it needs. */
 static int process_object(struct resolve *r, long i)
 {
-	char *host = host_path(r->e, r->objs[i].path);
+	char *host = r->objs[i].host ? xstrdup(r->objs[i].host) : host_path(r->e, r->objs[i].path);
 	struct elf_info in;
 	struct strbuf why = STRBUF_INIT;
 	int rc = elf_info_read(host, &in, r->err) == 1 ? 0 : -1;
@@ -875,6 +876,35 @@ static int add_root(struct resolve *r, const char *name, const char *needed_by, 
 	return rc;
 }
 
+static int add_host_root(struct resolve *r, const char *src, const char *dest)
+{
+	struct elf_info in;
+	struct strbuf why_not = STRBUF_INIT;
+	memo_note(&r->deps, src);
+	int kind = elf_info_read(src, &in, &why_not), rc = 0;
+	if (kind >= 0) {
+		item_add(r, dest, NULL, NULL, "root");
+		r->c->v[r->c->n - 1].src = xstrdup(src);
+		strset_add(&r->loaded, dest);
+	}
+	if (kind < 0) {
+		sb_addf(r->err, "%s: %s", src, why_not.buf);
+		rc = -1;
+	} else if (kind == 0) {
+		rc = add_interpreter(r, dest, in.interp, 0);
+	} else if ((rc = root_checks(r, src, &in)) == 0) {
+		long i = object_add(r, xstrdup(dest), -1, &in);
+		r->objs[i].host = xstrdup(src);
+		if (in.interp)
+			rc = add_root(r, in.interp, dest, "PT_INTERP", 1);
+		for (size_t k = (size_t)i; rc == 0 && k < r->nobjs; k++)
+			rc = process_object(r, (long)k);
+	}
+	elf_info_free(&in);
+	sb_release(&why_not);
+	return rc;
+}
+
 static int add_library_root(struct resolve *r, const char *name)
 {
 	struct strbuf tried = STRBUF_INIT;
@@ -909,6 +939,7 @@ static void resolve_free(struct resolve *r)
 	sb_release(&r->deps);
 	for (size_t i = 0; i < r->nobjs; i++) {
 		free(r->objs[i].path);
+		free(r->objs[i].host);
 		sl_release(&r->objs[i].rpath);
 		sl_release(&r->objs[i].runpath);
 	}
@@ -921,11 +952,12 @@ static bool closure_serialize(const struct elf_closure *c, struct strbuf *out)
 {
 	for (size_t i = 0; i < c->n; i++) {
 		const struct elf_item *it = &c->v[i];
-		const char *f[] = { it->path, it->target ? it->target : "", it->needed_by ? it->needed_by : "", it->why };
-		for (int k = 0; k < 4; k++)
+		const char *f[] = { it->path, it->target ? it->target : "", it->needed_by ? it->needed_by : "", it->why,
+				    it->src ? it->src : "" };
+		for (int k = 0; k < 5; k++)
 			if (strpbrk(f[k], "\t\n"))
 				return false;
-		sb_addf(out, "%s\t%s\t%s\t%s\n", f[0], f[1], f[2], f[3]);
+		sb_addf(out, "%s\t%s\t%s\t%s\t%s\n", f[0], f[1], f[2], f[3], f[4]);
 	}
 	return true;
 }
@@ -933,12 +965,12 @@ static bool closure_serialize(const struct elf_closure *c, struct strbuf *out)
 static bool closure_parse(const char *s, struct elf_closure *c)
 {
 	while (*s) {
-		const char *f[4], *nl = strchr(s, '\n');
-		size_t len[4];
+		const char *f[5], *nl = strchr(s, '\n');
+		size_t len[5];
 		if (!nl)
 			return false;
-		for (int k = 0; k < 4; k++) {
-			const char *end = k < 3 ? memchr(s, '\t', nl - s) : nl;
+		for (int k = 0; k < 5; k++) {
+			const char *end = k < 4 ? memchr(s, '\t', nl - s) : nl;
 			if (!end)
 				return false;
 			f[k] = s;
@@ -947,7 +979,8 @@ static bool closure_parse(const char *s, struct elf_closure *c)
 		}
 		GROW(c->v, c->n + 1, c->alloc);
 		c->v[c->n++] = (struct elf_item){ xstrndup(f[0], len[0]), len[1] ? xstrndup(f[1], len[1]) : NULL,
-						  len[2] ? xstrndup(f[2], len[2]) : NULL, xstrndup(f[3], len[3]) };
+						  len[2] ? xstrndup(f[2], len[2]) : NULL, xstrndup(f[3], len[3]),
+						  len[4] ? xstrndup(f[4], len[4]) : NULL };
 	}
 	return true;
 }
@@ -960,6 +993,7 @@ static void merge(struct elf_closure *out, struct elf_closure *c)
 	for (size_t i = 0; i < c->n; i++) {
 		if (!strset_add(&have, c->v[i].path)) {
 			free(c->v[i].path), free(c->v[i].target), free(c->v[i].needed_by), free(c->v[i].why);
+			free(c->v[i].src);
 			continue;
 		}
 		GROW(out->v, out->n + 1, out->alloc);
@@ -970,10 +1004,15 @@ static void merge(struct elf_closure *out, struct elf_closure *c)
 	strset_free(&have);
 }
 
-static int closure_of(struct elf_ctx *e, const char *name, bool library, struct elf_closure *out, struct strbuf *err)
+enum root_kind { ROOT_BINARY, ROOT_LIBRARY, ROOT_HOST };
+
+/* name: the binary or library; for ROOT_HOST the host file, with `dest`. */
+static int closure_of(struct elf_ctx *e, const char *name, const char *dest, enum root_kind kind,
+		      struct elf_closure *out, struct strbuf *err)
 {
-	char *key = xasprintf("v1 %s %s %s %s", e->arch->name, e->sysroot[0] ? e->sysroot : "/",
-			      library ? "lib" : "bin", name);
+	static const char *const kinds[] = { "bin", "lib", "host" };
+	char *key = xasprintf("v2 %s %s %s %s %s", e->arch->name, e->sysroot[0] ? e->sysroot : "/", kinds[kind], name,
+			      dest ? dest : "");
 	struct strbuf payload = STRBUF_INIT;
 	struct elf_closure c = { 0 };
 	int rc = 0;
@@ -983,7 +1022,9 @@ static int closure_of(struct elf_ctx *e, const char *name, bool library, struct 
 		elf_closure_free(&c);
 		struct resolve r = { .e = e, .c = &c, .err = err };
 		sb_add(&r.deps, sb_str(&e->conf_deps), e->conf_deps.len);
-		rc = library ? add_library_root(&r, name) : add_root(&r, name, NULL, "root", 0);
+		rc = kind == ROOT_LIBRARY ? add_library_root(&r, name)
+		     : kind == ROOT_HOST  ? add_host_root(&r, name, dest)
+					  : add_root(&r, name, NULL, "root", 0);
 		sb_reset(&payload);
 		if (rc == 0 && e->cas && closure_serialize(&c, &payload))
 			cas_memo_put(e->cas, "elf", key, &r.deps, &payload);
@@ -999,12 +1040,18 @@ static int closure_of(struct elf_ctx *e, const char *name, bool library, struct 
 
 int elf_add_binary(struct elf_ctx *e, const char *name, struct elf_closure *out, struct strbuf *err)
 {
-	return closure_of(e, name, false, out, err);
+	return closure_of(e, name, NULL, ROOT_BINARY, out, err);
 }
 
 int elf_add_library(struct elf_ctx *e, const char *name, struct elf_closure *out, struct strbuf *err)
 {
-	return closure_of(e, name, true, out, err);
+	return closure_of(e, name, NULL, ROOT_LIBRARY, out, err);
+}
+
+int elf_add_host_binary(struct elf_ctx *e, const char *src, const char *dest, struct elf_closure *out,
+			struct strbuf *err)
+{
+	return closure_of(e, src, dest, ROOT_HOST, out, err);
 }
 
 const char *elf_closure_root(const struct elf_closure *c, size_t first_index)
@@ -1022,6 +1069,7 @@ void elf_closure_free(struct elf_closure *c)
 		free(c->v[i].target);
 		free(c->v[i].needed_by);
 		free(c->v[i].why);
+		free(c->v[i].src);
 	}
 	free(c->v);
 	*c = (struct elf_closure){ 0 };

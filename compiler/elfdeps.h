@@ -21,6 +21,7 @@ struct elf_item {
 	char *target;    /* symlink target exactly as in the sysroot; NULL for a regular file */
 	char *needed_by; /* image path of the object that needed it; NULL for a root */
 	char *why;       /* "root", "PT_INTERP", "DT_NEEDED libz.so.1", "#! interpreter", ".note.dlopen", "symlink" */
+	char *src;       /* host file when it is not <sysroot><path> (a program built on the host), else NULL */
 };
 
 struct elf_closure {
@@ -41,6 +42,11 @@ void elf_ctx_free(struct elf_ctx *e);
  * *err (no location: the caller knows the manifest line), e.g.
  * "libfoo.so.1 needed by /usr/bin/x not found (searched: /lib/..., ...)". */
 int elf_add_binary(struct elf_ctx *e, const char *name, struct elf_closure *out, struct strbuf *err);
+/* A program built on the host (host path `src`) that will live at `dest` in
+ * the image; its interpreter and libraries come from the sysroot, its
+ * $ORIGIN is dest's directory. */
+int elf_add_host_binary(struct elf_ctx *e, const char *src, const char *dest, struct elf_closure *out,
+			struct strbuf *err);
 /* A dlopen()ed library by soname or absolute path, with its closure. */
 int elf_add_library(struct elf_ctx *e, const char *name, struct elf_closure *out, struct strbuf *err);
 /* The image path the last elf_add_binary root resolved to (for `dest:`). */

@@ -327,8 +327,9 @@ struct section {
 #define M(f) offsetof(struct manifest, f)
 
 static const struct field binary_fields[] = {
-	{ "path", FT_STR, offsetof(struct mf_binary, path), true },
+	{ "path", FT_STR, offsetof(struct mf_binary, path), false },
 	{ "dest", FT_IMGPATH, offsetof(struct mf_binary, dest), false },
+	{ "src", FT_HOSTPATH, offsetof(struct mf_binary, src), false },
 	{ NULL, 0, 0, false },
 };
 static const struct field library_fields[] = {
@@ -389,6 +390,18 @@ static void check_node(struct reader *r, void *elem, yaml_node_t *n, unsigned lo
 		nd->mode = dev ? 0600 : 0644;
 }
 
+static void check_binary(struct reader *r, void *elem, yaml_node_t *n, unsigned long seen)
+{
+	struct mf_binary *b = elem;
+	bool dest_given = seen & (1UL << 1); /* binary_fields[1]: a bad dest was reported already */
+	if (!b->path == !b->src)
+		error_at(r, n, "e.g. busybox, {path: /usr/sbin/ip, dest: /sbin/ip} or {src: out/prog, dest: /usr/bin/prog}",
+			 "a binary needs exactly one of path and src");
+	else if (b->src && !b->dest && !dest_given)
+		error_at(r, n, "a program from the host has no path in the sysroot to keep, e.g. dest: /usr/bin/prog",
+			 "a binary with 'src' needs 'dest'");
+}
+
 static void check_kmod(struct reader *r, void *elem, yaml_node_t *n, unsigned long seen)
 {
 	(void)seen;
@@ -425,7 +438,7 @@ static void check_file(struct reader *r, void *elem, yaml_node_t *n, unsigned lo
 }
 
 static const struct section sections[] = {
-	{ "binaries", sizeof(struct mf_binary), M(binaries), M(nbinaries), offsetof(struct mf_binary, loc), binary_fields, "path", NULL, NULL },
+	{ "binaries", sizeof(struct mf_binary), M(binaries), M(nbinaries), offsetof(struct mf_binary, loc), binary_fields, "path", NULL, check_binary },
 	{ "libraries", sizeof(struct mf_library), M(libraries), M(nlibraries), offsetof(struct mf_library, loc), library_fields, "name", NULL, NULL },
 	{ "kmods", sizeof(struct mf_kmod), M(kmods), M(nkmods), offsetof(struct mf_kmod, loc), kmod_fields, "name", NULL, check_kmod },
 	{ "nodes", sizeof(struct mf_node), M(nodes), M(nnodes), offsetof(struct mf_node, loc), node_fields, NULL, init_node, check_node },
@@ -965,6 +978,7 @@ void manifest_free(struct manifest *m)
 		return;
 	for (size_t i = 0; i < m->nbinaries; i++) {
 		free(m->binaries[i].path);
+		free(m->binaries[i].src);
 		free(m->binaries[i].dest);
 	}
 	for (size_t i = 0; i < m->nlibraries; i++)

@@ -13,6 +13,8 @@
 
 struct mf_binary {
 	char *path; /* as written: absolute inside the sysroot, or a name to find in PATH */
+	char *src;  /* or: a program built on the host (absolute host path); needs dest.
+		       Its libraries still come from the sysroot. */
 	char *dest; /* image path, or NULL to keep the binary's own path */
 	struct loc loc;
 };

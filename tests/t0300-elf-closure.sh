@@ -164,4 +164,24 @@ test_expect_success 'aarch64: a $ORIGIN/../lib RUNPATH library in a sysroot, run
 	! find armroot -type f -exec file {} + | grep -q "x86-64"
 '
 
+test_expect_success 'a program built on the host goes to dest with its libraries from the aarch64 sysroot' '
+	mkdir -p hostbuild && aarch64-linux-gnu-gcc -o hostbuild/app2 app.c -L$PWD/sysroot/opt/app/lib -lgreet -Wl,--enable-new-dtags,-rpath,\$ORIGIN/../lib &&
+	printf "rdc: 1\narch: aarch64\nsysroot: sysroot\nbinaries:\n  - {src: hostbuild/app2, dest: /opt/app/bin/app2}\n" > host.yaml &&
+	"$RDC" build host.yaml -o hostroot/ &&
+	test -f hostroot/opt/app/lib/libgreet.so &&
+	qemu-aarch64 -L hostroot hostroot/opt/app/bin/app2 > out.txt &&
+	expect_grep "^hello from aarch64$" out.txt &&
+	"$RDC" explain host.yaml /opt/app/bin/app2 > ex &&
+	expect_grep "from $PWD/hostbuild/app2, root (host.yaml:5:5)" ex
+'
+
+test_expect_success 'a binary with src needs dest, and exactly one of path and src' '
+	printf "rdc: 1\nbinaries:\n  - {src: hostbuild/app2}\n" > nodest.yaml &&
+	expect_fail 1 "$RDC" check nodest.yaml &&
+	expect_grep "^nodest.yaml:3:5: error: a binary with .src. needs .dest." err &&
+	printf "rdc: 1\nbinaries:\n  - {src: hostbuild/app2, path: /bin/true, dest: /x}\n" > both.yaml &&
+	expect_fail 1 "$RDC" check both.yaml &&
+	expect_grep "^both.yaml:3:5: error: a binary needs exactly one of path and src" err
+'
+
 test_done

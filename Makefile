@@ -40,7 +40,8 @@ $(BUILDDIR):
 check: rdc
 	@RDC=$(CURDIR)/$(BUILDDIR)/rdc tests/run-tests.sh $(T)
 
-# Boot tests are part of check; SLOW=1 adds the long ones (arm64 SSH etc).
+# Boot tests (x86_64 and aarch64, SSH logins included) are part of check;
+# SLOW=1 is passed to the tests for anything longer.
 check-slow: rdc
 	@SLOW=1 RDC=$(CURDIR)/$(BUILDDIR)/rdc tests/run-tests.sh $(T)
 

@@ -102,8 +102,10 @@ static char *expand(struct reader *r, yaml_node_t *n, const char *what)
 	char *missing;
 	char *v = expand_env(scalar(n), &missing);
 	if (!v) {
-		char *hint = xasprintf("export %s before running rdc (e.g. %s=$(ls /lib/modules | tail -1))",
-				       missing, missing);
+		bool kver = strstr(missing, "KVER") || !strcmp(what, "version");
+		char *hint = kver ? xasprintf("export %s before running rdc (e.g. %s=$(ls /lib/modules | tail -1))",
+					      missing, missing)
+				  : xasprintf("export %s before running rdc", missing);
 		error_at(r, n, hint, "%s uses ${%s}, which is not set", what, missing);
 		free(hint);
 		free(missing);
@@ -166,8 +168,11 @@ static bool parse_bool(const char *s, bool *out)
 static void set_strlist(struct reader *r, yaml_node_t *n, char ***v, size_t *count, const char *what)
 {
 	if (n->type == YAML_SCALAR_NODE) {
-		*v = xrealloc(*v, (*count + 1) * sizeof(**v));
-		(*v)[(*count)++] = xstrdup(scalar(n));
+		char *x = expand(r, n, what);
+		if (x) {
+			*v = xrealloc(*v, (*count + 1) * sizeof(**v));
+			(*v)[(*count)++] = x;
+		}
 		return;
 	}
 	if (!expect_kind(r, n, YAML_SEQUENCE_NODE, what))
@@ -176,8 +181,11 @@ static void set_strlist(struct reader *r, yaml_node_t *n, char ***v, size_t *cou
 		yaml_node_t *e = node(r, *it);
 		if (!expect_kind(r, e, YAML_SCALAR_NODE, what))
 			continue;
+		char *x = expand(r, e, what);
+		if (!x)
+			continue;
 		*v = xrealloc(*v, (*count + 1) * sizeof(**v));
-		(*v)[(*count)++] = xstrdup(scalar(e));
+		(*v)[(*count)++] = x;
 	}
 }
 
@@ -414,6 +422,9 @@ static void check_file(struct reader *r, void *elem, yaml_node_t *n, unsigned lo
 {
 	struct mf_file *f = elem;
 	bool dest_given = seen & (1UL << 1); /* file_fields[1]: a bad dest was reported already */
+	bool src_given = seen & 1UL;         /* file_fields[0]: a bad src (unset ${VAR}) was reported */
+	if (!f->src && !f->content && src_given)
+		return;
 	if (!f->src == !f->content) {
 		error_at(r, n, "e.g. {src: scripts/test.sh, dest: /test.sh} or {dest: /etc/hostname, content: \"tiny\\n\"}",
 			 "a file needs exactly one of src and content");

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <sys/stat.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,20 +352,26 @@ static bool output_current(struct cas *cas, const char *path, const struct cas_h
 	char *mkey = output_memo_key(path), hex[33];
 	struct strbuf payload = STRBUF_INIT;
 	cas_hash_hex(key, hex);
-	bool same = access(path, F_OK) == 0 && cas_memo_get(cas, "output", mkey, &payload) == 1 &&
-		    !strcmp(sb_str(&payload), hex);
+	struct stat st;
+	char *want = NULL;
+	if (stat(path, &st) == 0)
+		want = xasprintf("%s %ju:%ju", hex, (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+	bool same = want && cas_memo_get(cas, "output", mkey, &payload) == 1 && !strcmp(sb_str(&payload), want);
+	free(want);
 	sb_release(&payload);
 	free(mkey);
 	return same;
 }
 
-static void output_record(struct cas *cas, const char *path, const struct cas_hash *key)
+/* `written`: the file this build wrote.  The memo names its inode, so a file a
+ * concurrent build renamed over it in the meantime is never taken as ours. */
+static void output_record(struct cas *cas, const char *path, const struct cas_hash *key, const struct stat *written)
 {
 	char *mkey = output_memo_key(path), hex[33];
 	struct strbuf deps = STRBUF_INIT, payload = STRBUF_INIT;
 	cas_hash_hex(key, hex);
 	memo_note(&deps, path);
-	sb_adds(&payload, hex);
+	sb_addf(&payload, "%s %ju:%ju", hex, (uintmax_t)written->st_dev, (uintmax_t)written->st_ino);
 	cas_memo_put(cas, "output", mkey, &deps, &payload);
 	sb_release(&deps);
 	sb_release(&payload);
@@ -467,9 +474,10 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 		if (cacheable && !to_stdout && output_current(b.cas, path, &key)) {
 			r->unchanged = true;
 		} else {
-			rc = emit_write(b.plan, b.cas, &eo, path);
+			struct stat written;
+			rc = emit_write(b.plan, b.cas, &eo, path, &written);
 			if (rc == 0 && cacheable && !to_stdout)
-				output_record(b.cas, path, &key);
+				output_record(b.cas, path, &key, &written);
 		}
 		diag_info("%s: %zu entries, %s%s%s", path, plan_count(b.plan), eo.format == EF_CPIO ? "compression " : "",
 			  eo.format == EF_CPIO ? emit_algo_name(eo.algo) : "", r->unchanged ? " (unchanged)" : "");

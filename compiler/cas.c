@@ -466,6 +466,18 @@ int cas_open_verified(struct cas *c, const struct cas_hash *h, const char *src)
 		}
 		pthread_mutex_unlock(&c->lock);
 	}
+	if (fd < 0) {
+		/* Whatever is at path is damaged (or absent): drop it, so that the
+		 * next build's cas_put_blob/cas_put_file writes the object afresh
+		 * instead of finding it "present" and failing here again. */
+		pthread_mutex_lock(&c->lock);
+		int again = open_if_intact(path, h); /* a concurrent repair may have won */
+		if (again >= 0)
+			fd = again;
+		else
+			unlink(path);
+		pthread_mutex_unlock(&c->lock);
+	}
 	if (fd < 0)
 		diag_fail("cache object %s (%s) is missing or damaged and %s; run the build again", hex,
 			  src ? src : "generated content", src ? "its source has changed since" : "cannot be restored here");

@@ -894,7 +894,8 @@ static int emit_dir(const struct plan *p, struct cas *cas, const struct emit_opt
 	return rc;
 }
 
-int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path)
+int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path,
+	       struct stat *written)
 {
 	if (o->format == EF_LIST && !strcmp(path, "-"))
 		return emit_list(p, cas, stdout);
@@ -913,6 +914,8 @@ int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o,
 	default:
 		rc = o->algo == EA_NONE ? emit_stream(p, cas, o, af.fd, false) : emit_segmented(p, cas, o, af.fd);
 	}
+	if (rc == 0 && written && fstat(af.fd, written) < 0)
+		rc = -1;
 	if (rc == 0 && atomic_commit(&af, 0644) == 0)
 		return 0;
 	if (rc == 0)

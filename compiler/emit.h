@@ -33,8 +33,13 @@ const char *emit_algo_name(enum emit_algo a);
 void emit_image_key(const struct plan *p, const struct emit_opts *o, struct cas_hash *key);
 
 /* Write the image to `path` atomically (temporary file beside it, renamed).
- * path "-" writes a list to stdout.  Returns 0 or -1 after a message. */
-int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path);
+ * path "-" writes a list to stdout.  Returns 0 or -1 after a message.
+ * `written` (may be NULL) gets the dev and inode of the file written (they
+ * survive the rename into place), so a caller can tell its file from one a
+ * concurrent build renamed over it; it is left alone for "-" and dir/. */
+struct stat;
+int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path,
+	       struct stat *written);
 
 /* The gen_init_cpio list: file lines point into the cache. */
 int emit_list(const struct plan *p, struct cas *cas, FILE *out);

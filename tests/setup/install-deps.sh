@@ -9,7 +9,7 @@ build=(build-essential pkg-config libyaml-dev libarchive-dev libelf-dev libkmod-
 tests=(busybox-static linux-image-amd64 linux-source-6.1 qemu-system-x86 qemu-system-arm
        qemu-user pax-utils kmod clang libclang-rt-14-dev cpio zstd xz-utils lz4 gzip strace
        libc6-arm64-cross libc6-riscv64-cross libc6-dev-arm64-cross libc6-dev-riscv64-cross gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu
-       dropbear-bin qemu-utils python3-pyelftools socat curl hwloc-nox iproute2 ca-certificates openssh-client time
+       dropbear-bin dracut-core qemu-utils python3-pyelftools socat curl hwloc-nox iproute2 ca-certificates openssh-client time
        file procps)
 missing=()
 for p in "${build[@]}" "${tests[@]}"; do

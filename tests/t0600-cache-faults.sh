@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# The cache under damage: a flipped byte in an object or a segment is repaired
+# from the source or reported, never shipped; `rdc cache verify` names what is
+# damaged; cold, warm and incremental caches give the same bytes; a no-op
+# rebuild touches nothing; `rdc cache gc` keeps what current sources use.
+. "$(dirname "$0")/lib.sh"
+
+mkdir -p src
+printf 'alpha v1\n' > src/a.txt
+head -c 1500000 /bin/busybox > src/bin.part
+head -c 400000 /dev/urandom > src/noise
+cat > src/m.yaml <<'YAML'
+rdc: 1
+dirs: [/proc, /sys]
+symlinks: [{path: /bin/sh, target: busybox}]
+files:
+  - {src: a.txt, dest: /etc/a.txt}
+  - {src: bin.part, dest: /usr/lib/bin.part}
+  - {src: noise, dest: /var/noise}
+  - {dest: /etc/hostname, content: "faults\n"}
+YAML
+# A second manifest with its own sources, for gc.
+mkdir -p other
+printf 'only in other\n' > other/o.txt
+head -c 300000 /dev/urandom > other/o.bin
+cat > other/o.yaml <<'YAML'
+rdc: 1
+files:
+  - {src: o.txt, dest: /o.txt}
+  - {src: o.bin, dest: /o.bin}
+YAML
+# Sources older than the cache's racy window (2 s), so the stat index trusts
+# them from the first build on.
+sleep 2.2
+
+# obj MANIFEST DEST: the cache object holding DEST's content (from `rdc list`)
+obj() { "$RDC" list "$1" | awk -v d="$2" '$1 == "file" && $2 == d { print $3 }'; }
+nosegs() { rm -f "$RDC_CACHE_DIR"/segments/*; }
+cold() { RDC_CACHE_DIR=$(mktemp -d "$PWD/cold.XXXXXX") "$RDC" build "$@"; }
+
+test_expect_success 'references: cold builds in fresh caches' '
+	cold src/m.yaml -o ref.cpio.zst && cold src/m.yaml -o ref.cpio &&
+	"$RDC" build src/m.yaml -o out.cpio.zst && cmp out.cpio.zst ref.cpio.zst &&
+	"$RDC" cache verify >verify.out
+'
+
+# (d) verify
+test_expect_success 'cache verify exits 0 on a clean cache' '
+	"$RDC" cache verify >v 2>verr && ! grep -q damaged v verr
+'
+
+test_expect_success 'cache verify exits non-zero and names a damaged object' '
+	o=$(obj src/m.yaml /usr/lib/bin.part) && test -f "$o" &&
+	flip_byte "$o" 1000 &&
+	expect_fail 1 "$RDC" cache verify && expect_grep "damaged: $o" out &&
+	"$RDC" cache verify
+'
+
+test_expect_success 'cache verify exits non-zero and names a damaged segment' '
+	s=$(ls "$RDC_CACHE_DIR"/segments/* | head -1) && test -f "$s" &&
+	flip_byte "$s" 20 &&
+	expect_fail 1 "$RDC" cache verify && expect_grep "damaged: $s" out &&
+	"$RDC" cache verify
+'
+
+test_expect_success 'cache verify notices a truncated segment and a truncated object' '
+	s=$(ls -S "$RDC_CACHE_DIR"/segments/* | head -1) && chmod u+w "$s" && truncate -s -1 "$s" &&
+	o=$(obj src/m.yaml /var/noise) && chmod u+w "$o" && truncate -s 10 "$o" &&
+	expect_fail 1 "$RDC" cache verify && expect_grep "damaged: $s" out && expect_grep "damaged: $o" out &&
+	"$RDC" cache verify
+'
+
+test_expect_success 'after verify removed damage, a build gives the reference bytes' '
+	"$RDC" build src/m.yaml -o after-verify.cpio.zst && cmp after-verify.cpio.zst ref.cpio.zst &&
+	"$RDC" build src/m.yaml -o after-verify.cpio && cmp after-verify.cpio ref.cpio &&
+	"$RDC" cache verify
+'
+
+# (c) a flipped byte in an object
+test_expect_success 'a damaged object is restored from its source: right bytes and a warning' '
+	o=$(obj src/m.yaml /usr/lib/bin.part) &&
+	flip_byte "$o" 77 && nosegs &&
+	"$RDC" build src/m.yaml -o fixed.cpio.zst 2>warn &&
+	cmp fixed.cpio.zst ref.cpio.zst && expect_grep restored warn &&
+	"$RDC" cache verify
+'
+
+test_expect_success 'a damaged object is restored for an uncompressed image too' '
+	o=$(obj src/m.yaml /etc/a.txt) &&
+	flip_byte "$o" 0 &&
+	"$RDC" build src/m.yaml -o fixed2.cpio 2>warn &&
+	cmp fixed2.cpio ref.cpio && expect_grep restored warn
+'
+
+test_expect_success 'a damaged object whose segment is cached is not needed: right bytes' '
+	o=$(obj src/m.yaml /var/noise) &&
+	flip_byte "$o" 5 &&
+	"$RDC" build src/m.yaml -o seg-cached.cpio.zst && cmp seg-cached.cpio.zst ref.cpio.zst &&
+	"$RDC" build src/m.yaml -o seg-cached.cpio 2>warn && cmp seg-cached.cpio ref.cpio &&
+	expect_grep restored warn
+'
+
+test_expect_success 'a damaged object and a source edited before the build: the new bytes, right' '
+	o=$(obj src/m.yaml /etc/a.txt) && flip_byte "$o" 2 && nosegs &&
+	printf "alpha v2\n" > src/a.txt &&
+	"$RDC" build src/m.yaml -o edited.cpio.zst &&
+	cold src/m.yaml -o edited-ref.cpio.zst && cmp edited.cpio.zst edited-ref.cpio.zst &&
+	printf "alpha v1\n" > src/a.txt
+'
+
+# The object is opened (and found damaged) only while the image is written;
+# strace holds that open for a few seconds, long enough to edit the source in
+# between: the repair must see that the source no longer matches.
+if test_have strace && strace -f -qq -o /dev/null -e trace=openat -e inject=openat:delay_enter=1 true 2>/dev/null; then
+test_expect_success 'a damaged object whose source changed meanwhile: an error, no output written' '
+	sleep 2.2 && "$RDC" build src/m.yaml -o warm.cpio.zst && cmp warm.cpio.zst ref.cpio.zst &&
+	o=$(obj src/m.yaml /usr/lib/bin.part) && flip_byte "$o" 99 && nosegs &&
+	cp ref.cpio.zst prev.cpio.zst && before=$(stat -c %i:%Y:%s prev.cpio.zst) &&
+	{ strace -f -qq -o /dev/null -P "$o" -e trace=openat -e inject=openat:delay_enter=6000000 \
+		"$RDC" build src/m.yaml -o prev.cpio.zst >/dev/null 2>race.err & pid=$!; } &&
+	sleep 2 && head -c 1500000 /bin/sh > src/bin.part && { wait $pid; rc=$?; } &&
+	cat race.err && [ "$rc" -eq 1 ] && expect_grep "bin.part" race.err && expect_grep damaged race.err &&
+	[ "$(stat -c %i:%Y:%s prev.cpio.zst)" = "$before" ] && cmp prev.cpio.zst ref.cpio.zst &&
+	! ls prev.cpio.zst.rdc-tmp.* 2>/dev/null &&
+	expect_fail 1 "$RDC" build src/m.yaml -o never.cpio.zst && ! test -e never.cpio.zst
+	head -c 1500000 /bin/busybox > src/bin.part
+'
+else
+test_skip 'a damaged object whose source changed meanwhile: an error, no output written' 'strace cannot inject delays'
+fi
+
+test_expect_success 'after the race the cache recovers: the reference bytes again' '
+	"$RDC" build src/m.yaml -o recovered.cpio.zst && cmp recovered.cpio.zst ref.cpio.zst
+'
+
+# Inline content has no source to restore from: the build must fail rather
+# than ship it, and the next build must work (the damaged object goes away).
+test_expect_success 'a damaged inline-content object: never shipped, and the next build recovers' '
+	o=$(obj src/m.yaml /etc/hostname) && flip_byte "$o" 0 && nosegs &&
+	expect_fail 1 "$RDC" build src/m.yaml -o inline.cpio.zst && ! test -e inline.cpio.zst &&
+	"$RDC" build src/m.yaml -o inline.cpio.zst && cmp inline.cpio.zst ref.cpio.zst
+'
+"$RDC" cache verify >/dev/null 2>&1 # whatever the last test left, start clean
+
+# (e) cold, warm, incremental
+for fmt in cpio cpio.gz cpio.zst cpio.xz cpio.lz4; do
+test_expect_success "$fmt: cold, warm and incremental caches give the same bytes" '
+	rm -rf ccold && RDC_CACHE_DIR=$PWD/ccold "$RDC" build src/m.yaml -o e-cold.'$fmt' &&
+	RDC_CACHE_DIR=$PWD/ccold "$RDC" build src/m.yaml -o e-warm.'$fmt' && cmp e-cold.'$fmt' e-warm.'$fmt' &&
+	printf "alpha v0 (an older version)\n" > src/a.txt &&
+	rm -rf cinc && RDC_CACHE_DIR=$PWD/cinc "$RDC" build src/m.yaml -o e-old.'$fmt' &&
+	printf "alpha v1\n" > src/a.txt &&
+	RDC_CACHE_DIR=$PWD/cinc "$RDC" build src/m.yaml -o e-old.'$fmt' && cmp e-cold.'$fmt' e-old.'$fmt' &&
+	RDC_CACHE_DIR=$PWD/cinc "$RDC" build -j 1 src/m.yaml -o e-inc1.'$fmt' && cmp e-cold.'$fmt' e-inc1.'$fmt'
+'
+done
+
+# (f) no-op
+test_expect_success 'a no-op rebuild leaves the output untouched (inode and mtime)' '
+	sleep 2.2 && "$RDC" build src/m.yaml -o noop.cpio.xz && before=$(stat -c %i:%Y:%Z noop.cpio.xz) &&
+	sleep 1.1 && "$RDC" build -v src/m.yaml -o noop.cpio.xz 2>noop.err &&
+	[ "$(stat -c %i:%Y:%Z noop.cpio.xz)" = "$before" ] && expect_grep unchanged noop.err &&
+	touch src/a.txt && "$RDC" build src/m.yaml -o noop.cpio.xz &&
+	[ "$(stat -c %i:%Y:%Z noop.cpio.xz)" = "$before" ]
+'
+
+test_expect_success 'a replaced output is noticed and rebuilt' '
+	cp ref.cpio noop.cpio.xz && "$RDC" build src/m.yaml -o noop.cpio.xz &&
+	cold src/m.yaml -o noop-ref.cpio.xz && cmp noop.cpio.xz noop-ref.cpio.xz
+'
+
+if test_have strace; then
+test_expect_success 'a no-op build opens no source file' '
+	sleep 2.2 && "$RDC" build src/m.yaml -o noop.cpio.xz &&
+	strace -f -qq -e trace=openat,open -o trace "$RDC" build src/m.yaml -o noop.cpio.xz &&
+	grep -q "src/m.yaml" trace &&
+	! grep -E "a\.txt|bin\.part|noise|/objects/|/segments/" trace
+'
+else
+test_skip 'a no-op build opens no source file' 'no strace'
+fi
+
+# (g) gc
+test_expect_success 'cache gc drops the objects of removed sources and keeps the live ones' '
+	"$RDC" build other/o.yaml -o other.cpio.zst &&
+	oo=$(obj other/o.yaml /o.bin) && ot=$(obj other/o.yaml /o.txt) &&
+	mo=$(obj src/m.yaml /usr/lib/bin.part) && mn=$(obj src/m.yaml /var/noise) && ma=$(obj src/m.yaml /etc/a.txt) &&
+	test -f "$oo" && test -f "$ot" && rm -rf other &&
+	"$RDC" cache gc >gc.out && cat gc.out &&
+	! test -e "$oo" && ! test -e "$ot" && test -f "$mo" && test -f "$mn" && test -f "$ma" &&
+	"$RDC" cache verify
+'
+
+test_expect_success 'after gc a build still gives the reference bytes' '
+	"$RDC" build src/m.yaml -o after-gc.cpio.zst && cmp after-gc.cpio.zst ref.cpio.zst &&
+	nosegs && "$RDC" build src/m.yaml -o after-gc2.cpio.zst && cmp after-gc2.cpio.zst ref.cpio.zst &&
+	"$RDC" build src/m.yaml -o after-gc.cpio && cmp after-gc.cpio ref.cpio
+'
+
+test_done

@@ -5,6 +5,13 @@ CC       ?= cc
 PKGS     := yaml-0.1 libarchive libelf libkmod libxxhash zlib liblzma libzstd liblz4
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+# libarchive (used only for `-o dir/`) drags libxml2, icu, libcrypto ... into
+# every start when linked dynamically: ~1.2 ms of a 4.6 ms no-op build.  Its
+# static archive links only the cpio reader and disk writer we use.
+ARCHIVE_A  := $(wildcard $(shell pkg-config --variable=libdir libarchive)/libarchive.a)
+ifneq ($(ARCHIVE_A),)
+PKG_LIBS   := $(filter-out -larchive,$(PKG_LIBS)) $(ARCHIVE_A) -lacl
+endif
 VERSION  := 0.1.0
 
 CFLAGS   ?= -O2 -g

@@ -106,6 +106,19 @@ else
 	NOTE[dracut]="skipped: dracut not installed (apt-get install dracut-core)"
 fi
 
+# ---- the same at zstd: what is left when compression is cheap ----------------
+measure "rdc cold, zstd" "$SLOW_RUNS" 'rm -rf "$RDC_CACHE_DIR.z" "$W/rdc.cpio.zst"' \
+	env RDC_CACHE_DIR="$RDC_CACHE_DIR.z" "$RDC" build "$MANIFEST" -o "$W/rdc.cpio.zst"
+SIZE["rdc cold, zstd"]=$(size_of "$W/rdc.cpio.zst")
+ldd_args[3]="zstd -3 -q"
+measure "ldd-cp-cpio, zstd" "$SLOW_RUNS" ':' "$ROOT/bench/ldd-cp-cpio.sh" -o "$W/ldd.cpio.zst" "${ldd_args[@]}" "${BINS[@]}"
+SIZE["ldd-cp-cpio, zstd"]=$(size_of "$W/ldd.cpio.zst")
+if command -v dracut >/dev/null 2>&1; then
+	measure "dracut, zstd" "$SLOW_RUNS" ':' dracut --quiet --no-hostonly -m base --install "${BINS[*]} $BENCH_EDIT" \
+		--add-drivers "${MODS[*]}" --kver "$KVER" --force --zstd --no-early-microcode "$W/dracut.zst.img"
+	SIZE["dracut, zstd"]=$(size_of "$W/dracut.zst.img")
+fi
+
 # ---- the floor: gen_init_cpio | xz ---------------------------------------
 GIC=$W/gen_init_cpio
 export W GIC
@@ -155,7 +168,7 @@ echo
 printf '%-28s %12s %10s %12s %14s\n' "" "median ms" "peak KiB" "image bytes" "vs rdc cold"
 for name in "rdc cold" "rdc no-op" "rdc one-file edit" "ldd-cp-cpio" "dracut" "floor (gen_init_cpio|xz)" \
 	"gen_init_cpio alone" "closure: rdc deps cold" "closure: rdc deps warm" "closure: lddtree" \
-	"closure: ldd recursion" "100 MiB image, zstd, cold"; do
+	"closure: ldd recursion" "100 MiB image, zstd, cold" "rdc cold, zstd" "ldd-cp-cpio, zstd" "dracut, zstd"; do
 	if [ -n "${NOTE[$name]:-}" ]; then
 		printf '%-28s %s\n' "$name" "${NOTE[$name]}"
 		continue
@@ -184,4 +197,8 @@ target x "$(ge "$(awk -v c="$cold" 'BEGIN { print c / 10 }')" "${MS["rdc one-fil
 	"$(awk -v e="${MS["rdc one-file edit"]}" -v c="$cold" 'BEGIN { printf "%.1f%%", 100 * e / c }')"
 target x "$(ge 32768 "${RSS["100 MiB image, zstd, cold"]:-999999}")" "peak RSS <= 32 MiB for a 100 MiB image (zstd)" \
 	"${RSS["100 MiB image, zstd, cold"]:-?} KiB"
+if [ -n "${MS["rdc cold, zstd"]:-}" ]; then
+	echo "  at zstd: rdc cold is $(ratio "ldd-cp-cpio, zstd" "${MS["rdc cold, zstd"]}") faster than ldd-cp-cpio" \
+		"and $(ratio "dracut, zstd" "${MS["rdc cold, zstd"]}") faster than dracut"
+fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -315,7 +315,9 @@ static int choose_output(const struct manifest *m, const struct build_opts *o, c
 				 suffix_names_format(path) ? NULL : m->output.algo, &m->output.loc, eo);
 	else
 		rc = emit_choose(path, o->format ? o->format : m->output.format, m->output.algo, &m->output.loc, eo);
-	eo->level = m->output.level;
+	/* a level belongs to the manifest's compressor, not to one -o chose instead */
+	bool same_algo = !m->output.algo || !strcmp(m->output.algo, emit_algo_name(eo->algo));
+	eo->level = same_algo ? m->output.level : -1;
 	eo->jobs = o->jobs;
 	eo->single_segment |= o->single_segment || m->output.single_segment;
 	return rc;

@@ -5,6 +5,11 @@
 . "$(dirname "$0")/lib.sh"
 
 LIMIT_KIB=$((32 * 1024))
+if rdc_sanitized; then
+	test_skip 'peak memory of a 100 MiB image' 'ASan shadow memory is not rdc'"'"'s'
+	test_done
+	exit
+fi
 if ! [ -x /usr/bin/time ]; then
 	test_skip 'peak memory of a 100 MiB image' '/usr/bin/time missing (Debian package time)'
 	test_done

@@ -140,4 +140,18 @@ test_expect_success 'a directory output holds the tree' '
 	[ "$(readlink tree-out/bin/sh)" = busybox ] && [ -d tree-out/opt/empty ]
 '
 
+test_expect_success 'building needs no root: device nodes and owners come out of an unprivileged build' '
+	nr=$(mktemp -d /tmp/rdc-nonroot.XXXXXX) && # the checkout may not be reachable for nobody
+	cp m.yaml a.txt run.sh "$RDC" $nr/ && cp -r tree $nr/ && chmod -R a+rwX $nr &&
+	if [ "$(id -u)" -eq 0 ]; then
+		(cd $nr && RDC_CACHE_DIR=$nr/.c setpriv --reuid=65534 --regid=65534 --clear-groups ./rdc build m.yaml -o nr.cpio) &&
+		test "$(stat -c %u $nr/nr.cpio)" = 65534
+	else
+		(cd $nr && ./rdc build m.yaml -o nr.cpio)
+	fi &&
+	cpio -itvn --quiet < $nr/nr.cpio > listing && rm -rf $nr &&
+	expect_grep "^crw------- .* 0 *0 *5, *1 .* dev/console$" listing &&
+	expect_grep "^drwx------ .*1000 *1000 .* home/u$" listing
+'
+
 test_done

@@ -46,7 +46,49 @@ struct cas {
 	struct index_entry *slots;
 	size_t nslots, used;
 	bool dirty;
+	/* Objects this process wrote from bytes it hashed itself: streaming
+	 * them into the image needs no second hashing pass (a cold build would
+	 * otherwise read everything three times). */
+	struct cas_hash *fresh;
+	size_t nfresh, afresh;
 };
+
+/* An open-addressing set of hashes; the hash's own bytes are the slot. */
+static size_t fresh_slot(const struct cas_hash *v, size_t n, const struct cas_hash *h)
+{
+	static const struct cas_hash empty;
+	uint64_t k;
+	memcpy(&k, h->b, sizeof(k));
+	size_t i = k & (n - 1);
+	while (memcmp(&v[i], &empty, sizeof(empty)) && memcmp(&v[i], h, sizeof(*h)))
+		i = (i + 1) & (n - 1);
+	return i;
+}
+
+/* Called while only one thread adds (planning, or under c->lock). */
+static void fresh_add(struct cas *c, const struct cas_hash *h)
+{
+	if ((c->nfresh + 1) * 2 > c->afresh) {
+		size_t n = c->afresh ? c->afresh * 2 : 256;
+		struct cas_hash *v = xcalloc(n, sizeof(*v));
+		for (size_t i = 0; i < c->afresh; i++)
+			if (memcmp(&c->fresh[i], &(struct cas_hash){ 0 }, sizeof(*h)))
+				v[fresh_slot(v, n, &c->fresh[i])] = c->fresh[i];
+		free(c->fresh);
+		c->fresh = v;
+		c->afresh = n;
+	}
+	struct cas_hash *slot = &c->fresh[fresh_slot(c->fresh, c->afresh, h)];
+	if (memcmp(slot, h, sizeof(*h))) {
+		*slot = *h;
+		c->nfresh++;
+	}
+}
+
+static bool fresh_has(const struct cas *c, const struct cas_hash *h)
+{
+	return c->afresh && !memcmp(&c->fresh[fresh_slot(c->fresh, c->afresh, h)], h, sizeof(*h));
+}
 
 /* ---- hashing ---------------------------------------------------------- */
 
@@ -264,6 +306,7 @@ void cas_close(struct cas *c)
 	for (size_t i = 0; i < c->nslots; i++)
 		free(c->slots[i].path);
 	free(c->slots);
+	free(c->fresh);
 	pthread_mutex_destroy(&c->lock);
 	free(c->dir);
 	free(c);
@@ -303,6 +346,8 @@ static int object_write(struct cas *c, const struct cas_hash *h, const void *dat
 			rc = -1;
 		} else {
 			rc = atomic_commit(&af, 0444);
+			if (rc == 0)
+				fresh_add(c, h);
 		}
 	}
 	if (rc < 0)
@@ -380,6 +425,8 @@ static int stream_in(struct cas *c, const char *src, const struct cas_hash *expe
 		free(af.path);
 		af.path = xstrdup(obj);
 		rc = mkdir_p(dir, 0755) == 0 && atomic_commit(&af, 0444) == 0 ? 0 : -1;
+		if (rc == 0 && !expect)
+			fresh_add(c, h);
 		if (rc < 0)
 			diag_fail("cannot write cache object %s: %s", obj, strerror(errno));
 		if (af.tmp)
@@ -454,7 +501,12 @@ static int open_if_intact(const char *path, const struct cas_hash *h)
 int cas_open_verified(struct cas *c, const struct cas_hash *h, const char *src)
 {
 	char *path = cas_object_path(c, h), hex[33];
-	int fd = open_if_intact(path, h);
+	pthread_mutex_lock(&c->lock);
+	bool fresh = fresh_has(c, h);
+	pthread_mutex_unlock(&c->lock);
+	int fd = fresh ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0)
+		fd = open_if_intact(path, h);
 	cas_hash_hex(h, hex);
 	if (fd < 0 && src) {
 		struct cas_hash now;

@@ -99,7 +99,7 @@ static const char prologue[] =
 	"}\n"
 	"rdc_step() { # n where command\n"
 	"\t[ $rdc_rc -eq 0 ] || return 0\n"
-	"\tsh -c \"$3\"\n"
+	"\tsh -c -- \"$3\"\n"
 	"\tset -- \"$1\" \"$2\" $?\n"
 	"\t[ $3 -eq 0 ] || rdc_fail $3 \"step $1 ($2)\"\n"
 	"}\n";

@@ -605,6 +605,11 @@ static void add_env(struct reader *r, struct mf_init *in, yaml_node_t *at, const
 		error_at(r, at, "e.g. env: {LANG: C} or env: [LANG=C]", "'%s' is not NAME=VALUE", kv);
 		return;
 	}
+	/* the generated /init keeps its state in rdc_* variables and splits words with IFS */
+	if (!strncmp(kv, "rdc_", 4) || (eq - kv == 3 && !strncmp(kv, "IFS", 3))) {
+		error_at(r, at, "pick another name", "%.*s is reserved by the generated /init", (int)(eq - kv), kv);
+		return;
+	}
 	in->env = xrealloc(in->env, (in->nenv + 1) * sizeof(*in->env));
 	in->env[in->nenv++] = xstrdup(kv);
 }
@@ -943,6 +948,7 @@ static struct manifest *manifest_new(const char *path)
 	m->path = xstrdup(path);
 	m->epoch = -1;
 	m->output.level = -1;
+	m->qemu.timeout = -1;
 	return m;
 }
 

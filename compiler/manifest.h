@@ -100,7 +100,7 @@ struct mf_qemu {
 	char *kernel;    /* a kernel image path (absolute); NULL: /boot/vmlinuz-<kver> */
 	char *append;    /* extra kernel command line */
 	int smp;         /* 0: 1 */
-	int timeout;     /* seconds; 0: default */
+	int timeout;     /* seconds; 0: none; -1 (unset): the default */
 	struct loc loc;
 };
 

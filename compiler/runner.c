@@ -74,11 +74,13 @@ struct run_opts {
 	int nextra;
 };
 
+static const char run_usage_text[] =
+	"usage: rdc run MANIFEST [-o OUT] [--kernel PATH] [--timeout S] [--dry-run] [-v] [-- QEMU ARGS]\n"
+	"exit status: the guest's, 124 when it ended without reporting one, 125 on timeout\n";
+
 static int run_usage(void)
 {
-	fputs("usage: rdc run MANIFEST [-o OUT] [--kernel PATH] [--timeout S] [--dry-run] [-v] [-- QEMU ARGS]\n"
-	      "exit status: the guest's, 124 when it ended without reporting one, 125 on timeout\n",
-	      stderr);
+	fputs(run_usage_text, stderr);
 	return 2;
 }
 
@@ -116,6 +118,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 		case 'o': o->output = optarg; break;
 		case 'n': o->dry_run = true; break;
 		case 'v': diag_verbose = 1; break;
+		case 'h': fputs(run_usage_text, stdout); return -1; /* exit 0 */
 		case 't':
 			o->timeout = parse_timeout(optarg);
 			if (o->timeout < 0) {
@@ -404,7 +407,7 @@ static bool in_path(const char *prog)
 		p = "/usr/local/bin:/usr/bin:/bin";
 	while (*p) {
 		size_t n = strcspn(p, ":");
-		char *f = xasprintf("%.*s/%s", (int)n, n ? p : ".", prog);
+		char *f = n ? xasprintf("%.*s/%s", (int)n, p, prog) : xasprintf("./%s", prog); /* "" is the cwd */
 		bool ok = access(f, X_OK) == 0;
 		free(f);
 		if (ok)
@@ -430,7 +433,7 @@ static void add_append(const struct manifest *m, const struct run_arch *a, struc
 }
 
 static void qemu_argv(const struct manifest *m, const struct run_opts *o, const struct run_arch *a,
-		      bool kvm, const char *kernel, const char *image, struct strlist *av)
+		      bool kvm, bool interactive, const char *kernel, const char *image, struct strlist *av)
 {
 	sl_push(av, a->qemu);
 	if (a->machine) {
@@ -449,10 +452,18 @@ static void qemu_argv(const struct manifest *m, const struct run_opts *o, const 
 	sl_push_owned(av, xasprintf("%d", m->qemu.smp > 0 ? m->qemu.smp : 1));
 	/* no default NIC, VGA, floppy or CD: faster, and nothing the manifest
 	 * did not ask for; the serial port is the console on our stdio */
-	static const char *const fixed[] = { "-nodefaults", "-no-user-config", "-display", "none",
-					     "-no-reboot", "-serial", "stdio" };
+	static const char *const fixed[] = { "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot" };
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		sl_push(av, fixed[i]);
+	if (interactive) { /* ^C goes to the guest's shell, not to QEMU */
+		sl_push(av, "-chardev");
+		sl_push(av, "stdio,id=rdccon,signal=off");
+		sl_push(av, "-serial");
+		sl_push(av, "chardev:rdccon");
+	} else {
+		sl_push(av, "-serial");
+		sl_push(av, "stdio");
+	}
 	sl_push(av, "-kernel");
 	sl_push(av, kernel);
 	sl_push(av, "-initrd");
@@ -521,7 +532,8 @@ static void scan_line(struct scan *s)
 	while (d && l[d - 1] >= '0' && l[d - 1] <= '9')
 		d--;
 	size_t tag = strlen(INITGEN_EXIT_TAG);
-	if (s->status >= 0 || d == n || n - d > 3 || d < tag || memcmp(l + d - tag, INITGEN_EXIT_TAG, tag))
+	/* the last tag wins: /init prints its own after every step's output */
+	if (d == n || n - d > 3 || d < tag || memcmp(l + d - tag, INITGEN_EXIT_TAG, tag))
 		return;
 	int v = atoi(l + d);
 	if (v <= 255)
@@ -735,7 +747,7 @@ static int run_manifest(struct manifest *m, const struct run_opts *o)
 			  "the manifest has no init: the guest cannot report a status");
 	bool kvm = native && in_path(a->qemu) && kvm_works(a);
 	bool interactive = m->init.present && !m->init.exec && m->init.on_exit && !strcmp(m->init.on_exit, "shell");
-	int timeout = o->timeout >= 0 ? o->timeout : m->qemu.timeout > 0 ? m->qemu.timeout
+	int timeout = o->timeout >= 0 ? o->timeout : m->qemu.timeout >= 0 ? m->qemu.timeout
 						   : interactive ? 0 : RUN_DEFAULT_TIMEOUT;
 	int rc = 0;
 	char *image = NULL;
@@ -758,13 +770,21 @@ static int run_manifest(struct manifest *m, const struct run_opts *o)
 	}
 	if (!rc) {
 		struct strlist av = STRLIST_INIT;
-		qemu_argv(m, o, a, kvm, kernel, image, &av);
+		qemu_argv(m, o, a, kvm, interactive, kernel, image, &av);
 		char *cmd = command_line(&av);
 		if (o->dry_run) {
 			printf("%s\n", cmd);
-			if (access(image, F_OK) < 0)
-				fprintf(stderr, "rdc: note: %s does not exist yet: `rdc build %s%s%s` makes it\n",
-					image, o->manifest, o->output ? " -o " : "", o->output ? o->output : "");
+			if (access(image, F_OK) < 0) {
+				struct strbuf b = STRBUF_INIT;
+				sb_adds(&b, "rdc build ");
+				shell_word(&b, o->manifest);
+				if (o->output) {
+					sb_adds(&b, " -o ");
+					shell_word(&b, o->output);
+				}
+				fprintf(stderr, "rdc: note: %s does not exist yet: `%s` makes it\n", image, b.buf);
+				sb_release(&b);
+			}
 		} else {
 			diag_info("%s", cmd);
 			rc = boot(&av, timeout, interactive);
@@ -783,7 +803,7 @@ int cmd_run(int argc, char **argv)
 	struct run_opts o = { .timeout = -1 };
 	int rc = parse_args(argc, argv, &o);
 	if (rc)
-		return rc;
+		return rc < 0 ? 0 : rc;
 	struct manifest *m = manifest_load(o.manifest);
 	if (!m)
 		return 1;

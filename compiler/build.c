@@ -319,6 +319,8 @@ static int choose_output(const struct manifest *m, const struct build_opts *o, c
 	bool same_algo = !m->output.algo || !strcmp(m->output.algo, emit_algo_name(eo->algo));
 	eo->level = same_algo ? m->output.level : -1;
 	eo->jobs = o->jobs;
+	if (rc == 0)
+		rc = emit_check_level(eo, &m->output.loc);
 	eo->single_segment |= o->single_segment || m->output.single_segment;
 	return rc;
 }

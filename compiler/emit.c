@@ -85,6 +85,20 @@ static int pick(const char *word, const char *const *names, int n, const struct 
 	return -1;
 }
 
+int emit_check_level(const struct emit_opts *o, const struct loc *loc)
+{
+	static const int lo[] = { 0, 0, 1, 0, 1 }, hi[] = { 0, 9, 22, 9, 12 };
+	if (o->level < 0 || o->algo == EA_NONE || (o->level >= lo[o->algo] && o->level <= hi[o->algo]))
+		return 0;
+	char *hint = xasprintf("%s takes levels %d-%d", algo_names[o->algo], lo[o->algo], hi[o->algo]);
+	if (loc && loc->line)
+		diag_error(loc, hint, "compression level %d is out of range", o->level);
+	else
+		diag_fail("compression level %d is out of range: %s", o->level, hint);
+	free(hint);
+	return -1;
+}
+
 int emit_choose(const char *path, const char *format, const char *algo, const struct loc *loc,
 		struct emit_opts *o)
 {
@@ -127,7 +141,7 @@ static void key_entry(XXH3_state_t *st, const struct plan_entry *e)
 
 static void key_opts(XXH3_state_t *st, const struct emit_opts *o, int seg)
 {
-	int32_t f[6] = { 1 /* layout version */, o->format, o->algo, o->level, seg, (int32_t)o->mtime };
+	int32_t f[6] = { 2 /* layout version: 2 pads segments to 4 bytes */, o->format, o->algo, o->level, seg, (int32_t)o->mtime };
 	XXH3_128bits_update(st, f, sizeof(f));
 }
 
@@ -528,6 +542,11 @@ static int segment_encode(struct segjob *j, struct segment *s, int fd, enum emit
 {
 	struct sink k;
 	int rc = sink_open(&k, fd, algo, j->o->level, false);
+	if (rc < 0) { /* never close (and so "finish") a compressor that did not start */
+		diag_fail("cannot start the %s compressor at level %d", algo_names[algo], j->o->level);
+		free(k.obuf);
+		return -1;
+	}
 	k.sum = XXH3_createState();
 	XXH3_128bits_reset(k.sum);
 	if (rc == 0)
@@ -646,7 +665,12 @@ static int segment_copy(const struct segment *s, int fd)
 static int concat_segments(struct segjob *j, int fd)
 {
 	for (size_t i = 0; i < j->nsegs; i++) {
-		int rc = segment_copy(&j->segs[i], fd);
+		/* The kernel takes plain cpio only at a 4-byte-aligned offset of the
+		 * image (init/initramfs.c: !(this_header & 3)) and skips zero bytes
+		 * between archives; zstd and gzip streams have any length. */
+		static const char zeros[4];
+		off_t at = lseek(fd, 0, SEEK_CUR);
+		int rc = at < 0 || write_all(fd, zeros, (4 - at % 4) % 4) < 0 ? -1 : segment_copy(&j->segs[i], fd);
 		if (rc < 0) {
 			diag_fail("cannot write the image: %s", strerror(errno));
 			return -1;
@@ -822,9 +846,9 @@ static int extract_cpio(const char *cpio_path, const char *dir)
 	archive_read_support_format_cpio(in);
 	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER * (geteuid() == 0) |
 						    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
-	int rc = archive_read_open_filename(in, cpio_path, IO_CHUNK) == ARCHIVE_OK ? 0 : -1;
+	int rc = archive_read_open_filename(in, cpio_path, IO_CHUNK) == ARCHIVE_OK ? 0 : -1, r = ARCHIVE_EOF;
 	struct archive_entry *ae;
-	while (rc == 0 && archive_read_next_header(in, &ae) == ARCHIVE_OK) {
+	while (rc == 0 && (r = archive_read_next_header(in, &ae)) == ARCHIVE_OK) {
 		char *full = path_join(dir, archive_entry_pathname(ae));
 		archive_entry_set_pathname(ae, full);
 		free(full);
@@ -841,10 +865,22 @@ static int extract_cpio(const char *cpio_path, const char *dir)
 		const void *buf;
 		size_t size;
 		la_int64_t off;
-		while (archive_read_data_block(in, &buf, &size, &off) == ARCHIVE_OK)
-			archive_write_data_block(out, buf, size, off);
+		while ((r = archive_read_data_block(in, &buf, &size, &off)) == ARCHIVE_OK)
+			if (archive_write_data_block(out, buf, size, off) < ARCHIVE_OK) {
+				r = ARCHIVE_FATAL;
+				break;
+			}
+		if (r != ARCHIVE_EOF || archive_write_finish_entry(out) < ARCHIVE_WARN) { /* a full disk, say */
+			diag_fail("cannot unpack %s: %s", archive_entry_pathname(ae), archive_error_string(out));
+			rc = -1;
+		}
 	}
-	archive_write_close(out);
+	if (rc == 0 && r != ARCHIVE_EOF)
+		rc = -1;
+	if (archive_write_close(out) != ARCHIVE_OK && rc == 0) {
+		diag_fail("cannot finish unpacking: %s", archive_error_string(out));
+		rc = -1;
+	}
 	archive_write_free(out);
 	archive_read_free(in);
 	return rc;
@@ -869,10 +905,12 @@ static int emit_dir(const struct plan *p, struct cas *cas, const struct emit_opt
 	char *cpio = xasprintf("%s.cpio", tmpdir);
 	struct atomic_file af;
 	int rc = atomic_open(&af, cpio);
-	if (rc == 0)
-		rc = emit_stream(p, cas, o, af.fd, false);
-	if (rc == 0)
+	if (rc == 0 && emit_stream(p, cas, o, af.fd, false) < 0) {
+		atomic_abort(&af);
+		rc = -1;
+	} else if (rc == 0) {
 		rc = atomic_commit(&af, 0600);
+	}
 	if (rc == 0 && mkdir(tmpdir, 0755) < 0)
 		rc = -1;
 	if (rc == 0)
@@ -882,12 +920,16 @@ static int emit_dir(const struct plan *p, struct cas *cas, const struct emit_opt
 		char *old = xasprintf("%s.rdc-old.%d", clean, (int)getpid());
 		bool had_old = rename(clean, old) == 0;
 		rc = rename(tmpdir, clean);
-		if (had_old)
+		if (rc < 0 && had_old)
+			rename(old, clean); /* put the previous tree back */
+		else if (had_old)
 			remove_tree(old);
 		free(old);
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		diag_fail("cannot write the directory %s: %s", clean, strerror(errno));
+		remove_tree(tmpdir); /* the previous tree, if any, is still in place */
+	}
 	free(cpio);
 	free(tmpdir);
 	free(clean);

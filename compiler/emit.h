@@ -25,6 +25,8 @@ struct emit_opts {
 /* Fill format and algo from an output path's suffix (".cpio.zst", ".c" ...)
  * and then from the explicit words, which win when not NULL.  Reports a bad
  * word at loc (may be NULL: a command-line flag) and returns -1. */
+/* A level the chosen compressor cannot take is an error at loc. */
+int emit_check_level(const struct emit_opts *o, const struct loc *loc);
 int emit_choose(const char *path, const char *format, const char *algo, const struct loc *loc,
 		struct emit_opts *o);
 const char *emit_algo_name(enum emit_algo a);

@@ -45,4 +45,13 @@ test_expect_success 'the kernel unpacks it in one pass and the guest sees every 
 	expect_grep "^rdc-exit: 0" out
 '
 
+test_expect_success 'zstd segments (any length) with a plain one after them boot too: segments are 4-aligned' '
+	"$RDC" build seg.yaml -o seg.cpio.zst &&
+	for off in $(grep -a -b -o "070701" seg.cpio.zst | cut -d: -f1); do
+		[ $((off % 4)) -eq 0 ] || { echo "cpio header at unaligned offset $off"; exit 1; }
+	done &&
+	"$RDC" run seg.yaml -o seg.cpio.zst </dev/null > out 2>&1 || { cat out; exit 1; } &&
+	expect_grep "^ALL-SEGMENTS-ARRIVED" out
+'
+
 test_done

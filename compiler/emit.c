@@ -279,6 +279,10 @@ static void sink_codec(struct sink *s, const void *data, size_t len, bool finish
 			s->z.next_out = tmp;
 			s->z.avail_out = sizeof(tmp);
 			rc = deflate(&s->z, finish ? Z_FINISH : Z_NO_FLUSH);
+			if (rc == Z_STREAM_ERROR) { /* never loop on, never ship a truncated stream */
+				s->err = EIO;
+				return;
+			}
 			sink_raw(s, tmp, sizeof(tmp) - s->z.avail_out);
 		} while (s->z.avail_out == 0 || (finish && rc != Z_STREAM_END));
 	} else if (s->algo == EA_XZ) {
@@ -289,6 +293,10 @@ static void sink_codec(struct sink *s, const void *data, size_t len, bool finish
 			s->x.next_out = tmp;
 			s->x.avail_out = sizeof(tmp);
 			rc = lzma_code(&s->x, finish ? LZMA_FINISH : LZMA_RUN);
+			if (rc != LZMA_OK && rc != LZMA_STREAM_END) {
+				s->err = rc == LZMA_MEM_ERROR ? ENOMEM : EIO;
+				return;
+			}
 			sink_raw(s, tmp, sizeof(tmp) - s->x.avail_out);
 		} while (s->x.avail_out == 0 || (finish && rc == LZMA_OK));
 	} else if (s->algo == EA_ZSTD) {

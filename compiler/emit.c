@@ -293,7 +293,7 @@ static void sink_codec(struct sink *s, const void *data, size_t len, bool finish
 			s->x.next_out = tmp;
 			s->x.avail_out = sizeof(tmp);
 			rc = lzma_code(&s->x, finish ? LZMA_FINISH : LZMA_RUN);
-			if (rc != LZMA_OK && rc != LZMA_STREAM_END) {
+			if (rc != LZMA_OK && rc != LZMA_STREAM_END && rc != LZMA_BUF_ERROR) { /* BUF: no progress, not fatal */
 				s->err = rc == LZMA_MEM_ERROR ? ENOMEM : EIO;
 				return;
 			}

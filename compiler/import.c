@@ -256,7 +256,7 @@ static char *imp_src(const struct imp_ctx *c, const struct imp_field *f, int lin
 		const char *at = strstr(f->s, ref);
 		struct loc l = imp_loc(c, line, f->col + (at ? (int)(at - f->s) : 0));
 		diag_error(&l, "set it in the environment (gen_init_cpio would silently use \"\")",
-			   "${%s} is not set", missing);
+			   "${%s} is not set or empty", missing);
 		free(ref);
 		free(missing);
 		return NULL;

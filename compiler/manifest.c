@@ -106,7 +106,7 @@ static char *expand(struct reader *r, yaml_node_t *n, const char *what)
 		char *hint = kver ? xasprintf("export %s before running rdc (e.g. %s=$(ls /lib/modules | tail -1))",
 					      missing, missing)
 				  : xasprintf("export %s before running rdc", missing);
-		error_at(r, n, hint, "%s uses ${%s}, which is not set", what, missing);
+		error_at(r, n, hint, "%s uses ${%s}, which is not set or empty", what, missing);
 		free(hint);
 		free(missing);
 	}

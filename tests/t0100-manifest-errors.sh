@@ -154,8 +154,8 @@ test_expect_success '--help and --version' '
 test_expect_success 'an unset ${VAR} in src or in a list value is one error each, at its place' '
 	printf "rdc: 1\nfiles:\n  - {src: \"\${NOPE}/x\", dest: /x}\nqemu:\n  args: [-virtfs, \"path=\${NOPE2}\"]\n" > v.yaml &&
 	expect_fail 1 "$RDC" check v.yaml &&
-	expect_grep "^v.yaml:3:11: error: src uses \${NOPE}, which is not set" err &&
-	expect_grep "^v.yaml:5:19: error: args uses \${NOPE2}, which is not set" err &&
+	expect_grep "^v.yaml:3:11: error: src uses \${NOPE}, which is not set or empty" err &&
+	expect_grep "^v.yaml:5:19: error: args uses \${NOPE2}, which is not set or empty" err &&
 	test $(grep -c "error:" err) -eq 2
 '
 

@@ -163,7 +163,7 @@ test_expect_success 'bad modes, ids, device types and numbers are errors at thei
 
 test_expect_success 'an unset ${VAR} in a location is an error at the variable' '
 	unset NOT_SET_ANYWHERE &&
-	check_error "file /x \${IMPORT_SRC}/\${NOT_SET_ANYWHERE}/a 0644 0 0" 2:23 "\${NOT_SET_ANYWHERE} is not set"
+	check_error "file /x \${IMPORT_SRC}/\${NOT_SET_ANYWHERE}/a 0644 0 0" 2:23 "\${NOT_SET_ANYWHERE} is not set or empty"
 '
 
 test_expect_success 'names that climb out of the root or name it are errors' '

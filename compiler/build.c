@@ -374,7 +374,7 @@ static void output_record(struct cas *cas, const char *path, const struct cas_ha
 	char *mkey = output_memo_key(path), hex[33];
 	struct strbuf deps = STRBUF_INIT, payload = STRBUF_INIT;
 	cas_hash_hex(key, hex);
-	memo_note(&deps, path);
+	memo_note_own(&deps, path);
 	sb_addf(&payload, "%s %ju:%ju", hex, (uintmax_t)written->st_dev, (uintmax_t)written->st_ino);
 	cas_memo_put(cas, "output", mkey, &deps, &payload);
 	sb_release(&deps);

@@ -559,10 +559,25 @@ static void ident_text(const char *path, struct strbuf *out)
 	}
 }
 
-void memo_note(struct strbuf *deps, const char *path)
+void memo_note_own(struct strbuf *deps, const char *path)
 {
 	sb_addf(deps, "%zu %s ", strlen(path), path);
 	ident_text(path, deps);
+	sb_addch(deps, '\n');
+}
+
+/* An input changed within RACY_NS of now may change again without its
+ * identity showing it (coarse timestamps, same size): such a note gets a mark
+ * no later identity carries, so the memo misses until the input has settled
+ * — git's racy-clean rule, as for the stat index. */
+void memo_note(struct strbuf *deps, const char *path)
+{
+	struct stat st;
+	int64_t now = now_ns();
+	sb_addf(deps, "%zu %s ", strlen(path), path);
+	ident_text(path, deps);
+	if (stat(path, &st) == 0 && (ts_ns(st.st_mtim) > now - RACY_NS || ts_ns(st.st_ctim) > now - RACY_NS))
+		sb_adds(deps, "~racy");
 	sb_addch(deps, '\n');
 }
 

@@ -48,6 +48,8 @@ void cas_hash_data(const void *data, size_t len, struct cas_hash *h);
  * input it depended on (see memo_note); a get re-stats them all and misses
  * when any differs. */
 void memo_note(struct strbuf *deps, const char *path); /* records path's identity now (or its absence) */
+/* The same for a file rdc itself just wrote (its output): no racy rule. */
+void memo_note_own(struct strbuf *deps, const char *path);
 int cas_memo_get(struct cas *c, const char *ns, const char *key, struct strbuf *payload); /* 1 hit, 0 miss */
 int cas_memo_put(struct cas *c, const char *ns, const char *key,
 		 const struct strbuf *deps, const struct strbuf *payload);

@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <linux/kvm.h>
+#include <sys/prctl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -231,6 +232,7 @@ static bool kvm_qemu_works(const struct run_arch *a)
 	}
 	pid_t pid = ok ? fork() : -1;
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* a killed rdc never leaves a hung probe behind */
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0);
 		dup2(null, 1);
@@ -654,6 +656,7 @@ static pid_t spawn(const struct strlist *av, int *fd)
 		memcpy(v, av->v, av->n * sizeof(*v));
 		dup2(p[1], STDOUT_FILENO);
 		signal(SIGPIPE, SIG_DFL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* nor a guest running with nobody reading it */
 		execvp(v[0], v);
 		fprintf(stderr, "rdc: error: cannot run %s: %s\n", av->v[0], strerror(errno));
 		_exit(127);

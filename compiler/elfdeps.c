@@ -521,7 +521,7 @@ void elf_ctx_free(struct elf_ctx *e)
 
 struct object {
 	char *path;           /* real image path */
-	char *host;           /* host file when not <sysroot><path>, else NULL */
+	struct elf_info info; /* read once, when the object was found */
 	struct strlist rpath; /* expanded DT_RPATH dirs; empty when it has DT_RUNPATH */
 	struct strlist runpath;
 	long loader;          /* index of the object that loaded it; -1 for the root */
@@ -653,14 +653,16 @@ static void split_path_list(const struct resolve *r, const char *list, const cha
 	free(copy);
 }
 
-static bool acceptable_lib(struct resolve *r, const char *real)
+/* A library ld.so would load: right class and machine, a shared object.
+ * On success *in holds what it says (the caller's, to free). */
+static bool acceptable_lib(struct resolve *r, const char *real, struct elf_info *in)
 {
 	char *host = host_path(r->e, real);
-	struct elf_info in;
 	struct strbuf ignore = STRBUF_INIT;
-	int rc = elf_info_read(host, &in, &ignore);
-	bool ok = rc == 1 && in.cls == r->e->arch->cls && in.machine == r->e->arch->machine && in.type == ET_DYN;
-	elf_info_free(&in);
+	int rc = elf_info_read(host, in, &ignore);
+	bool ok = rc == 1 && in->cls == r->e->arch->cls && in->machine == r->e->arch->machine && in->type == ET_DYN;
+	if (!ok)
+		elf_info_free(in);
 	sb_release(&ignore);
 	free(host);
 	return ok;
@@ -668,13 +670,13 @@ static bool acceptable_lib(struct resolve *r, const char *real)
 
 /* The first acceptable candidate `dir/name`, walked into the closure. */
 static char *search_dirs(struct resolve *r, const struct strlist *dirs, const char *name, const char *needed_by,
-			 const char *why, struct strbuf *tried)
+			 const char *why, struct strbuf *tried, struct elf_info *in)
 {
 	for (size_t i = 0; i < dirs->n; i++) {
 		char *cand = path_join(dirs->v[i], name), *real = walk(r, cand, false, NULL, NULL);
 		if (tried && !strstr(sb_str(tried), dirs->v[i]))
 			sb_addf(tried, "%s%s", tried->len ? ", " : "", dirs->v[i]);
-		if (real && acceptable_lib(r, real)) {
+		if (real && acceptable_lib(r, real, in)) {
 			free(real);
 			real = walk(r, cand, true, needed_by, why);
 			free(cand);
@@ -686,13 +688,16 @@ static char *search_dirs(struct resolve *r, const struct strlist *dirs, const ch
 	return NULL;
 }
 
-static char *find_library(struct resolve *r, long from, const char *name, const char *why, struct strbuf *tried)
+/* The library ld.so would load for `name` needed by object `from` (-1: none),
+ * walked into the closure; *in gets what it says. */
+static char *find_library(struct resolve *r, long from, const char *name, const char *why, struct strbuf *tried,
+			  struct elf_info *in)
 {
 	const char *needed_by = from >= 0 ? r->objs[from].path : NULL;
 	if (strchr(name, '/')) {
 		char *p = name[0] == '/' ? xstrdup(name) : xasprintf("/%s", name);
 		char *real = walk(r, p, false, NULL, NULL), *got = NULL;
-		if (real && acceptable_lib(r, real))
+		if (real && acceptable_lib(r, real, in))
 			got = walk(r, p, true, needed_by, why);
 		sb_adds(tried, p);
 		free(real);
@@ -702,21 +707,24 @@ static char *find_library(struct resolve *r, long from, const char *name, const 
 	char *got = NULL;
 	if (from < 0 || !r->objs[from].runpath.n) /* DT_RPATH chain, unless this object has DT_RUNPATH */
 		for (long l = from; l >= 0 && !got; l = r->objs[l].loader)
-			got = search_dirs(r, &r->objs[l].rpath, name, needed_by, why, tried);
+			got = search_dirs(r, &r->objs[l].rpath, name, needed_by, why, tried, in);
 	if (!got && from >= 0)
-		got = search_dirs(r, &r->objs[from].runpath, name, needed_by, why, tried);
+		got = search_dirs(r, &r->objs[from].runpath, name, needed_by, why, tried, in);
 	if (!got)
-		got = search_dirs(r, &r->e->conf_dirs, name, needed_by, why, tried);
+		got = search_dirs(r, &r->e->conf_dirs, name, needed_by, why, tried, in);
 	if (!got)
-		got = search_dirs(r, &r->e->system_dirs, name, needed_by, why, tried);
+		got = search_dirs(r, &r->e->system_dirs, name, needed_by, why, tried, in);
 	return got;
 }
 
-static long object_add(struct resolve *r, char *real, long loader, const struct elf_info *in)
+/* Takes `real` and the contents of *in (left empty). */
+static long object_add(struct resolve *r, char *real, long loader, struct elf_info *in)
 {
 	GROW(r->objs, r->nobjs + 1, r->aobjs);
 	struct object *o = &r->objs[r->nobjs];
-	*o = (struct object){ real, NULL, STRLIST_INIT, STRLIST_INIT, loader };
+	*o = (struct object){ real, *in, STRLIST_INIT, STRLIST_INIT, loader };
+	*in = (struct elf_info){ 0 };
+	in = &o->info;
 	char *origin = path_dirname(real);
 	if (in->has_runpath) /* ld.so ignores DT_RPATH when DT_RUNPATH is present */
 		split_path_list(r, in->runpath, origin, &o->runpath);
@@ -731,25 +739,33 @@ static long object_add(struct resolve *r, char *real, long loader, const struct 
 
 static int need(struct resolve *r, long from, const char *name, const char *why_kind, bool required);
 
-/* Reads the object at index `i` and queues what it needs. */
+/* Queues what the object at index `i` needs.  need() may grow r->objs, so
+ * the object is looked up afresh each time, never held by pointer. */
 static int process_object(struct resolve *r, long i)
 {
-	char *host = r->objs[i].host ? xstrdup(r->objs[i].host) : host_path(r->e, r->objs[i].path);
-	struct elf_info in;
 	struct strbuf why = STRBUF_INIT;
-	int rc = elf_info_read(host, &in, r->err) == 1 ? 0 : -1;
-	free(host);
-	for (size_t k = 0; rc == 0 && k < in.needed.n; k++) {
+	int rc = 0;
+	for (size_t k = 0; rc == 0 && k < r->objs[i].info.needed.n; k++) {
+		const char *name = r->objs[i].info.needed.v[k];
 		sb_reset(&why);
-		sb_addf(&why, "DT_NEEDED %s", in.needed.v[k]);
-		rc = need(r, i, in.needed.v[k], why.buf, true);
+		sb_addf(&why, "DT_NEEDED %s", name);
+		rc = need(r, i, name, why.buf, true);
 	}
-	for (size_t k = 0; rc == 0 && k < in.dlopen_required.n; k++)
-		rc = need(r, i, in.dlopen_required.v[k], ".note.dlopen", true);
-	for (size_t k = 0; rc == 0 && k < in.dlopen.n; k++)
-		rc = need(r, i, in.dlopen.v[k], ".note.dlopen", false);
-	elf_info_free(&in);
+	for (size_t k = 0; rc == 0 && k < r->objs[i].info.dlopen_required.n; k++)
+		rc = need(r, i, r->objs[i].info.dlopen_required.v[k], ".note.dlopen", true);
+	for (size_t k = 0; rc == 0 && k < r->objs[i].info.dlopen.n; k++)
+		rc = need(r, i, r->objs[i].info.dlopen.v[k], ".note.dlopen", false);
 	sb_release(&why);
+	return rc;
+}
+
+/* Everything the objects from index `first` on need, breadth first as ld.so
+ * loads them. */
+static int load_from(struct resolve *r, long first)
+{
+	int rc = 0;
+	for (size_t k = (size_t)first; rc == 0 && k < r->nobjs; k++)
+		rc = process_object(r, (long)k);
 	return rc;
 }
 
@@ -758,7 +774,8 @@ static int need(struct resolve *r, long from, const char *name, const char *why,
 	if (strset_has(&r->loaded, name))
 		return 0;
 	struct strbuf tried = STRBUF_INIT;
-	char *real = find_library(r, from, name, why, &tried);
+	struct elf_info in = { 0 };
+	char *real = find_library(r, from, name, why, &tried, &in);
 	if (!real) {
 		if (required)
 			sb_addf(r->err, "%s needed by %s not found (searched: %s)", name, r->objs[from].path,
@@ -770,14 +787,10 @@ static int need(struct resolve *r, long from, const char *name, const char *why,
 	strset_add(&r->loaded, name);
 	if (strset_has(&r->loaded, real)) {
 		free(real);
+		elf_info_free(&in);
 		return 0;
 	}
-	struct elf_info in = { 0 };
-	char *host = host_path(r->e, real);
-	elf_info_read(host, &in, r->err); /* acceptable_lib already checked it */
-	free(host);
 	object_add(r, real, from, &in);
-	elf_info_free(&in);
 	return 0;
 }
 
@@ -863,10 +876,11 @@ static int add_root(struct resolve *r, const char *name, const char *needed_by, 
 		rc = add_interpreter(r, real, in.interp, depth);
 	} else if ((rc = root_checks(r, path, &in)) == 0) {
 		long i = object_add(r, xstrdup(real), -1, &in);
-		if (in.interp)
-			rc = add_root(r, in.interp, real, "PT_INTERP", depth + 1);
-		for (size_t k = (size_t)i; rc == 0 && k < r->nobjs; k++) /* breadth first, as ld.so loads */
-			rc = process_object(r, (long)k);
+		const char *interp = r->objs[i].info.interp; /* owned by the object; the string never moves */
+		if (interp)
+			rc = add_root(r, interp, real, "PT_INTERP", depth + 1);
+		if (rc == 0)
+			rc = load_from(r, i);
 	}
 	elf_info_free(&in);
 	sb_release(&why_not);
@@ -894,11 +908,11 @@ static int add_host_root(struct resolve *r, const char *src, const char *dest)
 		rc = add_interpreter(r, dest, in.interp, 0);
 	} else if ((rc = root_checks(r, src, &in)) == 0) {
 		long i = object_add(r, xstrdup(dest), -1, &in);
-		r->objs[i].host = xstrdup(src);
-		if (in.interp)
-			rc = add_root(r, in.interp, dest, "PT_INTERP", 1);
-		for (size_t k = (size_t)i; rc == 0 && k < r->nobjs; k++)
-			rc = process_object(r, (long)k);
+		const char *interp = r->objs[i].info.interp;
+		if (interp)
+			rc = add_root(r, interp, dest, "PT_INTERP", 1);
+		if (rc == 0)
+			rc = load_from(r, i);
 	}
 	elf_info_free(&in);
 	sb_release(&why_not);
@@ -908,7 +922,8 @@ static int add_host_root(struct resolve *r, const char *src, const char *dest)
 static int add_library_root(struct resolve *r, const char *name)
 {
 	struct strbuf tried = STRBUF_INIT;
-	char *real = find_library(r, -1, name, "root", &tried);
+	struct elf_info in = { 0 };
+	char *real = find_library(r, -1, name, "root", &tried, &in);
 	if (!real) {
 		sb_addf(r->err, "library %s not found (searched: %s)", name, tried.buf ? tried.buf : "nothing");
 		sb_release(&tried);
@@ -916,19 +931,7 @@ static int add_library_root(struct resolve *r, const char *name)
 	}
 	sb_release(&tried);
 	strset_add(&r->loaded, name);
-	struct elf_info in;
-	char *host = host_path(r->e, real);
-	int rc = elf_info_read(host, &in, r->err) == 1 ? 0 : -1;
-	free(host);
-	if (rc == 0) {
-		long i = object_add(r, real, -1, &in);
-		for (size_t k = (size_t)i; rc == 0 && k < r->nobjs; k++)
-			rc = process_object(r, (long)k);
-	} else {
-		free(real);
-	}
-	elf_info_free(&in);
-	return rc;
+	return load_from(r, object_add(r, real, -1, &in));
 }
 
 static void resolve_free(struct resolve *r)
@@ -939,7 +942,7 @@ static void resolve_free(struct resolve *r)
 	sb_release(&r->deps);
 	for (size_t i = 0; i < r->nobjs; i++) {
 		free(r->objs[i].path);
-		free(r->objs[i].host);
+		elf_info_free(&r->objs[i].info);
 		sl_release(&r->objs[i].rpath);
 		sl_release(&r->objs[i].runpath);
 	}

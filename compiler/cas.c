@@ -789,7 +789,6 @@ static void index_prune(struct cas *c)
 	index_rehash(c, c->nslots); /* close the holes left in probe chains */
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int cmp_oldest(const void *a, const void *b)
 {
@@ -824,7 +823,7 @@ static int cache_gc(struct cwalk *w, uint64_t max_size)
 				continue;
 			if (pass == 0)
 				drop = f->kind == CK_TEMP ? f->mtime_ns < stale_tmp
-				       : f->kind == CK_OBJECT ? !bsearch(&f->path, live.v, live.n, sizeof(char *), cmp_str)
+				       : f->kind == CK_OBJECT ? !sl_has_sorted(&live, f->path)
 							      : false;
 			else
 				drop = max_size != UINT64_MAX && total > max_size && f->kind != CK_TEMP &&

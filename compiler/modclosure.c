@@ -454,11 +454,6 @@ static void read_builtin_list(struct mc *mc)
 	free(path);
 }
 
-static int cmp_strp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int lookup_nodepmod(struct mc *mc, const char *what, int req, struct strlist *out)
 {
 	char *norm = modname_of(what);
@@ -472,8 +467,7 @@ static int lookup_nodepmod(struct mc *mc, const char *what, int req, struct strl
 				sl_push(out, mc->nodes[i].name);
 				break;
 			}
-	bool builtin = out->n == before && mc->builtin.n &&
-		       bsearch(&norm, mc->builtin.v, mc->builtin.n, sizeof(char *), cmp_strp) != NULL;
+	bool builtin = out->n == before && sl_has_sorted(&mc->builtin, norm);
 	if (builtin)
 		note_builtin(mc, norm, req);
 	free(norm);

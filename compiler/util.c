@@ -159,6 +159,11 @@ void sl_sort(struct strlist *sl)
 		qsort(sl->v, sl->n, sizeof(*sl->v), cmp_str);
 }
 
+bool sl_has_sorted(const struct strlist *sl, const char *s)
+{
+	return sl->n && bsearch(&s, sl->v, sl->n, sizeof(*sl->v), cmp_str);
+}
+
 void sl_release(struct strlist *sl)
 {
 	for (size_t i = 0; i < sl->n; i++)

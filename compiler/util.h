@@ -53,6 +53,7 @@ void sl_push(struct strlist *sl, const char *s);  /* copies s */
 void sl_push_owned(struct strlist *sl, char *s); /* takes s */
 bool sl_has(const struct strlist *sl, const char *s);
 void sl_sort(struct strlist *sl);
+bool sl_has_sorted(const struct strlist *sl, const char *s); /* binary search of a sorted list */
 void sl_release(struct strlist *sl);
 
 /* Files. */

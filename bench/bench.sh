@@ -8,13 +8,16 @@
 # shared-library closures, and btrfs, vfat and virtio_net with their
 # dependencies and softdeps from the installed Debian kernel, at xz -6.
 #
-#   rdc cold      an empty cache
-#   rdc no-op     nothing changed
-#   rdc edit      one file edited (recompresses its segment only)
-#   ldd-cp-cpio   bench/ldd-cp-cpio.sh: ldd recursion + cp + cpio + xz, as make-tiny-image.py
-#   dracut        dracut --no-hostonly -m base (skipped when dracut is absent)
-#   floor         the kernel's gen_init_cpio archiving `rdc list` | xz: the cost of
-#                 writing and compressing these bytes once, with nothing resolved
+#   rdc cold / no-op / one-file edit   the edit loop at xz -6: an empty cache,
+#                 nothing changed, one file edited (recompresses its segment)
+#   cold, same output   rdc, bench/ldd-cp-cpio.sh (ldd recursion + cp + cpio,
+#                 make-tiny-image.py's method), dracut --no-hostonly -m base
+#                 (skipped when absent) and the floor (the kernel's
+#                 gen_init_cpio archiving `rdc list`: writing these bytes
+#                 once, nothing resolved), each writing an uncompressed cpio
+#                 (what make-tiny-image.py writes), then zstd -3, then xz -6,
+#                 the same compressor command and all cores for every tool
+#   closures      rdc deps vs lddtree vs ldd recursion
 #
 # Times are the median of BENCH_RUNS runs (5; BENCH_SLOW_RUNS=3 for the slow
 # ones), from bash's EPOCHREALTIME; peak RSS from /usr/bin/time -f %M.  The
@@ -91,49 +94,52 @@ measure "rdc one-file edit" "$RUNS" 'edits=$((edits + 1)); echo "edit $edits" >>
 	"$RDC" build "$MANIFEST" -o "$W/rdc.cpio.xz"
 SIZE["rdc one-file edit"]=$(size_of "$W/rdc.cpio.xz")
 
-# ---- ldd + cp + cpio + xz -----------------------------------------------
-ldd_args=(-k "$KVER" -c "xz -6 --check=crc32" -f "$BENCH_EDIT:/etc/bench-edit")
-for m in "${MODS[@]}"; do ldd_args+=(-m "$m"); done
-measure "ldd-cp-cpio" "$SLOW_RUNS" ':' "$ROOT/bench/ldd-cp-cpio.sh" -o "$W/ldd.cpio.xz" "${ldd_args[@]}" "${BINS[@]}"
-SIZE["ldd-cp-cpio"]=$(size_of "$W/ldd.cpio.xz")
+# ---- cold builds at equal output ----------------------------------------
+# Each tool writes the same kind of image with the same compressor command,
+# given all cores (-T0) as rdc uses them: "none" is the archive
+# make-tiny-image.py itself writes; zstd -3 and xz -6 add the compression
+# every tool pays alike.  The ratio that a tool can change is the one at none.
+ALGOS=(none zstd xz)
+declare -A LEVEL=([none]=0 [zstd]=3 [xz]=6) CMD=([none]=cat [zstd]="zstd -3 -T0 -q" [xz]="xz -6 -T0 --check=crc32")
+have_dracut=0
+command -v dracut >/dev/null 2>&1 && have_dracut=1
+for a in "${ALGOS[@]}"; do
+	if [ "$a" = none ]; then comp="compression: none"; else comp="compression: {algo: $a, level: ${LEVEL[$a]}}"; fi
+	sed "s/^  compression: .*/  $comp/" "$MANIFEST" > "$W/bench-$a.yaml"
+	measure "rdc cold, $a" "$SLOW_RUNS" "rm -rf '$W/cache-$a' '$W/rdc-$a.img'" \
+		env RDC_CACHE_DIR="$W/cache-$a" "$RDC" build "$W/bench-$a.yaml" -o "$W/rdc-$a.img" || die "rdc build failed"
+	SIZE["rdc cold, $a"]=$(size_of "$W/rdc-$a.img")
+	ldd_args=(-k "$KVER" -c "${CMD[$a]}" -f "$BENCH_EDIT:/etc/bench-edit")
+	for m in "${MODS[@]}"; do ldd_args+=(-m "$m"); done
+	measure "ldd-cp-cpio, $a" "$SLOW_RUNS" ':' "$ROOT/bench/ldd-cp-cpio.sh" -o "$W/ldd-$a.img" "${ldd_args[@]}" "${BINS[@]}"
+	SIZE["ldd-cp-cpio, $a"]=$(size_of "$W/ldd-$a.img")
+	if [ $have_dracut = 1 ]; then
+		if [ "$a" = none ]; then dc=(--no-compress); else dc=(--compress "${CMD[$a]}"); fi
+		measure "dracut, $a" "$SLOW_RUNS" ':' dracut --quiet --no-hostonly -m base --install "${BINS[*]} $BENCH_EDIT" \
+			--add-drivers "${MODS[*]}" --kver "$KVER" --force "${dc[@]}" --no-early-microcode "$W/dracut-$a.img"
+		SIZE["dracut, $a"]=$(size_of "$W/dracut-$a.img")
+	else
+		NOTE["dracut, $a"]="skipped: dracut not installed (apt-get install dracut-core)"
+	fi
+done
 
-# ---- dracut --------------------------------------------------------------
-if command -v dracut >/dev/null 2>&1; then
-	measure "dracut" "$SLOW_RUNS" ':' dracut --quiet --no-hostonly -m base --install "${BINS[*]} $BENCH_EDIT" \
-		--add-drivers "${MODS[*]}" --kver "$KVER" --force --xz --no-early-microcode "$W/dracut.img"
-	SIZE["dracut"]=$(size_of "$W/dracut.img")
-else
-	NOTE[dracut]="skipped: dracut not installed (apt-get install dracut-core)"
-fi
-
-# ---- the same at zstd: what is left when compression is cheap ----------------
-measure "rdc cold, zstd" "$SLOW_RUNS" 'rm -rf "$RDC_CACHE_DIR.z" "$W/rdc.cpio.zst"' \
-	env RDC_CACHE_DIR="$RDC_CACHE_DIR.z" "$RDC" build "$MANIFEST" -o "$W/rdc.cpio.zst"
-SIZE["rdc cold, zstd"]=$(size_of "$W/rdc.cpio.zst")
-ldd_args[3]="zstd -3 -q"
-measure "ldd-cp-cpio, zstd" "$SLOW_RUNS" ':' "$ROOT/bench/ldd-cp-cpio.sh" -o "$W/ldd.cpio.zst" "${ldd_args[@]}" "${BINS[@]}"
-SIZE["ldd-cp-cpio, zstd"]=$(size_of "$W/ldd.cpio.zst")
-if command -v dracut >/dev/null 2>&1; then
-	measure "dracut, zstd" "$SLOW_RUNS" ':' dracut --quiet --no-hostonly -m base --install "${BINS[*]} $BENCH_EDIT" \
-		--add-drivers "${MODS[*]}" --kver "$KVER" --force --zstd --no-early-microcode "$W/dracut.zst.img"
-	SIZE["dracut, zstd"]=$(size_of "$W/dracut.zst.img")
-fi
-
-# ---- the floor: gen_init_cpio | xz ---------------------------------------
+# ---- the floor: gen_init_cpio [| compressor] -------------------------------
 GIC=$W/gen_init_cpio
 export W GIC
 if tarball=$(ls /usr/src/linux-source-*.tar.xz 2>/dev/null | head -1) && [ -n "$tarball" ] &&
 	tar -xJf "$tarball" -C "$W" --wildcards '*/usr/gen_init_cpio.c' --strip-components=2 &&
 	cc -O2 -o "$GIC" "$W/gen_init_cpio.c"; then
 	"$RDC" list "$MANIFEST" > "$W/list"
-	floor() { "$GIC" -t 0 "$W/list" | xz -6 --check=crc32 > "$W/floor.cpio.xz"; }
-	floor_cpio() { "$GIC" -t 0 "$W/list" > "$W/floor.cpio"; }
-	measure "floor (gen_init_cpio|xz)" "$SLOW_RUNS" ':' floor
-	SIZE["floor (gen_init_cpio|xz)"]=$(size_of "$W/floor.cpio.xz")
-	measure "gen_init_cpio alone" "$RUNS" ':' floor_cpio
-	SIZE["gen_init_cpio alone"]=$(size_of "$W/floor.cpio")
+	for a in "${ALGOS[@]}"; do
+		export FLOOR_CMD="${CMD[$a]}"
+		floor() { "$GIC" -t 0 "$W/list" | $FLOOR_CMD > "$W/floor.img"; }
+		measure "floor, $a" "$SLOW_RUNS" ':' floor
+		SIZE["floor, $a"]=$(size_of "$W/floor.img")
+	done
 else
-	NOTE["floor (gen_init_cpio|xz)"]="skipped: no /usr/src/linux-source-*.tar.xz (apt-get install linux-source-6.1)"
+	for a in "${ALGOS[@]}"; do
+		NOTE["floor, $a"]="skipped: no /usr/src/linux-source-*.tar.xz (apt-get install linux-source-6.1)"
+	done
 fi
 
 # ---- closures: rdc deps vs lddtree vs ldd recursion -----------------------
@@ -164,41 +170,45 @@ SIZE["100 MiB image, zstd, cold"]=$(size_of "$W/big.cpio.zst")
 # ---- the table -------------------------------------------------------------
 cold=${MS["rdc cold"]}
 ratio() { [ -n "${MS[$1]:-}" ] && awk -v a="${MS[$1]}" -v b="$2" 'BEGIN { printf "%.3gx", a / b }' || echo -; }
-echo
-printf '%-28s %12s %10s %12s %14s\n' "" "median ms" "peak KiB" "image bytes" "vs rdc cold"
-for name in "rdc cold" "rdc no-op" "rdc one-file edit" "ldd-cp-cpio" "dracut" "floor (gen_init_cpio|xz)" \
-	"gen_init_cpio alone" "closure: rdc deps cold" "closure: rdc deps warm" "closure: lddtree" \
-	"closure: ldd recursion" "100 MiB image, zstd, cold" "rdc cold, zstd" "ldd-cp-cpio, zstd" "dracut, zstd"; do
-	if [ -n "${NOTE[$name]:-}" ]; then
-		printf '%-28s %s\n' "$name" "${NOTE[$name]}"
-		continue
+row() { # row NAME BASE: one line of the table, the ratio against MS[BASE]
+	if [ -n "${NOTE[$1]:-}" ]; then
+		printf '%-28s %s\n' "$1" "${NOTE[$1]}"
+	else
+		printf '%-28s %12s %10s %12s %10s\n' "$1" "${MS[$1]:--}" "${RSS[$1]:--}" "${SIZE[$1]:--}" \
+			"$( [ -n "$2" ] && ratio "$1" "${MS[$2]:-1}" || echo)"
 	fi
-	printf '%-28s %12s %10s %12s %14s\n' "$name" "${MS[$name]:--}" "${RSS[$name]:--}" "${SIZE[$name]:--}" \
-		"$(ratio "$name" "$cold")"
+}
+echo
+printf '%-28s %12s %10s %12s %10s\n' "" "median ms" "peak KiB" "image bytes" "vs rdc"
+echo "edit loop, xz -6:"
+for name in "rdc cold" "rdc no-op" "rdc one-file edit"; do row "$name" "rdc cold"; done
+for a in "${ALGOS[@]}"; do
+	echo "cold, same output ($a):"
+	for t in "rdc cold" ldd-cp-cpio dracut floor; do row "$t, $a" "rdc cold, $a"; done
 done
-echo "(closures: ratios against rdc deps cold are $(ratio "closure: lddtree" "${MS["closure: rdc deps cold"]}") for lddtree," \
-	"$(ratio "closure: ldd recursion" "${MS["closure: rdc deps cold"]}") for ldd recursion)"
+echo "closures of the five binaries:"
+for name in "closure: rdc deps cold" "closure: rdc deps warm" "closure: lddtree" "closure: ldd recursion"; do
+	row "$name" "closure: rdc deps cold"
+done
+row "100 MiB image, zstd, cold" ""
 
-# target NAME OK WHAT FIGURE
-target() { printf '  %-4s %-52s %s\n' "$([ "$2" = 1 ] && echo met || echo MISS)" "$3" "$4"; }
+# target OK WHAT FIGURE
+target() { printf '  %-4s %-52s %s\n' "$([ "$1" = 1 ] && echo met || echo MISS)" "$2" "$3"; }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }' && echo 1 || echo 0; }
 echo
 echo "targets:"
-target x "$(ge "$(ratio ldd-cp-cpio "$cold" | tr -d x)" 20)" "rdc cold >= 20x faster than ldd-cp-cpio" \
-	"$(ratio ldd-cp-cpio "$cold")"
-if [ -n "${MS[dracut]:-}" ]; then
-	target x "$(ge "$(ratio dracut "$cold" | tr -d x)" 50)" "rdc cold >= 50x faster than dracut" "$(ratio dracut "$cold")"
-else
-	echo "  -    rdc cold >= 50x faster than dracut                   (dracut skipped)"
-fi
-target x "$(ge 5 "${MS["rdc no-op"]}")" "rdc no-op <= 5 ms" "${MS["rdc no-op"]} ms"
-target x "$(ge "$(awk -v c="$cold" 'BEGIN { print c / 10 }')" "${MS["rdc one-file edit"]}")" \
+for a in "${ALGOS[@]}"; do
+	r=$(ratio "ldd-cp-cpio, $a" "${MS["rdc cold, $a"]}")
+	target "$(ge "${r%x}" 20)" "rdc cold >= 20x faster than ldd-cp-cpio ($a)" "$r"
+	if [ $have_dracut = 1 ]; then
+		r=$(ratio "dracut, $a" "${MS["rdc cold, $a"]}")
+		target "$(ge "${r%x}" 50)" "rdc cold >= 50x faster than dracut ($a)" "$r"
+	fi
+done
+target "$(ge 5 "${MS["rdc no-op"]}")" "rdc no-op <= 5 ms" "${MS["rdc no-op"]} ms"
+target "$(ge "$(awk -v c="$cold" 'BEGIN { print c / 10 }')" "${MS["rdc one-file edit"]}")" \
 	"rdc one-file edit at xz <= 10% of cold" \
 	"$(awk -v e="${MS["rdc one-file edit"]}" -v c="$cold" 'BEGIN { printf "%.1f%%", 100 * e / c }')"
-target x "$(ge 32768 "${RSS["100 MiB image, zstd, cold"]:-999999}")" "peak RSS <= 32 MiB for a 100 MiB image (zstd)" \
+target "$(ge 32768 "${RSS["100 MiB image, zstd, cold"]:-999999}")" "peak RSS <= 32 MiB for a 100 MiB image (zstd)" \
 	"${RSS["100 MiB image, zstd, cold"]:-?} KiB"
-if [ -n "${MS["rdc cold, zstd"]:-}" ]; then
-	echo "  at zstd: rdc cold is $(ratio "ldd-cp-cpio, zstd" "${MS["rdc cold, zstd"]}") faster than ldd-cp-cpio" \
-		"and $(ratio "dracut, zstd" "${MS["rdc cold, zstd"]}") faster than dracut"
-fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

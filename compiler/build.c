@@ -464,7 +464,7 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 	struct builder b = { .m = m, .cas = cas_open(o->cache_dir) };
 	if (!b.cas)
 		return -1;
-	b.plan = plan_new(b.cas);
+	b.plan = plan_new(b.cas, o->jobs);
 	int rc = make_plan(&b);
 	if (b.kver)
 		r->kver = xstrdup(b.kver);

@@ -42,7 +42,9 @@ struct index_entry {
 
 struct cas {
 	char *dir;
-	pthread_mutex_t lock; /* emit's segment threads repair objects concurrently */
+	/* Guards the index and the fresh set: files are hashed on several
+	 * threads, and emit's segment threads repair objects concurrently. */
+	pthread_mutex_t lock;
 	struct index_entry *slots;
 	size_t nslots, used;
 	bool dirty;
@@ -65,7 +67,7 @@ static size_t fresh_slot(const struct cas_hash *v, size_t n, const struct cas_ha
 	return i;
 }
 
-/* Called while only one thread adds (planning, or under c->lock). */
+/* Called under c->lock. */
 static void fresh_add(struct cas *c, const struct cas_hash *h)
 {
 	if ((c->nfresh + 1) * 2 > c->afresh) {
@@ -346,8 +348,11 @@ static int object_write(struct cas *c, const struct cas_hash *h, const void *dat
 			rc = -1;
 		} else {
 			rc = atomic_commit(&af, 0444);
-			if (rc == 0)
+			if (rc == 0) {
+				pthread_mutex_lock(&c->lock);
 				fresh_add(c, h);
+				pthread_mutex_unlock(&c->lock);
+			}
 		}
 	}
 	if (rc < 0)
@@ -425,8 +430,11 @@ static int stream_in(struct cas *c, const char *src, const struct cas_hash *expe
 		free(af.path);
 		af.path = xstrdup(obj);
 		rc = mkdir_p(dir, 0755) == 0 && atomic_commit(&af, 0444) == 0 ? 0 : -1;
-		if (rc == 0 && !expect)
+		if (rc == 0 && !expect) { /* a repair (expect) runs with c->lock already held */
+			pthread_mutex_lock(&c->lock);
 			fresh_add(c, h);
+			pthread_mutex_unlock(&c->lock);
+		}
 		if (rc < 0)
 			diag_fail("cannot write cache object %s: %s", obj, strerror(errno));
 		if (af.tmp)
@@ -454,8 +462,11 @@ static int ingest(struct cas *c, const char *src, const struct ident *before, st
 		diag_fail("%s changed while rdc was reading it", src);
 		return -1;
 	}
-	if (src[0] == '/' && !strchr(src, '\n'))
+	if (src[0] == '/' && !strchr(src, '\n')) {
+		pthread_mutex_lock(&c->lock);
 		index_set(c, src, before, hashed_ns, h);
+		pthread_mutex_unlock(&c->lock);
+	}
 	return 0;
 }
 
@@ -474,14 +485,17 @@ int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *s
 	ident_of(&st, &id);
 	*size = id.size;
 	char *abs = src[0] == '/' ? xstrdup(src) : realpath(src, NULL);
+	/* Safe on several threads at once: only the index lookup and update
+	 * are locked; the copy goes to a private temporary name. */
 	pthread_mutex_lock(&c->lock);
 	const struct index_entry *e = abs ? index_hit(c, abs, &id) : NULL;
-	int rc = 0;
-	if (e && object_exists(c, &e->hash))
+	bool known = e != NULL;
+	if (known)
 		*h = e->hash;
-	else
-		rc = ingest(c, abs ? abs : src, &id, h);
 	pthread_mutex_unlock(&c->lock);
+	int rc = 0;
+	if (!known || !object_exists(c, h))
+		rc = ingest(c, abs ? abs : src, &id, h);
 	free(abs);
 	return rc;
 }

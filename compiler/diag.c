@@ -7,7 +7,7 @@
 #include "util.h"
 
 int diag_verbose;
-static int error_count;
+static _Atomic int error_count; /* files are hashed on several threads */
 
 /* Print line `line` of `file` with a caret under column `col`.  The file is
  * re-read here: errors are rare, and it keeps every stage free of buffers. */
@@ -37,6 +37,7 @@ static void show_line(const char *file, int line, int col)
 
 static void report(const char *kind, const struct loc *loc, const char *hint, const char *fmt, va_list ap)
 {
+	flockfile(stderr); /* one message at a time, whole */
 	if (loc && loc->file && loc->line > 0)
 		fprintf(stderr, "%s:%d:%d: %s: ", loc->file, loc->line, loc->col, kind);
 	else if (loc && loc->file)
@@ -49,6 +50,7 @@ static void report(const char *kind, const struct loc *loc, const char *hint, co
 		show_line(loc->file, loc->line, loc->col);
 	if (hint)
 		fprintf(stderr, "hint: %s\n", hint);
+	funlockfile(stderr);
 }
 
 void diag_error(const struct loc *loc, const char *hint, const char *fmt, ...)

@@ -4,6 +4,8 @@
 #include "plan.h"
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +21,67 @@ struct plan {
 	struct cas *cas;
 	struct plan_entry *v;
 	size_t n, alloc;
+	size_t *unhashed, nunhashed, aunhashed; /* files plan_finish copies into the cache */
+	int jobs;
 	bool finished;
 };
 
-struct plan *plan_new(struct cas *cas)
+/* ---- hashing: every file's content into the cache, on all cores --------- */
+
+struct hash_job {
+	struct plan *p;
+	atomic_size_t next;
+	int *err; /* per unhashed file: 0, or the errno of its failure */
+};
+
+static void *hash_worker(void *arg)
+{
+	struct hash_job *j = arg;
+	size_t i;
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->p->nunhashed) {
+		struct plan_entry *e = &j->p->v[j->p->unhashed[i]];
+		errno = 0;
+		if (cas_put_file(j->p->cas, e->src, &e->hash, &e->size) < 0)
+			j->err[i] = errno ? errno : EIO;
+	}
+	return NULL;
+}
+
+/* A cold build is mostly copying files into the cache: spread that over the
+ * cores.  Failures are reported afterwards, in the order files were added. */
+static int hash_files(struct plan *p)
+{
+	struct hash_job j = { .p = p, .err = xcalloc(p->nunhashed + 1, sizeof(int)) };
+	int jobs = p->jobs > 0 ? p->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if ((size_t)jobs > p->nunhashed)
+		jobs = (int)p->nunhashed;
+	pthread_t *t = xcalloc(jobs + 1, sizeof(*t));
+	int started = 0;
+	for (int i = 1; i < jobs; i++)
+		if (pthread_create(&t[i], NULL, hash_worker, &j) == 0)
+			started = i;
+	hash_worker(&j);
+	for (int i = 1; i <= started; i++)
+		pthread_join(t[i], NULL);
+	free(t);
+	int rc = 0;
+	for (size_t i = 0; i < p->nunhashed; i++) {
+		if (!j.err[i])
+			continue;
+		const struct plan_entry *e = &p->v[p->unhashed[i]];
+		diag_error(&e->loc, NULL, "cannot read %s: %s", e->src, strerror(j.err[i]));
+		rc = -1;
+	}
+	free(j.err);
+	p->nunhashed = 0;
+	return rc;
+}
+
+struct plan *plan_new(struct cas *cas, int jobs)
 {
 	struct plan *p = xcalloc(1, sizeof(*p));
 	p->cas = cas;
+	p->jobs = jobs;
 	return p;
 }
 
@@ -44,6 +100,7 @@ void plan_free(struct plan *p)
 	for (size_t i = 0; i < p->n; i++)
 		entry_release(&p->v[i]);
 	free(p->v);
+	free(p->unhashed);
 	free(p);
 }
 
@@ -114,14 +171,13 @@ int plan_add_file(struct plan *p, const char *dest, const char *src, int perm, u
 			   "%s is not a regular file", src);
 		return -1;
 	}
-	struct cas_hash h;
-	uint64_t size;
-	if (cas_put_file(p->cas, src, &h, &size) < 0) {
-		diag_error(loc, NULL, "cannot read %s: %s", src, strerror(errno));
-		return -1;
-	}
 	unsigned mode = perm == MODE_UNSET ? (st.st_mode & 07777) : (unsigned)perm;
-	return add_file_hashed(p, dest, src, &h, size, mode, uid, gid, seg, loc, origin);
+	static const struct cas_hash later;
+	if (add_file_hashed(p, dest, src, &later, (uint64_t)st.st_size, mode, uid, gid, seg, loc, origin) < 0)
+		return -1;
+	GROW(p->unhashed, p->nunhashed + 1, p->aunhashed);
+	p->unhashed[p->nunhashed++] = p->n - 1;
+	return 0;
 }
 
 int plan_add_blob(struct plan *p, const char *dest, const void *data, size_t len, unsigned perm, unsigned uid,
@@ -455,6 +511,8 @@ static int add_implied_parents(struct plan *p)
 
 int plan_finish(struct plan *p)
 {
+	if (hash_files(p) < 0)
+		return -1; /* a file with no content has no place in the plan */
 	sort_entries(p);
 	resolve_symlinked_parents(p);
 	sort_entries(p);

@@ -35,7 +35,9 @@ struct plan_entry {
 
 struct plan;
 
-struct plan *plan_new(struct cas *cas);
+/* plan_finish copies the added files into `cas` on up to `jobs` threads
+ * (<= 0: one per core). */
+struct plan *plan_new(struct cas *cas, int jobs);
 void plan_free(struct plan *p);
 
 /* Each add returns 0, or -1 after reporting a conflict or bad path at loc.
@@ -56,8 +58,9 @@ int plan_add_node(struct plan *p, const char *dest, char type, unsigned major, u
 int plan_add_tree(struct plan *p, const char *dest, const char *src, int perm, unsigned uid, unsigned gid,
 		  enum plan_seg seg, const struct loc *loc, const char *origin);
 
-/* Adds implied parent directories and sorts bytewise (parents first).  After
- * this the entries are final. */
+/* Copies every added file into the cache (hashing it), adds implied parent
+ * directories and sorts bytewise (parents first).  After this the entries
+ * are final. */
 int plan_finish(struct plan *p);
 size_t plan_count(const struct plan *p);
 const struct plan_entry *plan_entry_at(const struct plan *p, size_t i);

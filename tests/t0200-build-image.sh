@@ -154,4 +154,26 @@ test_expect_success 'building needs no root: device nodes and owners come out of
 	expect_grep "^drwx------ .*1000 *1000 .* home/u$" listing
 '
 
+# Files are copied into the cache on several threads; a file that passes
+# stat() but cannot be read must still get its manifest line, in order.
+if [ "$(id -u)" -eq 0 ]; then
+	test_expect_success 'unreadable files: each reported at its line, in manifest order, nothing written' '
+		nr=$(mktemp -d /tmp/rdc-nonroot.XXXXXX) &&
+		for i in 1 2 3 4 5 6; do echo "file $i" > $nr/f$i; done &&
+		chmod 0600 $nr/f2 $nr/f5 && chmod a+rwx $nr && cp "$RDC" $nr/ &&
+		{ echo "rdc: 1"; echo "files:"; for i in 1 2 3 4 5 6; do echo "  - {src: f$i, dest: /f$i}"; done; } > $nr/m.yaml &&
+		chmod a+r $nr/m.yaml $nr/f1 $nr/f3 $nr/f4 $nr/f6 &&
+		(cd $nr && RDC_CACHE_DIR=$nr/.c expect_fail 1 setpriv --reuid=65534 --regid=65534 --clear-groups \
+			./rdc build m.yaml -o o.cpio -j 4) && mv $nr/err err &&
+		grep ": error:" err | grep -v "^rdc:" > errs &&
+		grep -q "^m.yaml:4:.*: error: cannot read .*/f2: Permission denied" errs &&
+		grep -q "^m.yaml:7:.*: error: cannot read .*/f5: Permission denied" errs &&
+		test "$(sed -n 1p errs | cut -d: -f2)" = 4 && test "$(sed -n 2p errs | cut -d: -f2)" = 7 &&
+		test ! -e $nr/o.cpio && ! ls $nr | grep -q rdc-tmp &&
+		rm -rf $nr
+	'
+else
+	test_skip 'unreadable files: each reported at its line' 'needs root to drop to another user'
+fi
+
 test_done

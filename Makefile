@@ -12,10 +12,17 @@ ARCHIVE_A  := $(wildcard $(shell pkg-config --variable=libdir libarchive)/libarc
 ifneq ($(ARCHIVE_A),)
 PKG_LIBS   := $(filter-out -larchive,$(PKG_LIBS)) $(ARCHIVE_A) -lacl
 endif
+# libkmod is dlopen()ed when a module closure is first resolved (see
+# modclosure.c): only its headers and its soname are needed at build time.
+PKG_LIBS   := $(filter-out -lkmod,$(PKG_LIBS))
+KMOD_SONAME := $(shell objdump -p $$(pkg-config --variable=libdir libkmod)/libkmod.so 2>/dev/null | awk '$$1 == "SONAME" { print $$2 }')
+ifeq ($(KMOD_SONAME),)
+KMOD_SONAME := libkmod.so.2
+endif
 VERSION  := 0.1.0
 
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' -DKMOD_SONAME='"$(KMOD_SONAME)"' $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lpthread
 
 ifeq ($(SANITIZE),1)
@@ -55,7 +62,7 @@ check-slow: rdc
 bench: rdc
 	@bench/bench.sh
 
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' -DKMOD_SONAME='"$(KMOD_SONAME)"' $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
 FUZZ_LIBSRC := $(filter-out compiler/main.c,$(SRCS))
 build-fuzz/%: fuzz/%.c $(FUZZ_LIBSRC) $(wildcard compiler/*.h)
 	@mkdir -p build-fuzz

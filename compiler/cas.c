@@ -396,8 +396,10 @@ static int stream_in(struct cas *c, const char *src, const struct cas_hash *expe
 	struct stat st;
 	struct atomic_file af = { .fd = -1 };
 	char *stage = path_join(c->dir, "objects/incoming");
-	if (in < 0 || fstat(in, &st) < 0 || atomic_open(&af, stage) < 0) {
-		diag_fail("cannot read %s into the cache: %s", src, strerror(errno));
+	if (in < 0 || fstat(in, &st) < 0)
+		goto out; /* the caller names the manifest line that wanted src */
+	if (atomic_open(&af, stage) < 0) {
+		diag_fail("cannot write into the cache at %s: %s", stage, strerror(errno));
 		goto out;
 	}
 	ident_of(&st, id);

@@ -277,6 +277,12 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
 
 int mkdir_p(const char *path, unsigned mode)
 {
+	/* Usually only the last level is missing (a cache object's fan-out
+	 * directory), or none is: one call instead of one per component. */
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
 	char *p = xstrdup(path);
 	for (char *s = p + 1; *s; s++) {
 		if (*s != '/')

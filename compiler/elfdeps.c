@@ -1043,6 +1043,12 @@ static int closure_of(struct elf_ctx *e, const char *name, const char *dest, enu
 
 int elf_add_binary(struct elf_ctx *e, const char *name, struct elf_closure *out, struct strbuf *err)
 {
+	if (name[0] != '/' && strchr(name, '/')) { /* "./prog": relative to what? say so */
+		const char *base = strrchr(name, '/') + 1;
+		sb_addf(err, "%s is a relative path: name a program (found in PATH) or give its absolute path in "
+			"the sysroot; for one built here write {src: %s, dest: /usr/bin/%s}", name, name, *base ? base : "prog");
+		return -1;
+	}
 	return closure_of(e, name, NULL, ROOT_BINARY, out, err);
 }
 
@@ -1114,7 +1120,19 @@ int cmd_deps(int argc, char **argv)
 	int rc = e ? 0 : 1;
 	for (int i = optind; e && i < argc; i++) {
 		struct strbuf err = STRBUF_INIT;
-		if ((library ? elf_add_library(e, argv[i], &c, &err) : elf_add_binary(e, argv[i], &c, &err)) < 0) {
+		/* ./prog on the command line is a host file, as it is to lddtree:
+		 * listed at its own absolute path, its libraries from the sysroot */
+		bool relative = !library && argv[i][0] != '/' && strchr(argv[i], '/');
+		char *host = relative ? realpath(argv[i], NULL) : NULL;
+		int added;
+		if (relative && !host)
+			added = (sb_addf(&err, "%s: %s", argv[i], strerror(errno)), -1);
+		else if (host)
+			added = elf_add_host_binary(e, argv[i], host, &c, &err);
+		else
+			added = library ? elf_add_library(e, argv[i], &c, &err) : elf_add_binary(e, argv[i], &c, &err);
+		free(host);
+		if (added < 0) {
 			diag_fail("%s", err.buf);
 			rc = 1;
 		}

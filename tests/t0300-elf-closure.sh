@@ -184,4 +184,29 @@ test_expect_success 'a binary with src needs dest, and exactly one of path and s
 	expect_grep "^both.yaml:3:5: error: a binary needs exactly one of path and src" err
 '
 
+test_expect_success 'rdc deps ./prog reads a host file, at its absolute path; a manifest says how to write it' '
+	cp /usr/bin/true hostprog && "$RDC" deps ./hostprog > hp.out &&
+	test "$(head -1 hp.out)" = "$PWD/hostprog" && grep -q "/libc.so.6$" hp.out &&
+	expect_fail 1 "$RDC" deps ./no-such-prog && expect_grep "no-such-prog: No such file" err &&
+	printf "rdc: 1\nbinaries: [./hostprog]\n" > rel.yaml &&
+	expect_fail 1 "$RDC" build rel.yaml -o rel.cpio &&
+	expect_grep "rel.yaml:2:12: error: ./hostprog is a relative path" err &&
+	expect_grep "{src: ./hostprog, dest: /usr/bin/hostprog}" err
+'
+
+# The closure memo follows git'"'"'s racy-clean rule: an input changed within 2 s
+# of being noted is never trusted (a coarse clock could hide a second edit).
+if test_have strace; then
+	test_expect_success 'a closure memo is not trusted while its input is fresh, and is once it settles' '
+		cp /usr/bin/true racyprog && "$RDC" deps ./racyprog >/dev/null &&
+		strace -f -qq -e trace=openat -o fresh.trace "$RDC" deps ./racyprog >/dev/null &&
+		grep -q "racyprog" fresh.trace &&
+		sleep 2.2 && "$RDC" deps ./racyprog >/dev/null &&
+		strace -f -qq -e trace=openat -o settled.trace "$RDC" deps ./racyprog >/dev/null &&
+		! grep -q "racyprog" settled.trace
+	'
+else
+	test_skip 'a closure memo is not trusted while its input is fresh' 'no strace'
+fi
+
 test_done

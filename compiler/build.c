@@ -403,9 +403,10 @@ static int make_plan(struct builder *b)
 	if (b->kver)
 		add_modules(b);
 	add_init(b);
-	if (b->errors)
-		return -1;
-	return plan_finish(b->plan);
+	/* Even after an error: unreadable files and conflicts are reported in
+	 * the same run, not one at a time. */
+	int rc = plan_finish(b->plan);
+	return b->errors ? -1 : rc;
 }
 
 static const char *kind_name(const struct plan_entry *e)

@@ -390,14 +390,16 @@ static const struct index_entry *index_hit(struct cas *c, const char *src, const
  * object is only (re)placed when the content hashes to it (repair); returns 1
  * on a mismatch.  *id gets the identity of the file as opened. */
 static int stream_in(struct cas *c, const char *src, const struct cas_hash *expect, struct cas_hash *h,
-		     struct ident *id)
+		     struct ident *id, struct strbuf *why)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC), rc = -1;
 	struct stat st;
 	struct atomic_file af = { .fd = -1 };
 	char *stage = path_join(c->dir, "objects/incoming");
-	if (in < 0 || fstat(in, &st) < 0)
-		goto out; /* the caller names the manifest line that wanted src */
+	if (in < 0 || fstat(in, &st) < 0) { /* the source's fault: the caller says where it came from */
+		sb_addf(why, "cannot read %s: %s", src, strerror(errno));
+		goto out;
+	}
 	if (atomic_open(&af, stage) < 0) {
 		diag_fail("cannot write into the cache at %s: %s", stage, strerror(errno));
 		goto out;
@@ -453,15 +455,16 @@ out:
 
 /* Hash and store a file whose identity was `before`.  A file that changes
  * while being read is an error rather than a silently mixed image. */
-static int ingest(struct cas *c, const char *src, const struct ident *before, struct cas_hash *h)
+static int ingest(struct cas *c, const char *src, const struct ident *before, struct cas_hash *h,
+		  struct strbuf *why)
 {
 	int64_t hashed_ns = now_ns();
 	struct ident opened, after;
 	struct stat st;
-	if (stream_in(c, src, NULL, h, &opened) < 0)
+	if (stream_in(c, src, NULL, h, &opened, why) < 0)
 		return -1;
 	if (stat(src, &st) < 0 || (ident_of(&st, &after), !ident_eq(&after, before)) || !ident_eq(&opened, before)) {
-		diag_fail("%s changed while rdc was reading it", src);
+		sb_addf(why, "%s changed while rdc was reading it", src);
 		return -1;
 	}
 	if (src[0] == '/' && !strchr(src, '\n')) {
@@ -472,15 +475,15 @@ static int ingest(struct cas *c, const char *src, const struct ident *before, st
 	return 0;
 }
 
-int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *size)
+int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *size, struct strbuf *why)
 {
 	struct stat st;
 	if (stat(src, &st) < 0) {
-		diag_fail("cannot read %s: %s", src, strerror(errno));
+		sb_addf(why, "cannot read %s: %s", src, strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		diag_fail("%s is not a regular file", src);
+		sb_addf(why, "%s is not a regular file", src);
 		return -1;
 	}
 	struct ident id;
@@ -497,7 +500,7 @@ int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *s
 	pthread_mutex_unlock(&c->lock);
 	int rc = 0;
 	if (!known || !object_exists(c, h))
-		rc = ingest(c, abs ? abs : src, &id, h);
+		rc = ingest(c, abs ? abs : src, &id, h, why);
 	free(abs);
 	return rc;
 }
@@ -524,11 +527,12 @@ int cas_open_verified(struct cas *c, const struct cas_hash *h, const char *src)
 	if (fd < 0)
 		fd = open_if_intact(path, h);
 	cas_hash_hex(h, hex);
+	struct strbuf why = STRBUF_INIT; /* why the source could not be read */
 	if (fd < 0 && src) {
 		struct cas_hash now;
 		struct ident id;
 		pthread_mutex_lock(&c->lock);
-		if (stream_in(c, src, h, &now, &id) == 0) {
+		if (stream_in(c, src, h, &now, &id, &why) == 0) {
 			diag_warn(NULL, NULL, "cache object %s was missing or damaged; restored it from %s", hex, src);
 			fd = open_if_intact(path, h);
 		}
@@ -546,9 +550,12 @@ int cas_open_verified(struct cas *c, const struct cas_hash *h, const char *src)
 			unlink(path);
 		pthread_mutex_unlock(&c->lock);
 	}
-	if (fd < 0)
+	if (fd < 0 && why.len)
+		diag_fail("cache object %s is missing or damaged and cannot be restored: %s", hex, why.buf);
+	else if (fd < 0)
 		diag_fail("cache object %s (%s) is missing or damaged and %s; run the build again", hex,
 			  src ? src : "generated content", src ? "its source has changed since" : "cannot be restored here");
+	sb_release(&why);
 	free(path);
 	return fd;
 }

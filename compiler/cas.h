@@ -32,8 +32,11 @@ void cas_close(struct cas *c);
 const char *cas_dir(const struct cas *c);
 
 /* Ingest a host file: a stat-index hit costs one stat(); otherwise the file is
- * read, hashed and copied into objects/.  *size gets the content size. */
-int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *size);
+ * read, hashed and copied into objects/.  *size gets the content size.  Safe
+ * on several threads.  On -1, a problem with the source itself (unreadable,
+ * changed while read) is described in *why for the caller to place; a
+ * problem with the cache has been reported already and *why stays empty. */
+int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *size, struct strbuf *why);
 int cas_put_blob(struct cas *c, const void *data, size_t len, struct cas_hash *h);
 /* objects/ab/cdef... (caller frees). */
 char *cas_object_path(const struct cas *c, const struct cas_hash *h);

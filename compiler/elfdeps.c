@@ -1041,9 +1041,15 @@ static int closure_of(struct elf_ctx *e, const char *name, const char *dest, enu
 	return rc;
 }
 
+/* ./x and ../x name files here; usr/bin/x is a path in the sysroot. */
+static bool is_dot_relative(const char *name)
+{
+	return !strncmp(name, "./", 2) || !strncmp(name, "../", 3);
+}
+
 int elf_add_binary(struct elf_ctx *e, const char *name, struct elf_closure *out, struct strbuf *err)
 {
-	if (name[0] != '/' && strchr(name, '/')) { /* "./prog": relative to what? say so */
+	if (is_dot_relative(name)) { /* "./prog": relative to what? say so */
 		const char *base = strrchr(name, '/') + 1;
 		sb_addf(err, "%s is a relative path: name a program (found in PATH) or give its absolute path in "
 			"the sysroot; for one built here write {src: %s, dest: /usr/bin/%s}", name, name, *base ? base : "prog");
@@ -1122,7 +1128,7 @@ int cmd_deps(int argc, char **argv)
 		struct strbuf err = STRBUF_INIT;
 		/* ./prog on the command line is a host file, as it is to lddtree:
 		 * listed at its own absolute path, its libraries from the sysroot */
-		bool relative = !library && argv[i][0] != '/' && strchr(argv[i], '/');
+		bool relative = !library && is_dot_relative(argv[i]);
 		char *host = relative ? realpath(argv[i], NULL) : NULL;
 		int added;
 		if (relative && !host)

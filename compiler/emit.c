@@ -18,7 +18,6 @@
 #include <lz4.h>
 #include <lz4hc.h>
 #include <lzma.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -616,20 +615,7 @@ static void *segment_worker(void *arg)
 
 static int build_segments(struct segjob *j)
 {
-	int jobs = j->o->jobs > 0 ? j->o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (jobs < 1)
-		jobs = 1;
-	if ((size_t)jobs > j->nsegs)
-		jobs = (int)j->nsegs;
-	pthread_t *t = xcalloc(jobs, sizeof(*t));
-	int started = 0;
-	for (int i = 1; i < jobs; i++)
-		if (pthread_create(&t[i], NULL, segment_worker, j) == 0)
-			started = i;
-	segment_worker(j);
-	for (int i = 1; i <= started; i++)
-		pthread_join(t[i], NULL);
-	free(t);
+	run_parallel(segment_worker, j, j->o->jobs, j->nsegs);
 	int rc = 0;
 	for (size_t i = 0; i < j->nsegs; i++)
 		rc |= j->segs[i].rc;

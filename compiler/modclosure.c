@@ -212,6 +212,7 @@ static bool kmod_open(void)
 #define KMOD_BIND(f)                                                                              \
 	if (!(*(void **)&kmod_lib.f = dlsym(h, #f))) {                                             \
 		diag_fail("%s has no %s", KMOD_SONAME, #f);                                        \
+		dlclose(h);                                                                        \
 		return false;                                                                      \
 	}
 	KMOD_FUNCS(KMOD_BIND)

@@ -4,7 +4,6 @@
 #include "plan.h"
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +30,8 @@ struct plan {
 struct hash_job {
 	struct plan *p;
 	atomic_size_t next;
-	int *err; /* per unhashed file: 0, or the errno of its failure */
+	struct strbuf *why; /* per file: what went wrong with its source */
+	bool *failed;
 };
 
 static void *hash_worker(void *arg)
@@ -40,9 +40,7 @@ static void *hash_worker(void *arg)
 	size_t i;
 	while ((i = atomic_fetch_add(&j->next, 1)) < j->p->nunhashed) {
 		struct plan_entry *e = &j->p->v[j->p->unhashed[i]];
-		errno = 0;
-		if (cas_put_file(j->p->cas, e->src, &e->hash, &e->size) < 0)
-			j->err[i] = errno ? errno : EIO;
+		j->failed[i] = cas_put_file(j->p->cas, e->src, &e->hash, &e->size, &j->why[i]) < 0;
 	}
 	return NULL;
 }
@@ -51,28 +49,21 @@ static void *hash_worker(void *arg)
  * cores.  Failures are reported afterwards, in the order files were added. */
 static int hash_files(struct plan *p)
 {
-	struct hash_job j = { .p = p, .err = xcalloc(p->nunhashed + 1, sizeof(int)) };
-	int jobs = p->jobs > 0 ? p->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if ((size_t)jobs > p->nunhashed)
-		jobs = (int)p->nunhashed;
-	pthread_t *t = xcalloc(jobs + 1, sizeof(*t));
-	int started = 0;
-	for (int i = 1; i < jobs; i++)
-		if (pthread_create(&t[i], NULL, hash_worker, &j) == 0)
-			started = i;
-	hash_worker(&j);
-	for (int i = 1; i <= started; i++)
-		pthread_join(t[i], NULL);
-	free(t);
+	struct hash_job j = { .p = p, .why = xcalloc(p->nunhashed + 1, sizeof(*j.why)),
+			      .failed = xcalloc(p->nunhashed + 1, sizeof(bool)) };
+	run_parallel(hash_worker, &j, p->jobs, p->nunhashed);
 	int rc = 0;
 	for (size_t i = 0; i < p->nunhashed; i++) {
-		if (!j.err[i])
-			continue;
-		const struct plan_entry *e = &p->v[p->unhashed[i]];
-		diag_error(&e->loc, NULL, "cannot read %s: %s", e->src, strerror(j.err[i]));
-		rc = -1;
+		if (j.failed[i]) {
+			const struct plan_entry *e = &p->v[p->unhashed[i]];
+			if (j.why[i].len) /* else the cache reported its own trouble */
+				diag_error(&e->loc, NULL, "%s", j.why[i].buf);
+			rc = -1;
+		}
+		sb_release(&j.why[i]);
 	}
-	free(j.err);
+	free(j.why);
+	free(j.failed);
 	p->nunhashed = 0;
 	return rc;
 }

@@ -2,6 +2,7 @@
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -384,4 +385,23 @@ char *expand_env(const char *s, char **missing)
 		}
 	}
 	return sb_detach(&sb);
+}
+
+void run_parallel(void *(*fn)(void *), void *arg, long jobs, size_t work)
+{
+	if (jobs <= 0)
+		jobs = sysconf(_SC_NPROCESSORS_ONLN);
+	if (jobs < 1)
+		jobs = 1;
+	if ((size_t)jobs > work)
+		jobs = work ? (long)work : 1;
+	pthread_t *t = xcalloc(jobs, sizeof(*t));
+	long started = 0;
+	for (long i = 1; i < jobs; i++) /* a thread that cannot start leaves its share to the others */
+		if (pthread_create(&t[started], NULL, fn, arg) == 0)
+			started++;
+	fn(arg);
+	for (long i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	free(t);
 }

@@ -73,6 +73,11 @@ void atomic_abort(struct atomic_file *af);
 int write_all(int fd, const void *data, size_t len);
 int mkdir_p(const char *path, unsigned mode);
 
+/* Run fn(arg) on `jobs` threads at once (<= 0: one per core; never more
+ * than `work` items need), this one included, and wait for all of them.
+ * fn takes its items from a shared counter in arg. */
+void run_parallel(void *(*fn)(void *), void *arg, long jobs, size_t work);
+
 /* Paths. */
 char *path_join(const char *a, const char *b);
 /* Normalise an image path: collapse "//", ".", resolve ".." lexically; always

@@ -169,11 +169,37 @@ if [ "$(id -u)" -eq 0 ]; then
 		grep -q "^m.yaml:4:.*: error: cannot read .*/f2: Permission denied" errs &&
 		grep -q "^m.yaml:7:.*: error: cannot read .*/f5: Permission denied" errs &&
 		test "$(sed -n 1p errs | cut -d: -f2)" = 4 && test "$(sed -n 2p errs | cut -d: -f2)" = 7 &&
-		test ! -e $nr/o.cpio && ! ls $nr | grep -q rdc-tmp &&
+		test ! -e $nr/o.cpio && test -z "$(find $nr -name "*rdc-tmp*")" &&
 		rm -rf $nr
+	'
+
+	test_expect_success 'an unreadable file is reported even when the manifest has another error' '
+		nr=$(mktemp -d /tmp/rdc-nonroot.XXXXXX) && chmod a+rwx $nr && cp "$RDC" $nr/ &&
+		echo secret > $nr/f2 && chmod 0600 $nr/f2 &&
+		printf "rdc: 1\nfiles:\n  - {src: f2, dest: /f2}\n  - {src: nosuch, dest: /n}\n" > $nr/m.yaml &&
+		chmod a+r $nr/m.yaml &&
+		(cd $nr && RDC_CACHE_DIR=$nr/.c expect_fail 1 setpriv --reuid=65534 --regid=65534 --clear-groups \
+			./rdc build m.yaml -o o.cpio) && mv $nr/err err &&
+		expect_grep "^m.yaml:3:5: error: cannot read .*/f2: Permission denied" err &&
+		expect_grep "^m.yaml:4:5: error: cannot read .*/nosuch" err && rm -rf $nr
+	'
+
+	test_expect_success 'a damaged object whose source cannot be read: says why, writes nothing' '
+		nr=$(mktemp -d /tmp/rdc-nonroot.XXXXXX) && chmod a+rwx $nr && cp "$RDC" $nr/ &&
+		echo secret > $nr/f1 && chmod 0600 $nr/f1 &&
+		printf "rdc: 1\nfiles:\n  - {src: f1, dest: /f1}\n" > $nr/m.yaml && chmod a+r $nr/m.yaml &&
+		sleep 2.2 && (cd $nr && RDC_CACHE_DIR=$nr/.c ./rdc build m.yaml -o root.cpio) &&
+		obj=$(RDC_CACHE_DIR=$nr/.c "$RDC" list $nr/m.yaml | awk "\$2 == \"/f1\" { print \$3 }") &&
+		chmod -R a+rwX $nr/.c && chmod u+w "$obj" && echo damaged > "$obj" &&
+		(cd $nr && RDC_CACHE_DIR=$nr/.c expect_fail 1 setpriv --reuid=65534 --regid=65534 --clear-groups \
+			./rdc build m.yaml -o o.cpio) && mv $nr/err err &&
+		expect_grep "missing or damaged and cannot be restored: cannot read .*/f1: Permission denied" err &&
+		test ! -e $nr/o.cpio && rm -rf $nr
 	'
 else
 	test_skip 'unreadable files: each reported at its line' 'needs root to drop to another user'
+	test_skip 'an unreadable file is reported even when the manifest has another error' 'needs root'
+	test_skip 'a damaged object whose source cannot be read: says why' 'needs root'
 fi
 
 test_done

@@ -191,7 +191,9 @@ test_expect_success 'rdc deps ./prog reads a host file, at its absolute path; a 
 	printf "rdc: 1\nbinaries: [./hostprog]\n" > rel.yaml &&
 	expect_fail 1 "$RDC" build rel.yaml -o rel.cpio &&
 	expect_grep "rel.yaml:2:12: error: ./hostprog is a relative path" err &&
-	expect_grep "{src: ./hostprog, dest: /usr/bin/hostprog}" err
+	expect_grep "{src: ./hostprog, dest: /usr/bin/hostprog}" err &&
+	printf "rdc: 1\nbinaries: [usr/bin/true]\n" > sysrel.yaml && "$RDC" list sysrel.yaml > sysrel.list &&
+	grep -q "^file /usr/bin/true " sysrel.list
 '
 
 # The closure memo follows git'"'"'s racy-clean rule: an input changed within 2 s

@@ -44,9 +44,21 @@ char *build_output_path(const struct manifest *m, const struct build_opts *o)
 		return xstrdup(o->output);
 	if (m->output.path)
 		return xstrdup(m->output.path);
+	/* Named for what it will hold: hello.yaml -> hello.cpio.zst, hello.c,
+	 * hello/ ... (a name that said otherwise would be refused) */
 	const char *base = path_basename(m->path);
 	size_t stem = strcspn(base, ".");
-	return xasprintf("%.*s.cpio.zst", (int)(stem ? stem : strlen(base)), base);
+	const char *fmt = o->format ? o->format : m->output.format, *algo = m->output.algo, *suffix = ".cpio.zst";
+	static const char *const by_format[][2] = { { "c", ".c" }, { "S", ".S" }, { "dir", "/" }, { "list", ".list" } };
+	static const char *const by_algo[][2] = { { "none", ".cpio" }, { "gzip", ".cpio.gz" }, { "xz", ".cpio.xz" },
+						  { "lz4", ".cpio.lz4" }, { "zstd", ".cpio.zst" } };
+	for (size_t i = 0; fmt && i < sizeof(by_format) / sizeof(by_format[0]); i++)
+		if (!strcmp(fmt, by_format[i][0]))
+			suffix = by_format[i][1];
+	for (size_t i = 0; (!fmt || !strcmp(fmt, "cpio")) && algo && i < sizeof(by_algo) / sizeof(by_algo[0]); i++)
+		if (!strcmp(algo, by_algo[i][0]))
+			suffix = by_algo[i][1];
+	return xasprintf("%.*s%s", (int)(stem ? stem : strlen(base)), base, suffix);
 }
 
 /* A host path inside the manifest's sysroot. */
@@ -367,6 +379,29 @@ static bool output_current(struct cas *cas, const char *path, const struct cas_h
 	return same;
 }
 
+/* Writing the image over its own manifest or one of its sources would
+ * destroy the input (and the next build would archive the image). */
+static bool clobbers_input(const struct manifest *m, const struct plan *p, const char *out)
+{
+	struct stat o, s;
+	if (stat(out, &o) < 0 || !S_ISREG(o.st_mode))
+		return false;
+	for (size_t i = 0; i < m->file_names.n; i++) {
+		if (stat(m->file_names.v[i], &s) == 0 && s.st_dev == o.st_dev && s.st_ino == o.st_ino) {
+			diag_fail("the output %s is the manifest %s: not overwriting it", out, m->file_names.v[i]);
+			return true;
+		}
+	}
+	for (size_t i = 0; i < plan_count(p); i++) {
+		const struct plan_entry *e = plan_entry_at(p, i);
+		if (e->src && stat(e->src, &s) == 0 && s.st_dev == o.st_dev && s.st_ino == o.st_ino) {
+			diag_error(&e->loc, NULL, "the output %s is the source of %s: not overwriting it", out, e->path);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* `written`: the file this build wrote.  The memo names its inode, so a file a
  * concurrent build renamed over it in the meantime is never taken as ours. */
 static void output_record(struct cas *cas, const char *path, const struct cas_hash *key, const struct stat *written)
@@ -478,6 +513,8 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 		bool to_stdout = !strcmp(path, "-");
 		if (cacheable && !to_stdout && output_current(b.cas, path, &key)) {
 			r->unchanged = true;
+		} else if (!to_stdout && clobbers_input(m, b.plan, path)) {
+			rc = -1;
 		} else {
 			struct stat written;
 			rc = emit_write(b.plan, b.cas, &eo, path, &written);

@@ -12,6 +12,7 @@
 #include "emit.h"
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -21,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -45,23 +47,43 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= m && !strcmp(s + n - m, suffix);
 }
 
-static void choose_from_suffix(const char *path, struct emit_opts *o)
+static bool ends_with_nocase(const char *s, const char *suffix)
 {
-	static const struct { const char *suffix; enum emit_format f; enum emit_algo a; } table[] = {
-		{ ".gz", EF_CPIO, EA_GZIP }, { ".zst", EF_CPIO, EA_ZSTD }, { ".xz", EF_CPIO, EA_XZ },
-		{ ".lz4", EF_CPIO, EA_LZ4 }, { ".cpio", EF_CPIO, EA_NONE }, { ".list", EF_LIST, EA_NONE },
-		{ ".txt", EF_LIST, EA_NONE }, { ".c", EF_C, EA_NONE }, { ".S", EF_S, EA_NONE },
-		{ "/", EF_DIR, EA_NONE },
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && !strcasecmp(s + n - m, suffix);
+}
+
+/* The format and compression a name asks for; returns true when the name
+ * spells a compression (.cpio: none) rather than leaving it open (.img). */
+static bool choose_from_suffix(const char *path, struct emit_opts *o)
+{
+	static const struct { const char *suffix; enum emit_format f; enum emit_algo a; bool compression; } table[] = {
+		{ ".gz", EF_CPIO, EA_GZIP, true }, { ".zst", EF_CPIO, EA_ZSTD, true }, { ".xz", EF_CPIO, EA_XZ, true },
+		{ ".lz4", EF_CPIO, EA_LZ4, true }, { ".cpio", EF_CPIO, EA_NONE, true },
+		{ ".list", EF_LIST, EA_NONE, false }, { ".txt", EF_LIST, EA_NONE, false }, { ".c", EF_C, EA_NONE, false },
+		{ ".S", EF_S, EA_NONE, false }, { "/", EF_DIR, EA_NONE, false },
 	};
 	o->format = EF_CPIO;
 	o->algo = EA_ZSTD;
 	for (size_t i = 0; path && i < sizeof(table) / sizeof(table[0]); i++) {
-		if (ends_with(path, table[i].suffix)) {
+		if (table[i].compression ? ends_with_nocase(path, table[i].suffix) : ends_with(path, table[i].suffix)) {
 			o->format = table[i].f;
 			o->algo = table[i].a;
-			return;
+			return table[i].compression;
 		}
 	}
+	return false;
+}
+
+/* Compressions the kernel may take but rdc does not write: a name ending so
+ * would be a lie about its content. */
+static const char *unwritten_suffix(const char *path)
+{
+	static const char *const other[] = { ".bz2", ".lzma", ".lzo", ".zip", ".tar", ".tgz", ".7z", ".br", ".lz" };
+	for (size_t i = 0; path && i < sizeof(other) / sizeof(other[0]); i++)
+		if (ends_with_nocase(path, other[i]))
+			return other[i];
+	return NULL;
 }
 
 static int pick(const char *word, const char *const *names, int n, const struct loc *loc, const char *what)
@@ -101,7 +123,17 @@ int emit_check_level(const struct emit_opts *o, const struct loc *loc)
 int emit_choose(const char *path, const char *format, const char *algo, const struct loc *loc,
 		struct emit_opts *o)
 {
-	choose_from_suffix(path, o);
+	const char *bad = unwritten_suffix(path);
+	if (bad) {
+		const char *hint = "name it .cpio, .cpio.gz, .cpio.zst, .cpio.xz or .cpio.lz4 (or .img and say compression:)";
+		if (loc && loc->line)
+			diag_error(loc, hint, "rdc does not write %s files (%s)", bad, path);
+		else
+			diag_fail("rdc does not write %s files (%s); %s", bad, path, hint);
+		return -1;
+	}
+	bool named = choose_from_suffix(path, o);
+	enum emit_algo by_name = o->algo;
 	if (format) {
 		int f = pick(format, format_names, 5, loc, "output format");
 		if (f < 0)
@@ -114,6 +146,16 @@ int emit_choose(const char *path, const char *format, const char *algo, const st
 		int a = pick(algo, algo_names, 5, loc, "compression");
 		if (a < 0)
 			return -1;
+		if (named && o->format == EF_CPIO && (enum emit_algo)a != by_name) {
+			const char *hint = "rename the output, or drop compression: and let the name decide";
+			if (loc && loc->line)
+				diag_error(loc, hint, "the output %s is named for %s, but compression is %s", path,
+					   algo_names[by_name], algo_names[a]);
+			else
+				diag_fail("the output %s is named for %s, but compression is %s", path, algo_names[by_name],
+					  algo_names[a]);
+			return -1;
+		}
 		o->algo = a;
 	}
 	if (o->format != EF_CPIO)
@@ -890,11 +932,50 @@ static char *absolute_path(const char *path)
 	return norm ? norm : xstrdup(path);
 }
 
+/* A tree rdc wrote carries this file, so that `-o DIR/` replaces only such
+ * trees (or empty directories) and never a directory of the user's. */
+#define TREE_MARK ".rdc-tree"
+
+static bool replaceable_dir(const char *dir)
+{
+	struct stat st;
+	if (lstat(dir, &st) < 0)
+		return errno == ENOENT;
+	if (!S_ISDIR(st.st_mode))
+		return false;
+	char *mark = path_join(dir, TREE_MARK);
+	bool ours = lstat(mark, &st) == 0 && S_ISREG(st.st_mode);
+	free(mark);
+	if (ours)
+		return true;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool empty = d != NULL;
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = false;
+	if (d)
+		closedir(d);
+	return empty;
+}
+
 static int emit_dir(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path)
 {
 	char *clean = absolute_path(path); /* libarchive refuses ".." in the paths it writes */
 	while (strlen(clean) > 1 && clean[strlen(clean) - 1] == '/')
 		clean[strlen(clean) - 1] = '\0';
+	struct stat st;
+	if (lstat(clean, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		diag_fail("%s exists and is not a directory: not replacing it with a tree", clean);
+		free(clean);
+		return -1;
+	}
+	if (!replaceable_dir(clean)) {
+		diag_fail("%s is not empty and not a tree rdc wrote (no %s in it): not replacing it; remove it or "
+			  "choose another output", clean, TREE_MARK);
+		free(clean);
+		return -1;
+	}
 	char *tmpdir = xasprintf("%s.rdc-tmp.%d", clean, (int)getpid());
 	char *cpio = xasprintf("%s.cpio", tmpdir);
 	struct atomic_file af;
@@ -910,6 +991,12 @@ static int emit_dir(const struct plan *p, struct cas *cas, const struct emit_opt
 	if (rc == 0)
 		rc = extract_cpio(cpio, tmpdir);
 	unlink(cpio);
+	if (rc == 0) {
+		char *mark = path_join(tmpdir, TREE_MARK);
+		static const char text[] = "This tree was written by rdc build; the next build replaces it whole.\n";
+		rc = write_file_atomic(mark, text, sizeof(text) - 1, 0644);
+		free(mark);
+	}
 	if (rc == 0) { /* swap the new tree in, then remove the old one */
 		char *old = xasprintf("%s.rdc-old.%d", clean, (int)getpid());
 		bool had_old = rename(clean, old) == 0;

@@ -140,6 +140,42 @@ test_expect_success 'a directory output holds the tree' '
 	[ "$(readlink tree-out/bin/sh)" = busybox ] && [ -d tree-out/opt/empty ]
 '
 
+# a private copy of the inputs, away from what earlier tests left here
+inputs_in() { mkdir "$1" && cp m.yaml a.txt run.sh "$1"/ && cp -r tree "$1"/ && cd "$1"; }
+
+test_expect_success 'a directory output replaces only a tree rdc wrote, or an empty directory' '
+	inputs_in o-dir && mkdir mine && echo precious > mine/notes.txt &&
+	expect_fail 1 "$RDC" build m.yaml -o mine/ && expect_grep "mine is not empty and not a tree rdc wrote" err &&
+	test "$(cat mine/notes.txt)" = precious && test "$(ls -A mine)" = notes.txt &&
+	expect_fail 1 "$RDC" build m.yaml -o ./ && test -f m.yaml && test -f a.txt &&
+	mkdir empty-out && "$RDC" build m.yaml -o empty-out/ && test -f empty-out/.rdc-tree && test -f empty-out/run.sh &&
+	echo stale > empty-out/stale && "$RDC" build m.yaml -o empty-out/ && ! test -e empty-out/stale &&
+	expect_fail 1 "$RDC" build m.yaml -o a.txt/ && expect_grep "is not a directory" err && test "$(cat a.txt)" = hello
+'
+
+test_expect_success 'the output is never the manifest or one of its sources' '
+	inputs_in o-self && cp m.yaml self.yaml && expect_fail 1 "$RDC" build self.yaml -o self.yaml &&
+	expect_grep "is the manifest" err && cmp self.yaml m.yaml &&
+	expect_fail 1 "$RDC" build m.yaml -o a.txt && expect_grep "m.yaml:[0-9]*:[0-9]*: error: the output a.txt is the source of /etc/a" err &&
+	test "$(cat a.txt)" = hello
+'
+
+test_expect_success 'an output name must tell the truth about its content' '
+	inputs_in o-name && expect_fail 1 "$RDC" build m.yaml -o x.cpio.bz2 && expect_grep "does not write .bz2" err && ! test -e x.cpio.bz2 &&
+	"$RDC" build m.yaml -o up.CPIO.GZ && gzip -t up.CPIO.GZ &&
+	{ cat m.yaml; echo "output: {path: named.cpio.gz, compression: xz}"; } > lie.yaml &&
+	expect_fail 1 "$RDC" build lie.yaml && expect_grep "lie.yaml:[0-9]*:[0-9]*: error: the output .*named.cpio.gz is named for gzip, but compression is xz" err &&
+	! test -e named.cpio.gz
+'
+
+test_expect_success 'without -o the default name follows the format and the compression' '
+	inputs_in o-default &&
+	"$RDC" build m.yaml --format c && grep -q "rdc_initramfs" m.c &&
+	"$RDC" build m.yaml --format dir && test -f m/.rdc-tree &&
+	{ cat m.yaml; echo "output: {compression: xz}"; } > x.yaml && "$RDC" build x.yaml && xz -t x.cpio.xz &&
+	! test -e m.cpio.zst
+'
+
 test_expect_success 'building needs no root: device nodes and owners come out of an unprivileged build' '
 	nr=$(mktemp -d /tmp/rdc-nonroot.XXXXXX) && # the checkout may not be reachable for nobody
 	cp m.yaml a.txt run.sh "$RDC" $nr/ && cp -r tree $nr/ && chmod -R a+rwX $nr &&

@@ -427,6 +427,22 @@ static void builder_release(struct builder *b)
 }
 
 /* Resolve everything into a finished plan; -1 after reporting errors. */
+/* init: {exec: PATH} must name a program the image has, or the kernel
+ * panics with "No working init found". */
+static bool m_init_exec_missing(struct builder *b)
+{
+	const struct manifest *m = b->m;
+	if (!m->init.present || !m->init.exec)
+		return false;
+	const struct plan_entry *e = plan_resolve(b->plan, m->init.exec);
+	if (e && e->kind == PK_FILE && (e->mode & 0111))
+		return false;
+	diag_error(&m->init.loc, "add it under binaries: or files: (with an executable mode)",
+		   e ? "init.exec %s is in the image but is not an executable file" : "init.exec %s is not in the image",
+		   m->init.exec);
+	return true;
+}
+
 static int make_plan(struct builder *b)
 {
 	bool kerr;
@@ -441,6 +457,8 @@ static int make_plan(struct builder *b)
 	/* Even after an error: unreadable files and conflicts are reported in
 	 * the same run, not one at a time. */
 	int rc = plan_finish(b->plan);
+	if (rc == 0 && m_init_exec_missing(b))
+		rc = -1;
 	return b->errors ? -1 : rc;
 }
 

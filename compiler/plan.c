@@ -516,3 +516,26 @@ int plan_finish(struct plan *p)
 	p->finished = true;
 	return rc;
 }
+
+const struct plan_entry *plan_resolve(const struct plan *p, const char *path)
+{
+	char *cur = path_normalize(path);
+	const struct plan_entry *e = NULL;
+	for (int hops = 0; cur && hops < 40; hops++) {
+		char *through = through_symlinks(p, cur);
+		free(cur);
+		cur = through;
+		e = find_sorted(p->v, p->n, cur);
+		if (!e || e->kind != PK_SYMLINK)
+			break;
+		char *dir = path_dirname(cur);
+		char *next = e->target[0] == '/' ? xstrdup(e->target) : path_join(dir, e->target);
+		free(dir);
+		free(cur);
+		cur = path_normalize(next);
+		free(next);
+		e = NULL;
+	}
+	free(cur);
+	return e;
+}

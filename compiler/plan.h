@@ -65,5 +65,8 @@ int plan_finish(struct plan *p);
 size_t plan_count(const struct plan *p);
 const struct plan_entry *plan_entry_at(const struct plan *p, size_t i);
 const struct plan_entry *plan_lookup(const struct plan *p, const char *path);
+/* What `path` is once every symlink on the way (parents and the leaf) is
+ * followed inside the image, as the kernel would; NULL if nothing. */
+const struct plan_entry *plan_resolve(const struct plan *p, const char *path);
 
 #endif

@@ -13,6 +13,7 @@ symlinks: [{path: /bin/sh, target: busybox}]
 files:
   - {src: big.bin, dest: /usr/lib/big.bin}
   - {src: conf, dest: /etc/conf}
+  - {src: big.bin, dest: /bin/busybox, mode: "0755"}
 init:
   exec: /bin/sh
 YAML
@@ -59,7 +60,7 @@ test_expect_success '--single-segment gives one stream' '
 
 test_expect_success 'an incompressible segment is stored plain between compressed ones' '
 	head -c 3000000 /dev/urandom > src/noise &&
-	printf "rdc: 1\ndirs: [/d]\nfiles:\n  - {src: noise, dest: /noise}\ninit: {exec: /bin/sh}\n" > src/n.yaml &&
+	printf "rdc: 1\ndirs: [/d]\nfiles:\n  - {src: noise, dest: /noise}\n  - {dest: /bin/sh, content: x, mode: \"0755\"}\ninit: {exec: /bin/sh}\n" > src/n.yaml &&
 	"$RDC" build src/n.yaml -o n.cpio.zst && "$RDC" build src/n.yaml -o n.cpio &&
 	[ $(stat -c %s n.cpio.zst) -lt $(( $(stat -c %s n.cpio) + 4096 )) ] &&
 	[ "$(cpio_tree n.cpio.zst)" = "$(cpio_tree n.cpio)" ] &&

@@ -115,6 +115,15 @@ test_expect_success 'init: {exec: PATH} makes /init a symlink and needs no busyb
 	! grep -q busybox tree
 '
 
+test_expect_success 'init.exec must name an executable the image has (through its symlinks)' '
+	printf "rdc: 1\ninit: {exec: /sbin/myinit}\n" > nx.yaml &&
+	expect_fail 1 "$RDC" check nx.yaml && expect_grep "nx.yaml:2:7: error: init.exec /sbin/myinit is not in the image" err &&
+	printf "rdc: 1\nfiles: [{dest: /etc/x, content: \"x\"}]\ninit: {exec: /etc/x}\n" > nexec.yaml &&
+	expect_fail 1 "$RDC" build nexec.yaml -o nexec.cpio && expect_grep "is not an executable file" err && ! test -e nexec.cpio &&
+	printf "rdc: 1\nfiles: [{dest: /usr/bin/real, content: \"x\", mode: \"0755\"}]\nsymlinks: [{path: /bin, target: usr/bin}, {path: /sbin/init, target: ../bin/real}]\ninit: {exec: /sbin/init}\n" > via.yaml &&
+	"$RDC" check via.yaml
+'
+
 test_expect_success 'an unknown mount is an error at its line' '
 	printf "rdc: 1\ninit:\n  mounts: [proc, procfs]\n" > bad.yaml &&
 	expect_fail 1 "$RDC" build bad.yaml -o bad.cpio &&

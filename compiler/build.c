@@ -557,6 +557,21 @@ static int usage(const char *cmd)
 }
 
 /* Shared by build, list and check: options, then exactly one manifest. */
+/* --format on the command line: a usage error (2) when unknown. */
+static bool format_known(const char *f)
+{
+	static const char *const names[] = { "cpio", "list", "c", "S", "dir" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(f, names[i]))
+			return true;
+	const char *close = diag_closest(f, names, sizeof(names) / sizeof(names[0]));
+	fprintf(stderr, "rdc: --format %s: one of cpio, list, c, S, dir", f);
+	if (close)
+		fprintf(stderr, " (did you mean '%s'?)", close);
+	fputc('\n', stderr);
+	return false;
+}
+
 static int parse_build_args(int argc, char **argv, struct build_opts *o, const char **manifest)
 {
 	static const struct option longopts[] = {
@@ -569,9 +584,22 @@ static int parse_build_args(int argc, char **argv, struct build_opts *o, const c
 	while ((c = getopt_long(argc, argv, "o:f:sj:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->output = optarg; break;
-		case 'f': o->format = optarg; break;
+		case 'f':
+			o->format = optarg;
+			if (!format_known(optarg))
+				return 2;
+			break;
 		case 's': o->single_segment = true; break;
-		case 'j': o->jobs = atoi(optarg); if (o->jobs < 1) return usage(argv[0]); break;
+		case 'j': {
+			char *end;
+			long j = strtol(optarg, &end, 10);
+			if (*end || end == optarg || j < 1 || j > 1024) {
+				fprintf(stderr, "rdc: -j %s: a number of threads, 1 to 1024\n", optarg);
+				return 2;
+			}
+			o->jobs = (int)j;
+			break;
+		}
 		case 'v': diag_verbose = 1; break;
 		default: return usage(argv[0]);
 		}

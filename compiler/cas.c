@@ -869,9 +869,12 @@ static bool parse_size(const char *s, uint64_t *out)
 {
 	char *end;
 	errno = 0;
+	if (*s < '0' || *s > '9') /* strtoull would take "-5" as a huge size */
+		return false;
 	unsigned long long v = strtoull(s, &end, 10);
 	int shift = !*end ? 0 : strchr("kK", *end) ? 10 : strchr("mM", *end) ? 20 : strchr("gG", *end) ? 30 : -1;
-	if (errno || end == s || shift < 0 || (*end && end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B")))
+	if (errno || end == s || shift < 0 || (*end && end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B")) ||
+	    v > (UINT64_MAX >> shift))
 		return false;
 	*out = (uint64_t)v << shift;
 	return true;

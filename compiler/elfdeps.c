@@ -835,8 +835,14 @@ static int root_checks(struct resolve *r, const char *path, const struct elf_inf
 {
 	const struct arch_desc *got = arch_by_machine(in->machine);
 	if (in->machine != r->e->arch->machine || in->cls != r->e->arch->cls) {
+		/* an x86_64 program in an aarch64 image: the sysroot is missing,
+		 * not the arch (which the image already names) */
+		const char *fix = !got ? ""
+				  : got == host_arch() && r->e->arch != host_arch()
+				      ? " (a foreign image needs a sysroot: of its arch, e.g. /usr/aarch64-linux-gnu)"
+				      : " (set arch: to build for it)";
 		sb_addf(r->err, "%s is %s %s binary, but the image is for %s%s", path, got ? "an" : "a",
-			got ? got->name : "foreign", r->e->arch->name, got ? " (set arch: to build for it)" : "");
+			got ? got->name : "foreign", r->e->arch->name, fix);
 		return -1;
 	}
 	if (in->type != ET_EXEC && in->type != ET_DYN) {

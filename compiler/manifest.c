@@ -101,7 +101,11 @@ static char *expand(struct reader *r, yaml_node_t *n, const char *what)
 {
 	char *missing;
 	char *v = expand_env(scalar(n), &missing);
-	if (!v) {
+	if (!v && strspn(missing, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != strlen(missing)) {
+		error_at(r, n, "rdc expands ${NAME} only: no defaults (${X:-y}) or other shell forms; set NAME instead",
+			 "%s uses ${%s}, which is not a variable name", what, missing);
+		free(missing);
+	} else if (!v) {
 		bool kver = strstr(missing, "KVER") || !strcmp(what, "version");
 		char *hint = kver ? xasprintf("export %s before running rdc (e.g. %s=$(ls /lib/modules | tail -1))",
 					      missing, missing)
@@ -394,6 +398,9 @@ static void check_node(struct reader *r, void *elem, yaml_node_t *n, unsigned lo
 	bool dev = nd->type == 'c' || nd->type == 'b';
 	if (dev && (!(seen & (1UL << 2)) || !(seen & (1UL << 3))))
 		error_at(r, n, NULL, "a %s device node needs major and minor", nd->type == 'c' ? "character" : "block");
+	else if (dev && (nd->major > 4095 || nd->minor > 1048575)) /* Linux's dev_t: 12 + 20 bits */
+		error_at(r, n, "Linux device numbers: major 0-4095, minor 0-1048575",
+			 "device %u:%u cannot exist: the kernel would make another node", nd->major, nd->minor);
 	if (!(seen & (1UL << 4)))
 		nd->mode = dev ? 0600 : 0644;
 }

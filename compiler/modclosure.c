@@ -1603,6 +1603,14 @@ static void kver_error(const char *dir, const char *rel, bool host, const struct
 {
 	struct strlist have = STRLIST_INIT;
 	struct strbuf hint = STRBUF_INIT;
+	if (!is_dir(dir)) {
+		const char *h = "name the directory that holds <release>/ (kernel.modules:, or --moddir)";
+		if (loc && loc->file)
+			diag_error(loc, h, "the module directory %s does not exist", dir);
+		else
+			diag_fail("the module directory %s does not exist; %s", dir, h);
+		return;
+	}
 	installed(dir, &have);
 	if (!have.n)
 		sb_addf(&hint, "no kernel is installed under %s (e.g. apt-get install linux-image-amd64)", dir);
@@ -1610,8 +1618,8 @@ static void kver_error(const char *dir, const char *rel, bool host, const struct
 		sb_addf(&hint, "installed under %s:", dir);
 	for (size_t i = 0; i < have.n; i++)
 		sb_addf(&hint, " %s", have.v[i]);
-	if (have.n)
-		sb_addf(&hint, " (say version: %s, or latest)", have.v[have.n - 1]);
+	if (have.n) /* a manifest line, or the command line */
+		sb_addf(&hint, loc && loc->file ? " (say version: %s, or latest)" : " (--kver %s)", have.v[have.n - 1]);
 	if (host)
 		diag_error(loc, hint.buf, "the running kernel %s has no modules under %s", rel, dir);
 	else

@@ -142,8 +142,39 @@ test_expect_success 'usage errors exit 2' '
 
 test_expect_success 'an unknown output format is a usage-level error with choices' '
 	printf "rdc: 1\ndirs: [/a]\n" > fmt.yaml &&
-	expect_fail 1 "$RDC" build fmt.yaml --format cpoi &&
-	expect_grep "did you mean .cpio." err
+	expect_fail 2 "$RDC" build fmt.yaml --format cpoi &&
+	expect_grep "did you mean .cpio." err &&
+	expect_fail 2 "$RDC" build fmt.yaml -j 0 && expect_grep "1 to 1024" err &&
+	expect_fail 2 "$RDC" build fmt.yaml -j abc &&
+	expect_fail 2 "$RDC" cache gc --max-size -5
+'
+
+test_expect_success 'manifest values the kernel could not honour are errors at their line' '
+	bad major "device 5000:1 cannot exist" 3:5 <<-YAML &&
+	rdc: 1
+	nodes:
+	  - {path: /dev/x, type: c, major: 5000, minor: 1}
+	YAML
+	bad default "version uses \\\${KVER:-latest}, which is not a variable name" 2:19 <<-YAML &&
+	rdc: 1
+	kernel: {version: "\${KVER:-latest}"}
+	YAML
+	expect_grep "no defaults" err &&
+	bad moddir "the module directory /no/such/dir does not exist" 2:9 <<-YAML &&
+	rdc: 1
+	kernel: {version: x, modules: /no/such/dir}
+	kmods: [btrfs]
+	YAML
+	bad initexec "init.exec /sbin/nothing is not in the image" 2:7 <<-YAML &&
+	rdc: 1
+	init: {exec: /sbin/nothing}
+	YAML
+	bad foreign "/usr/bin/busybox is an x86_64 binary, but the image is for aarch64" 3:12 <<-YAML &&
+	rdc: 1
+	arch: aarch64
+	binaries: [busybox]
+	YAML
+	expect_grep "needs a sysroot: of its arch" err
 '
 
 test_expect_success '--help and --version' '

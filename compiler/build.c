@@ -253,13 +253,15 @@ static void add_modules(struct builder *b)
 		b->have_mods = true;
 		for (size_t i = 0; i < b->mods.nmods; i++) {
 			struct modclosure_mod *mod = &b->mods.mods[i];
-			char *origin = xasprintf("module %s", mod->name);
+			char *origin = xasprintf("module %s: %s", mod->name, mod->why);
+			const struct loc *loc = mod->req >= 0 && (size_t)mod->req < m->nkmods ? &m->kmods[mod->req].loc
+											 : &m->kernel.loc;
 			if (mod->data.len)
 				count(b, plan_add_blob(b->plan, mod->dest, mod->data.buf, mod->data.len, 0644, 0, 0,
-						       SEG_MODULES, &m->kernel.loc, origin));
+						       SEG_MODULES, loc, origin));
 			else
-				count(b, plan_add_file(b->plan, mod->dest, mod->src, 0644, 0, 0, SEG_MODULES,
-						       &m->kernel.loc, origin));
+				count(b, plan_add_file(b->plan, mod->dest, mod->src, 0644, 0, 0, SEG_MODULES, loc,
+						       origin));
 			free(origin);
 		}
 		for (size_t i = 0; i < b->mods.nfirmware; i++)

@@ -33,13 +33,14 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#define MEMO_NS "kmods1"
+#define MEMO_NS "kmods2" /* 2: modules carry how they got in */
 
 struct mnode {
 	char *name, *src, *rel; /* rel: image path relative to /lib/modules/<kver> */
 	struct strlist deps, pre, post;              /* module names (resolved) */
 	struct strlist aliases, softdeps, firmware;  /* modinfo, for the indexes */
 	int req;                                     /* first request reaching it, -1 none */
+	char *why;                                   /* how it got in: "depends= of btrfs" ... */
 	bool done;                                   /* placed in the load order */
 };
 
@@ -144,6 +145,7 @@ static int node_add(struct mc *mc, char *name)
 
 static void node_free(struct mnode *m)
 {
+	free(m->why);
 	free(m->name);
 	free(m->src);
 	free(m->rel);
@@ -710,18 +712,23 @@ static void missing_dep(struct mc *mc, int idx, const char *dep, int req)
 	mc->bad++;
 }
 
-static void visit(struct mc *mc, int idx, int req)
+/* `why`: how the module got in (taken), for rdc explain. */
+static void visit(struct mc *mc, int idx, int req, char *why)
 {
 	struct mnode *m = &mc->nodes[idx];
-	if (m->req >= 0)
+	if (m->req >= 0) {
+		free(why);
 		return;
+	}
 	m->req = req;
+	m->why = why;
 	const struct strlist *lists[] = { &m->pre, &m->deps, &m->post };
+	static const char *const how[] = { "softdep pre: of", "depends= of", "softdep post: of" };
 	for (size_t l = 0; l < 3; l++)
 		for (size_t i = 0; i < lists[l]->n; i++) {
 			int j = node_find(mc, lists[l]->v[i]);
 			if (j >= 0)
-				visit(mc, j, req);
+				visit(mc, j, req, xasprintf("%s %s", how[l], m->name));
 			else if (l == 1) /* only without depmod: depends= names a file that is gone */
 				missing_dep(mc, idx, lists[l]->v[i], req);
 		}
@@ -909,7 +916,8 @@ static int add_mod(struct mc *mc, const struct mnode *m, struct modclosure *out)
 	char *rel = image_rel(mc, m->rel);
 	*mod = (struct modclosure_mod){ .name = xstrdup(m->name), .src = xstrdup(m->src),
 					.dest = xasprintf("/lib/modules/%s/%s", mc->o->kver, rel),
-					.params = params_for(mc, m->name) };
+					.params = params_for(mc, m->name), .why = xstrdup(m->why ? m->why : "kmods"),
+					.req = m->req };
 	free(rel);
 	if (mc->o->decompress && compress_suffix(m->src))
 		return decompress_module(m->src, &mod->data);
@@ -1356,6 +1364,8 @@ static void memo_save(const struct mc *mc, const struct modclosure *out, struct 
 		put_s(pl, out->mods[i].src);
 		put_s(pl, out->mods[i].dest);
 		put_s(pl, out->mods[i].params);
+		put_s(pl, out->mods[i].why);
+		sb_addf(pl, " %d", out->mods[i].req);
 	}
 	for (size_t i = 0; i < out->nfirmware; i++) {
 		sb_addch(pl, 'F');
@@ -1373,16 +1383,19 @@ static void memo_save(const struct mc *mc, const struct modclosure *out, struct 
 
 static bool load_mod(struct mc *mc, const char **p, const char *end, struct modclosure *out)
 {
-	char *f[4] = { NULL, NULL, NULL, NULL };
+	char *f[5] = { NULL, NULL, NULL, NULL, NULL };
+	int req = -1, used = 0;
 	bool ok = get_str(p, end, &f[0], NULL) && get_str(p, end, &f[1], NULL) && get_str(p, end, &f[2], NULL) &&
-		  get_str(p, end, &f[3], NULL) && f[0] && f[1] && f[2];
+		  get_str(p, end, &f[3], NULL) && get_str(p, end, &f[4], NULL) && f[0] && f[1] && f[2] && f[4] &&
+		  sscanf(*p, " %d%n", &req, &used) == 1 && *p + used <= end;
 	if (!ok) {
-		free(f[0]), free(f[1]), free(f[2]), free(f[3]);
+		free(f[0]), free(f[1]), free(f[2]), free(f[3]), free(f[4]);
 		return false;
 	}
+	*p += used;
 	GROW(out->mods, out->nmods + 1, out->amods);
 	struct modclosure_mod *m = &out->mods[out->nmods++];
-	*m = (struct modclosure_mod){ f[0], f[1], f[2], STRBUF_INIT, f[3] };
+	*m = (struct modclosure_mod){ f[0], f[1], f[2], STRBUF_INIT, f[3], f[4], req };
 	/* decompressed bytes are not memoised: the source is still there (the
 	 * memo checked it) and unpacking it costs less than storing it twice */
 	return !(mc->o->decompress && compress_suffix(m->src)) || decompress_module(m->src, &m->data) == 0;
@@ -1501,8 +1514,12 @@ static int mc_run(struct mc *mc, struct modclosure *out)
 	if (resolve_requests(mc) < 0)
 		return -1;
 	for (size_t r = 0; r < mc->nreqs; r++)
-		for (size_t i = 0; i < mc->roots[r].n; i++)
-			visit(mc, node_find(mc, mc->roots[r].v[i]), (int)r);
+		for (size_t i = 0; i < mc->roots[r].n; i++) {
+			const char *asked = mc->reqs[r].name;
+			char *why = !asked || !strcmp(asked, mc->roots[r].v[i]) ? xstrdup("kmods")
+				    : xasprintf("kmods (alias %s)", asked);
+			visit(mc, node_find(mc, mc->roots[r].v[i]), (int)r, why);
+		}
 	if (mc->bad)
 		return -1;
 	order_nodes(mc);
@@ -1565,6 +1582,7 @@ void modclosure_free(struct modclosure *c)
 		free(c->mods[i].src);
 		free(c->mods[i].dest);
 		free(c->mods[i].params);
+		free(c->mods[i].why);
 		sb_release(&c->mods[i].data);
 	}
 	for (size_t i = 0; i < c->nfirmware; i++) {

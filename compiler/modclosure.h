@@ -32,6 +32,8 @@ struct modclosure_mod {
 	char *dest;         /* image path: /lib/modules/<kver>/... (".ko" when decompressed) */
 	struct strbuf data; /* decompressed content when opts.decompress, else empty */
 	char *params;       /* from the request, or NULL */
+	char *why;          /* "kmods", "kmods (alias fs-vfat)", "depends= of btrfs", "softdep pre: of ..." */
+	int req;            /* the request that brought it in (its manifest line), -1 none */
 };
 
 struct modclosure_blob {

@@ -177,8 +177,21 @@ test_expect_success 'an image with kmods holds the modules and indexes for the s
 
 test_expect_success 'the image is the same from a cold cache and from the memo' '
 	rm -rf "$RDC_CACHE_DIR" && "$RDC" build m.yaml -o cold.cpio &&
-	ls "$RDC_CACHE_DIR"/memo/kmods1/* > /dev/null &&
+	ls "$RDC_CACHE_DIR"/memo/kmods2/* > /dev/null &&
 	"$RDC" build m.yaml -o warm.cpio && cmp cold.cpio warm.cpio && cmp cold.cpio m.cpio
+'
+
+test_expect_success 'rdc explain names the kmods line and the chain that pulled a module in, memoised or not' '
+	for run in cold memo; do
+		[ $run = cold ] && rm -rf "$RDC_CACHE_DIR"
+		"$RDC" explain m.yaml /lib/modules/$KVER/kernel/fs/fat/vfat.ko /lib/modules/$KVER/kernel/fs/fat/fat.ko \
+			/lib/modules/$KVER/kernel/lib/libcrc32c.ko /lib/modules/$KVER/kernel/fs/btrfs/btrfs.ko > ex.$run &&
+		expect_grep "vfat.ko: .*module vfat: kmods (alias fs-vfat) (m.yaml:3:9)" ex.$run &&
+		expect_grep "fat/fat.ko: .*module fat: depends= of vfat (m.yaml:3:9)" ex.$run &&
+		expect_grep "libcrc32c.ko: .*module libcrc32c: depends= of btrfs (m.yaml:3:18)" ex.$run &&
+		expect_grep "btrfs.ko: .*module btrfs: kmods (m.yaml:3:18)" ex.$run || exit 1
+	done &&
+	cmp ex.cold ex.memo
 '
 
 test_expect_success 'kmod modprobe resolves inside the image from the indexes rdc wrote' '

@@ -334,7 +334,7 @@ static int choose_output(const struct manifest *m, const struct build_opts *o, c
 	eo->level = same_algo ? m->output.level : -1;
 	eo->jobs = o->jobs;
 	if (rc == 0)
-		rc = emit_check_level(eo, &m->output.loc);
+		rc = emit_check_level(eo, m->output.level_loc.line ? &m->output.level_loc : &m->output.loc);
 	eo->single_segment |= o->single_segment || m->output.single_segment;
 	return rc;
 }

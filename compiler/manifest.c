@@ -713,8 +713,14 @@ static void other_output(struct reader *r, void *base, const char *key, yaml_nod
 		set_field(r, &compression_fields[0], o, v);
 		return;
 	}
-	if (expect_kind(r, v, YAML_MAPPING_NODE, "compression"))
-		map_fields(r, v, compression_fields, o, "output.compression", NULL);
+	if (!expect_kind(r, v, YAML_MAPPING_NODE, "compression"))
+		return;
+	map_fields(r, v, compression_fields, o, "output.compression", NULL);
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+		yaml_node_t *pk = node(r, p->key);
+		if (pk->type == YAML_SCALAR_NODE && !strcmp(scalar(pk), "level"))
+			o->level_loc = node_loc(r, node(r, p->value)); /* an out-of-range level points here */
+	}
 }
 
 static void read_output(struct reader *r, yaml_node_t *v)

@@ -90,7 +90,7 @@ struct mf_output {
 	char *algo;      /* none | gzip | zstd | xz | lz4; NULL: from the suffix */
 	int level;       /* -1: the compressor's default */
 	bool single_segment;
-	struct loc loc;
+	struct loc loc, level_loc;
 };
 
 struct mf_qemu {

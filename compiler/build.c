@@ -167,14 +167,14 @@ static void add_declared(struct builder *b)
 /* Put one closure into the plan.  With `dest`, the root (and the symlinks
  * that led to it) move there instead of keeping their own paths. */
 static void add_closure(struct builder *b, const struct elf_closure *c, const char *dest, enum plan_seg root_seg,
-			const struct loc *loc)
+			const struct loc *loc, const char *dest_origin)
 {
 	for (size_t i = 0; i < c->n; i++) {
 		const struct elf_item *it = &c->v[i];
 		bool root = it->needed_by == NULL;
 		if (root && dest && !it->target && !strcmp(it->path, elf_closure_root(c, 0))) {
 			char *src = in_sysroot(b->m, it->path);
-			count(b, plan_add_file(b->plan, dest, src, MODE_UNSET, 0, 0, root_seg, loc, "binaries (dest)"));
+			count(b, plan_add_file(b->plan, dest, src, MODE_UNSET, 0, 0, root_seg, loc, dest_origin));
 			free(src);
 			continue;
 		}
@@ -195,7 +195,7 @@ static void add_closure(struct builder *b, const struct elf_closure *c, const ch
 
 /* One binary (`name` in the sysroot, or `src` built on the host), or a library. */
 static void add_binary(struct builder *b, const char *name, const char *src, const char *dest, bool library,
-		       const struct loc *loc)
+		       const struct loc *loc, const char *dest_origin)
 {
 	struct elf_closure c = { 0 };
 	struct strbuf err = STRBUF_INIT;
@@ -208,7 +208,7 @@ static void add_binary(struct builder *b, const char *name, const char *src, con
 		diag_error(loc, NULL, "%s", err.len ? err.buf : "cannot resolve this binary");
 		b->errors++;
 	} else {
-		add_closure(b, &c, dest, library ? SEG_LIBS : SEG_BINARIES, loc);
+		add_closure(b, &c, dest, library ? SEG_LIBS : SEG_BINARIES, loc, dest_origin);
 	}
 	sb_release(&err);
 	elf_closure_free(&c);
@@ -228,11 +228,12 @@ static void add_binaries(struct builder *b)
 		return;
 	}
 	for (size_t i = 0; i < m->nbinaries; i++)
-		add_binary(b, m->binaries[i].path, m->binaries[i].src, m->binaries[i].dest, false, &m->binaries[i].loc);
+		add_binary(b, m->binaries[i].path, m->binaries[i].src, m->binaries[i].dest, false, &m->binaries[i].loc,
+			   "binaries (dest)");
 	for (size_t i = 0; i < m->nlibraries; i++)
-		add_binary(b, m->libraries[i].name, NULL, NULL, true, &m->libraries[i].loc);
+		add_binary(b, m->libraries[i].name, NULL, NULL, true, &m->libraries[i].loc, NULL);
 	if (bb) /* the generated /init is a BusyBox script: the sysroot's busybox runs it */
-		add_binary(b, "busybox", NULL, "/bin/busybox", false, &m->init.loc);
+		add_binary(b, "busybox", NULL, "/bin/busybox", false, &m->init.loc, "BusyBox, which runs the generated /init");
 }
 
 static void add_modules(struct builder *b)

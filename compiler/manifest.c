@@ -887,6 +887,30 @@ static const char *intern(struct strlist *names, const char *s)
 	return names->v[names->n - 1];
 }
 
+/* Line `n` (from 0) of data, without its newline; NULL past the end. */
+static const char *line_at(const char *data, size_t len, size_t n, size_t *line_len)
+{
+	const char *p = data, *end = data + len;
+	for (; n > 0; n--) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			return NULL;
+		p = nl + 1;
+	}
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+	*line_len = (size_t)((nl ? nl : end) - p);
+	return p;
+}
+
+/* A ${VAR} that does not open a quoted scalar: {version: ${KVER}} */
+static bool bare_var(const char *line, size_t len)
+{
+	for (const char *p = line; (p = memmem(p, len - (size_t)(p - line), "${", 2)); p += 2)
+		if (p == line || (p[-1] != '"' && p[-1] != '\''))
+			return true;
+	return false;
+}
+
 /* Parse `data` as the file `name`; returns the number of errors. */
 static int read_buffer(struct reader *r, const char *data, size_t len, bool top)
 {
@@ -902,6 +926,12 @@ static int read_buffer(struct reader *r, const char *data, size_t len, bool top)
 		struct strbuf hint = STRBUF_INIT;
 		if (parser.context)
 			sb_addf(&hint, "%s%s", parser.context, at_eof ? ", which the file ends before closing" : "");
+		/* {version: ${KVER}} is the classic: in flow style '{' and '}' are syntax */
+		size_t line_len;
+		const char *line = line_at(data, len, at.line, &line_len);
+		if (line && bare_var(line, line_len))
+			sb_addf(&hint, "%squote a value that uses ${VAR} inside { } or [ ]: version: \"${KVER}\"",
+				hint.len ? "; " : "");
 		diag_error(&l, hint.len ? hint.buf : NULL, "%s", parser.problem ? parser.problem : "invalid YAML");
 		sb_release(&hint);
 		yaml_parser_delete(&parser);

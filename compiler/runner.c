@@ -362,6 +362,7 @@ static char *pick_kernel(const struct manifest *m, const struct run_opts *o, con
 		char *hint = foreign ? xasprintf("this host has no %s kernel there: give qemu.kernel or --kernel PATH "
 						 "(e.g. a Debian linux-image package unpacked into the sysroot)",
 						 arch)
+				     : o->kernel || m->qemu.kernel ? xstrdup("check the path (a kernel build leaves arch/x86/boot/bzImage)")
 				     : xstrdup("install the kernel package for this release, or give qemu.kernel "
 					       "or --kernel PATH (e.g. arch/x86/boot/bzImage)");
 		diag_error(loc, hint, "no kernel image %s", path);

@@ -149,6 +149,25 @@ test_expect_success 'an unknown output format is a usage-level error with choice
 	expect_fail 2 "$RDC" cache gc --max-size -5
 '
 
+test_expect_success 'an unquoted ${VAR} in flow style gets a hint to quote it' '
+	bad flowvar "did not find expected" 2:20 <<-YAML &&
+	rdc: 1
+	kernel: {version: \${KVER}}
+	YAML
+	expect_grep "quote a value that uses" err &&
+	bad flowquoted "did not find expected" "2:9" <<-YAML
+	rdc: 1
+	kernel: {version: "\${KVER}"
+	YAML
+	! grep -q "quote a value" err
+'
+
+test_expect_success 'the BusyBox a generated /init needs says so in rdc explain' '
+	printf "rdc: 1\ninit: {mounts: [proc]}\n" > bb.yaml &&
+	"$RDC" explain bb.yaml /bin/busybox > bb.out &&
+	expect_grep "BusyBox, which runs the generated /init (bb.yaml:2:7)" bb.out
+'
+
 test_expect_success 'manifest values the kernel could not honour are errors at their line' '
 	bad major "device 5000:1 cannot exist" 3:5 <<-YAML &&
 	rdc: 1

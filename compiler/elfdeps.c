@@ -485,7 +485,7 @@ struct elf_ctx *elf_ctx_new(const char *sysroot, const char *arch, struct cas *c
 {
 	const struct arch_desc *a = arch ? arch_find(arch) : host_arch();
 	if (!a) {
-		diag_fail("unknown architecture '%s'", arch);
+		diag_fail("unknown architecture '%s': one of x86_64, aarch64, riscv64, i386, arm, ppc64le, s390x", arch);
 		return NULL;
 	}
 	struct stat st;

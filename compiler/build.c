@@ -106,9 +106,11 @@ char *build_kernel_release(const struct manifest *m, bool *err)
 	if (!m->kernel.version && !m->nkmods)
 		return NULL;
 	char *moddir = modules_dir(m);
+	/* with no kernel: section, the first kmods line is what asked for one */
+	const struct loc *loc = m->kernel.loc.line || !m->nkmods ? &m->kernel.loc : &m->kmods[0].loc;
 	char *kver = m->kernel.version && !strcmp(m->kernel.version, "latest")
-			     ? latest_release(moddir, &m->kernel.loc)
-			     : modclosure_kver(moddir, m->kernel.version ? m->kernel.version : "host", &m->kernel.loc);
+			     ? latest_release(moddir, loc)
+			     : modclosure_kver(moddir, m->kernel.version ? m->kernel.version : "host", loc);
 	free(moddir);
 	*err = kver == NULL;
 	return kver;
@@ -334,6 +336,7 @@ static int choose_output(const struct manifest *m, const struct build_opts *o, c
 	bool same_algo = !m->output.algo || !strcmp(m->output.algo, emit_algo_name(eo->algo));
 	eo->level = same_algo ? m->output.level : -1;
 	eo->jobs = o->jobs;
+	eo->loc = o->output ? NULL : &m->output.loc;
 	if (rc == 0)
 		rc = emit_check_level(eo, m->output.level_loc.line ? &m->output.level_loc : &m->output.loc);
 	eo->single_segment |= o->single_segment || m->output.single_segment;

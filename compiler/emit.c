@@ -1017,6 +1017,15 @@ static int emit_dir(const struct plan *p, struct cas *cas, const struct emit_opt
 	return rc;
 }
 
+/* errno says why; at the output: line when the manifest named the path */
+static void output_error(const struct emit_opts *o, const char *path)
+{
+	if (o->loc && o->loc->line)
+		diag_error(o->loc, NULL, "cannot write %s: %s", path, strerror(errno));
+	else
+		diag_fail("cannot write %s: %s", path, strerror(errno));
+}
+
 int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path,
 	       struct stat *written)
 {
@@ -1026,7 +1035,7 @@ int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o,
 		return emit_dir(p, cas, o, path);
 	struct atomic_file af;
 	if (atomic_open(&af, path) < 0) {
-		diag_fail("cannot write %s: %s", path, strerror(errno));
+		output_error(o, path);
 		return -1;
 	}
 	int rc;
@@ -1042,7 +1051,7 @@ int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o,
 	if (rc == 0 && atomic_commit(&af, 0644) == 0)
 		return 0;
 	if (rc == 0)
-		diag_fail("cannot write %s: %s", path, strerror(errno));
+		output_error(o, path);
 	atomic_abort(&af);
 	return -1;
 }

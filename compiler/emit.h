@@ -20,6 +20,7 @@ struct emit_opts {
 	bool single_segment; /* one stream instead of cached segments */
 	int jobs;            /* parallel segment compressors; 0: all cores */
 	uint32_t mtime;      /* every entry's mtime */
+	const struct loc *loc; /* the manifest's output: line when it named the path, else NULL */
 };
 
 /* Fill format and algo from an output path's suffix (".cpio.zst", ".c" ...)

@@ -162,6 +162,12 @@ test_expect_success 'an unquoted ${VAR} in flow style gets a hint to quote it' '
 	! grep -q "quote a value" err
 '
 
+test_expect_success 'an output the manifest names but cannot be written is an error at its line' '
+	printf "rdc: 1\ndirs: [/a]\noutput: no-such-dir/x.cpio\n" > od.yaml &&
+	expect_fail 1 "$RDC" build od.yaml && expect_grep "^od.yaml:3:9: error: cannot write .*no-such-dir/x.cpio" err &&
+	printf "rdc: 1\nkmods: [btrfs]\n" > nk.yaml && "$RDC" check nk.yaml 2>err || expect_grep "^nk.yaml:2:9: error:" err
+'
+
 test_expect_success 'the BusyBox a generated /init needs says so in rdc explain' '
 	printf "rdc: 1\ninit: {mounts: [proc]}\n" > bb.yaml &&
 	"$RDC" explain bb.yaml /bin/busybox > bb.out &&

@@ -400,7 +400,7 @@ static bool clobbers_input(const struct manifest *m, const struct plan *p, const
 	}
 	for (size_t i = 0; i < plan_count(p); i++) {
 		const struct plan_entry *e = plan_entry_at(p, i);
-		if (e->src && stat(e->src, &s) == 0 && s.st_dev == o.st_dev && s.st_ino == o.st_ino) {
+		if (e->src && e->src_dev == o.st_dev && e->src_ino == o.st_ino) {
 			diag_error(&e->loc, NULL, "the output %s is the source of %s: not overwriting it", out, e->path);
 			return true;
 		}

@@ -166,6 +166,8 @@ int plan_add_file(struct plan *p, const char *dest, const char *src, int perm, u
 	static const struct cas_hash later;
 	if (add_file_hashed(p, dest, src, &later, (uint64_t)st.st_size, mode, uid, gid, seg, loc, origin) < 0)
 		return -1;
+	p->v[p->n - 1].src_dev = st.st_dev;
+	p->v[p->n - 1].src_ino = st.st_ino;
 	GROW(p->unhashed, p->nunhashed + 1, p->aunhashed);
 	p->unhashed[p->nunhashed++] = p->n - 1;
 	return 0;

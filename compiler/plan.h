@@ -24,6 +24,7 @@ struct plan_entry {
 	unsigned rmajor, rminor; /* PK_NODE (c/b) */
 	char *target;     /* PK_SYMLINK */
 	char *src;        /* PK_FILE: host source, NULL for a blob */
+	uint64_t src_dev, src_ino; /* the source as stat()ed when added */
 	struct cas_hash hash; /* PK_FILE content */
 	uint64_t size;
 	char *origin;     /* human words: "files", "DT_NEEDED of /usr/bin/curl" */

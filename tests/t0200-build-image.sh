@@ -168,6 +168,12 @@ test_expect_success 'an output name must tell the truth about its content' '
 	! test -e named.cpio.gz
 '
 
+test_expect_success 'a failed .S output leaves no .cpio companion behind' '
+	inputs_in o-asm && mkdir blocked.S &&
+	expect_fail 1 "$RDC" build m.yaml -o blocked.S && ! test -e blocked.cpio &&
+	test -z "$(find . -name "*rdc-tmp*")"
+'
+
 test_expect_success 'without -o the default name follows the format and the compression' '
 	inputs_in o-default &&
 	"$RDC" build m.yaml --format c && grep -q "rdc_initramfs" m.c &&

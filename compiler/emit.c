@@ -813,7 +813,7 @@ static int emit_asm(const struct plan *p, struct cas *cas, const struct emit_opt
 
 int emit_list(const struct plan *p, struct cas *cas, FILE *out)
 {
-	fputs("# gen_init_cpio list written by rdc; file locations are in its cache\n", out);
+	fputs(RDC_LIST_HEADER "\n", out);
 	for (size_t i = 0; i < plan_count(p); i++) {
 		const struct plan_entry *e = plan_entry_at(p, i);
 		if (strpbrk(e->path, " \t\n") || (e->target && strpbrk(e->target, " \t\n"))) {

@@ -13,6 +13,9 @@
 enum emit_format { EF_CPIO, EF_LIST, EF_C, EF_S, EF_DIR };
 enum emit_algo { EA_NONE, EA_GZIP, EA_ZSTD, EA_XZ, EA_LZ4 };
 
+/* The first line of every list rdc writes (rdc import recognises it). */
+#define RDC_LIST_HEADER "# gen_init_cpio list written by rdc; file locations are in its cache"
+
 struct emit_opts {
 	enum emit_format format;
 	enum emit_algo algo;

@@ -34,6 +34,7 @@
 #include <strings.h>
 #include <unistd.h>
 #include "diag.h"
+#include "emit.h"
 #include "util.h"
 
 enum imp_type { IMP_FILE, IMP_DIR, IMP_NOD, IMP_SLINK, IMP_PIPE, IMP_SOCK };
@@ -464,6 +465,12 @@ static int imp_parse(struct imp_ctx *c, struct strbuf *text)
 		line++;
 		*eol = '\0';
 		size_t len = (size_t)(eol - p);
+		if (line == 1 && !strcmp(p, RDC_LIST_HEADER)) {
+			struct loc l = imp_loc(c, 1, 1);
+			diag_warn(&l, "import the lists you write by hand; for this image keep the manifest it came from",
+				  "this list was written by rdc: its files are objects in rdc's cache, which `rdc cache gc` "
+				  "may remove");
+		}
 		if (strlen(p) != len) {
 			struct loc l = imp_loc(c, line, (int)strlen(p) + 1);
 			diag_error(&l, NULL, "a NUL byte in the list");

@@ -122,7 +122,8 @@ test_expect_success 'round trip: rdc list of a manifest, imported, builds the sa
 	YAML
 	"$RDC" build orig.yaml -o orig.cpio &&
 	"$RDC" list orig.yaml > orig.list &&
-	"$RDC" import orig.list -o back.yaml &&
+	"$RDC" import orig.list -o back.yaml 2>imp.err &&
+	expect_grep "orig.list:1:1: warning: this list was written by rdc" imp.err &&
 	"$RDC" build back.yaml -o back.cpio &&
 	cmp orig.cpio back.cpio &&
 	"$RDC" list back.yaml | diff orig.list -

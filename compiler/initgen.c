@@ -189,8 +189,11 @@ static void add_exit(const struct mf_init *in, struct strbuf *out)
 	 * since its console= comes last on the command line), on a line of its
 	 * own.  Writing it is the init's last word before power goes: the short
 	 * sleep lets the UART drain, which poweroff -f does not wait for. */
-	sb_adds(out, "echo \"" INITGEN_EXIT_TAG "$rdc_rc\" >/dev/console 2>/dev/null || echo \"" INITGEN_EXIT_TAG
-		     "$rdc_rc\"\n");
+	/* RDC_NONCE comes from the kernel command line (rdc run puts it there,
+	 * the kernel hands unknown NAME=value words to init as environment):
+	 * the tag then carries it, and no step's output can pass for it. */
+	sb_adds(out, "rdc_tag=\"rdc-exit${RDC_NONCE:+[$RDC_NONCE]}: $rdc_rc\"\n");
+	sb_adds(out, "echo \"$rdc_tag\" >/dev/console 2>/dev/null || echo \"$rdc_tag\"\n");
 	if (!strcmp(how, "shell")) {
 		/* setsid + cttyhack give the shell the console as its controlling
 		 * tty, so ^C and job control work */
@@ -221,7 +224,7 @@ int initgen_script(const struct manifest *m, const struct modclosure *mods, stru
 		sb_adds(out, " from ");
 		sb_adds(out, path_basename(m->path));
 	}
-	sb_adds(out, "; it prints \"" INITGEN_EXIT_TAG "N\" on the console when the steps end.\n");
+	sb_adds(out, "; it prints \"rdc-exit[NONCE]: N\" on the console when the steps end.\n");
 	sb_adds(out, prologue);
 	add_mounts(in, out);
 	if (in->load_modules)

@@ -30,6 +30,7 @@
 #include <getopt.h>
 #include <linux/kvm.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -422,12 +423,14 @@ static bool in_path(const char *prog)
 
 /* ---- the command line ------------------------------------------------------ */
 
-static void add_append(const struct manifest *m, const struct run_arch *a, struct strbuf *sb)
+static void add_append(const struct manifest *m, const struct run_arch *a, const char *nonce, struct strbuf *sb)
 {
 	sb_adds(sb, "panic=-1");
 	if (!diag_verbose)
 		sb_adds(sb, " quiet");
 	sb_adds(sb, " rdinit=/init");
+	if (nonce) /* init's environment: the generated /init signs its status with it */
+		sb_addf(sb, " RDC_NONCE=%s", nonce);
 	if (m->qemu.append && *m->qemu.append) {
 		sb_addch(sb, ' ');
 		sb_adds(sb, m->qemu.append);
@@ -436,7 +439,8 @@ static void add_append(const struct manifest *m, const struct run_arch *a, struc
 }
 
 static void qemu_argv(const struct manifest *m, const struct run_opts *o, const struct run_arch *a,
-		      bool kvm, bool interactive, const char *kernel, const char *image, struct strlist *av)
+		      bool kvm, bool interactive, const char *kernel, const char *image, const char *nonce,
+		      struct strlist *av)
 {
 	sl_push(av, a->qemu);
 	if (a->machine) {
@@ -472,7 +476,7 @@ static void qemu_argv(const struct manifest *m, const struct run_opts *o, const 
 	sl_push(av, "-initrd");
 	sl_push(av, image);
 	struct strbuf ap = STRBUF_INIT;
-	add_append(m, a, &ap);
+	add_append(m, a, nonce, &ap);
 	sl_push(av, "-append");
 	sl_push_owned(av, sb_detach(&ap));
 	for (size_t i = 0; i < m->qemu.nargs; i++)
@@ -522,8 +526,25 @@ static void on_signal(int sig)
 /* The console, a line at a time, looking for the first "rdc-exit: N". */
 struct scan {
 	struct strbuf line;
-	int status; /* -1 until the tag is seen */
+	int status;          /* -1 until the tag is seen */
+	const char *tag;     /* "rdc-exit[NONCE]: ", which only /init knows */
+	bool plain_too;      /* also "rdc-exit: " (init.exec programs print that) */
+	bool powers_off;     /* the guest ends QEMU itself after the tag (on_exit: poweroff, reboot) */
 };
+
+/* Does the line end in `tag` N?  Junk before the tag is allowed: a kernel
+ * message can share the console line. */
+static int tag_status(const char *l, size_t n, const char *tag)
+{
+	size_t d = n;
+	while (d && l[d - 1] >= '0' && l[d - 1] <= '9')
+		d--;
+	size_t t = strlen(tag);
+	if (d == n || n - d > 3 || d < t || memcmp(l + d - t, tag, t))
+		return -1;
+	int v = atoi(l + d);
+	return v <= 255 ? v : -1;
+}
 
 static void scan_line(struct scan *s)
 {
@@ -531,15 +552,10 @@ static void scan_line(struct scan *s)
 	size_t n = s->line.len;
 	while (n && (l[n - 1] == '\r' || l[n - 1] == ' ' || l[n - 1] == '\t'))
 		n--;
-	size_t d = n;
-	while (d && l[d - 1] >= '0' && l[d - 1] <= '9')
-		d--;
-	size_t tag = strlen(INITGEN_EXIT_TAG);
-	/* the last tag wins: /init prints its own after every step's output */
-	if (d == n || n - d > 3 || d < tag || memcmp(l + d - tag, INITGEN_EXIT_TAG, tag))
-		return;
-	int v = atoi(l + d);
-	if (v <= 255)
+	int v = tag_status(l, n, s->tag);
+	if (v < 0 && s->plain_too)
+		v = tag_status(l, n, INITGEN_EXIT_TAG);
+	if (v >= 0) /* the last tag wins */
 		s->status = v;
 }
 
@@ -585,9 +601,9 @@ struct outcome {
 	long long ms;
 };
 
-static void pump(int fd, pid_t pid, int timeout_s, bool interactive, struct outcome *out)
+static void pump(int fd, pid_t pid, int timeout_s, bool interactive, const struct scan *want, struct outcome *out)
 {
-	struct scan s = { STRBUF_INIT, -1 };
+	struct scan s = *want;
 	long long start = now_ms(), deadline = timeout_s ? start + timeout_s * 1000LL : 0;
 	bool eof = false, exited = false;
 	char buf[65536];
@@ -667,7 +683,7 @@ static pid_t spawn(const struct strlist *av, int *fd)
 	return pid;
 }
 
-static int boot(const struct strlist *av, int timeout_s, bool interactive)
+static int boot(const struct strlist *av, int timeout_s, bool interactive, const struct scan *want)
 {
 	struct termios saved;
 	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
@@ -683,7 +699,7 @@ static int boot(const struct strlist *av, int timeout_s, bool interactive)
 	sigaction(SIGHUP, &sa, &old_hup);
 	sigaction(SIGPIPE, &ign, &old_pipe);
 	struct outcome out = { 0 };
-	pump(fd, pid, timeout_s, interactive, &out);
+	pump(fd, pid, timeout_s, interactive, want, &out);
 	close(fd);
 	run_child = 0;
 	sigaction(SIGINT, &old_int, NULL);
@@ -697,6 +713,10 @@ static int boot(const struct strlist *av, int timeout_s, bool interactive)
 		fprintf(stderr, "rdc: interrupted (signal %d); QEMU was stopped\n", (int)run_signal);
 		return 128 + run_signal;
 	}
+	if (out.status >= 0 && out.killed && want->powers_off)
+		diag_warn(NULL, "something in the guest kept running after /init reported; the status is /init's own",
+			  "QEMU had not stopped %d s after the guest reported status %d; rdc stopped it",
+			  RUN_GRACE_MS / 1000, out.status);
 	if (out.status >= 0) {
 		diag_info("the guest reported status %d after %lld.%01lld s%s", out.status, out.ms / 1000,
 			  out.ms % 1000 / 100, out.killed ? " (QEMU did not exit by itself and was stopped)" : "");
@@ -774,7 +794,18 @@ static int run_manifest(struct manifest *m, const struct run_opts *o)
 	}
 	if (!rc) {
 		struct strlist av = STRLIST_INIT;
-		qemu_argv(m, o, a, kvm, interactive, kernel, image, &av);
+		/* a fresh nonce per boot; none in a printed command, which has
+		 * nobody watching for the status */
+		char nonce[17] = "", tag[40];
+		uint64_t r = 0;
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			r = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
+		snprintf(nonce, sizeof(nonce), "%016llx", (unsigned long long)r);
+		snprintf(tag, sizeof(tag), "rdc-exit[%s]: ", nonce);
+		const char *how = m->init.on_exit ? m->init.on_exit : "poweroff";
+		struct scan want = { STRBUF_INIT, -1, tag, m->init.exec != NULL,
+				     !m->init.exec && (!strcmp(how, "poweroff") || !strcmp(how, "reboot")) };
+		qemu_argv(m, o, a, kvm, interactive, kernel, image, o->dry_run ? NULL : nonce, &av);
 		char *cmd = command_line(&av);
 		if (o->dry_run) {
 			printf("%s\n", cmd);
@@ -791,7 +822,7 @@ static int run_manifest(struct manifest *m, const struct run_opts *o)
 			}
 		} else {
 			diag_info("%s", cmd);
-			rc = boot(&av, timeout, interactive);
+			rc = boot(&av, timeout, interactive, &want);
 		}
 		free(cmd);
 		sl_release(&av);

@@ -46,7 +46,7 @@ test_expect_success 'the image has /init (a BusyBox script, 0755) and /bin/busyb
 '
 
 test_expect_success 'each step reaches sh -c exactly as written' '
-	sed -n "/^rdc_step /,/^echo \"rdc-exit/p" img/init | sed "\$d" > steps.sh &&
+	sed -n "/^rdc_step /,/^rdc_tag=/p" img/init | sed "\$d" > steps.sh &&
 	[ "$(grep -c "^rdc_step " steps.sh)" -eq 3 ] &&
 	sh -c "rdc_step() { printf \"%s\\n---\\n\" \"\$3\"; }; . ./steps.sh" > got-steps &&
 	diff want-steps got-steps
@@ -83,8 +83,8 @@ test_expect_success 'modules are insmodded in modprobe'"'"'s order, params as on
 '
 
 test_expect_success 'one status line, then poweroff (the default)' '
-	[ "$(grep -c "rdc-exit: " img/init)" -eq 2 ] &&
-	[ "$(grep -c "^echo \"rdc-exit: \$rdc_rc\"" img/init)" -eq 1 ] &&
+	[ "$(grep -c "^rdc_tag=" img/init)" -eq 1 ] &&
+	[ "$(grep -c "^echo \"\$rdc_tag\"" img/init)" -eq 1 ] &&
 	expect_grep "^poweroff -f$" img/init &&
 	! grep -q "^reboot\|cttyhack" img/init
 '
@@ -98,7 +98,7 @@ test_expect_success 'on_exit reboot, halt and shell' '
 	expect_grep "^halt -f$" halt/init &&
 	expect_grep "^setsid cttyhack sh$" shell/init &&
 	expect_grep "^poweroff -f$" shell/init &&
-	expect_grep "rdc-exit: " shell/init
+	expect_grep "^rdc_tag=" shell/init
 '
 
 test_expect_success 'the script depends only on the manifest (not on cwd or the path given)' '

@@ -76,7 +76,7 @@ test_expect_success 'rdc run --kernel BZIMAGE: every module of the closure is li
 	expect_grep "^virtio_net .* Live " out &&
 	expect_grep "^buildtree: all modules live" out &&
 	expect_grep "^heartbeat=7 sec" out &&
-	expect_grep "^rdc-exit: 0" out &&
+	expect_grep "^rdc-exit\(\[[0-9a-f]*\]\)\?: 0" out &&
 	! grep -q "^dummy " out
 '
 
@@ -123,7 +123,7 @@ test_expect_success 'the staging tree shared over virtio-9p: modules load from i
 	expect_grep "^i6300esb .* Live " out &&
 	expect_grep "^watchdog .* Live " out &&
 	expect_grep "^e1000 .* Live " out &&
-	expect_grep "^rdc-exit: 0" out
+	expect_grep "^rdc-exit\(\[[0-9a-f]*\]\)\?: 0" out
 '
 
 test_done

@@ -433,6 +433,67 @@ static void builder_release(struct builder *b)
 }
 
 /* Resolve everything into a finished plan; -1 after reporting errors. */
+/* Does `cmd` use `word` as a word (a command name, most likely)? */
+static bool mentions(const char *cmd, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = cmd; (p = strstr(p, word)); p += n) {
+		bool start = p == cmd || strchr(" \t;|&(`$", p[-1]);
+		if (start && (!p[n] || strchr(" \t;|&)`", p[n])))
+			return true;
+	}
+	return false;
+}
+
+/* BusyBox's applet names, from the table it keeps ("[", "[[", "acpid" ...,
+ * NUL-separated and sorted); empty when the file does not look like it. */
+static void busybox_applets(const char *path, struct strlist *out)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (read_file(path, &sb) == 0 && sb.len > 6) {
+		const char *p = memmem(sb.buf, sb.len, "[\0[[\0", 5), *end = sb.buf + sb.len;
+		while (p && p < end && *p) {
+			size_t n = strnlen(p, (size_t)(end - p));
+			if (n == 0 || n > 32 || strspn(p, "[]abcdefghijklmnopqrstuvwxyz0123456789_.-") != n)
+				break;
+			sl_push(out, p);
+			p += n + 1;
+		}
+	}
+	sb_release(&sb);
+}
+
+/* BusyBox's sh runs its own applet for a bare name before looking in PATH:
+ * a step that says "ip" gets BusyBox's ip, not the iproute2 ip of binaries:.
+ * Say so at the step, where the fix (the full path) goes. */
+static void warn_applet_shadowing(struct builder *b)
+{
+	const struct manifest *m = b->m;
+	if (!m->init.present || m->init.exec || !m->init.nsteps)
+		return;
+	const struct plan_entry *bb = plan_resolve(b->plan, "/bin/busybox");
+	struct strlist applets = STRLIST_INIT;
+	for (size_t i = 0; bb && bb->src && i < plan_count(b->plan); i++) {
+		const struct plan_entry *e = plan_entry_at(b->plan, i);
+		const char *base = strrchr(e->path, '/') + 1;
+		if (e->seg != SEG_BINARIES || e->kind != PK_FILE || e == bb || !strcmp(base, "busybox"))
+			continue;
+		for (size_t s = 0; s < m->init.nsteps; s++) {
+			if (!mentions(m->init.steps[s].run, base))
+				continue;
+			if (!applets.n)
+				busybox_applets(bb->src, &applets);
+			if (!sl_has(&applets, base))
+				break;
+			char *hint = xasprintf("write %s to run the one from binaries:", e->path);
+			diag_warn(&m->init.steps[s].loc, hint, "'%s' here runs BusyBox's own %s applet (its sh prefers "
+				  "applets to PATH), not %s", base, base, e->path);
+			free(hint);
+		}
+	}
+	sl_release(&applets);
+}
+
 /* init: {exec: PATH} must name a program the image has, or the kernel
  * panics with "No working init found". */
 static bool m_init_exec_missing(struct builder *b)
@@ -465,6 +526,8 @@ static int make_plan(struct builder *b)
 	int rc = plan_finish(b->plan);
 	if (rc == 0 && m_init_exec_missing(b))
 		rc = -1;
+	if (rc == 0)
+		warn_applet_shadowing(b);
 	return b->errors ? -1 : rc;
 }
 

@@ -51,6 +51,14 @@ test_expect_success 'tiny-bins: strace and ip with every library lddtree finds, 
 	cmp bx/sbin/ip /usr/sbin/ip && cmp bx/usr/bin/strace /usr/bin/strace
 '
 
+test_expect_success 'a step naming a binaries: program that BusyBox also has is warned about, at the step' '
+	"$RDC" check "$M/tiny-bins.yaml" 2>err && ! grep -q warning err &&
+	sed "s|/sbin/ip -br link .*|ip -br link|" "$M/tiny-bins.yaml" > shadow.yaml &&
+	"$RDC" check shadow.yaml 2>err &&
+	expect_grep "shadow.yaml:17:7: warning: .ip. here runs BusyBox.s own ip applet" err &&
+	expect_grep "hint: write /sbin/ip" err && ! grep -q strace err
+'
+
 test_expect_success 'tiny-bins: the binaries run from the unpacked image with only its libraries' '
 	ld=bx/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 &&
 	$ld --inhibit-cache --library-path bx/usr/lib/x86_64-linux-gnu bx/sbin/ip -V | grep -q "ip utility" &&
@@ -99,6 +107,12 @@ test_expect_success 'tiny-run boots, prints its line and rdc run exits 0' '
 	expect_grep "^model name" out &&
 	expect_grep "^rdc-exit\(\[[0-9a-f]*\]\)\?: 0" out &&
 	[ -s tiny-run.cpio.zst ]
+'
+
+test_expect_success 'tiny-bins boots as the README says: the links, then strace at work' '
+	"$RDC" run "$M/tiny-bins.yaml" </dev/null >out 2>err || { cat out err; false; } &&
+	expect_grep "^lo  *DOWN .*<LOOPBACK>" out &&
+	expect_grep "^uname(" out
 '
 fi
 

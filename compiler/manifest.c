@@ -171,6 +171,19 @@ static bool parse_bool(const char *s, bool *out)
 
 static void set_strlist(struct reader *r, yaml_node_t *n, char ***v, size_t *count, const char *what)
 {
+	if (n->type == YAML_SCALAR_NODE && strpbrk(scalar(n), " \t")) { /* args: -smp 2 */
+		struct strbuf words = STRBUF_INIT;
+		for (const char *p = scalar(n); *p; p++)
+			if (!strchr(" \t", *p))
+				sb_addch(&words, *p);
+			else if (words.len && !strchr(" \t", p[1]) && p[1])
+				sb_adds(&words, ", ");
+		char *hint = xasprintf("write a list, one word per item: %s: [%s]", what, words.buf);
+		sb_release(&words);
+		error_at(r, n, hint, "%s is a list; '%s' would be one word", what, scalar(n));
+		free(hint);
+		return;
+	}
 	if (n->type == YAML_SCALAR_NODE) {
 		char *x = expand(r, n, what);
 		if (x) {
@@ -812,6 +825,22 @@ static void read_top_scalar(struct reader *r, const char *key, yaml_node_t *v)
 	}
 }
 
+/* qemu.memory as QEMU's -m takes it: a number, optionally k/M/G/T. */
+static void check_memory(struct reader *r, yaml_node_t *map)
+{
+	const char *mem = r->m->qemu.memory;
+	if (!mem || map->type != YAML_MAPPING_NODE)
+		return;
+	size_t digits = strspn(mem, "0123456789");
+	bool ok = digits > 0 && (!mem[digits] || (strchr("kKmMgGtT", mem[digits]) && !mem[digits + 1]));
+	if (ok && strtoull(mem, NULL, 10) > 0)
+		return;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++)
+		if (!strcmp(scalar(node(r, p->key)), "memory"))
+			error_at(r, node(r, p->value), "e.g. 256M or 1G (a number with an optional k, M, G or T)",
+				 "memory '%s' is not a size QEMU takes", mem);
+}
+
 static void read_top_key(struct reader *r, yaml_node_t *k, yaml_node_t *v)
 {
 	const char *key = scalar(k);
@@ -838,6 +867,7 @@ static void read_top_key(struct reader *r, yaml_node_t *k, yaml_node_t *v)
 		r->m->qemu.loc = node_loc(r, v);
 		if (expect_kind(r, v, YAML_MAPPING_NODE, "qemu"))
 			map_fields(r, v, qemu_fields, &r->m->qemu, "qemu", NULL);
+		check_memory(r, v);
 	} else {
 		const char *best = diag_closest(key, manifest_top_keys, (int)(sizeof(manifest_top_keys) / sizeof(*manifest_top_keys)) - 1);
 		char *hint = best ? xasprintf("did you mean '%s'?", best) : NULL;

@@ -599,6 +599,7 @@ struct outcome {
 	bool killed;     /* killed after the status (QEMU did not exit) */
 	int wstatus;     /* QEMU's wait status when it exited by itself */
 	long long ms;
+	uint64_t bytes;  /* console output seen */
 };
 
 static void pump(int fd, pid_t pid, int timeout_s, bool interactive, const struct scan *want, struct outcome *out)
@@ -630,6 +631,7 @@ static void pump(int fd, pid_t pid, int timeout_s, bool interactive, const struc
 			continue;
 		}
 		write_all(STDOUT_FILENO, buf, (size_t)n); /* a closed stdout does not stop the run */
+		out->bytes += (uint64_t)n;
 		bool had = s.status >= 0;
 		scan_bytes(&s, buf, (size_t)n);
 		if (!had && s.status >= 0 && !interactive) {
@@ -737,10 +739,25 @@ static int boot(const struct strlist *av, int timeout_s, bool interactive, const
 	}
 	diag_fail("the guest ended without reporting a status (kernel panic, watchdog or poweroff) after %lld.%01lld s",
 		  out.ms / 1000, out.ms % 1000 / 100);
+	if (out.bytes < 200) /* not even the kernel's first lines: it never got going */
+		fputs("hint: the guest printed (almost) nothing, so the kernel did not start: too little memory for "
+		      "the kernel and this image (qemu.memory), or a kernel that is not for this machine\n", stderr);
 	return RUN_EXIT_NO_STATUS;
 }
 
 /* ---- the command ---------------------------------------------------------- */
+
+/* /init from files:, symlinks: or a tree copied to the root (which may hold one) */
+static bool provides_init(const struct manifest *m)
+{
+	for (size_t i = 0; i < m->nfiles; i++)
+		if (!strcmp(m->files[i].dest, "/init") || (m->files[i].tree && !strcmp(m->files[i].dest, "/")))
+			return true;
+	for (size_t i = 0; i < m->nsymlinks; i++)
+		if (!strcmp(m->symlinks[i].path, "/init"))
+			return true;
+	return false;
+}
 
 static int run_manifest(struct manifest *m, const struct run_opts *o)
 {
@@ -763,6 +780,13 @@ static int run_manifest(struct manifest *m, const struct run_opts *o)
 	}
 	char *kernel = pick_kernel(m, o, arch, !native);
 	if (!kernel) {
+		free(out);
+		return 1;
+	}
+	if (!m->init.present && !provides_init(m)) { /* a boot that can only end in a panic */
+		diag_error(NULL, "add an init: section (steps, or {exec: PATH}), or a file at /init",
+			   "%s has no /init: the kernel would panic with nothing to run", o->manifest);
+		free(kernel);
 		free(out);
 		return 1;
 	}

@@ -168,6 +168,19 @@ test_expect_success 'an output the manifest names but cannot be written is an er
 	printf "rdc: 1\nkmods: [btrfs]\n" > nk.yaml && "$RDC" check nk.yaml 2>err || expect_grep "^nk.yaml:2:9: error:" err
 '
 
+test_expect_success 'qemu values QEMU would refuse are errors at their line' '
+	bad mem "memory .abc. is not a size QEMU takes" 2:16 <<-YAML &&
+	rdc: 1
+	qemu: {memory: abc}
+	YAML
+	bad args "args is a list; .-smp 2. would be one word" 2:14 <<-YAML &&
+	rdc: 1
+	qemu: {args: -smp 2}
+	YAML
+	expect_grep "args: \[-smp, 2\]" err &&
+	printf "rdc: 1\nqemu: {memory: 1G, args: -s}\n" > okq.yaml && "$RDC" check okq.yaml
+'
+
 test_expect_success 'the BusyBox a generated /init needs says so in rdc explain' '
 	printf "rdc: 1\ninit: {mounts: [proc]}\n" > bb.yaml &&
 	"$RDC" explain bb.yaml /bin/busybox > bb.out &&

@@ -36,4 +36,16 @@ test_expect_success 'busybox-shell: a shell on the console runs what is typed, t
 	expect_grep "^/dev/ttyS0" out
 '
 
+test_expect_success 'a guest that never starts (16M of memory) says so, and what to look at' '
+	printf "rdc: 1\nkernel: {version: $KVER}\ninit: {steps: [true]}\nqemu: {memory: 16M}\n" > lowmem.yaml &&
+	expect_fail 124 timeout 120 "$RDC" run lowmem.yaml </dev/null &&
+	expect_grep "kernel did not start" err && expect_grep "qemu.memory" err
+'
+
+test_expect_success 'a manifest with no /init is refused before booting' '
+	printf "rdc: 1\ndirs: [/a]\n" > noinit.yaml &&
+	expect_fail 1 "$RDC" run noinit.yaml </dev/null && expect_grep "has no /init" err &&
+	! test -e noinit.cpio.zst
+'
+
 test_done

@@ -325,6 +325,16 @@ static const char *kernel_image_arch(const char *path)
 	return NULL;
 }
 
+static bool is_elf(const char *path)
+{
+	char h[4];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool elf = fd >= 0 && read(fd, h, 4) == 4 && !memcmp(h, "\177ELF", 4);
+	if (fd >= 0)
+		close(fd);
+	return elf;
+}
+
 static bool kernel_fits(const char *karch, const char *arch)
 {
 	if (!strcmp(karch, "x86"))
@@ -379,7 +389,16 @@ static char *pick_kernel(const struct manifest *m, const struct run_opts *o, con
 		free(path);
 		return NULL;
 	}
+	struct stat st;
 	const char *karch = kernel_image_arch(path);
+	bool x86 = !strcmp(arch, "x86_64") || !strcmp(arch, "i386");
+	if (stat(path, &st) == 0 && (!S_ISREG(st.st_mode) || (x86 && !karch && !is_elf(path)))) {
+		/* QEMU's own words for these ("linux kernel too old to load a ram disk") mislead */
+		diag_error(loc, "a kernel build leaves arch/x86/boot/bzImage; distributions install /boot/vmlinuz-*",
+			   S_ISREG(st.st_mode) ? "%s is not a kernel image (no bzImage header)" : "%s is not a file", path);
+		free(path);
+		return NULL;
+	}
 	if (karch && !kernel_fits(karch, arch)) {
 		diag_error(loc, "give a kernel built for the manifest's arch (qemu.kernel or --kernel), or set arch:",
 			   "%s is an %s kernel, but the image is for %s", path, karch, arch);

@@ -48,4 +48,11 @@ test_expect_success 'a manifest with no /init is refused before booting' '
 	! test -e noinit.cpio.zst
 '
 
+test_expect_success 'a --kernel that is not a kernel is named as such, before QEMU says something odd' '
+	echo "not a kernel" > notakernel &&
+	expect_fail 1 "$RDC" run --dry-run "$ROOT/manifests/hello.yaml" --kernel notakernel &&
+	expect_grep "notakernel is not a kernel image" err &&
+	expect_fail 1 "$RDC" run --dry-run "$ROOT/manifests/hello.yaml" --kernel /boot && expect_grep "/boot is not a file" err
+'
+
 test_done

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "diag.h"
 #include "emit.h"
@@ -273,9 +274,22 @@ static char *imp_src(const struct imp_ctx *c, const struct imp_field *f, int lin
 		free(loc);
 		return NULL;
 	}
-	if (loc[0] == '/')
+	char *abs = loc[0] == '/' ? xstrdup(loc) : imp_absolute(c, loc);
+	struct stat st;
+	bool readable = stat(abs, &st) == 0;
+	if (!readable || !S_ISREG(st.st_mode)) { /* gen_init_cpio stops here too */
+		if (readable)
+			diag_error(&l, "a file entry copies one file", "%s is not a regular file", abs);
+		else
+			diag_error(&l, NULL, "cannot read %s: %s", abs, strerror(errno));
+		free(abs);
+		free(loc);
+		return NULL;
+	}
+	if (loc[0] == '/') {
+		free(abs);
 		return loc;
-	char *abs = imp_absolute(c, loc);
+	}
 	free(loc);
 	if (!c->out_dir)
 		return abs;

@@ -148,6 +148,11 @@ test_expect_success 'a line that starts with blanks is an error (gen_init_cpio s
 	check_error "  # a comment" 2:1 "an entry must start in the first column"
 '
 
+test_expect_success 'a file whose location is missing or not a file is an error at the location, as gen_init_cpio would stop' '
+	check_error "file /x src/nosuch.txt 0644 0 0" 2:9 "cannot read .*src/nosuch.txt: No such file" &&
+	check_error "file /x /etc 0644 0 0" 2:9 "/etc is not a regular file"
+'
+
 test_expect_success 'a wrong number of fields is an error naming the syntax' '
 	check_error "dir /x 0755 0" 2:14 "dir takes 4 fields, this line has 3" &&
 	expect_grep "hint: dir NAME MODE UID GID" err &&

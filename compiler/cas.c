@@ -760,6 +760,19 @@ static bool segment_intact(const char *path)
 	return ok;
 }
 
+static const char *human_size(uint64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	int u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "(%.1f %s)" : "(%.0f %s)", v, units[u]);
+	return buf;
+}
+
 static void cache_print(const struct cwalk *w, size_t nindex)
 {
 	uint64_t n[CK_NKINDS] = { 0 }, bytes[CK_NKINDS] = { 0 }, total = 0;
@@ -768,10 +781,13 @@ static void cache_print(const struct cwalk *w, size_t nindex)
 		bytes[w->v[i].kind] += w->v[i].size;
 		total += w->v[i].size;
 	}
+	char h[32];
 	printf("cache     %s\n", w->c->dir);
 	for (int k = 0; k < CK_NKINDS; k++)
-		printf("%-9s %8" PRIu64 " files %14" PRIu64 " bytes\n", ckind_names[k], n[k], bytes[k]);
-	printf("index     %8zu entries\ntotal     %29" PRIu64 " bytes\n", nindex, total);
+		printf("%-9s %8" PRIu64 " files %14" PRIu64 " bytes  %s\n", ckind_names[k], n[k], bytes[k],
+		       human_size(bytes[k], h, sizeof(h)));
+	printf("index     %8zu entries (sources whose content is known by their stat)\n", nindex);
+	printf("total     %29" PRIu64 " bytes  %s\n", total, human_size(total, h, sizeof(h)));
 }
 
 static int cache_verify(struct cwalk *w)
@@ -893,7 +909,17 @@ int cmd_cache(int argc, char **argv)
 		extra = 0;
 	else if (!strcmp(sub, "gc") && extra == 1 && !strncmp(argv[2], "--max-size=", 11) && parse_size(argv[2] + 11, &max_size))
 		extra = 0;
+	if (known && extra == 1 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+		fputs(cache_usage, stdout);
+		return 0;
+	}
 	if (!known || extra) {
+		if (!known && *sub)
+			fprintf(stderr, "rdc cache: unknown command '%s'\n", sub);
+		else if (!strcmp(sub, "gc") && extra >= 1 && !strncmp(argv[2], "--max-size", 10))
+			fprintf(stderr, "rdc cache gc: --max-size takes a size in bytes, or with K, M or G (e.g. 500M)\n");
+		else if (extra)
+			fprintf(stderr, "rdc cache %s: unexpected '%s'\n", sub, argv[2]);
 		fputs(cache_usage, stderr);
 		return 2;
 	}

@@ -842,7 +842,7 @@ static int cmp_oldest(const void *a, const void *b)
 static int cache_gc(struct cwalk *w, uint64_t max_size)
 {
 	struct cas *c = w->c;
-	uint64_t total = 0, freed = 0, nfreed = 0;
+	uint64_t total = 0, freed = 0, nfreed = 0, nkind[CK_NKINDS] = { 0 };
 	int64_t stale_tmp = now_ns() - 3600LL * 1000000000LL; /* a live build may still own younger ones */
 	index_prune(c);
 	struct strlist live = STRLIST_INIT;
@@ -871,13 +871,21 @@ static int cache_gc(struct cwalk *w, uint64_t max_size)
 				total -= f->size;
 				freed += f->size;
 				nfreed++;
+				nkind[f->kind]++;
 				free(f->path);
 				f->path = NULL;
 			}
 		}
 	}
 	sl_release(&live);
-	printf("removed %" PRIu64 " files, %" PRIu64 " bytes; %" PRIu64 " bytes remain\n", nfreed, freed, total);
+	char h[32];
+	printf("removed %" PRIu64 " files, %" PRIu64 " bytes %s", nfreed, freed, human_size(freed, h, sizeof(h)));
+	for (int k = 0, first = 1; k < CK_NKINDS; k++)
+		if (nkind[k]) {
+			printf("%s%" PRIu64 " %s", first ? ": " : ", ", nkind[k], ckind_names[k]);
+			first = 0;
+		}
+	printf("; %" PRIu64 " bytes remain %s\n", total, human_size(total, h, sizeof(h)));
 	return 0;
 }
 

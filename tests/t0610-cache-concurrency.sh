@@ -30,35 +30,41 @@ output: {path: ../m$i.cpio.$( [ $algo = gzip ] && echo gz || echo $algo ), compr
 YAML
 done
 out_of() { sed -n 's/^output: {path: \.\.\/\([^,]*\),.*/\1/p' src/m$1.yaml; }
+ext_of() { out_of $1 | cut -d. -f2-; } # cpio.xz ...
+
+# build_all PREFIX [ARGS]: every manifest at once on the shared cache, into
+# PREFIX<i>.<ext>; fails (showing their errors) if any build does.
+build_all() {
+	local prefix=$1 pids="" fails=0 i p
+	shift
+	for i in $(seq 1 $N); do
+		RDC_CACHE_DIR=$PWD/shared-cache "$RDC" build "$@" src/m$i.yaml -o $prefix$i.$(ext_of $i) 2>err$i &
+		pids="$pids $!"
+	done
+	for p in $pids; do wait $p || fails=$((fails + 1)); done
+	[ $fails -eq 0 ] || { cat err*; return 1; }
+}
+# same_as_refs PREFIX: each PREFIX<i> image equals the serial reference
+same_as_refs() {
+	local i
+	for i in $(seq 1 $N); do cmp ref$i.$(ext_of $i) $1$i.$(ext_of $i) || return 1; done
+}
 
 test_expect_success 'serial references, each in a fresh cache' '
 	for i in $(seq 1 $N); do
-		RDC_CACHE_DIR=$PWD/ref$i "$RDC" build src/m$i.yaml -o ref$i.$(out_of $i | cut -d. -f2-) || exit 1
+		RDC_CACHE_DIR=$PWD/ref$i "$RDC" build src/m$i.yaml -o ref$i.$(ext_of $i) || exit 1
 	done
 '
 
 for round in 1 2 3; do
 test_expect_success "round $round: $N concurrent builds on one cold cache equal the serial ones" '
-	rm -rf shared-cache && pids="" &&
-	for i in $(seq 1 $N); do
-		RDC_CACHE_DIR=$PWD/shared-cache "$RDC" build -j 2 src/m$i.yaml -o c$i.$(out_of $i | cut -d. -f2-) 2>err$i &
-		pids="$pids $!"
-	done &&
-	fails=0 && for p in $pids; do wait $p || fails=$((fails + 1)); done &&
-	[ $fails -eq 0 ] || { cat err*; exit 1; }
-	for i in $(seq 1 $N); do cmp ref$i.$(out_of $i | cut -d. -f2-) c$i.$(out_of $i | cut -d. -f2-) || exit 1; done &&
+	rm -rf shared-cache && build_all c -j 2 && same_as_refs c &&
 	RDC_CACHE_DIR=$PWD/shared-cache "$RDC" cache verify >/dev/null
 '
 done
 
 test_expect_success 'concurrent builds with a warm shared cache equal the serial ones' '
-	pids="" &&
-	for i in $(seq 1 $N); do
-		RDC_CACHE_DIR=$PWD/shared-cache "$RDC" build src/m$i.yaml -o w$i.$(out_of $i | cut -d. -f2-) &
-		pids="$pids $!"
-	done &&
-	for p in $pids; do wait $p || exit 1; done &&
-	for i in $(seq 1 $N); do cmp ref$i.$(out_of $i | cut -d. -f2-) w$i.$(out_of $i | cut -d. -f2-) || exit 1; done
+	build_all w && same_as_refs w
 '
 
 test_expect_success 'four builds of one manifest to one output at once: the right bytes, no leftovers' '
@@ -74,14 +80,9 @@ test_expect_success 'four builds of one manifest to one output at once: the righ
 
 test_expect_success 'concurrent builds while the stat index is rewritten keep later builds right' '
 	for i in $(seq 1 $N); do printf "edited %s\n" $i >> src/own$i.txt; done &&
-	pids="" &&
+	build_all e &&
 	for i in $(seq 1 $N); do
-		RDC_CACHE_DIR=$PWD/shared-cache "$RDC" build src/m$i.yaml -o e$i.$(out_of $i | cut -d. -f2-) &
-		pids="$pids $!"
-	done &&
-	for p in $pids; do wait $p || exit 1; done &&
-	for i in $(seq 1 $N); do
-		f=e$i.$(out_of $i | cut -d. -f2-) &&
+		f=e$i.$(ext_of $i) &&
 		RDC_CACHE_DIR=$PWD/fresh$i "$RDC" build src/m$i.yaml -o fresh-$f && cmp $f fresh-$f || exit 1
 	done
 '

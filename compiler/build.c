@@ -48,16 +48,7 @@ char *build_output_path(const struct manifest *m, const struct build_opts *o)
 	 * hello/ ... (a name that said otherwise would be refused) */
 	const char *base = path_basename(m->path);
 	size_t stem = strcspn(base, ".");
-	const char *fmt = o->format ? o->format : m->output.format, *algo = m->output.algo, *suffix = ".cpio.zst";
-	static const char *const by_format[][2] = { { "c", ".c" }, { "S", ".S" }, { "dir", "/" }, { "list", ".list" } };
-	static const char *const by_algo[][2] = { { "none", ".cpio" }, { "gzip", ".cpio.gz" }, { "xz", ".cpio.xz" },
-						  { "lz4", ".cpio.lz4" }, { "zstd", ".cpio.zst" } };
-	for (size_t i = 0; fmt && i < sizeof(by_format) / sizeof(by_format[0]); i++)
-		if (!strcmp(fmt, by_format[i][0]))
-			suffix = by_format[i][1];
-	for (size_t i = 0; (!fmt || !strcmp(fmt, "cpio")) && algo && i < sizeof(by_algo) / sizeof(by_algo[0]); i++)
-		if (!strcmp(algo, by_algo[i][0]))
-			suffix = by_algo[i][1];
+	const char *suffix = emit_default_suffix(o->format ? o->format : m->output.format, m->output.algo);
 	return xasprintf("%.*s%s", (int)(stem ? stem : strlen(base)), base, suffix);
 }
 
@@ -496,7 +487,7 @@ static void warn_applet_shadowing(struct builder *b)
 
 /* init: {exec: PATH} must name a program the image has, or the kernel
  * panics with "No working init found". */
-static bool m_init_exec_missing(struct builder *b)
+static bool init_exec_missing(struct builder *b)
 {
 	const struct manifest *m = b->m;
 	if (!m->init.present || !m->init.exec)
@@ -524,7 +515,7 @@ static int make_plan(struct builder *b)
 	/* Even after an error: unreadable files and conflicts are reported in
 	 * the same run, not one at a time. */
 	int rc = plan_finish(b->plan);
-	if (rc == 0 && m_init_exec_missing(b))
+	if (rc == 0 && init_exec_missing(b))
 		rc = -1;
 	if (rc == 0)
 		warn_applet_shadowing(b);
@@ -626,21 +617,6 @@ static int usage(const char *cmd)
 }
 
 /* Shared by build, list and check: options, then exactly one manifest. */
-/* --format on the command line: a usage error (2) when unknown. */
-static bool format_known(const char *f)
-{
-	static const char *const names[] = { "cpio", "list", "c", "S", "dir" };
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcmp(f, names[i]))
-			return true;
-	const char *close = diag_closest(f, names, sizeof(names) / sizeof(names[0]));
-	fprintf(stderr, "rdc: --format %s: one of cpio, list, c, S, dir", f);
-	if (close)
-		fprintf(stderr, " (did you mean '%s'?)", close);
-	fputc('\n', stderr);
-	return false;
-}
-
 static int parse_build_args(int argc, char **argv, struct build_opts *o, const char **manifest)
 {
 	static const struct option longopts[] = {
@@ -655,7 +631,7 @@ static int parse_build_args(int argc, char **argv, struct build_opts *o, const c
 		case 'o': o->output = optarg; break;
 		case 'f':
 			o->format = optarg;
-			if (!format_known(optarg))
+			if (!emit_format_known(optarg)) /* a usage error */
 				return 2;
 			break;
 		case 's': o->single_segment = true; break;

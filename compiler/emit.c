@@ -41,6 +41,36 @@ static const char *const format_names[] = { "cpio", "list", "c", "S", "dir" };
 
 const char *emit_algo_name(enum emit_algo a) { return algo_names[a]; }
 
+static int index_of(const char *word, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(word, names[i]))
+			return i;
+	return -1;
+}
+
+bool emit_format_known(const char *format)
+{
+	if (index_of(format, format_names, 5) >= 0)
+		return true;
+	const char *close = diag_closest(format, format_names, 5);
+	fprintf(stderr, "rdc: --format %s: one of cpio, list, c, S, dir", format);
+	if (close)
+		fprintf(stderr, " (did you mean '%s'?)", close);
+	fputc('\n', stderr);
+	return false;
+}
+
+const char *emit_default_suffix(const char *format, const char *algo)
+{
+	static const char *const by_format[] = { NULL, ".list", ".c", ".S", "/" };
+	static const char *const by_algo[] = { ".cpio", ".cpio.gz", ".cpio.zst", ".cpio.xz", ".cpio.lz4" };
+	int f = format ? index_of(format, format_names, 5) : -1, a = algo ? index_of(algo, algo_names, 5) : -1;
+	if (f > EF_CPIO)
+		return by_format[f];
+	return by_algo[a >= 0 ? a : EA_ZSTD];
+}
+
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -88,9 +118,9 @@ static const char *unwritten_suffix(const char *path)
 
 static int pick(const char *word, const char *const *names, int n, const struct loc *loc, const char *what)
 {
-	for (int i = 0; i < n; i++)
-		if (!strcmp(word, names[i]))
-			return i;
+	int i = index_of(word, names, n);
+	if (i >= 0)
+		return i;
 	struct strbuf hint = STRBUF_INIT;
 	sb_adds(&hint, "one of:");
 	for (int i = 0; i < n; i++)

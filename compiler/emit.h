@@ -34,6 +34,12 @@ int emit_check_level(const struct emit_opts *o, const struct loc *loc);
 int emit_choose(const char *path, const char *format, const char *algo, const struct loc *loc,
 		struct emit_opts *o);
 const char *emit_algo_name(enum emit_algo a);
+/* For --format on the command line: false, after saying what the choices
+ * are, when `format` is none of them. */
+bool emit_format_known(const char *format);
+/* The suffix an output holding `format` and `algo` (manifest words, either
+ * NULL) is named with: ".cpio.zst", ".cpio.xz", ".c", "/" ... */
+const char *emit_default_suffix(const char *format, const char *algo);
 
 /* A key naming exactly the bytes emit_write would produce for this plan. */
 void emit_image_key(const struct plan *p, const struct emit_opts *o, struct cas_hash *key);

@@ -1,4 +1,5 @@
-# rdc — the ramdisk compiler.  Every compiler/*.c is part of ./rdc.
+# rdc — the ramdisk compiler.  Every .c under compiler/ and cache/ is part of
+# ./rdc; the folders are the pipeline's stages (docs/DESIGN.md, "Layout").
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 CC       ?= cc
@@ -22,7 +23,7 @@ endif
 VERSION  := 0.1.0
 
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' -DKMOD_SONAME='"$(KMOD_SONAME)"' $(PKG_CFLAGS)
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' -DKMOD_SONAME='"$(KMOD_SONAME)"' -I. -Icompiler $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lpthread
 
 ifeq ($(SANITIZE),1)
@@ -33,9 +34,9 @@ else
 BUILDDIR := build
 endif
 
-SRCS := $(sort $(wildcard compiler/*.c))
-OBJS := $(patsubst compiler/%.c,$(BUILDDIR)/%.o,$(SRCS))
-LIBOBJS := $(filter-out $(BUILDDIR)/main.o,$(OBJS))
+SRCS := $(sort $(wildcard compiler/*.c compiler/*/*.c cache/*.c))
+HDRS := $(wildcard compiler/*/*.h cache/*.h)
+OBJS := $(patsubst %.c,$(BUILDDIR)/%.o,$(SRCS))
 
 all: rdc
 
@@ -45,11 +46,9 @@ rdc: $(BUILDDIR)/rdc
 $(BUILDDIR)/rdc: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILDDIR)/%.o: compiler/%.c $(wildcard compiler/*.h) | $(BUILDDIR)
+$(BUILDDIR)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
-
-$(BUILDDIR):
-	@mkdir -p $@
 
 check: rdc
 	@RDC=$(CURDIR)/$(BUILDDIR)/rdc tests/run-tests.sh $(T)
@@ -64,12 +63,12 @@ bench: rdc
 
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' -DKMOD_SONAME='"$(KMOD_SONAME)"' $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
 FUZZ_LIBSRC := $(filter-out compiler/main.c,$(SRCS))
-build-fuzz/%: fuzz/%.c $(FUZZ_LIBSRC) $(wildcard compiler/*.h)
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIBSRC) $(HDRS)
 	@mkdir -p build-fuzz
-	clang $(FUZZ_CFLAGS) -Icompiler -o $@ $< $(FUZZ_LIBSRC) $(PKG_LIBS) -lpthread
+	clang $(FUZZ_CFLAGS) -I. -Icompiler -o $@ $< $(FUZZ_LIBSRC) $(PKG_LIBS) -lpthread
 
 fuzz: build-fuzz/fuzz_manifest build-fuzz/fuzz_elf
-	fuzz/run-fuzz.sh
+	tests/fuzz/run-fuzz.sh
 
 install: rdc
 	install -D -m 0755 $(BUILDDIR)/rdc $(DESTDIR)$(PREFIX)/bin/rdc

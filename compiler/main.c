@@ -3,12 +3,8 @@
  * (`rdc run` adds the guest's status and 124/125, see runner.h). */
 #include <stdio.h>
 #include <string.h>
-#include "build.h"
-#include "cas.h"
-#include "elfdeps.h"
-#include "import.h"
-#include "modclosure.h"
-#include "runner.h"
+#include "lib/diag.h"
+#include "cli/cli.h"
 
 static const char usage_text[] =
 	"usage: rdc COMMAND [ARGS]\n"

@@ -10,7 +10,9 @@ tests=(busybox-static linux-image-amd64 linux-source-6.1 qemu-system-x86 qemu-sy
        qemu-user pax-utils kmod clang libclang-rt-14-dev cpio zstd xz-utils lz4 gzip strace
        libc6-arm64-cross libc6-riscv64-cross libc6-dev-arm64-cross libc6-dev-riscv64-cross gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu
        dropbear-bin dracut-core qemu-utils python3-pyelftools socat curl hwloc-nox iproute2 ca-certificates openssh-client time
-       file procps)
+       file procps musl-tools qemu-system-misc opensbi initramfs-tools-core python3-jsonschema
+       nginx-light redis-server libcurl4-openssl-dev libhiredis-dev bc flex bison libssl-dev
+       gcc-riscv64-linux-gnu python3)
 missing=()
 for p in "${build[@]}" "${tests[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -1,0 +1,954 @@
+/* cas.c — the content-addressed cache: objects, the stat index, resolver
+ * memos, segment paths, and `rdc cache`.
+ *
+ * Nothing here trusts what it reads back.  An index entry is used only when
+ * the file's identity (dev, inode, size, mtime, ctime) is unchanged and the
+ * entry is not "racy" (the file changed too close to the moment it was hashed
+ * for the timestamps to tell a later edit apart, as git's racy-clean rule);
+ * an object is re-hashed each time it is streamed into an image; a memo is
+ * re-validated against every input it names. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include "cache/cas.h"
+#include "lib/diag.h"
+
+#define RACY_NS 2000000000LL /* coarse filesystem clocks tick in jiffies; 2 s is safe */
+#define INDEX_MAGIC "rdc-index 1\n"
+#define MEMO_MAGIC "rdc-memo 1\n"
+
+struct ident {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+};
+
+struct index_entry {
+	char *path; /* NULL: empty slot */
+	struct ident id;
+	int64_t hashed_ns; /* when the content was hashed */
+	struct cas_hash hash;
+};
+
+struct cas {
+	char *dir;
+	/* Guards the index and the fresh set: files are hashed on several
+	 * threads, and emit's segment threads repair objects concurrently. */
+	pthread_mutex_t lock;
+	struct index_entry *slots;
+	size_t nslots, used;
+	bool dirty;
+	/* Objects this process wrote from bytes it hashed itself: streaming
+	 * them into the image needs no second hashing pass (a cold build would
+	 * otherwise read everything three times). */
+	struct cas_hash *fresh;
+	size_t nfresh, afresh;
+};
+
+/* An open-addressing set of hashes; the hash's own bytes are the slot. */
+static size_t fresh_slot(const struct cas_hash *v, size_t n, const struct cas_hash *h)
+{
+	static const struct cas_hash empty;
+	uint64_t k;
+	memcpy(&k, h->b, sizeof(k));
+	size_t i = k & (n - 1);
+	while (memcmp(&v[i], &empty, sizeof(empty)) && memcmp(&v[i], h, sizeof(*h)))
+		i = (i + 1) & (n - 1);
+	return i;
+}
+
+/* Called under c->lock. */
+static void fresh_add(struct cas *c, const struct cas_hash *h)
+{
+	if ((c->nfresh + 1) * 2 > c->afresh) {
+		size_t n = c->afresh ? c->afresh * 2 : 256;
+		struct cas_hash *v = xcalloc(n, sizeof(*v));
+		for (size_t i = 0; i < c->afresh; i++)
+			if (memcmp(&c->fresh[i], &(struct cas_hash){ 0 }, sizeof(*h)))
+				v[fresh_slot(v, n, &c->fresh[i])] = c->fresh[i];
+		free(c->fresh);
+		c->fresh = v;
+		c->afresh = n;
+	}
+	struct cas_hash *slot = &c->fresh[fresh_slot(c->fresh, c->afresh, h)];
+	if (memcmp(slot, h, sizeof(*h))) {
+		*slot = *h;
+		c->nfresh++;
+	}
+}
+
+static bool fresh_has(const struct cas *c, const struct cas_hash *h)
+{
+	return c->afresh && !memcmp(&c->fresh[fresh_slot(c->fresh, c->afresh, h)], h, sizeof(*h));
+}
+
+/* ---- hashing ---------------------------------------------------------- */
+
+static void hash_from_xxh(XXH128_hash_t x, struct cas_hash *h)
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, x);
+	memcpy(h->b, c.digest, 16);
+}
+
+void cas_hash_data(const void *data, size_t len, struct cas_hash *h)
+{
+	hash_from_xxh(XXH3_128bits(data, len), h);
+}
+
+void cas_hash_hex(const struct cas_hash *h, char out[33])
+{
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < 16; i++) {
+		out[2 * i] = hex[h->b[i] >> 4];
+		out[2 * i + 1] = hex[h->b[i] & 15];
+	}
+	out[32] = 0;
+}
+
+static bool hash_parse(const char *s, struct cas_hash *h)
+{
+	for (int i = 0; i < 32; i++) {
+		int c = s[i], v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (v < 0)
+			return false;
+		h->b[i / 2] = (uint8_t)(i % 2 ? (h->b[i / 2] | v) : v << 4);
+	}
+	return true;
+}
+
+/* Hash an open file from its current offset to EOF. */
+static int hash_fd(int fd, struct cas_hash *h, uint64_t *size)
+{
+	XXH3_state_t *st = XXH3_createState();
+	XXH3_128bits_reset(st);
+	static const size_t chunk = 1 << 20;
+	char *buf = xmalloc(chunk);
+	uint64_t total = 0;
+	ssize_t n;
+	while ((n = read(fd, buf, chunk)) > 0) {
+		XXH3_128bits_update(st, buf, n);
+		total += n;
+	}
+	if (n == 0) {
+		hash_from_xxh(XXH3_128bits_digest(st), h);
+		if (size)
+			*size = total;
+	}
+	free(buf);
+	XXH3_freeState(st);
+	return n == 0 ? 0 : -1;
+}
+
+/* ---- identities ------------------------------------------------------- */
+
+static int64_t ts_ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec; }
+
+static int64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return ts_ns(t);
+}
+
+static void ident_of(const struct stat *st, struct ident *id)
+{
+	*id = (struct ident){ st->st_dev, st->st_ino, (uint64_t)st->st_size, ts_ns(st->st_mtim),
+			      ts_ns(st->st_ctim) };
+}
+
+static bool ident_eq(const struct ident *a, const struct ident *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+	       a->ctime_ns == b->ctime_ns;
+}
+
+/* ---- the stat index --------------------------------------------------- */
+
+static size_t slot_of(const struct cas *c, const char *path)
+{
+	size_t i = XXH3_64bits(path, strlen(path)) & (c->nslots - 1);
+	while (c->slots[i].path && strcmp(c->slots[i].path, path))
+		i = (i + 1) & (c->nslots - 1);
+	return i;
+}
+
+static void index_rehash(struct cas *c, size_t nslots)
+{
+	struct index_entry *old = c->slots;
+	size_t oldn = c->nslots;
+	c->slots = xcalloc(nslots, sizeof(*c->slots));
+	c->nslots = nslots;
+	for (size_t i = 0; i < oldn; i++)
+		if (old[i].path)
+			c->slots[slot_of(c, old[i].path)] = old[i];
+	free(old);
+}
+
+static void index_set(struct cas *c, const char *path, const struct ident *id, int64_t hashed_ns,
+		      const struct cas_hash *h)
+{
+	if ((c->used + 1) * 2 > c->nslots)
+		index_rehash(c, c->nslots ? c->nslots * 2 : 1024);
+	struct index_entry *e = &c->slots[slot_of(c, path)];
+	if (!e->path) {
+		e->path = xstrdup(path);
+		c->used++;
+	}
+	e->id = *id;
+	e->hashed_ns = hashed_ns;
+	e->hash = *h;
+	c->dirty = true;
+}
+
+/* One line per entry: hash dev ino size mtime ctime hashed path.  Paths with a
+ * newline are simply never indexed. */
+static void index_load(struct cas *c)
+{
+	char *path = path_join(c->dir, "index");
+	struct strbuf sb = STRBUF_INIT;
+	if (read_file(path, &sb) == 0 && sb.len >= strlen(INDEX_MAGIC) &&
+	    !memcmp(sb.buf, INDEX_MAGIC, strlen(INDEX_MAGIC))) {
+		char *line = sb.buf + strlen(INDEX_MAGIC), *end;
+		for (; (end = strchr(line, '\n')); line = end + 1) {
+			*end = 0;
+			char hex[33];
+			struct ident id;
+			int64_t hashed;
+			int off = 0;
+			struct cas_hash h;
+			if (sscanf(line, "%32s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %n",
+				   hex, &id.dev, &id.ino, &id.size, &id.mtime_ns, &id.ctime_ns, &hashed, &off) == 7 &&
+			    off > 0 && hash_parse(hex, &h) && line[off] == '/')
+				index_set(c, line + off, &id, hashed, &h);
+		}
+	}
+	c->dirty = false;
+	sb_release(&sb);
+	free(path);
+}
+
+static void index_save(struct cas *c)
+{
+	struct strbuf sb = STRBUF_INIT;
+	sb_adds(&sb, INDEX_MAGIC);
+	for (size_t i = 0; i < c->nslots; i++) {
+		const struct index_entry *e = &c->slots[i];
+		char hex[33];
+		if (!e->path)
+			continue;
+		cas_hash_hex(&e->hash, hex);
+		sb_addf(&sb, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %s\n", hex,
+			e->id.dev, e->id.ino, e->id.size, e->id.mtime_ns, e->id.ctime_ns, e->hashed_ns, e->path);
+	}
+	char *path = path_join(c->dir, "index");
+	if (write_file_atomic(path, sb.buf, sb.len, 0644) < 0)
+		diag_warn(NULL, NULL, "cannot save the cache index %s: %s", path, strerror(errno));
+	free(path);
+	sb_release(&sb);
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+static char *default_dir(void)
+{
+	const char *env = getenv("RDC_CACHE_DIR");
+	if (env && *env)
+		return xstrdup(env);
+	env = getenv("XDG_CACHE_HOME");
+	if (env && *env == '/')
+		return path_join(env, "rdc");
+	env = getenv("HOME");
+	if (env && *env)
+		return xasprintf("%s/.cache/rdc", env);
+	return NULL;
+}
+
+struct cas *cas_open(const char *dir)
+{
+	char *d = dir ? xstrdup(dir) : default_dir();
+	if (!d) {
+		diag_fail("no cache directory: set RDC_CACHE_DIR or HOME");
+		return NULL;
+	}
+	static const char *const subdirs[] = { "objects", "memo", "segments" };
+	for (size_t i = 0; i < 3; i++) {
+		char *sub = path_join(d, subdirs[i]);
+		int rc = mkdir_p(sub, 0755);
+		free(sub);
+		if (rc < 0) {
+			diag_fail("cannot create the cache in %s: %s", d, strerror(errno));
+			free(d);
+			return NULL;
+		}
+	}
+	struct cas *c = xcalloc(1, sizeof(*c));
+	c->dir = d;
+	pthread_mutex_init(&c->lock, NULL);
+	index_load(c);
+	return c;
+}
+
+void cas_close(struct cas *c)
+{
+	if (!c)
+		return;
+	if (c->dirty)
+		index_save(c);
+	for (size_t i = 0; i < c->nslots; i++)
+		free(c->slots[i].path);
+	free(c->slots);
+	free(c->fresh);
+	pthread_mutex_destroy(&c->lock);
+	free(c->dir);
+	free(c);
+}
+
+const char *cas_dir(const struct cas *c) { return c->dir; }
+
+/* ---- objects ---------------------------------------------------------- */
+
+char *cas_object_path(const struct cas *c, const struct cas_hash *h)
+{
+	char hex[33];
+	cas_hash_hex(h, hex);
+	return xasprintf("%s/objects/%.2s/%s", c->dir, hex, hex + 2);
+}
+
+char *cas_segment_path(const struct cas *c, const struct cas_hash *key)
+{
+	char hex[33];
+	cas_hash_hex(key, hex);
+	return xasprintf("%s/segments/%s", c->dir, hex);
+}
+
+/* Objects are read-only and dated 1970 so that a gen_init_cpio list naming
+ * them builds the same bytes as rdc (gen_init_cpio takes a file's mtime). */
+static int object_write(struct cas *c, const struct cas_hash *h, const void *data, size_t len)
+{
+	char *path = cas_object_path(c, h), *dir = path_dirname(path);
+	struct atomic_file af;
+	int rc = mkdir_p(dir, 0755);
+	if (rc == 0)
+		rc = atomic_open(&af, path);
+	if (rc == 0) {
+		static const struct timespec epoch[2] = { { 0, 0 }, { 0, 0 } };
+		if (write_all(af.fd, data, len) < 0 || futimens(af.fd, epoch) < 0) {
+			atomic_abort(&af);
+			rc = -1;
+		} else {
+			rc = atomic_commit(&af, 0444);
+			if (rc == 0) {
+				pthread_mutex_lock(&c->lock);
+				fresh_add(c, h);
+				pthread_mutex_unlock(&c->lock);
+			}
+		}
+	}
+	if (rc < 0)
+		diag_fail("cannot write cache object %s: %s", path, strerror(errno));
+	free(path);
+	free(dir);
+	return rc;
+}
+
+static bool object_exists(const struct cas *c, const struct cas_hash *h)
+{
+	char *path = cas_object_path(c, h);
+	bool ok = access(path, F_OK) == 0;
+	free(path);
+	return ok;
+}
+
+int cas_put_blob(struct cas *c, const void *data, size_t len, struct cas_hash *h)
+{
+	cas_hash_data(data, len, h);
+	return object_exists(c, h) ? 0 : object_write(c, h, data, len);
+}
+
+static const struct index_entry *index_hit(struct cas *c, const char *src, const struct ident *id)
+{
+	if (!c->nslots)
+		return NULL;
+	const struct index_entry *e = &c->slots[slot_of(c, src)];
+	bool racy = e->path && (e->id.mtime_ns > e->hashed_ns - RACY_NS || e->id.ctime_ns > e->hashed_ns - RACY_NS);
+	return e->path && !racy && ident_eq(&e->id, id) ? e : NULL;
+}
+
+/* Stream `src` into a temporary object while hashing it, then rename it to
+ * its name: memory stays flat whatever the file's size.  With `expect`, the
+ * object is only (re)placed when the content hashes to it (repair); returns 1
+ * on a mismatch.  *id gets the identity of the file as opened. */
+static int stream_in(struct cas *c, const char *src, const struct cas_hash *expect, struct cas_hash *h,
+		     struct ident *id, struct strbuf *why)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC), rc = -1;
+	struct stat st;
+	struct atomic_file af = { .fd = -1 };
+	char *stage = path_join(c->dir, "objects/incoming");
+	if (in < 0 || fstat(in, &st) < 0) { /* the source's fault: the caller says where it came from */
+		sb_addf(why, "cannot read %s: %s", src, strerror(errno));
+		goto out;
+	}
+	if (atomic_open(&af, stage) < 0) {
+		diag_fail("cannot write into the cache at %s: %s", stage, strerror(errno));
+		goto out;
+	}
+	ident_of(&st, id);
+	XXH3_state_t *x = XXH3_createState();
+	XXH3_128bits_reset(x);
+	static const size_t chunk = 1 << 20;
+	char *buf = xmalloc(chunk);
+	ssize_t n;
+	while ((n = read(in, buf, chunk)) > 0 && write_all(af.fd, buf, n) == 0)
+		XXH3_128bits_update(x, buf, n);
+	free(buf);
+	hash_from_xxh(XXH3_128bits_digest(x), h);
+	XXH3_freeState(x);
+	static const struct timespec epoch[2] = { { 0, 0 }, { 0, 0 } };
+	if (n != 0 || futimens(af.fd, epoch) < 0) {
+		diag_fail("cannot copy %s into the cache: %s", src, strerror(errno));
+		atomic_abort(&af);
+		goto out;
+	}
+	if (expect && memcmp(h, expect, sizeof(*h))) {
+		atomic_abort(&af);
+		rc = 1;
+		goto out;
+	}
+	char *obj = cas_object_path(c, h), *dir = path_dirname(obj);
+	if (!expect && access(obj, F_OK) == 0) { /* already there: keep the old one */
+		atomic_abort(&af);
+		rc = 0;
+	} else {
+		free(af.path);
+		af.path = xstrdup(obj);
+		rc = mkdir_p(dir, 0755) == 0 && atomic_commit(&af, 0444) == 0 ? 0 : -1;
+		if (rc == 0 && !expect) { /* a repair (expect) runs with c->lock already held */
+			pthread_mutex_lock(&c->lock);
+			fresh_add(c, h);
+			pthread_mutex_unlock(&c->lock);
+		}
+		if (rc < 0)
+			diag_fail("cannot write cache object %s: %s", obj, strerror(errno));
+		if (af.tmp)
+			atomic_abort(&af);
+	}
+	free(obj);
+	free(dir);
+out:
+	if (in >= 0)
+		close(in);
+	free(stage);
+	return rc;
+}
+
+/* Hash and store a file whose identity was `before`.  A file that changes
+ * while being read is an error rather than a silently mixed image. */
+static int ingest(struct cas *c, const char *src, const struct ident *before, struct cas_hash *h,
+		  struct strbuf *why)
+{
+	int64_t hashed_ns = now_ns();
+	struct ident opened, after;
+	struct stat st;
+	if (stream_in(c, src, NULL, h, &opened, why) < 0)
+		return -1;
+	if (stat(src, &st) < 0 || (ident_of(&st, &after), !ident_eq(&after, before)) || !ident_eq(&opened, before)) {
+		sb_addf(why, "%s changed while rdc was reading it", src);
+		return -1;
+	}
+	if (src[0] == '/' && !strchr(src, '\n')) {
+		pthread_mutex_lock(&c->lock);
+		index_set(c, src, before, hashed_ns, h);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return 0;
+}
+
+int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *size, struct strbuf *why)
+{
+	struct stat st;
+	if (stat(src, &st) < 0) {
+		sb_addf(why, "cannot read %s: %s", src, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		sb_addf(why, "%s is not a regular file", src);
+		return -1;
+	}
+	struct ident id;
+	ident_of(&st, &id);
+	*size = id.size;
+	char *abs = src[0] == '/' ? xstrdup(src) : realpath(src, NULL);
+	/* Safe on several threads at once: only the index lookup and update
+	 * are locked; the copy goes to a private temporary name. */
+	pthread_mutex_lock(&c->lock);
+	const struct index_entry *e = abs ? index_hit(c, abs, &id) : NULL;
+	bool known = e != NULL;
+	if (known)
+		*h = e->hash;
+	pthread_mutex_unlock(&c->lock);
+	int rc = 0;
+	if (!known || !object_exists(c, h))
+		rc = ingest(c, abs ? abs : src, &id, h, why);
+	free(abs);
+	return rc;
+}
+
+static int open_if_intact(const char *path, const struct cas_hash *h)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct cas_hash got;
+	if (fd < 0)
+		return -1;
+	if (hash_fd(fd, &got, NULL) == 0 && !memcmp(&got, h, sizeof(got)) && lseek(fd, 0, SEEK_SET) == 0)
+		return fd;
+	close(fd);
+	return -1;
+}
+
+int cas_open_verified(struct cas *c, const struct cas_hash *h, const char *src)
+{
+	char *path = cas_object_path(c, h), hex[33];
+	pthread_mutex_lock(&c->lock);
+	bool fresh = fresh_has(c, h);
+	pthread_mutex_unlock(&c->lock);
+	int fd = fresh ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0)
+		fd = open_if_intact(path, h);
+	cas_hash_hex(h, hex);
+	struct strbuf why = STRBUF_INIT; /* why the source could not be read */
+	if (fd < 0 && src) {
+		struct cas_hash now;
+		struct ident id;
+		pthread_mutex_lock(&c->lock);
+		if (stream_in(c, src, h, &now, &id, &why) == 0) {
+			diag_warn(NULL, NULL, "cache object %s was missing or damaged; restored it from %s", hex, src);
+			fd = open_if_intact(path, h);
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (fd < 0) {
+		/* Whatever is at path is damaged (or absent): drop it, so that the
+		 * next build's cas_put_blob/cas_put_file writes the object afresh
+		 * instead of finding it "present" and failing here again. */
+		pthread_mutex_lock(&c->lock);
+		int again = open_if_intact(path, h); /* a concurrent repair may have won */
+		if (again >= 0)
+			fd = again;
+		else
+			unlink(path);
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (fd < 0 && why.len)
+		diag_fail("cache object %s is missing or damaged and cannot be restored: %s", hex, why.buf);
+	else if (fd < 0)
+		diag_fail("cache object %s (%s) is missing or damaged and %s; run the build again", hex,
+			  src ? src : "generated content", src ? "its source has changed since" : "cannot be restored here");
+	sb_release(&why);
+	free(path);
+	return fd;
+}
+
+/* ---- memos ------------------------------------------------------------ */
+
+/* A dependency record: "<len> <path> <identity>\n".  The identity covers the
+ * entry itself (lstat) and, for a symlink, what it points at. */
+static void ident_text(const char *path, struct strbuf *out)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		sb_adds(out, "-");
+		return;
+	}
+	sb_addf(out, "%lo:%" PRIu64 ":%" PRIu64 ":%" PRIu64 ":%" PRId64 ":%" PRId64, (unsigned long)st.st_mode,
+		(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size, ts_ns(st.st_mtim), ts_ns(st.st_ctim));
+	if (S_ISLNK(st.st_mode)) {
+		if (stat(path, &st) < 0)
+			sb_adds(out, ">-");
+		else
+			sb_addf(out, ">%" PRIu64 ":%" PRIu64 ":%" PRIu64 ":%" PRId64 ":%" PRId64, (uint64_t)st.st_dev,
+				(uint64_t)st.st_ino, (uint64_t)st.st_size, ts_ns(st.st_mtim), ts_ns(st.st_ctim));
+	}
+}
+
+void memo_note_own(struct strbuf *deps, const char *path)
+{
+	sb_addf(deps, "%zu %s ", strlen(path), path);
+	ident_text(path, deps);
+	sb_addch(deps, '\n');
+}
+
+/* An input changed within RACY_NS of now may change again without its
+ * identity showing it (coarse timestamps, same size): such a note gets a mark
+ * no later identity carries, so the memo misses until the input has settled
+ * — git's racy-clean rule, as for the stat index. */
+void memo_note(struct strbuf *deps, const char *path)
+{
+	struct stat st;
+	int64_t now = now_ns();
+	sb_addf(deps, "%zu %s ", strlen(path), path);
+	ident_text(path, deps);
+	if (stat(path, &st) == 0 && (ts_ns(st.st_mtim) > now - RACY_NS || ts_ns(st.st_ctim) > now - RACY_NS))
+		sb_adds(deps, "~racy");
+	sb_addch(deps, '\n');
+}
+
+/* Re-check every recorded identity. */
+static bool deps_current(const char *p, const char *end)
+{
+	struct strbuf now = STRBUF_INIT;
+	bool ok = true;
+	while (ok && p < end) {
+		char *sp;
+		unsigned long len = strtoul(p, &sp, 10);
+		if (*sp != ' ' || (size_t)(end - sp) < len + 2) {
+			ok = false;
+			break;
+		}
+		char *path = xstrndup(sp + 1, len);
+		const char *id = sp + 2 + len, *nl = memchr(id, '\n', end - id);
+		sb_reset(&now);
+		ident_text(path, &now);
+		ok = nl && (size_t)(nl - id) == now.len && !memcmp(id, now.buf, now.len);
+		free(path);
+		p = nl ? nl + 1 : end;
+	}
+	sb_release(&now);
+	return ok;
+}
+
+static char *memo_path(struct cas *c, const char *ns, const char *key)
+{
+	char hex[33];
+	struct cas_hash h;
+	cas_hash_data(key, strlen(key), &h);
+	cas_hash_hex(&h, hex);
+	return xasprintf("%s/memo/%s/%s", c->dir, ns, hex);
+}
+
+/* File: magic, "<keylen> <deplen> <payloadlen> <written_ns>\n", key, deps, payload. */
+int cas_memo_get(struct cas *c, const char *ns, const char *key, struct strbuf *payload)
+{
+	char *path = memo_path(c, ns, key);
+	struct strbuf sb = STRBUF_INIT;
+	int hit = 0;
+	size_t ml = strlen(MEMO_MAGIC), kl, dl, pl;
+	int off = 0;
+	if (read_file(path, &sb) == 0 && sb.len > ml && !memcmp(sb.buf, MEMO_MAGIC, ml) &&
+	    sscanf(sb.buf + ml, "%zu %zu %zu\n%n", &kl, &dl, &pl, &off) == 3 && off > 0) {
+		const char *k = sb.buf + ml + off, *d = k + kl, *pay = d + dl;
+		if ((size_t)(pay - sb.buf) + pl == sb.len && kl == strlen(key) && !memcmp(k, key, kl) &&
+		    deps_current(d, d + dl)) {
+			sb_reset(payload);
+			sb_add(payload, pay, pl);
+			hit = 1;
+		}
+	}
+	sb_release(&sb);
+	free(path);
+	return hit;
+}
+
+int cas_memo_put(struct cas *c, const char *ns, const char *key, const struct strbuf *deps,
+		 const struct strbuf *payload)
+{
+	char *path = memo_path(c, ns, key), *dir = path_dirname(path);
+	struct strbuf sb = STRBUF_INIT;
+	sb_adds(&sb, MEMO_MAGIC);
+	sb_addf(&sb, "%zu %zu %zu\n", strlen(key), deps->len, payload->len);
+	sb_adds(&sb, key);
+	sb_add(&sb, sb_str(deps), deps->len);
+	sb_add(&sb, sb_str(payload), payload->len);
+	int rc = mkdir_p(dir, 0755) == 0 ? write_file_atomic(path, sb.buf, sb.len, 0644) : -1;
+	free(path);
+	free(dir);
+	sb_release(&sb);
+	return rc; /* a memo that could not be written only costs time later */
+}
+
+/* ---- rdc cache -------------------------------------------------------- */
+
+enum ckind { CK_OBJECT, CK_SEGMENT, CK_MEMO, CK_TEMP, CK_NKINDS };
+static const char *const ckind_names[] = { "objects", "segments", "memos", "temp" };
+
+struct cfile {
+	char *path;
+	uint64_t size;
+	int64_t mtime_ns;
+	enum ckind kind;
+};
+
+struct cwalk {
+	struct cas *c;
+	struct cfile *v;
+	size_t n, alloc;
+};
+static struct cwalk *g_walk; /* nftw has no user pointer */
+
+static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)ftw;
+	if (type != FTW_F)
+		return 0;
+	struct cwalk *w = g_walk;
+	const char *rel = path + strlen(w->c->dir);
+	enum ckind k = strstr(rel, ".rdc-tmp.")      ? CK_TEMP
+		       : !strncmp(rel, "/objects/", 9)  ? CK_OBJECT
+		       : !strncmp(rel, "/segments/", 10) ? CK_SEGMENT
+		       : !strncmp(rel, "/memo/", 6)      ? CK_MEMO
+							 : CK_NKINDS;
+	if (k == CK_NKINDS)
+		return 0; /* the index itself */
+	GROW(w->v, w->n + 1, w->alloc);
+	w->v[w->n++] = (struct cfile){ xstrdup(path), (uint64_t)st->st_size, ts_ns(st->st_mtim), k };
+	return 0;
+}
+
+static int cache_scan(struct cas *c, struct cwalk *w)
+{
+	*w = (struct cwalk){ .c = c };
+	g_walk = w;
+	if (nftw(c->dir, walk_one, 16, FTW_PHYS) < 0) {
+		diag_fail("cannot read the cache %s: %s", c->dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void cache_scan_free(struct cwalk *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		free(w->v[i].path);
+	free(w->v);
+}
+
+static bool object_intact(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char hex[33];
+	struct cas_hash h;
+	if (!slash || slash - path < 2 || strlen(slash + 1) != 30)
+		return false;
+	memcpy(hex, slash - 2, 2);
+	memcpy(hex + 2, slash + 1, 31);
+	if (!hash_parse(hex, &h))
+		return false;
+	int fd = open_if_intact(path, &h);
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0;
+}
+
+static bool segment_intact(const char *path)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct cas_hash h;
+	bool ok = read_file(path, &sb) == 0 && sb.len >= 16 &&
+		  (cas_hash_data(sb.buf, sb.len - 16, &h), !memcmp(h.b, sb.buf + sb.len - 16, 16));
+	sb_release(&sb);
+	return ok;
+}
+
+static const char *human_size(uint64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	int u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "(%.1f %s)" : "(%.0f %s)", v, units[u]);
+	return buf;
+}
+
+static void cache_print(const struct cwalk *w, size_t nindex)
+{
+	uint64_t n[CK_NKINDS] = { 0 }, bytes[CK_NKINDS] = { 0 }, total = 0;
+	for (size_t i = 0; i < w->n; i++) {
+		n[w->v[i].kind]++;
+		bytes[w->v[i].kind] += w->v[i].size;
+		total += w->v[i].size;
+	}
+	char h[32];
+	printf("cache     %s\n", w->c->dir);
+	for (int k = 0; k < CK_NKINDS; k++)
+		printf("%-9s %8" PRIu64 " files %14" PRIu64 " bytes  %s\n", ckind_names[k], n[k], bytes[k],
+		       human_size(bytes[k], h, sizeof(h)));
+	printf("index     %8zu entries (sources whose content is known by their stat)\n", nindex);
+	printf("total     %29" PRIu64 " bytes  %s\n", total, human_size(total, h, sizeof(h)));
+}
+
+static int cache_verify(struct cwalk *w)
+{
+	uint64_t bad = 0;
+	for (size_t i = 0; i < w->n; i++) {
+		struct cfile *f = &w->v[i];
+		bool ok = f->kind == CK_OBJECT ? object_intact(f->path) : f->kind == CK_SEGMENT ? segment_intact(f->path) : true;
+		if (!ok) {
+			printf("damaged: %s (removed)\n", f->path);
+			unlink(f->path);
+			bad++;
+		}
+	}
+	if (bad)
+		fprintf(stderr, "rdc: %" PRIu64 " damaged cache file%s removed; the next build recreates %s\n", bad,
+			bad == 1 ? "" : "s", bad == 1 ? "it" : "them");
+	else
+		printf("all %zu files verified\n", w->n);
+	return bad ? 1 : 0;
+}
+
+/* Index entries whose source changed or vanished are dead; the objects the
+ * remaining ones name are what current sources still use. */
+static void index_prune(struct cas *c)
+{
+	for (size_t i = 0; i < c->nslots; i++) {
+		struct index_entry *e = &c->slots[i];
+		struct stat st;
+		struct ident id;
+		if (!e->path || (stat(e->path, &st) == 0 && (ident_of(&st, &id), ident_eq(&id, &e->id))))
+			continue;
+		free(e->path);
+		*e = (struct index_entry){ 0 };
+		c->used--;
+		c->dirty = true;
+	}
+	index_rehash(c, c->nslots); /* close the holes left in probe chains */
+}
+
+
+static int cmp_oldest(const void *a, const void *b)
+{
+	const struct cfile *x = a, *y = b;
+	return x->mtime_ns < y->mtime_ns ? -1 : x->mtime_ns > y->mtime_ns ? 1 : strcmp(x->path, y->path);
+}
+
+/* Everything in the cache can be recreated, so gc is only about space:
+ * first what no current input uses (objects of changed sources, stale
+ * temporaries), then — to get under --max-size — the oldest segments and
+ * memos, then any object. */
+static int cache_gc(struct cwalk *w, uint64_t max_size)
+{
+	struct cas *c = w->c;
+	uint64_t total = 0, freed = 0, nfreed = 0, nkind[CK_NKINDS] = { 0 };
+	int64_t stale_tmp = now_ns() - 3600LL * 1000000000LL; /* a live build may still own younger ones */
+	index_prune(c);
+	struct strlist live = STRLIST_INIT;
+	for (size_t i = 0; i < c->nslots; i++)
+		if (c->slots[i].path)
+			sl_push_owned(&live, cas_object_path(c, &c->slots[i].hash));
+	sl_sort(&live);
+	for (size_t i = 0; i < w->n; i++)
+		total += w->v[i].size;
+	if (w->n)
+		qsort(w->v, w->n, sizeof(*w->v), cmp_oldest);
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t i = 0; i < w->n; i++) {
+			struct cfile *f = &w->v[i];
+			bool drop;
+			if (!f->path)
+				continue;
+			if (pass == 0)
+				drop = f->kind == CK_TEMP ? f->mtime_ns < stale_tmp
+				       : f->kind == CK_OBJECT ? !sl_has_sorted(&live, f->path)
+							      : false;
+			else
+				drop = max_size != UINT64_MAX && total > max_size && f->kind != CK_TEMP &&
+				       (pass == 2 || f->kind != CK_OBJECT);
+			if (drop && unlink(f->path) == 0) {
+				total -= f->size;
+				freed += f->size;
+				nfreed++;
+				nkind[f->kind]++;
+				free(f->path);
+				f->path = NULL;
+			}
+		}
+	}
+	sl_release(&live);
+	char h[32];
+	printf("removed %" PRIu64 " files, %" PRIu64 " bytes %s", nfreed, freed, human_size(freed, h, sizeof(h)));
+	for (int k = 0, first = 1; k < CK_NKINDS; k++)
+		if (nkind[k]) {
+			printf("%s%" PRIu64 " %s", first ? ": " : ", ", nkind[k], ckind_names[k]);
+			first = 0;
+		}
+	printf("; %" PRIu64 " bytes remain %s\n", total, human_size(total, h, sizeof(h)));
+	return 0;
+}
+
+static bool parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (*s < '0' || *s > '9') /* strtoull would take "-5" as a huge size */
+		return false;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = !*end ? 0 : strchr("kK", *end) ? 10 : strchr("mM", *end) ? 20 : strchr("gG", *end) ? 30 : -1;
+	if (errno || end == s || shift < 0 || (*end && end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B")) ||
+	    v > (UINT64_MAX >> shift))
+		return false;
+	*out = (uint64_t)v << shift;
+	return true;
+}
+
+static const char cache_usage[] = "usage: rdc cache stats|verify|path\n"
+				  "       rdc cache gc [--max-size SIZE]   (SIZE in bytes, or with K, M, G)\n";
+
+int cmd_cache(int argc, char **argv)
+{
+	const char *sub = argc >= 2 ? argv[1] : "";
+	uint64_t max_size = UINT64_MAX;
+	bool known = !strcmp(sub, "stats") || !strcmp(sub, "verify") || !strcmp(sub, "gc") || !strcmp(sub, "path");
+	int extra = argc - 2;
+	if (!strcmp(sub, "gc") && extra == 2 && !strcmp(argv[2], "--max-size") && parse_size(argv[3], &max_size))
+		extra = 0;
+	else if (!strcmp(sub, "gc") && extra == 1 && !strncmp(argv[2], "--max-size=", 11) && parse_size(argv[2] + 11, &max_size))
+		extra = 0;
+	if (known && extra == 1 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+		fputs(cache_usage, stdout);
+		return 0;
+	}
+	if (!known || extra) {
+		if (!known && *sub)
+			fprintf(stderr, "rdc cache: unknown command '%s'\n", sub);
+		else if (!strcmp(sub, "gc") && extra >= 1 && !strncmp(argv[2], "--max-size", 10))
+			fprintf(stderr, "rdc cache gc: --max-size takes a size in bytes, or with K, M or G (e.g. 500M)\n");
+		else if (extra)
+			fprintf(stderr, "rdc cache %s: unexpected '%s'\n", sub, argv[2]);
+		fputs(cache_usage, stderr);
+		return 2;
+	}
+	struct cas *c = cas_open(NULL);
+	if (!c)
+		return 1;
+	int rc = 0;
+	struct cwalk w;
+	if (!strcmp(sub, "path"))
+		printf("%s\n", c->dir);
+	else if (cache_scan(c, &w) < 0)
+		rc = 1;
+	else {
+		if (!strcmp(sub, "stats"))
+			cache_print(&w, c->used);
+		else if (!strcmp(sub, "verify"))
+			rc = cache_verify(&w);
+		else
+			rc = cache_gc(&w, max_size);
+		cache_scan_free(&w);
+	}
+	cas_close(c);
+	return rc;
+}

@@ -1,0 +1,66 @@
+/* cas.h — the content-addressed cache ($RDC_CACHE_DIR, else
+ * $XDG_CACHE_HOME/rdc, else ~/.cache/rdc).
+ *
+ *   objects/ab/cdef...   file contents by XXH3-128, mode 0444, mtime = 0
+ *   index                stat index: path dev ino size mtime_ns ctime_ns -> hash
+ *   memo/<ns>/<key>      resolver memos, each carrying the identity of every
+ *                        file the resolver read, re-checked on every hit
+ *   segments/<key>       compressed cpio segments: the compressed bytes followed by
+ *                        a 16-byte trailer, their XXH3-128 (canonical, big-endian),
+ *                        checked by emit.c while it copies a segment into an image
+ *                        and by `rdc cache verify`; a bad segment is deleted and rebuilt
+ *
+ * Every file is written to a temporary name and renamed, so readers never see
+ * half an object and several rdc processes can share one cache. */
+#ifndef RDC_CAS_H
+#define RDC_CAS_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "lib/util.h"
+
+struct cas_hash {
+	uint8_t b[16];
+};
+
+struct cas;
+
+/* dir NULL: the default location.  Returns NULL (with a message) on failure. */
+struct cas *cas_open(const char *dir);
+/* Saves the stat index if it changed. */
+void cas_close(struct cas *c);
+const char *cas_dir(const struct cas *c);
+
+/* Ingest a host file: a stat-index hit costs one stat(); otherwise the file is
+ * read, hashed and copied into objects/.  *size gets the content size.  Safe
+ * on several threads.  On -1, a problem with the source itself (unreadable,
+ * changed while read) is described in *why for the caller to place; a
+ * problem with the cache has been reported already and *why stays empty. */
+int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *size, struct strbuf *why);
+int cas_put_blob(struct cas *c, const void *data, size_t len, struct cas_hash *h);
+/* objects/ab/cdef... (caller frees). */
+char *cas_object_path(const struct cas *c, const struct cas_hash *h);
+/* Open an object for streaming into an image, after checking that its content
+ * still hashes to h.  A damaged object is repaired from `src` (when not NULL
+ * and still matching) or reported: -1 is returned, never bad bytes. */
+int cas_open_verified(struct cas *c, const struct cas_hash *h, const char *src);
+void cas_hash_hex(const struct cas_hash *h, char out[33]);
+void cas_hash_data(const void *data, size_t len, struct cas_hash *h);
+
+/* Resolver memos.  A memo records, besides its payload, the identity of every
+ * input it depended on (see memo_note); a get re-stats them all and misses
+ * when any differs. */
+void memo_note(struct strbuf *deps, const char *path); /* records path's identity now (or its absence) */
+/* The same for a file rdc itself just wrote (its output): no racy rule. */
+void memo_note_own(struct strbuf *deps, const char *path);
+int cas_memo_get(struct cas *c, const char *ns, const char *key, struct strbuf *payload); /* 1 hit, 0 miss */
+int cas_memo_put(struct cas *c, const char *ns, const char *key,
+		 const struct strbuf *deps, const struct strbuf *payload);
+
+/* Segments: compressed cpio streams keyed by their entries and compressor. */
+char *cas_segment_path(const struct cas *c, const struct cas_hash *key); /* caller frees */
+
+/* `rdc cache stats|verify|gc` */
+int cmd_cache(int argc, char **argv);
+
+#endif

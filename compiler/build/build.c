@@ -1,0 +1,609 @@
+/* build.c — the pipeline: manifest -> resolvers -> plan -> emitter.
+ *
+ * A rebuild where nothing changed costs only stats: the plan is rebuilt from
+ * the stat index and the resolvers' memos, its key is compared with the key
+ * recorded for the output (together with the output's own identity), and a
+ * match leaves the output untouched. */
+#include "build/build.h"
+#include <dirent.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include "cache/cas.h"
+#include "resolve/elfdeps.h"
+#include "emit/emit.h"
+#include "init/initgen.h"
+#include "resolve/modclosure.h"
+#include "plan/plan.h"
+
+const char *host_arch(void)
+{
+	static struct utsname u;
+	if (!u.machine[0])
+		uname(&u);
+	return u.machine;
+}
+
+void build_result_free(struct build_result *r)
+{
+	free(r->output);
+	free(r->kver);
+	free(r->arch);
+	memset(r, 0, sizeof(*r));
+}
+
+char *build_output_path(const struct manifest *m, const struct build_opts *o)
+{
+	if (o->output)
+		return xstrdup(o->output);
+	if (m->output.path)
+		return xstrdup(m->output.path);
+	/* Named for what it will hold: hello.yaml -> hello.cpio.zst, hello.c,
+	 * hello/ ... (a name that said otherwise would be refused) */
+	const char *base = path_basename(m->path);
+	size_t stem = strcspn(base, ".");
+	const char *suffix = emit_default_suffix(o->format ? o->format : m->output.format, m->output.algo);
+	return xasprintf("%.*s%s", (int)(stem ? stem : strlen(base)), base, suffix);
+}
+
+/* A host path inside the manifest's sysroot. */
+static char *in_sysroot(const struct manifest *m, const char *path)
+{
+	if (!m->sysroot || !strcmp(m->sysroot, "/"))
+		return xstrdup(path);
+	return path_join(m->sysroot, path);
+}
+
+static char *modules_dir(const struct manifest *m)
+{
+	return m->kernel.modules ? xstrdup(m->kernel.modules) : in_sysroot(m, "/lib/modules");
+}
+
+/* "latest": the newest release installed under moddir (version order), so a
+ * manifest boots whatever kernel the machine has when `uname -r` is not an
+ * installed one (containers, CI). */
+static char *latest_release(const char *moddir, const struct loc *loc)
+{
+	struct dirent **names;
+	int n = scandir(moddir, &names, NULL, versionsort);
+	char *best = NULL;
+	for (int i = 0; i < n; i++) {
+		char *sub = path_join(moddir, names[i]->d_name);
+		struct stat st;
+		if (names[i]->d_name[0] != '.' && stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
+			free(best);
+			best = xstrdup(names[i]->d_name);
+		}
+		free(sub);
+		free(names[i]);
+	}
+	if (n >= 0)
+		free(names);
+	if (!best)
+		diag_error(loc, "install a kernel (e.g. apt-get install linux-image-amd64) or set kernel.modules",
+			   "no kernel is installed under %s", moddir);
+	return best;
+}
+
+char *build_kernel_release(const struct manifest *m, bool *err)
+{
+	*err = false;
+	if (!m->kernel.version && !m->nkmods)
+		return NULL;
+	char *moddir = modules_dir(m);
+	/* with no kernel: section, the first kmods line is what asked for one */
+	const struct loc *loc = m->kernel.loc.line || !m->nkmods ? &m->kernel.loc : &m->kmods[0].loc;
+	char *kver = m->kernel.version && !strcmp(m->kernel.version, "latest")
+			     ? latest_release(moddir, loc)
+			     : modclosure_kver(moddir, m->kernel.version ? m->kernel.version : "host", loc);
+	free(moddir);
+	*err = kver == NULL;
+	return kver;
+}
+
+/* ---- collecting the plan ------------------------------------------------ */
+
+struct builder {
+	struct manifest *m;
+	struct plan *plan;
+	struct cas *cas;
+	struct elf_ctx *elf;
+	struct modclosure mods;
+	bool have_mods;
+	char *kver;
+	int errors;
+};
+
+static void count(struct builder *b, int rc)
+{
+	if (rc < 0)
+		b->errors++;
+}
+
+static void add_declared(struct builder *b)
+{
+	struct manifest *m = b->m;
+	for (size_t i = 0; i < m->ndirs; i++) {
+		struct mf_dir *d = &m->dirs[i];
+		count(b, plan_add_dir(b->plan, d->path, d->mode, d->uid, d->gid, &d->loc, "dirs"));
+	}
+	for (size_t i = 0; i < m->nnodes; i++) {
+		struct mf_node *n = &m->nodes[i];
+		count(b, plan_add_node(b->plan, n->path, n->type, n->major, n->minor, n->mode, n->uid, n->gid,
+				       &n->loc, "nodes"));
+	}
+	for (size_t i = 0; i < m->nsymlinks; i++) {
+		struct mf_symlink *s = &m->symlinks[i];
+		count(b, plan_add_symlink(b->plan, s->path, s->target, s->uid, s->gid, &s->loc, "symlinks"));
+	}
+	for (size_t i = 0; i < m->nfiles; i++) {
+		struct mf_file *f = &m->files[i];
+		if (f->content)
+			count(b, plan_add_blob(b->plan, f->dest, f->content, f->content_len,
+					       f->mode == MODE_UNSET ? 0644 : (unsigned)f->mode, f->uid, f->gid, SEG_FILES,
+					       &f->loc, "files"));
+		else if (f->tree)
+			count(b, plan_add_tree(b->plan, f->dest, f->src, f->mode, f->uid, f->gid, SEG_FILES, &f->loc,
+					       "files (tree)"));
+		else
+			count(b, plan_add_file(b->plan, f->dest, f->src, f->mode, f->uid, f->gid, SEG_FILES, &f->loc,
+					       "files"));
+	}
+}
+
+/* Put one closure into the plan.  With `dest`, the root (and the symlinks
+ * that led to it) move there instead of keeping their own paths. */
+static void add_closure(struct builder *b, const struct elf_closure *c, const char *dest, enum plan_seg root_seg,
+			const struct loc *loc, const char *dest_origin)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct elf_item *it = &c->v[i];
+		bool root = it->needed_by == NULL;
+		if (root && dest && !it->target && !strcmp(it->path, elf_closure_root(c, 0))) {
+			char *src = in_sysroot(b->m, it->path);
+			count(b, plan_add_file(b->plan, dest, src, MODE_UNSET, 0, 0, root_seg, loc, dest_origin));
+			free(src);
+			continue;
+		}
+		if (root && dest)
+			continue;
+		char *origin = it->needed_by ? xasprintf("%s of %s", it->why, it->needed_by) : xstrdup(it->why);
+		if (it->target) {
+			count(b, plan_add_symlink(b->plan, it->path, it->target, 0, 0, loc, origin));
+		} else {
+			char *src = it->src ? xstrdup(it->src) : in_sysroot(b->m, it->path);
+			count(b, plan_add_file(b->plan, it->path, src, MODE_UNSET, 0, 0, root ? root_seg : SEG_LIBS, loc,
+					       origin));
+			free(src);
+		}
+		free(origin);
+	}
+}
+
+/* One binary (`name` in the sysroot, or `src` built on the host), or a library. */
+static void add_binary(struct builder *b, const char *name, const char *src, const char *dest, bool library,
+		       const struct loc *loc, const char *dest_origin)
+{
+	struct elf_closure c = { 0 };
+	struct strbuf err = STRBUF_INIT;
+	int rc = library ? elf_add_library(b->elf, name, &c, &err)
+		 : src   ? elf_add_host_binary(b->elf, src, dest, &c, &err)
+			 : elf_add_binary(b->elf, name, &c, &err);
+	if (src)
+		dest = NULL; /* the closure already put it there */
+	if (rc < 0) {
+		diag_error(loc, NULL, "%s", err.len ? err.buf : "cannot resolve this binary");
+		b->errors++;
+	} else {
+		add_closure(b, &c, dest, library ? SEG_LIBS : SEG_BINARIES, loc, dest_origin);
+	}
+	sb_release(&err);
+	elf_closure_free(&c);
+}
+
+static void add_binaries(struct builder *b)
+{
+	struct manifest *m = b->m;
+	bool bb = m->init.present && initgen_needs_busybox(m);
+	if (!m->nbinaries && !m->nlibraries && !bb)
+		return;
+	b->elf = elf_ctx_new(m->sysroot, m->arch, b->cas);
+	if (!b->elf) {
+		diag_error(m->sysroot ? &m->sysroot_loc : &m->arch_loc, NULL, "cannot read binaries from %s",
+			   m->sysroot ? m->sysroot : "/");
+		b->errors++;
+		return;
+	}
+	for (size_t i = 0; i < m->nbinaries; i++)
+		add_binary(b, m->binaries[i].path, m->binaries[i].src, m->binaries[i].dest, false, &m->binaries[i].loc,
+			   "binaries (dest)");
+	for (size_t i = 0; i < m->nlibraries; i++)
+		add_binary(b, m->libraries[i].name, NULL, NULL, true, &m->libraries[i].loc, NULL);
+	if (bb) /* the generated /init is a BusyBox script: the sysroot's busybox runs it */
+		add_binary(b, "busybox", NULL, "/bin/busybox", false, &m->init.loc, "BusyBox, which runs the generated /init");
+}
+
+static void add_modules(struct builder *b)
+{
+	struct manifest *m = b->m;
+	if (!m->nkmods)
+		return;
+	struct modclosure_req *reqs = xcalloc(m->nkmods, sizeof(*reqs));
+	for (size_t i = 0; i < m->nkmods; i++)
+		reqs[i] = (struct modclosure_req){ m->kmods[i].name, m->kmods[i].path, m->kmods[i].params,
+						   m->kmods[i].loc };
+	char *moddir = modules_dir(m), *fw = m->kernel.firmware ? xstrdup(m->kernel.firmware)
+								  : in_sysroot(m, "/lib/firmware");
+	struct modclosure_opts o = { moddir, b->kver, fw, m->kernel.decompress, b->cas };
+	if (modclosure_resolve(&o, reqs, m->nkmods, &b->mods) < 0) {
+		b->errors++;
+	} else {
+		b->have_mods = true;
+		for (size_t i = 0; i < b->mods.nmods; i++) {
+			struct modclosure_mod *mod = &b->mods.mods[i];
+			char *origin = xasprintf("module %s: %s", mod->name, mod->why);
+			const struct loc *loc = mod->req >= 0 && (size_t)mod->req < m->nkmods ? &m->kmods[mod->req].loc
+											 : &m->kernel.loc;
+			if (mod->data.len)
+				count(b, plan_add_blob(b->plan, mod->dest, mod->data.buf, mod->data.len, 0644, 0, 0,
+						       SEG_MODULES, loc, origin));
+			else
+				count(b, plan_add_file(b->plan, mod->dest, mod->src, 0644, 0, 0, SEG_MODULES, loc,
+						       origin));
+			free(origin);
+		}
+		for (size_t i = 0; i < b->mods.nfirmware; i++)
+			count(b, plan_add_file(b->plan, b->mods.firmware[i].dest, b->mods.firmware[i].src, 0644, 0, 0,
+					       SEG_MODULES, &m->kernel.loc, "firmware"));
+		for (size_t i = 0; i < b->mods.nindexes; i++)
+			count(b, plan_add_blob(b->plan, b->mods.indexes[i].dest, b->mods.indexes[i].data.buf,
+					       b->mods.indexes[i].data.len, 0644, 0, 0, SEG_MODULES, &m->kernel.loc,
+					       "module index"));
+	}
+	free(moddir);
+	free(fw);
+	free(reqs);
+}
+
+static bool declares(const struct manifest *m, const char *path)
+{
+	for (size_t i = 0; i < m->nnodes; i++)
+		if (!strcmp(m->nodes[i].path, path))
+			return true;
+	return false;
+}
+
+static void add_init(struct builder *b)
+{
+	struct manifest *m = b->m;
+	if (!m->init.present)
+		return;
+	/* The kernel opens /dev/console before /init runs; without it the init
+	 * has no stdout. */
+	if (!declares(m, "/dev/console"))
+		count(b, plan_add_node(b->plan, "/dev/console", 'c', 5, 1, 0600, 0, 0, &m->init.loc, "init console"));
+	if (m->init.exec) {
+		count(b, plan_add_symlink(b->plan, "/init", m->init.exec, 0, 0, &m->init.loc, "init.exec"));
+		return;
+	}
+	struct strbuf script = STRBUF_INIT;
+	if (initgen_script(m, b->have_mods ? &b->mods : NULL, &script) < 0)
+		b->errors++;
+	else
+		count(b, plan_add_blob(b->plan, "/init", script.buf, script.len, 0755, 0, 0, SEG_INIT, &m->init.loc,
+				       "generated init"));
+	sb_release(&script);
+}
+
+/* ---- output choice and the no-op check ---------------------------------- */
+
+static bool suffix_names_format(const char *path)
+{
+	static const char *const s[] = { ".cpio", ".gz", ".zst", ".xz", ".lz4", ".c", ".S", ".list", ".txt", "/" };
+	size_t n = strlen(path);
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		if (n >= strlen(s[i]) && !strcmp(path + n - strlen(s[i]), s[i]))
+			return true;
+	return false;
+}
+
+static int choose_output(const struct manifest *m, const struct build_opts *o, const char *path,
+			 struct emit_opts *eo)
+{
+	memset(eo, 0, sizeof(*eo));
+	int rc;
+	if (o->output) /* -o's suffix speaks for itself; the manifest fills the gaps */
+		rc = emit_choose(path, o->format ? o->format : suffix_names_format(path) ? NULL : m->output.format,
+				 suffix_names_format(path) ? NULL : m->output.algo, &m->output.loc, eo);
+	else
+		rc = emit_choose(path, o->format ? o->format : m->output.format, m->output.algo, &m->output.loc, eo);
+	/* a level belongs to the manifest's compressor, not to one -o chose instead */
+	bool same_algo = !m->output.algo || !strcmp(m->output.algo, emit_algo_name(eo->algo));
+	eo->level = same_algo ? m->output.level : -1;
+	eo->jobs = o->jobs;
+	eo->loc = o->output ? NULL : &m->output.loc;
+	if (rc == 0)
+		rc = emit_check_level(eo, m->output.level_loc.line ? &m->output.level_loc : &m->output.loc);
+	eo->single_segment |= o->single_segment || m->output.single_segment;
+	return rc;
+}
+
+static int epoch(const struct manifest *m, uint32_t *out)
+{
+	const char *s = getenv("SOURCE_DATE_EPOCH");
+	if (s && *s) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(s, &end, 10);
+		if (errno || *end || v > 0xffffffffull) {
+			diag_fail("SOURCE_DATE_EPOCH='%s' is not seconds since 1970", s);
+			return -1;
+		}
+		*out = (uint32_t)v;
+	} else {
+		*out = m->epoch > 0 ? (uint32_t)m->epoch : 0;
+	}
+	return 0;
+}
+
+static char *output_memo_key(const char *path)
+{
+	char *abs = realpath(".", NULL);
+	char *key = path[0] == '/' ? xstrdup(path) : path_join(abs, path);
+	free(abs);
+	return key;
+}
+
+static bool output_current(struct cas *cas, const char *path, const struct cas_hash *key)
+{
+	char *mkey = output_memo_key(path), hex[33];
+	struct strbuf payload = STRBUF_INIT;
+	cas_hash_hex(key, hex);
+	struct stat st;
+	char *want = NULL;
+	if (stat(path, &st) == 0)
+		want = xasprintf("%s %ju:%ju", hex, (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+	bool same = want && cas_memo_get(cas, "output", mkey, &payload) == 1 && !strcmp(sb_str(&payload), want);
+	free(want);
+	sb_release(&payload);
+	free(mkey);
+	return same;
+}
+
+/* Writing the image over its own manifest or one of its sources would
+ * destroy the input (and the next build would archive the image). */
+static bool clobbers_input(const struct manifest *m, const struct plan *p, const char *out)
+{
+	struct stat o, s;
+	if (stat(out, &o) < 0 || !S_ISREG(o.st_mode))
+		return false;
+	for (size_t i = 0; i < m->file_names.n; i++) {
+		if (stat(m->file_names.v[i], &s) == 0 && s.st_dev == o.st_dev && s.st_ino == o.st_ino) {
+			diag_fail("the output %s is the manifest %s: not overwriting it", out, m->file_names.v[i]);
+			return true;
+		}
+	}
+	for (size_t i = 0; i < plan_count(p); i++) {
+		const struct plan_entry *e = plan_entry_at(p, i);
+		if (e->src && e->src_dev == o.st_dev && e->src_ino == o.st_ino) {
+			diag_error(&e->loc, NULL, "the output %s is the source of %s: not overwriting it", out, e->path);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* `written`: the file this build wrote.  The memo names its inode, so a file a
+ * concurrent build renamed over it in the meantime is never taken as ours. */
+static void output_record(struct cas *cas, const char *path, const struct cas_hash *key, const struct stat *written)
+{
+	char *mkey = output_memo_key(path), hex[33];
+	struct strbuf deps = STRBUF_INIT, payload = STRBUF_INIT;
+	cas_hash_hex(key, hex);
+	memo_note_own(&deps, path);
+	sb_addf(&payload, "%s %ju:%ju", hex, (uintmax_t)written->st_dev, (uintmax_t)written->st_ino);
+	cas_memo_put(cas, "output", mkey, &deps, &payload);
+	sb_release(&deps);
+	sb_release(&payload);
+	free(mkey);
+}
+
+static void builder_release(struct builder *b)
+{
+	plan_free(b->plan);
+	elf_ctx_free(b->elf);
+	if (b->have_mods)
+		modclosure_free(&b->mods);
+	free(b->kver);
+}
+
+/* Resolve everything into a finished plan; -1 after reporting errors. */
+/* Does `cmd` use `word` as a word (a command name, most likely)? */
+static bool mentions(const char *cmd, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = cmd; (p = strstr(p, word)); p += n) {
+		bool start = p == cmd || strchr(" \t;|&(`$", p[-1]);
+		if (start && (!p[n] || strchr(" \t;|&)`", p[n])))
+			return true;
+	}
+	return false;
+}
+
+/* BusyBox's applet names, from the table it keeps ("[", "[[", "acpid" ...,
+ * NUL-separated and sorted); empty when the file does not look like it. */
+static void busybox_applets(const char *path, struct strlist *out)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (read_file(path, &sb) == 0 && sb.len > 6) {
+		const char *p = memmem(sb.buf, sb.len, "[\0[[\0", 5), *end = sb.buf + sb.len;
+		while (p && p < end && *p) {
+			size_t n = strnlen(p, (size_t)(end - p));
+			if (n == 0 || n > 32 || strspn(p, "[]abcdefghijklmnopqrstuvwxyz0123456789_.-") != n)
+				break;
+			sl_push(out, p);
+			p += n + 1;
+		}
+	}
+	sb_release(&sb);
+}
+
+/* BusyBox's sh runs its own applet for a bare name before looking in PATH:
+ * a step that says "ip" gets BusyBox's ip, not the iproute2 ip of binaries:.
+ * Say so at the step, where the fix (the full path) goes. */
+static void warn_applet_shadowing(struct builder *b)
+{
+	const struct manifest *m = b->m;
+	if (!m->init.present || m->init.exec || !m->init.nsteps)
+		return;
+	const struct plan_entry *bb = plan_resolve(b->plan, "/bin/busybox");
+	struct strlist applets = STRLIST_INIT;
+	for (size_t i = 0; bb && bb->src && i < plan_count(b->plan); i++) {
+		const struct plan_entry *e = plan_entry_at(b->plan, i);
+		const char *base = strrchr(e->path, '/') + 1;
+		if (e->seg != SEG_BINARIES || e->kind != PK_FILE || e == bb || !strcmp(base, "busybox"))
+			continue;
+		for (size_t s = 0; s < m->init.nsteps; s++) {
+			if (!mentions(m->init.steps[s].run, base))
+				continue;
+			if (!applets.n)
+				busybox_applets(bb->src, &applets);
+			if (!sl_has(&applets, base))
+				break;
+			char *hint = xasprintf("write %s to run the one from binaries:", e->path);
+			diag_warn(&m->init.steps[s].loc, hint, "'%s' here runs BusyBox's own %s applet (its sh prefers "
+				  "applets to PATH), not %s", base, base, e->path);
+			free(hint);
+		}
+	}
+	sl_release(&applets);
+}
+
+/* init: {exec: PATH} must name a program the image has, or the kernel
+ * panics with "No working init found". */
+static bool init_exec_missing(struct builder *b)
+{
+	const struct manifest *m = b->m;
+	if (!m->init.present || !m->init.exec)
+		return false;
+	const struct plan_entry *e = plan_resolve(b->plan, m->init.exec);
+	if (e && e->kind == PK_FILE && (e->mode & 0111))
+		return false;
+	diag_error(&m->init.loc, "add it under binaries: or files: (with an executable mode)",
+		   e ? "init.exec %s is in the image but is not an executable file" : "init.exec %s is not in the image",
+		   m->init.exec);
+	return true;
+}
+
+static int make_plan(struct builder *b)
+{
+	bool kerr;
+	b->kver = build_kernel_release(b->m, &kerr);
+	if (kerr)
+		return -1;
+	add_declared(b);
+	add_binaries(b);
+	if (b->kver)
+		add_modules(b);
+	add_init(b);
+	/* Even after an error: unreadable files and conflicts are reported in
+	 * the same run, not one at a time. */
+	int rc = plan_finish(b->plan);
+	if (rc == 0 && init_exec_missing(b))
+		rc = -1;
+	if (rc == 0)
+		warn_applet_shadowing(b);
+	return b->errors ? -1 : rc;
+}
+
+static const char *kind_name(const struct plan_entry *e)
+{
+	switch (e->kind) {
+	case PK_DIR: return "directory";
+	case PK_FILE: return "file";
+	case PK_SYMLINK: return "symlink";
+	default: return S_ISCHR(e->mode) ? "char device" : S_ISBLK(e->mode) ? "block device"
+		 : S_ISFIFO(e->mode) ? "pipe" : "socket";
+	}
+}
+
+/* One line per path: what it is, why it is there, which manifest line. */
+static int explain(const struct plan *p, char **paths, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *norm = path_normalize(paths[i]);
+		const struct plan_entry *e = norm ? plan_lookup(p, norm) : NULL;
+		if (!e) {
+			const char **cands = xcalloc(plan_count(p) + 1, sizeof(*cands));
+			for (size_t k = 0; k < plan_count(p); k++)
+				cands[k] = plan_entry_at(p, k)->path;
+			const char *close = norm ? diag_closest(norm, cands, (int)plan_count(p)) : NULL;
+			diag_fail("%s is not in the image%s%s%s", paths[i], close ? " (did you mean " : "",
+				  close ? close : "", close ? "?)" : "");
+			free(cands);
+			free(norm);
+			rc = -1;
+			continue;
+		}
+		printf("%s: %s", e->path, kind_name(e));
+		if (e->target)
+			printf(" -> %s", e->target);
+		if (e->src)
+			printf(" from %s", e->src);
+		printf(", %s", e->implied ? "implied parent directory" : e->origin);
+		if (e->loc.line)
+			printf(" (%s:%d:%d)", e->loc.file, e->loc.line, e->loc.col);
+		printf("\n");
+		free(norm);
+	}
+	return rc;
+}
+
+int build_manifest(struct manifest *m, const struct build_opts *o, struct build_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	struct emit_opts eo;
+	char *path = build_output_path(m, o);
+	r->output = path;
+	r->arch = xstrdup(m->arch ? m->arch : host_arch());
+	if (choose_output(m, o, path, &eo) < 0 || epoch(m, &eo.mtime) < 0)
+		return -1;
+	struct builder b = { .m = m, .cas = cas_open(o->cache_dir) };
+	if (!b.cas)
+		return -1;
+	b.plan = plan_new(b.cas, o->jobs);
+	int rc = make_plan(&b);
+	if (b.kver)
+		r->kver = xstrdup(b.kver);
+	if (rc == 0 && o->nexplain)
+		rc = explain(b.plan, o->explain, o->nexplain);
+	if (rc == 0 && !o->check_only) {
+		struct cas_hash key;
+		emit_image_key(b.plan, &eo, &key);
+		bool cacheable = eo.format == EF_CPIO || eo.format == EF_C || eo.format == EF_LIST;
+		bool to_stdout = !strcmp(path, "-");
+		if (cacheable && !to_stdout && output_current(b.cas, path, &key)) {
+			r->unchanged = true;
+		} else if (!to_stdout && clobbers_input(m, b.plan, path)) {
+			rc = -1;
+		} else {
+			struct stat written;
+			rc = emit_write(b.plan, b.cas, &eo, path, &written);
+			if (rc == 0 && cacheable && !to_stdout)
+				output_record(b.cas, path, &key, &written);
+		}
+		diag_info("%s: %zu entries, %s%s%s", path, plan_count(b.plan), eo.format == EF_CPIO ? "compression " : "",
+			  eo.format == EF_CPIO ? emit_algo_name(eo.algo) : "", r->unchanged ? " (unchanged)" : "");
+	}
+	builder_release(&b);
+	cas_close(b.cas);
+	return rc;
+}
+

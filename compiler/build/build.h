@@ -1,0 +1,37 @@
+/* build.h — manifest -> resolve -> plan -> emit, the whole pipeline. */
+#ifndef RDC_BUILD_H
+#define RDC_BUILD_H
+#include <stdbool.h>
+#include "manifest/manifest.h"
+
+struct build_opts {
+	const char *output;    /* overrides output.path */
+	const char *format;    /* overrides output.format */
+	bool single_segment;
+	int jobs;              /* 0: all cores */
+	const char *cache_dir; /* NULL: default */
+	bool check_only;       /* resolve and validate; write nothing */
+	char **explain;        /* with check_only: image paths to explain */
+	size_t nexplain;
+};
+
+struct build_result {
+	char *output;  /* the path written (or left untouched) */
+	char *kver;    /* the kernel release used, or NULL */
+	char *arch;    /* the image's architecture */
+	bool unchanged; /* a no-op rebuild left the output as it was */
+};
+
+int build_manifest(struct manifest *m, const struct build_opts *o, struct build_result *r);
+/* Where a build of m with o writes its image: -o (relative to the cwd), else
+ * output.path (relative to the manifest's directory), else <stem>.cpio.zst in
+ * the cwd.  Caller frees. */
+char *build_output_path(const struct manifest *m, const struct build_opts *o);
+/* The kernel release the manifest asks for ("host" resolved), or NULL when it
+ * names none; reports errors at the manifest line. *err set on error. */
+char *build_kernel_release(const struct manifest *m, bool *err);
+void build_result_free(struct build_result *r);
+const char *host_arch(void);
+
+
+#endif

@@ -1,0 +1,1093 @@
+/* emit.c — writes the Plan out.
+ *
+ * The cpio writer reproduces the kernel's usr/gen_init_cpio byte for byte
+ * (newc headers, inode numbers from 721, dev 3:1, nlink 2 for directories,
+ * pipes and sockets, symlink bodies with their NUL, trailer padded to 512),
+ * so an uncompressed image equals what gen_init_cpio makes of `rdc list`.
+ *
+ * Compression uses zlib, liblzma, libzstd and liblz4 directly rather than
+ * libarchive's filters because the kernel needs two things those filters do
+ * not offer: xz with a CRC32 check (the kernel's xz decoder has no CRC64) and
+ * lz4 in the legacy frame format (lib/decompress_unlz4.c). */
+#include "emit/emit.h"
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <lz4.h>
+#include <lz4hc.h>
+#include <lzma.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include <zlib.h>
+#include <zstd.h>
+#include "lib/util.h"
+
+#define IO_CHUNK (256 * 1024)
+#define LZ4_LEGACY_MAGIC 0x184C2102u
+#define LZ4_LEGACY_BLOCK (8 << 20)
+
+/* ---- choosing the format ---------------------------------------------- */
+
+static const char *const algo_names[] = { "none", "gzip", "zstd", "xz", "lz4" };
+static const char *const format_names[] = { "cpio", "list", "c", "S", "dir" };
+
+const char *emit_algo_name(enum emit_algo a) { return algo_names[a]; }
+
+static int index_of(const char *word, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(word, names[i]))
+			return i;
+	return -1;
+}
+
+bool emit_format_known(const char *format)
+{
+	if (index_of(format, format_names, 5) >= 0)
+		return true;
+	const char *close = diag_closest(format, format_names, 5);
+	fprintf(stderr, "rdc: --format %s: one of cpio, list, c, S, dir", format);
+	if (close)
+		fprintf(stderr, " (did you mean '%s'?)", close);
+	fputc('\n', stderr);
+	return false;
+}
+
+const char *emit_default_suffix(const char *format, const char *algo)
+{
+	static const char *const by_format[] = { NULL, ".list", ".c", ".S", "/" };
+	static const char *const by_algo[] = { ".cpio", ".cpio.gz", ".cpio.zst", ".cpio.xz", ".cpio.lz4" };
+	int f = format ? index_of(format, format_names, 5) : -1, a = algo ? index_of(algo, algo_names, 5) : -1;
+	if (f > EF_CPIO)
+		return by_format[f];
+	return by_algo[a >= 0 ? a : EA_ZSTD];
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+static bool ends_with_nocase(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && !strcasecmp(s + n - m, suffix);
+}
+
+/* The format and compression a name asks for; returns true when the name
+ * spells a compression (.cpio: none) rather than leaving it open (.img). */
+static bool choose_from_suffix(const char *path, struct emit_opts *o)
+{
+	static const struct { const char *suffix; enum emit_format f; enum emit_algo a; bool compression; } table[] = {
+		{ ".gz", EF_CPIO, EA_GZIP, true }, { ".zst", EF_CPIO, EA_ZSTD, true }, { ".xz", EF_CPIO, EA_XZ, true },
+		{ ".lz4", EF_CPIO, EA_LZ4, true }, { ".cpio", EF_CPIO, EA_NONE, true },
+		{ ".list", EF_LIST, EA_NONE, false }, { ".txt", EF_LIST, EA_NONE, false }, { ".c", EF_C, EA_NONE, false },
+		{ ".S", EF_S, EA_NONE, false }, { "/", EF_DIR, EA_NONE, false },
+	};
+	o->format = EF_CPIO;
+	o->algo = EA_ZSTD;
+	for (size_t i = 0; path && i < sizeof(table) / sizeof(table[0]); i++) {
+		if (table[i].compression ? ends_with_nocase(path, table[i].suffix) : ends_with(path, table[i].suffix)) {
+			o->format = table[i].f;
+			o->algo = table[i].a;
+			return table[i].compression;
+		}
+	}
+	return false;
+}
+
+/* Compressions the kernel may take but rdc does not write: a name ending so
+ * would be a lie about its content. */
+static const char *unwritten_suffix(const char *path)
+{
+	static const char *const other[] = { ".bz2", ".lzma", ".lzo", ".zip", ".tar", ".tgz", ".7z", ".br", ".lz" };
+	for (size_t i = 0; path && i < sizeof(other) / sizeof(other[0]); i++)
+		if (ends_with_nocase(path, other[i]))
+			return other[i];
+	return NULL;
+}
+
+static int pick(const char *word, const char *const *names, int n, const struct loc *loc, const char *what)
+{
+	int i = index_of(word, names, n);
+	if (i >= 0)
+		return i;
+	struct strbuf hint = STRBUF_INIT;
+	sb_adds(&hint, "one of:");
+	for (int i = 0; i < n; i++)
+		sb_addf(&hint, " %s", names[i]);
+	const char *close = diag_closest(word, names, n);
+	if (close)
+		sb_addf(&hint, " (did you mean '%s'?)", close);
+	if (loc)
+		diag_error(loc, hint.buf, "unknown %s '%s'", what, word);
+	else
+		diag_fail("unknown %s '%s'; %s", what, word, hint.buf);
+	sb_release(&hint);
+	return -1;
+}
+
+int emit_check_level(const struct emit_opts *o, const struct loc *loc)
+{
+	static const int lo[] = { 0, 0, 1, 0, 1 }, hi[] = { 0, 9, 22, 9, 12 };
+	if (o->level < 0 || o->algo == EA_NONE || (o->level >= lo[o->algo] && o->level <= hi[o->algo]))
+		return 0;
+	char *hint = xasprintf("%s takes levels %d-%d", algo_names[o->algo], lo[o->algo], hi[o->algo]);
+	if (loc && loc->line)
+		diag_error(loc, hint, "compression level %d is out of range", o->level);
+	else
+		diag_fail("compression level %d is out of range: %s", o->level, hint);
+	free(hint);
+	return -1;
+}
+
+int emit_choose(const char *path, const char *format, const char *algo, const struct loc *loc,
+		struct emit_opts *o)
+{
+	const char *bad = unwritten_suffix(path);
+	if (bad) {
+		const char *hint = "name it .cpio, .cpio.gz, .cpio.zst, .cpio.xz or .cpio.lz4 (or .img and say compression:)";
+		if (loc && loc->line)
+			diag_error(loc, hint, "rdc does not write %s files (%s)", bad, path);
+		else
+			diag_fail("rdc does not write %s files (%s); %s", bad, path, hint);
+		return -1;
+	}
+	bool named = choose_from_suffix(path, o);
+	enum emit_algo by_name = o->algo;
+	if (format) {
+		int f = pick(format, format_names, 5, loc, "output format");
+		if (f < 0)
+			return -1;
+		if ((enum emit_format)f != o->format)
+			o->algo = EA_NONE; /* --format cpio on "x.img" means plain cpio */
+		o->format = f;
+	}
+	if (algo) {
+		int a = pick(algo, algo_names, 5, loc, "compression");
+		if (a < 0)
+			return -1;
+		if (named && o->format == EF_CPIO && (enum emit_algo)a != by_name) {
+			const char *hint = "rename the output, or drop compression: and let the name decide";
+			if (loc && loc->line)
+				diag_error(loc, hint, "the output %s is named for %s, but compression is %s", path,
+					   algo_names[by_name], algo_names[a]);
+			else
+				diag_fail("the output %s is named for %s, but compression is %s", path, algo_names[by_name],
+					  algo_names[a]);
+			return -1;
+		}
+		o->algo = a;
+	}
+	if (o->format != EF_CPIO)
+		o->algo = EA_NONE; /* lists, C arrays and directories are never compressed */
+	if (o->algo == EA_NONE || o->algo == EA_LZ4)
+		o->single_segment = true; /* lz4 swallows what follows it: one stream */
+	return 0;
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+
+static void key_entry(XXH3_state_t *st, const struct plan_entry *e)
+{
+	uint32_t f[6] = { e->mode, e->uid, e->gid, e->rmajor, e->rminor, (uint32_t)e->kind };
+	XXH3_128bits_update(st, e->path, strlen(e->path) + 1);
+	XXH3_128bits_update(st, f, sizeof(f));
+	if (e->target)
+		XXH3_128bits_update(st, e->target, strlen(e->target) + 1);
+	if (e->kind == PK_FILE) {
+		XXH3_128bits_update(st, e->hash.b, sizeof(e->hash.b));
+		XXH3_128bits_update(st, &e->size, sizeof(e->size));
+	}
+}
+
+static void key_opts(XXH3_state_t *st, const struct emit_opts *o, int seg)
+{
+	int32_t f[6] = { 2 /* layout version: 2 pads segments to 4 bytes */, o->format, o->algo, o->level, seg, (int32_t)o->mtime };
+	XXH3_128bits_update(st, f, sizeof(f));
+}
+
+static void key_final(XXH3_state_t *st, struct cas_hash *key)
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
+	memcpy(key->b, c.digest, sizeof(key->b));
+}
+
+void emit_image_key(const struct plan *p, const struct emit_opts *o, struct cas_hash *key)
+{
+	XXH3_state_t *st = XXH3_createState();
+	XXH3_128bits_reset(st);
+	key_opts(st, o, o->single_segment ? -1 : -2);
+	for (size_t i = 0; i < plan_count(p); i++)
+		key_entry(st, plan_entry_at(p, i));
+	key_final(st, key);
+	XXH3_freeState(st);
+}
+
+/* ---- sinks: a byte stream, optionally compressed, into a file ------------ */
+
+struct sink {
+	int fd;
+	enum emit_algo algo;
+	bool c_text;       /* write bytes as a C initialiser instead */
+	uint64_t in_off;   /* uncompressed bytes so far: the cpio offset */
+	unsigned char *obuf;
+	size_t olen, ocap;
+	z_stream z;
+	lzma_stream x;
+	ZSTD_CCtx *zc;
+	unsigned char *lbuf; /* lz4: one legacy block of input */
+	size_t llen;
+	int level;
+	int err;           /* errno of the first failure */
+	XXH3_state_t *sum; /* hash of what reaches fd (segment trailers) */
+};
+
+static void sink_flush(struct sink *s)
+{
+	if (s->olen && !s->err) {
+		if (s->sum)
+			XXH3_128bits_update(s->sum, s->obuf, s->olen);
+		if (write_all(s->fd, s->obuf, s->olen) < 0)
+			s->err = errno;
+	}
+	s->olen = 0;
+}
+
+static void sink_raw(struct sink *s, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	while (len) {
+		if (s->olen == s->ocap)
+			sink_flush(s);
+		size_t n = s->ocap - s->olen < len ? s->ocap - s->olen : len;
+		memcpy(s->obuf + s->olen, p, n);
+		s->olen += n;
+		p += n;
+		len -= n;
+	}
+}
+
+static int sink_open(struct sink *s, int fd, enum emit_algo algo, int level, bool c_text)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = fd;
+	s->algo = algo;
+	s->level = level;
+	s->c_text = c_text;
+	s->ocap = IO_CHUNK;
+	s->obuf = xmalloc(s->ocap);
+	switch (algo) {
+	case EA_GZIP: /* zlib's gzip header has mtime 0 and no name: deterministic */
+		if (deflateInit2(&s->z, level < 0 ? 6 : level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+			return -1;
+		break;
+	case EA_XZ:
+		if (lzma_easy_encoder(&s->x, level < 0 ? 6 : (uint32_t)level, LZMA_CHECK_CRC32) != LZMA_OK)
+			return -1;
+		break;
+	case EA_ZSTD:
+		s->zc = ZSTD_createCCtx();
+		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_compressionLevel, level < 0 ? 3 : level);
+		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_checksumFlag, 1);
+		break;
+	case EA_LZ4: {
+		uint32_t magic = LZ4_LEGACY_MAGIC;
+		sink_raw(s, &magic, 4); /* little-endian hosts only, like the kernel's own tools */
+		s->lbuf = xmalloc(LZ4_LEGACY_BLOCK);
+		break;
+	}
+	case EA_NONE:
+		break;
+	}
+	return 0;
+}
+
+static void lz4_block(struct sink *s)
+{
+	if (!s->llen)
+		return;
+	int cap = LZ4_compressBound((int)s->llen);
+	char *out = xmalloc(cap);
+	int n = s->level > 2 ? LZ4_compress_HC((char *)s->lbuf, out, (int)s->llen, cap, s->level)
+			     : LZ4_compress_default((char *)s->lbuf, out, (int)s->llen, cap);
+	uint32_t n32 = (uint32_t)n;
+	sink_raw(s, &n32, 4);
+	sink_raw(s, out, n);
+	free(out);
+	s->llen = 0;
+}
+
+static void c_text_write(struct sink *s, const unsigned char *p, size_t len)
+{
+	char line[16 * 6 + 4];
+	for (size_t i = 0; i < len; i++) {
+		uint64_t at = s->in_off - len + i;
+		int n = snprintf(line, sizeof(line), "%s0x%02x,", at % 16 ? " " : "\n\t", p[i]);
+		sink_raw(s, line, n);
+	}
+}
+
+/* Compress `len` bytes (flush: finish the stream). */
+static void sink_codec(struct sink *s, const void *data, size_t len, bool finish)
+{
+	unsigned char tmp[IO_CHUNK];
+	if (s->algo == EA_GZIP) {
+		s->z.next_in = (unsigned char *)data;
+		s->z.avail_in = len;
+		int rc;
+		do {
+			s->z.next_out = tmp;
+			s->z.avail_out = sizeof(tmp);
+			rc = deflate(&s->z, finish ? Z_FINISH : Z_NO_FLUSH);
+			if (rc == Z_STREAM_ERROR) { /* never loop on, never ship a truncated stream */
+				s->err = EIO;
+				return;
+			}
+			sink_raw(s, tmp, sizeof(tmp) - s->z.avail_out);
+		} while (s->z.avail_out == 0 || (finish && rc != Z_STREAM_END));
+	} else if (s->algo == EA_XZ) {
+		s->x.next_in = data;
+		s->x.avail_in = len;
+		lzma_ret rc;
+		do {
+			s->x.next_out = tmp;
+			s->x.avail_out = sizeof(tmp);
+			rc = lzma_code(&s->x, finish ? LZMA_FINISH : LZMA_RUN);
+			if (rc != LZMA_OK && rc != LZMA_STREAM_END && rc != LZMA_BUF_ERROR) { /* BUF: no progress, not fatal */
+				s->err = rc == LZMA_MEM_ERROR ? ENOMEM : EIO;
+				return;
+			}
+			sink_raw(s, tmp, sizeof(tmp) - s->x.avail_out);
+		} while (s->x.avail_out == 0 || (finish && rc == LZMA_OK));
+	} else if (s->algo == EA_ZSTD) {
+		ZSTD_inBuffer in = { data, len, 0 };
+		size_t left;
+		do {
+			ZSTD_outBuffer out = { tmp, sizeof(tmp), 0 };
+			left = ZSTD_compressStream2(s->zc, &out, &in, finish ? ZSTD_e_end : ZSTD_e_continue);
+			if (ZSTD_isError(left)) {
+				s->err = EIO;
+				return;
+			}
+			sink_raw(s, tmp, out.pos);
+		} while (finish ? left != 0 : in.pos < in.size);
+	}
+}
+
+static void sink_write(struct sink *s, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	s->in_off += len;
+	if (s->c_text) {
+		c_text_write(s, p, len);
+	} else if (s->algo == EA_NONE) {
+		sink_raw(s, p, len);
+	} else if (s->algo == EA_LZ4) {
+		while (len) {
+			size_t n = LZ4_LEGACY_BLOCK - s->llen < len ? LZ4_LEGACY_BLOCK - s->llen : len;
+			memcpy(s->lbuf + s->llen, p, n);
+			s->llen += n;
+			p += n;
+			len -= n;
+			if (s->llen == LZ4_LEGACY_BLOCK)
+				lz4_block(s);
+		}
+	} else {
+		sink_codec(s, p, len, false);
+	}
+}
+
+static void sink_zeros(struct sink *s, size_t n)
+{
+	static const unsigned char zeros[512];
+	sink_write(s, zeros, n);
+}
+
+/* Finish the stream; returns 0 or -1 with errno. */
+static int sink_close(struct sink *s)
+{
+	if (s->algo == EA_LZ4)
+		lz4_block(s);
+	else if (s->algo != EA_NONE)
+		sink_codec(s, NULL, 0, true);
+	sink_flush(s);
+	if (s->algo == EA_GZIP)
+		deflateEnd(&s->z);
+	if (s->algo == EA_XZ)
+		lzma_end(&s->x);
+	ZSTD_freeCCtx(s->zc);
+	free(s->lbuf);
+	free(s->obuf);
+	if (s->err) {
+		errno = s->err;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- cpio newc, as gen_init_cpio writes it ------------------------------- */
+
+struct cpio {
+	struct sink *s;
+	struct cas *cas;
+	uint32_t ino, mtime;
+	int err;
+};
+
+static void cpio_header(struct cpio *c, unsigned mode, const struct plan_entry *e, unsigned nlink,
+			uint32_t mtime, uint32_t size, const char *name)
+{
+	char h[111];
+	size_t namesize = strlen(name) + 1;
+	snprintf(h, sizeof(h), "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
+		 e ? c->ino++ : 0, mode, e ? e->uid : 0, e ? e->gid : 0, nlink, mtime, size, e ? 3 : 0,
+		 e ? 1 : 0, e ? e->rmajor : 0, e ? e->rminor : 0, (unsigned)namesize, 0);
+	sink_write(c->s, h, 110);
+	sink_write(c->s, name, namesize);
+	sink_zeros(c->s, (4 - (110 + namesize) % 4) % 4);
+}
+
+static void cpio_pad4(struct cpio *c)
+{
+	sink_zeros(c->s, (4 - c->s->in_off % 4) % 4);
+}
+
+static int cpio_file_body(struct cpio *c, const struct plan_entry *e)
+{
+	int fd = cas_open_verified(c->cas, &e->hash, e->src);
+	if (fd < 0)
+		return -1;
+	unsigned char *buf = xmalloc(IO_CHUNK);
+	uint64_t left = e->size;
+	while (left) {
+		ssize_t n = read(fd, buf, left < IO_CHUNK ? left : IO_CHUNK);
+		if (n <= 0) {
+			diag_fail("%s: cache object for %s ended early", e->path, e->src ? e->src : "inline content");
+			break;
+		}
+		sink_write(c->s, buf, n);
+		left -= n;
+	}
+	free(buf);
+	close(fd);
+	return left ? -1 : 0;
+}
+
+static int cpio_entry(struct cpio *c, const struct plan_entry *e)
+{
+	const char *name = e->path + 1; /* gen_init_cpio drops the leading '/' */
+	switch (e->kind) {
+	case PK_FILE:
+		if (e->size > 0xffffffffu) {
+			diag_error(&e->loc, NULL, "%s is larger than cpio's 4 GiB limit", e->path);
+			return -1;
+		}
+		cpio_header(c, e->mode, e, 1, c->mtime, (uint32_t)e->size, name);
+		if (cpio_file_body(c, e) < 0)
+			return -1;
+		break;
+	case PK_SYMLINK:
+		cpio_header(c, e->mode, e, 1, c->mtime, strlen(e->target) + 1, name);
+		sink_write(c->s, e->target, strlen(e->target) + 1);
+		break;
+	case PK_DIR:
+		cpio_header(c, e->mode, e, 2, c->mtime, 0, name);
+		break;
+	case PK_NODE:
+		cpio_header(c, e->mode, e, S_ISCHR(e->mode) || S_ISBLK(e->mode) ? 1 : 2, c->mtime, 0, name);
+		break;
+	}
+	cpio_pad4(c);
+	return 0;
+}
+
+static void cpio_trailer(struct cpio *c)
+{
+	cpio_header(c, 0, NULL, 1, 0, 0, "TRAILER!!!");
+	sink_zeros(c->s, (512 - c->s->in_off % 512) % 512);
+}
+
+/* Write the entries `idx` (indices into the plan) as one complete archive. */
+static int cpio_archive(struct sink *s, struct cas *cas, const struct plan *p, const size_t *idx, size_t n,
+			uint32_t mtime)
+{
+	struct cpio c = { .s = s, .cas = cas, .ino = 721, .mtime = mtime };
+	for (size_t i = 0; i < n; i++)
+		if (cpio_entry(&c, plan_entry_at(p, idx[i])) < 0)
+			return -1;
+	cpio_trailer(&c);
+	return 0;
+}
+
+/* ---- segments -------------------------------------------------------- */
+
+struct segment {
+	size_t *idx, n, alloc;
+	struct cas_hash key;
+	char *path; /* in the cache */
+	int rc;
+};
+
+struct segjob {
+	const struct plan *p;
+	struct cas *cas;
+	const struct emit_opts *o;
+	struct segment *segs;
+	size_t nsegs;
+	atomic_size_t next;
+};
+
+static enum plan_seg entry_segment(const struct plan_entry *e)
+{
+	return e->kind == PK_FILE ? e->seg : SEG_SKELETON;
+}
+
+/* Large classes are cut into chunks so an edit recompresses about a chunk,
+ * not a whole class.  Cuts fall after entries whose path hashes to a fixed
+ * residue (once a chunk holds SEG_CUT_MIN bytes), so they stay put when file
+ * contents change; SEG_CUT_MAX bounds a chunk whatever the paths. */
+#define SEG_CUT_MIN (1u << 20)
+#define SEG_CUT_MAX (8u << 20)
+
+static bool cut_after(const struct plan_entry *e, uint64_t bytes)
+{
+	if (bytes >= SEG_CUT_MAX)
+		return true;
+	return bytes >= SEG_CUT_MIN && (XXH3_64bits(e->path, strlen(e->path)) & 7) == 0;
+}
+
+static struct segment *split_segments(const struct plan *p, const struct emit_opts *o, size_t *nsegs)
+{
+	struct segment *segs = NULL;
+	size_t n = 0, alloc = 0;
+	for (int cls = 0; cls < SEG_COUNT; cls++) {
+		uint64_t bytes = 0;
+		bool open = false;
+		for (size_t i = 0; i < plan_count(p); i++) {
+			const struct plan_entry *e = plan_entry_at(p, i);
+			if (!o->single_segment && entry_segment(e) != (enum plan_seg)cls)
+				continue;
+			if (!open) {
+				GROW(segs, n + 1, alloc);
+				memset(&segs[n++], 0, sizeof(*segs));
+				open = true;
+				bytes = 0;
+			}
+			struct segment *s = &segs[n - 1];
+			GROW(s->idx, s->n + 1, s->alloc);
+			s->idx[s->n++] = i;
+			bytes += e->size + strlen(e->path) + 110;
+			if (!o->single_segment && cut_after(e, bytes))
+				open = false;
+		}
+		if (o->single_segment)
+			break;
+	}
+	if (!n) { /* an empty plan is still an archive: the trailer alone */
+		segs = xcalloc(1, sizeof(*segs));
+		n = 1;
+	}
+	*nsegs = n;
+	return segs;
+}
+
+/* Equal entries give equal bytes, so the key names only entries and codec. */
+static void segment_key(const struct plan *p, const struct emit_opts *o, struct segment *s)
+{
+	XXH3_state_t *st = XXH3_createState();
+	XXH3_128bits_reset(st);
+	key_opts(st, o, 0);
+	for (size_t i = 0; i < s->n; i++)
+		key_entry(st, plan_entry_at(p, s->idx[i]));
+	key_final(st, &s->key);
+	XXH3_freeState(st);
+}
+
+/* Write one segment's archive into fd with `algo`, then its trailer.
+ * *raw and *packed get the archive's size before and after compression. */
+static int segment_encode(struct segjob *j, struct segment *s, int fd, enum emit_algo algo, uint64_t *raw,
+			  uint64_t *packed)
+{
+	struct sink k;
+	int rc = sink_open(&k, fd, algo, j->o->level, false);
+	if (rc < 0) { /* never close (and so "finish") a compressor that did not start */
+		diag_fail("cannot start the %s compressor at level %d", algo_names[algo], j->o->level);
+		free(k.obuf);
+		return -1;
+	}
+	k.sum = XXH3_createState();
+	XXH3_128bits_reset(k.sum);
+	if (rc == 0)
+		rc = cpio_archive(&k, j->cas, j->p, s->idx, s->n, j->o->mtime);
+	XXH3_state_t *sum = k.sum;
+	*raw = k.in_off;
+	if (sink_close(&k) < 0 && rc == 0) {
+		diag_fail("cannot write %s: %s", s->path, strerror(errno));
+		rc = -1;
+	}
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(sum));
+	XXH3_freeState(sum);
+	off_t end = lseek(fd, 0, SEEK_CUR);
+	*packed = end > 0 ? (uint64_t)end : 0;
+	if (rc == 0 && write_all(fd, c.digest, sizeof(c.digest)) < 0)
+		rc = -1;
+	return rc;
+}
+
+/* Compress one segment into the cache.  A segment that does not shrink
+ * (already-compressed modules, random data) is stored as plain cpio: the
+ * kernel takes compressed and plain archives mixed in one image, and
+ * unpacking plain bytes costs nothing. */
+static int segment_build(struct segjob *j, struct segment *s)
+{
+	struct atomic_file af;
+	if (atomic_open(&af, s->path) < 0) {
+		diag_fail("cannot write %s: %s", s->path, strerror(errno));
+		return -1;
+	}
+	uint64_t raw, packed;
+	int rc = segment_encode(j, s, af.fd, j->o->algo, &raw, &packed);
+	if (rc == 0 && packed + raw / 32 >= raw) {
+		if (ftruncate(af.fd, 0) < 0 || lseek(af.fd, 0, SEEK_SET) < 0)
+			rc = -1;
+		else
+			rc = segment_encode(j, s, af.fd, EA_NONE, &raw, &packed);
+	}
+	if (rc == 0 && atomic_commit(&af, 0444) == 0)
+		return 0;
+	atomic_abort(&af);
+	return -1;
+}
+
+static void *segment_worker(void *arg)
+{
+	struct segjob *j = arg;
+	size_t i;
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->nsegs) {
+		struct segment *s = &j->segs[i];
+		if (access(s->path, F_OK) == 0) /* cached: a damaged one is caught when copied */
+			s->rc = 0;
+		else
+			s->rc = segment_build(j, s);
+	}
+	return NULL;
+}
+
+static int build_segments(struct segjob *j)
+{
+	run_parallel(segment_worker, j, j->o->jobs, j->nsegs);
+	int rc = 0;
+	for (size_t i = 0; i < j->nsegs; i++)
+		rc |= j->segs[i].rc;
+	return rc;
+}
+
+/* Append a cached segment to fd, checking its trailer; 1 when damaged. */
+static int segment_copy(const struct segment *s, int fd)
+{
+	int in = open(s->path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (in < 0 || fstat(in, &st) < 0 || st.st_size < 16) {
+		if (in >= 0)
+			close(in);
+		return 1;
+	}
+	uint64_t body = st.st_size - 16, left = body;
+	unsigned char *buf = xmalloc(IO_CHUNK);
+	XXH3_state_t *sum = XXH3_createState();
+	XXH3_128bits_reset(sum);
+	int rc = 0;
+	while (left && rc == 0) {
+		ssize_t n = read(in, buf, left < IO_CHUNK ? left : IO_CHUNK);
+		if (n <= 0)
+			rc = 1;
+		else if (XXH3_128bits_update(sum, buf, n), write_all(fd, buf, n) < 0)
+			rc = -1;
+		else
+			left -= n;
+	}
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(sum));
+	if (rc == 0 && (read(in, buf, 16) != 16 || memcmp(buf, c.digest, 16)))
+		rc = 1;
+	XXH3_freeState(sum);
+	free(buf);
+	close(in);
+	return rc;
+}
+
+static int concat_segments(struct segjob *j, int fd)
+{
+	for (size_t i = 0; i < j->nsegs; i++) {
+		/* The kernel takes plain cpio only at a 4-byte-aligned offset of the
+		 * image (init/initramfs.c: !(this_header & 3)) and skips zero bytes
+		 * between archives; zstd and gzip streams have any length. */
+		static const char zeros[4];
+		off_t at = lseek(fd, 0, SEEK_CUR);
+		int rc = at < 0 || write_all(fd, zeros, (4 - at % 4) % 4) < 0 ? -1 : segment_copy(&j->segs[i], fd);
+		if (rc < 0) {
+			diag_fail("cannot write the image: %s", strerror(errno));
+			return -1;
+		}
+		if (rc > 0) { /* damaged in the cache: rebuild it and start over */
+			diag_warn(NULL, NULL, "cached segment %s was damaged; rebuilding it", j->segs[i].path);
+			unlink(j->segs[i].path);
+			if (segment_build(j, &j->segs[i]) < 0 || ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+				return -1;
+			i = (size_t)-1;
+		}
+	}
+	return 0;
+}
+
+static int emit_segmented(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd)
+{
+	struct segjob j = { .p = p, .cas = cas, .o = o };
+	j.segs = split_segments(p, o, &j.nsegs);
+	for (size_t i = 0; i < j.nsegs; i++) {
+		segment_key(p, o, &j.segs[i]);
+		j.segs[i].path = cas_segment_path(cas, &j.segs[i].key);
+	}
+	int rc = build_segments(&j);
+	if (rc == 0)
+		rc = concat_segments(&j, fd);
+	for (size_t i = 0; i < j.nsegs; i++) {
+		free(j.segs[i].idx);
+		free(j.segs[i].path);
+	}
+	free(j.segs);
+	return rc;
+}
+
+/* ---- whole outputs ---------------------------------------------------- */
+
+static size_t *all_indices(const struct plan *p)
+{
+	size_t *idx = xcalloc(plan_count(p) + 1, sizeof(*idx));
+	for (size_t i = 0; i < plan_count(p); i++)
+		idx[i] = i;
+	return idx;
+}
+
+/* One uncompressed stream (or a C initialiser of it) straight into fd. */
+static int emit_stream(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd, bool c_text)
+{
+	struct sink s;
+	sink_open(&s, fd, c_text ? EA_NONE : o->algo, o->level, c_text);
+	size_t *idx = all_indices(p);
+	int rc = cpio_archive(&s, cas, p, idx, plan_count(p), o->mtime);
+	free(idx);
+	uint64_t len = s.in_off;
+	if (sink_close(&s) < 0 && rc == 0) {
+		diag_fail("cannot write the image: %s", strerror(errno));
+		rc = -1;
+	}
+	if (c_text && rc == 0) {
+		char *tail = xasprintf("\n};\nconst unsigned long rdc_initramfs_len = %llu;\n", (unsigned long long)len);
+		rc = write_all(fd, tail, strlen(tail));
+		free(tail);
+	}
+	return rc;
+}
+
+static int emit_c(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd)
+{
+	static const char head[] = "/* Generated by rdc: an initramfs (uncompressed cpio newc). */\n"
+				   "const unsigned char rdc_initramfs[] __attribute__((aligned(4))) = {";
+	if (write_all(fd, head, sizeof(head) - 1) < 0)
+		return -1;
+	return emit_stream(p, cas, o, fd, true);
+}
+
+/* foo.S .incbins foo.cpio, written beside it; assemble with -I<its dir>.
+ * The companion is left uncommitted in *cpio: emit_write puts it in place
+ * only once foo.S is, so a failed build leaves neither behind. */
+static int emit_asm(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path, int fd,
+		    struct atomic_file *cpio)
+{
+	char *base = xstrdup(path);
+	base[strlen(base) - 2] = '\0';
+	char *cpio_path = xasprintf("%s.cpio", base);
+	int rc = atomic_open(cpio, cpio_path);
+	if (rc == 0)
+		rc = emit_stream(p, cas, o, cpio->fd, false);
+	if (rc == 0) {
+		char *s = xasprintf("/* Generated by rdc: the initramfs %s between two symbols. */\n"
+				    "\t.section .rodata\n\t.balign 4\n"
+				    "\t.globl rdc_initramfs_start\nrdc_initramfs_start:\n"
+				    "\t.incbin \"%s\"\n"
+				    "\t.globl rdc_initramfs_end\nrdc_initramfs_end:\n"
+				    "\t.section .note.GNU-stack,\"\",%%progbits\n",
+				    path_basename(cpio_path), path_basename(cpio_path));
+		rc = write_all(fd, s, strlen(s));
+		free(s);
+	} else {
+		diag_fail("cannot write %s: %s", cpio_path, strerror(errno));
+	}
+	free(cpio_path);
+	free(base);
+	return rc;
+}
+
+int emit_list(const struct plan *p, struct cas *cas, FILE *out)
+{
+	fputs(RDC_LIST_HEADER "\n", out);
+	for (size_t i = 0; i < plan_count(p); i++) {
+		const struct plan_entry *e = plan_entry_at(p, i);
+		if (strpbrk(e->path, " \t\n") || (e->target && strpbrk(e->target, " \t\n"))) {
+			diag_error(&e->loc, "gen_init_cpio splits lines at spaces; build a cpio instead",
+				   "%s cannot be written in a gen_init_cpio list", e->path);
+			return -1;
+		}
+		unsigned perm = e->mode & 07777;
+		switch (e->kind) {
+		case PK_DIR:
+			fprintf(out, "dir %s %04o %u %u\n", e->path, perm, e->uid, e->gid);
+			break;
+		case PK_FILE: {
+			char *obj = cas_object_path(cas, &e->hash);
+			fprintf(out, "file %s %s %04o %u %u\n", e->path, obj, perm, e->uid, e->gid);
+			free(obj);
+			break;
+		}
+		case PK_SYMLINK:
+			fprintf(out, "slink %s %s %04o %u %u\n", e->path, e->target, perm, e->uid, e->gid);
+			break;
+		case PK_NODE:
+			if (S_ISCHR(e->mode) || S_ISBLK(e->mode))
+				fprintf(out, "nod %s %04o %u %u %c %u %u\n", e->path, perm, e->uid, e->gid,
+					S_ISCHR(e->mode) ? 'c' : 'b', e->rmajor, e->rminor);
+			else
+				fprintf(out, "%s %s %04o %u %u\n", S_ISFIFO(e->mode) ? "pipe" : "sock", e->path, perm,
+					e->uid, e->gid);
+			break;
+		}
+	}
+	return ferror(out) ? -1 : 0;
+}
+
+static int emit_list_fd(const struct plan *p, struct cas *cas, int fd)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int rc = emit_list(p, cas, f);
+	fclose(f);
+	if (rc == 0)
+		rc = write_all(fd, buf, len);
+	free(buf);
+	return rc;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void remove_tree(const char *path)
+{
+	nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* An unpacked tree: our own cpio read back by libarchive into a temporary
+ * directory that is then renamed into place. */
+static int extract_cpio(const char *cpio_path, const char *dir)
+{
+	struct archive *in = archive_read_new(), *out = archive_write_disk_new();
+	archive_read_support_format_cpio(in);
+	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER * (geteuid() == 0) |
+						    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+	int rc = archive_read_open_filename(in, cpio_path, IO_CHUNK) == ARCHIVE_OK ? 0 : -1, r = ARCHIVE_EOF;
+	struct archive_entry *ae;
+	while (rc == 0 && (r = archive_read_next_header(in, &ae)) == ARCHIVE_OK) {
+		char *full = path_join(dir, archive_entry_pathname(ae));
+		archive_entry_set_pathname(ae, full);
+		free(full);
+		if (archive_entry_filetype(ae) == AE_IFLNK) { /* our symlink bodies end in NUL */
+			char *t = xstrdup(archive_entry_symlink(ae));
+			archive_entry_set_symlink(ae, t);
+			free(t);
+		}
+		if (archive_write_header(out, ae) < ARCHIVE_WARN) { /* never leave a tree with holes */
+			diag_fail("cannot unpack %s: %s", archive_entry_pathname(ae), archive_error_string(out));
+			rc = -1;
+			break;
+		}
+		const void *buf;
+		size_t size;
+		la_int64_t off;
+		while ((r = archive_read_data_block(in, &buf, &size, &off)) == ARCHIVE_OK)
+			if (archive_write_data_block(out, buf, size, off) < ARCHIVE_OK) {
+				r = ARCHIVE_FATAL;
+				break;
+			}
+		if (r != ARCHIVE_EOF || archive_write_finish_entry(out) < ARCHIVE_WARN) { /* a full disk, say */
+			diag_fail("cannot unpack %s: %s", archive_entry_pathname(ae), archive_error_string(out));
+			rc = -1;
+		}
+	}
+	if (rc == 0 && r != ARCHIVE_EOF)
+		rc = -1;
+	if (archive_write_close(out) != ARCHIVE_OK && rc == 0) {
+		diag_fail("cannot finish unpacking: %s", archive_error_string(out));
+		rc = -1;
+	}
+	archive_write_free(out);
+	archive_read_free(in);
+	return rc;
+}
+
+/* `path` made absolute and free of "." and ".." (lexically, from the cwd). */
+static char *absolute_path(const char *path)
+{
+	char *cwd = getcwd(NULL, 0), *joined = path[0] == '/' ? xstrdup(path) : path_join(cwd ? cwd : "/", path);
+	char *norm = path_normalize(joined);
+	free(cwd);
+	free(joined);
+	return norm ? norm : xstrdup(path);
+}
+
+/* A tree rdc wrote carries this file, so that `-o DIR/` replaces only such
+ * trees (or empty directories) and never a directory of the user's. */
+#define TREE_MARK ".rdc-tree"
+
+static bool replaceable_dir(const char *dir)
+{
+	struct stat st;
+	if (lstat(dir, &st) < 0)
+		return errno == ENOENT;
+	if (!S_ISDIR(st.st_mode))
+		return false;
+	char *mark = path_join(dir, TREE_MARK);
+	bool ours = lstat(mark, &st) == 0 && S_ISREG(st.st_mode);
+	free(mark);
+	if (ours)
+		return true;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool empty = d != NULL;
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = false;
+	if (d)
+		closedir(d);
+	return empty;
+}
+
+static int emit_dir(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path)
+{
+	char *clean = absolute_path(path); /* libarchive refuses ".." in the paths it writes */
+	while (strlen(clean) > 1 && clean[strlen(clean) - 1] == '/')
+		clean[strlen(clean) - 1] = '\0';
+	struct stat st;
+	if (lstat(clean, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		diag_fail("%s exists and is not a directory: not replacing it with a tree", clean);
+		free(clean);
+		return -1;
+	}
+	if (!replaceable_dir(clean)) {
+		diag_fail("%s is not empty and not a tree rdc wrote (no %s in it): not replacing it; remove it or "
+			  "choose another output", clean, TREE_MARK);
+		free(clean);
+		return -1;
+	}
+	char *tmpdir = xasprintf("%s.rdc-tmp.%d", clean, (int)getpid());
+	char *cpio = xasprintf("%s.cpio", tmpdir);
+	struct atomic_file af;
+	int rc = atomic_open(&af, cpio);
+	if (rc == 0 && emit_stream(p, cas, o, af.fd, false) < 0) {
+		atomic_abort(&af);
+		rc = -1;
+	} else if (rc == 0) {
+		rc = atomic_commit(&af, 0600);
+	}
+	if (rc == 0 && mkdir(tmpdir, 0755) < 0)
+		rc = -1;
+	if (rc == 0)
+		rc = extract_cpio(cpio, tmpdir);
+	unlink(cpio);
+	if (rc == 0) {
+		char *mark = path_join(tmpdir, TREE_MARK);
+		static const char text[] = "This tree was written by rdc build; the next build replaces it whole.\n";
+		rc = write_file_atomic(mark, text, sizeof(text) - 1, 0644);
+		free(mark);
+	}
+	if (rc == 0) { /* swap the new tree in, then remove the old one */
+		char *old = xasprintf("%s.rdc-old.%d", clean, (int)getpid());
+		bool had_old = rename(clean, old) == 0;
+		rc = rename(tmpdir, clean);
+		if (rc < 0 && had_old)
+			rename(old, clean); /* put the previous tree back */
+		else if (had_old)
+			remove_tree(old);
+		free(old);
+	}
+	if (rc < 0) {
+		diag_fail("cannot write the directory %s: %s", clean, strerror(errno));
+		remove_tree(tmpdir); /* the previous tree, if any, is still in place */
+	}
+	free(cpio);
+	free(tmpdir);
+	free(clean);
+	return rc;
+}
+
+/* errno says why; at the output: line when the manifest named the path */
+static void output_error(const struct emit_opts *o, const char *path)
+{
+	if (o->loc && o->loc->line)
+		diag_error(o->loc, NULL, "cannot write %s: %s", path, strerror(errno));
+	else
+		diag_fail("cannot write %s: %s", path, strerror(errno));
+}
+
+int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path,
+	       struct stat *written)
+{
+	if (o->format == EF_LIST && !strcmp(path, "-"))
+		return emit_list(p, cas, stdout);
+	if (o->format == EF_DIR)
+		return emit_dir(p, cas, o, path);
+	struct atomic_file af, companion = { .fd = -1 };
+	if (atomic_open(&af, path) < 0) {
+		output_error(o, path);
+		return -1;
+	}
+	int rc;
+	switch (o->format) {
+	case EF_LIST: rc = emit_list_fd(p, cas, af.fd); break;
+	case EF_C: rc = emit_c(p, cas, o, af.fd); break;
+	case EF_S: rc = emit_asm(p, cas, o, path, af.fd, &companion); break;
+	default:
+		rc = o->algo == EA_NONE ? emit_stream(p, cas, o, af.fd, false) : emit_segmented(p, cas, o, af.fd);
+	}
+	if (rc == 0 && written && fstat(af.fd, written) < 0)
+		rc = -1;
+	if (rc == 0 && atomic_commit(&af, 0644) == 0) {
+		char *name = companion.tmp ? xstrdup(companion.path) : NULL;
+		rc = name && atomic_commit(&companion, 0644) < 0 ? -1 : 0;
+		if (rc < 0)
+			output_error(o, name);
+		free(name);
+		return rc;
+	}
+	if (rc == 0)
+		output_error(o, path);
+	atomic_abort(&af);
+	if (companion.tmp)
+		atomic_abort(&companion);
+	return -1;
+}

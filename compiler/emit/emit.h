@@ -1,0 +1,59 @@
+/* emit.h — the Plan becomes bytes: a gen_init_cpio list, a cpio newc image
+ * (one stream, or segments compressed on their own and cached), a C array,
+ * an assembler .incbin file, or an unpacked directory. */
+#ifndef RDC_EMIT_H
+#define RDC_EMIT_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "cache/cas.h"
+#include "lib/diag.h"
+#include "plan/plan.h"
+
+enum emit_format { EF_CPIO, EF_LIST, EF_C, EF_S, EF_DIR };
+enum emit_algo { EA_NONE, EA_GZIP, EA_ZSTD, EA_XZ, EA_LZ4 };
+
+/* The first line of every list rdc writes (rdc import recognises it). */
+#define RDC_LIST_HEADER "# gen_init_cpio list written by rdc; file locations are in its cache"
+
+struct emit_opts {
+	enum emit_format format;
+	enum emit_algo algo;
+	int level;           /* -1: the compressor's default */
+	bool single_segment; /* one stream instead of cached segments */
+	int jobs;            /* parallel segment compressors; 0: all cores */
+	uint32_t mtime;      /* every entry's mtime */
+	const struct loc *loc; /* the manifest's output: line when it named the path, else NULL */
+};
+
+/* Fill format and algo from an output path's suffix (".cpio.zst", ".c" ...)
+ * and then from the explicit words, which win when not NULL.  Reports a bad
+ * word at loc (may be NULL: a command-line flag) and returns -1. */
+/* A level the chosen compressor cannot take is an error at loc. */
+int emit_check_level(const struct emit_opts *o, const struct loc *loc);
+int emit_choose(const char *path, const char *format, const char *algo, const struct loc *loc,
+		struct emit_opts *o);
+const char *emit_algo_name(enum emit_algo a);
+/* For --format on the command line: false, after saying what the choices
+ * are, when `format` is none of them. */
+bool emit_format_known(const char *format);
+/* The suffix an output holding `format` and `algo` (manifest words, either
+ * NULL) is named with: ".cpio.zst", ".cpio.xz", ".c", "/" ... */
+const char *emit_default_suffix(const char *format, const char *algo);
+
+/* A key naming exactly the bytes emit_write would produce for this plan. */
+void emit_image_key(const struct plan *p, const struct emit_opts *o, struct cas_hash *key);
+
+/* Write the image to `path` atomically (temporary file beside it, renamed).
+ * path "-" writes a list to stdout.  Returns 0 or -1 after a message.
+ * `written` (may be NULL) gets the dev and inode of the file written (they
+ * survive the rename into place), so a caller can tell its file from one a
+ * concurrent build renamed over it; it is left alone for "-" and dir/. */
+struct stat;
+int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path,
+	       struct stat *written);
+
+/* The gen_init_cpio list: file lines point into the cache. */
+int emit_list(const struct plan *p, struct cas *cas, FILE *out);
+
+#endif

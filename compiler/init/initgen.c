@@ -1,0 +1,242 @@
+/* initgen.c — /init generated from the manifest's init: section.
+ *
+ * The script is BusyBox sh (`#!/bin/busybox sh`) and is a pure function of the
+ * manifest and the module closure: no time, no host name, no absolute host
+ * path ends up in it, so the image stays deterministic.  In order it:
+ *   1. makes the BusyBox applet links at boot (`busybox --install -s`), never
+ *      by running the host's busybox at build time, so foreign arches work;
+ *   2. mounts init.mounts in a fixed dependency order (devtmpfs before
+ *      devpts, sysfs before debugfs ...), whatever order the manifest used;
+ *   3. insmods the module closure in load order with each module's params;
+ *   4. exports init.env and sets the hostname;
+ *   5. runs each step as its own `sh -c` child; the first failure (of a
+ *      mount, a module or a step) stops the rest;
+ *   6. prints exactly one "rdc-exit: N" line on the console, N being the
+ *      first failure's status or 0, which `rdc run` turns into its own;
+ *   7. ends as init.on_exit says (poweroff, the default, reboot, halt, or an
+ *      interactive shell followed by poweroff). */
+#include "init/initgen.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* The mounts init.mounts accepts, in the order they are mounted: a mount
+ * point inside another filesystem comes after that filesystem. */
+static const struct initgen_mount {
+	const char *name, *type, *dir, *opts;
+} mounts[] = {
+	{ "proc", "proc", "/proc", "nosuid,nodev,noexec" },
+	{ "sysfs", "sysfs", "/sys", "nosuid,nodev,noexec" },
+	{ "devtmpfs", "devtmpfs", "/dev", "nosuid,mode=0755" },
+	{ "devpts", "devpts", "/dev/pts", "nosuid,noexec,gid=5,mode=0620,ptmxmode=0666" },
+	{ "mqueue", "mqueue", "/dev/mqueue", "nosuid,nodev,noexec" },
+	{ "hugetlbfs", "hugetlbfs", "/dev/hugepages", NULL },
+	{ "tmpfs", "tmpfs", "/tmp", "nosuid,nodev,mode=1777" },
+	{ "run", "tmpfs", "/run", "nosuid,nodev,mode=0755" },
+	{ "shm", "tmpfs", "/dev/shm", "nosuid,nodev,mode=1777" },
+	{ "securityfs", "securityfs", "/sys/kernel/security", NULL },
+	{ "debugfs", "debugfs", "/sys/kernel/debug", NULL },
+	{ "tracefs", "tracefs", "/sys/kernel/tracing", NULL },
+	{ "configfs", "configfs", "/sys/kernel/config", NULL },
+	{ "cgroup2", "cgroup2", "/sys/fs/cgroup", "nsdelegate" },
+	{ "bpf", "bpf", "/sys/fs/bpf", "mode=0700" },
+	{ "pstore", "pstore", "/sys/fs/pstore", NULL },
+	{ "fusectl", "fusectl", "/sys/fs/fuse/connections", NULL },
+	{ "efivarfs", "efivarfs", "/sys/firmware/efi/efivars", NULL },
+	{ "binfmt_misc", "binfmt_misc", "/proc/sys/fs/binfmt_misc", NULL },
+};
+#define NMOUNTS (sizeof(mounts) / sizeof(mounts[0]))
+
+bool initgen_mount_known(const char *name)
+{
+	for (size_t i = 0; i < NMOUNTS; i++)
+		if (!strcmp(mounts[i].name, name))
+			return true;
+	return false;
+}
+
+bool initgen_needs_busybox(const struct manifest *m)
+{
+	return m->init.present && !m->init.exec;
+}
+
+/* Append s as one shell word: single quotes, with each ' written as '\''.
+ * Inside single quotes sh interprets nothing, so any byte but NUL is safe. */
+static void sq(struct strbuf *out, const char *s)
+{
+	sb_addch(out, '\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			sb_adds(out, "'\\''");
+		else
+			sb_addch(out, *s);
+	}
+	sb_addch(out, '\'');
+}
+
+/* The helpers every generated init shares.  rdc_rc holds the first failure;
+ * once it is set, nothing else runs. */
+static const char prologue[] =
+	"export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
+	"/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin\n"
+	"/bin/busybox --install -s\n"
+	"rdc_rc=0\n"
+	"rdc_fail() { # status what\n"
+	"\trdc_rc=$1\n"
+	"\techo \"rdc: $2 failed with status $1\" >&2\n"
+	"}\n"
+	"rdc_mount() { # type dir options\n"
+	"\t[ $rdc_rc -eq 0 ] || return 0\n"
+	"\tmkdir -p \"$2\"\n"
+	"\tmount -t \"$1\" ${3:+-o \"$3\"} \"$1\" \"$2\" || rdc_fail $? \"mount -t $1 $2\"\n"
+	"}\n"
+	"rdc_insmod() { # name path params\n"
+	"\t[ $rdc_rc -eq 0 ] || return 0\n"
+	"\tinsmod \"$2\" ${3:+\"$3\"} && return 0\n"
+	"\tset -- \"$1\" \"$2\" \"$3\" $?\n"
+	"\t# already there (requested by the kernel through modprobe): fine\n"
+	"\tgrep -q \"^$1 \" /proc/modules 2>/dev/null && return 0\n"
+	"\trdc_fail $4 \"insmod $2\"\n"
+	"}\n"
+	"rdc_step() { # n where command\n"
+	"\t[ $rdc_rc -eq 0 ] || return 0\n"
+	"\tsh -c -- \"$3\"\n"
+	"\tset -- \"$1\" \"$2\" $?\n"
+	"\t[ $3 -eq 0 ] || rdc_fail $3 \"step $1 ($2)\"\n"
+	"}\n";
+
+static void add_mounts(const struct mf_init *in, struct strbuf *out)
+{
+	bool dev = false, proc = false;
+	for (size_t i = 0; i < NMOUNTS; i++) {
+		const struct initgen_mount *mt = &mounts[i];
+		size_t j;
+		for (j = 0; j < in->nmounts && strcmp(in->mounts[j], mt->name); j++)
+			;
+		if (j == in->nmounts)
+			continue;
+		sb_addf(out, "rdc_mount %s %s%s", mt->type, mt->dir, mt->opts ? " " : "");
+		if (mt->opts)
+			sb_adds(out, mt->opts);
+		sb_addch(out, '\n');
+		dev |= !strcmp(mt->name, "devtmpfs");
+		proc |= !strcmp(mt->name, "proc");
+	}
+	/* devtmpfs has no /dev/fd or /dev/std*; shells and udev-less programs
+	 * expect them. */
+	if (dev && proc)
+		sb_adds(out, "ln -sf /proc/self/fd /dev/fd\n"
+			     "ln -sf fd/0 /dev/stdin\nln -sf fd/1 /dev/stdout\nln -sf fd/2 /dev/stderr\n");
+}
+
+static void add_modules(const struct modclosure *mods, struct strbuf *out)
+{
+	for (size_t i = 0; mods && i < mods->nmods; i++) {
+		const struct modclosure_mod *mod = &mods->mods[i];
+		sb_adds(out, "rdc_insmod ");
+		sq(out, mod->name);
+		sb_addch(out, ' ');
+		sq(out, mod->dest);
+		if (mod->params && *mod->params) {
+			/* one argument: busybox insmod hands it to the kernel as is,
+			 * so foo="a b" keeps its quotes */
+			sb_addch(out, ' ');
+			sq(out, mod->params);
+		}
+		sb_addch(out, '\n');
+	}
+}
+
+static int add_env(const struct mf_init *in, struct strbuf *out)
+{
+	for (size_t i = 0; i < in->nenv; i++) {
+		const char *kv = in->env[i], *eq = strchr(kv, '=');
+		size_t n = eq ? (size_t)(eq - kv) : 0;
+		if (!n || strspn(kv, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != n ||
+		    (kv[0] >= '0' && kv[0] <= '9')) {
+			diag_error(&in->loc, "env names are letters, digits and _, not starting with a digit",
+				   "'%s' is not NAME=VALUE", kv);
+			return -1;
+		}
+		sb_addf(out, "export %.*s=", (int)n, kv);
+		sq(out, eq + 1);
+		sb_addch(out, '\n');
+	}
+	return 0;
+}
+
+static void add_steps(const struct mf_init *in, struct strbuf *out)
+{
+	for (size_t i = 0; i < in->nsteps; i++) {
+		const struct mf_step *st = &in->steps[i];
+		/* where the step came from, for the failure message: the file's
+		 * base name only, so the image does not depend on the cwd */
+		char *where = st->loc.file && st->loc.line > 0
+				      ? xasprintf("%s:%d", path_basename(st->loc.file), st->loc.line)
+				      : xasprintf("init.steps[%zu]", i);
+		sb_addf(out, "rdc_step %zu ", i + 1);
+		sq(out, where);
+		sb_addch(out, ' ');
+		sq(out, st->run);
+		sb_addch(out, '\n');
+		free(where);
+	}
+}
+
+static void add_exit(const struct mf_init *in, struct strbuf *out)
+{
+	const char *how = in->on_exit ? in->on_exit : "poweroff";
+	/* The tag goes to the console itself (the serial port `rdc run` reads,
+	 * since its console= comes last on the command line), on a line of its
+	 * own.  Writing it is the init's last word before power goes: the short
+	 * sleep lets the UART drain, which poweroff -f does not wait for. */
+	/* RDC_NONCE comes from the kernel command line (rdc run puts it there,
+	 * the kernel hands unknown NAME=value words to init as environment):
+	 * the tag then carries it, and no step's output can pass for it. */
+	sb_adds(out, "rdc_tag=\"rdc-exit${RDC_NONCE:+[$RDC_NONCE]}: $rdc_rc\"\n");
+	sb_adds(out, "echo \"$rdc_tag\" >/dev/console 2>/dev/null || echo \"$rdc_tag\"\n");
+	if (!strcmp(how, "shell")) {
+		/* setsid + cttyhack give the shell the console as its controlling
+		 * tty, so ^C and job control work */
+		sb_adds(out, "setsid cttyhack sh\n");
+	} else {
+		sb_adds(out, "sleep 0.1 2>/dev/null || sleep 1\n");
+	}
+	if (!strcmp(how, "reboot"))
+		sb_adds(out, "reboot -f\n");
+	else if (!strcmp(how, "halt"))
+		sb_adds(out, "halt -f\n");
+	else
+		sb_adds(out, "poweroff -f\n");
+	/* PID 1 must not exit (that panics): wait for the power to go */
+	sb_adds(out, "while :; do sleep 1; done\n");
+}
+
+int initgen_script(const struct manifest *m, const struct modclosure *mods, struct strbuf *out)
+{
+	const struct mf_init *in = &m->init;
+	if (!initgen_needs_busybox(m)) {
+		diag_error(&in->loc, NULL, "no /init to generate: %s",
+			   in->exec ? "init.exec names the program that runs as PID 1" : "the manifest has no init:");
+		return -1;
+	}
+	sb_adds(out, "#!/bin/busybox sh\n# /init generated by rdc");
+	if (m->path) {
+		sb_adds(out, " from ");
+		sb_adds(out, path_basename(m->path));
+	}
+	sb_adds(out, "; it prints \"rdc-exit[NONCE]: N\" on the console when the steps end.\n");
+	sb_adds(out, prologue);
+	add_mounts(in, out);
+	if (in->load_modules)
+		add_modules(mods, out);
+	if (add_env(in, out) < 0)
+		return -1;
+	if (in->hostname) {
+		sb_adds(out, "hostname ");
+		sq(out, in->hostname);
+		sb_adds(out, " || echo \"rdc: cannot set the hostname\" >&2\n");
+	}
+	add_steps(in, out);
+	add_exit(in, out);
+	return 0;
+}

@@ -1,0 +1,543 @@
+/* plan.c — the Plan: entries are collected in any order, then plan_finish
+ * resolves paths through symlinked directories, merges duplicates, reports
+ * conflicts with both origins, adds implied parents and sorts bytewise. */
+#include "plan/plan.h"
+#include <dirent.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include "manifest/manifest.h"
+#include "lib/util.h"
+
+const char *const plan_seg_names[SEG_COUNT] = { "skeleton", "binaries", "libraries", "modules", "files", "init" };
+
+struct plan {
+	struct cas *cas;
+	struct plan_entry *v;
+	size_t n, alloc;
+	size_t *unhashed, nunhashed, aunhashed; /* files plan_finish copies into the cache */
+	int jobs;
+	bool finished;
+};
+
+/* ---- hashing: every file's content into the cache, on all cores --------- */
+
+struct hash_job {
+	struct plan *p;
+	atomic_size_t next;
+	struct strbuf *why; /* per file: what went wrong with its source */
+	bool *failed;
+};
+
+static void *hash_worker(void *arg)
+{
+	struct hash_job *j = arg;
+	size_t i;
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->p->nunhashed) {
+		struct plan_entry *e = &j->p->v[j->p->unhashed[i]];
+		j->failed[i] = cas_put_file(j->p->cas, e->src, &e->hash, &e->size, &j->why[i]) < 0;
+	}
+	return NULL;
+}
+
+/* A cold build is mostly copying files into the cache: spread that over the
+ * cores.  Failures are reported afterwards, in the order files were added. */
+static int hash_files(struct plan *p)
+{
+	struct hash_job j = { .p = p, .why = xcalloc(p->nunhashed + 1, sizeof(*j.why)),
+			      .failed = xcalloc(p->nunhashed + 1, sizeof(bool)) };
+	run_parallel(hash_worker, &j, p->jobs, p->nunhashed);
+	int rc = 0;
+	for (size_t i = 0; i < p->nunhashed; i++) {
+		if (j.failed[i]) {
+			const struct plan_entry *e = &p->v[p->unhashed[i]];
+			if (j.why[i].len) /* else the cache reported its own trouble */
+				diag_error(&e->loc, NULL, "%s", j.why[i].buf);
+			rc = -1;
+		}
+		sb_release(&j.why[i]);
+	}
+	free(j.why);
+	free(j.failed);
+	p->nunhashed = 0;
+	return rc;
+}
+
+struct plan *plan_new(struct cas *cas, int jobs)
+{
+	struct plan *p = xcalloc(1, sizeof(*p));
+	p->cas = cas;
+	p->jobs = jobs;
+	return p;
+}
+
+static void entry_release(struct plan_entry *e)
+{
+	free(e->path);
+	free(e->target);
+	free(e->src);
+	free(e->origin);
+}
+
+void plan_free(struct plan *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		entry_release(&p->v[i]);
+	free(p->v);
+	free(p->unhashed);
+	free(p);
+}
+
+size_t plan_count(const struct plan *p) { return p->n; }
+const struct plan_entry *plan_entry_at(const struct plan *p, size_t i) { return &p->v[i]; }
+
+static struct plan_entry *new_entry(struct plan *p, const char *dest, const struct loc *loc, const char *origin)
+{
+	char *path = path_normalize(dest);
+	if (!path || !strcmp(path, "/")) {
+		diag_error(loc, NULL, path ? "'%s' is the image root itself" : "'%s' escapes the image root", dest);
+		free(path);
+		return NULL;
+	}
+	GROW(p->v, p->n + 1, p->alloc);
+	struct plan_entry *e = &p->v[p->n++];
+	memset(e, 0, sizeof(*e));
+	e->path = path;
+	e->origin = xstrdup(origin ? origin : "");
+	if (loc)
+		e->loc = *loc;
+	e->seg = SEG_SKELETON;
+	e->seq = p->n - 1;
+	return e;
+}
+
+int plan_add_dir(struct plan *p, const char *dest, unsigned perm, unsigned uid, unsigned gid,
+		 const struct loc *loc, const char *origin)
+{
+	struct plan_entry *e = new_entry(p, dest, loc, origin);
+	if (!e)
+		return -1;
+	e->kind = PK_DIR;
+	e->mode = S_IFDIR | (perm & 07777);
+	e->uid = uid;
+	e->gid = gid;
+	return 0;
+}
+
+static int add_file_hashed(struct plan *p, const char *dest, const char *src, const struct cas_hash *h,
+			   uint64_t size, unsigned perm, unsigned uid, unsigned gid, enum plan_seg seg,
+			   const struct loc *loc, const char *origin)
+{
+	struct plan_entry *e = new_entry(p, dest, loc, origin);
+	if (!e)
+		return -1;
+	e->kind = PK_FILE;
+	e->mode = S_IFREG | (perm & 07777);
+	e->uid = uid;
+	e->gid = gid;
+	e->src = src ? xstrdup(src) : NULL;
+	e->hash = *h;
+	e->size = size;
+	e->seg = seg;
+	return 0;
+}
+
+int plan_add_file(struct plan *p, const char *dest, const char *src, int perm, unsigned uid, unsigned gid,
+		  enum plan_seg seg, const struct loc *loc, const char *origin)
+{
+	struct stat st;
+	if (stat(src, &st) < 0) {
+		diag_error(loc, NULL, "cannot read %s: %s", src, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		diag_error(loc, S_ISDIR(st.st_mode) ? "end src with '/' to copy a whole tree" : NULL,
+			   "%s is not a regular file", src);
+		return -1;
+	}
+	unsigned mode = perm == MODE_UNSET ? (st.st_mode & 07777) : (unsigned)perm;
+	static const struct cas_hash later;
+	if (add_file_hashed(p, dest, src, &later, (uint64_t)st.st_size, mode, uid, gid, seg, loc, origin) < 0)
+		return -1;
+	p->v[p->n - 1].src_dev = st.st_dev;
+	p->v[p->n - 1].src_ino = st.st_ino;
+	GROW(p->unhashed, p->nunhashed + 1, p->aunhashed);
+	p->unhashed[p->nunhashed++] = p->n - 1;
+	return 0;
+}
+
+int plan_add_blob(struct plan *p, const char *dest, const void *data, size_t len, unsigned perm, unsigned uid,
+		  unsigned gid, enum plan_seg seg, const struct loc *loc, const char *origin)
+{
+	struct cas_hash h;
+	if (cas_put_blob(p->cas, data, len, &h) < 0) {
+		diag_error(loc, NULL, "cannot store %s in the cache: %s", dest, strerror(errno));
+		return -1;
+	}
+	return add_file_hashed(p, dest, NULL, &h, len, perm, uid, gid, seg, loc, origin);
+}
+
+int plan_add_symlink(struct plan *p, const char *dest, const char *target, unsigned uid, unsigned gid,
+		     const struct loc *loc, const char *origin)
+{
+	if (!*target) {
+		diag_error(loc, NULL, "the symlink %s has an empty target", dest);
+		return -1;
+	}
+	struct plan_entry *e = new_entry(p, dest, loc, origin);
+	if (!e)
+		return -1;
+	e->kind = PK_SYMLINK;
+	e->mode = S_IFLNK | 0777;
+	e->target = xstrdup(target);
+	e->uid = uid;
+	e->gid = gid;
+	return 0;
+}
+
+int plan_add_node(struct plan *p, const char *dest, char type, unsigned major, unsigned minor, unsigned perm,
+		  unsigned uid, unsigned gid, const struct loc *loc, const char *origin)
+{
+	struct plan_entry *e = new_entry(p, dest, loc, origin);
+	if (!e)
+		return -1;
+	unsigned fmt = type == 'c' ? S_IFCHR : type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : S_IFSOCK;
+	e->kind = PK_NODE;
+	e->mode = fmt | (perm & 07777);
+	e->rmajor = major;
+	e->rminor = minor;
+	e->uid = uid;
+	e->gid = gid;
+	return 0;
+}
+
+/* One entry of a host tree. */
+static int add_tree_entry(struct plan *p, const char *dest, const char *src, const struct stat *st,
+			  unsigned uid, unsigned gid, enum plan_seg seg, const struct loc *loc, const char *origin)
+{
+	if (S_ISDIR(st->st_mode))
+		return plan_add_tree(p, dest, src, MODE_UNSET, uid, gid, seg, loc, origin);
+	if (S_ISREG(st->st_mode))
+		return plan_add_file(p, dest, src, MODE_UNSET, uid, gid, seg, loc, origin);
+	if (S_ISLNK(st->st_mode)) {
+		char buf[4096];
+		ssize_t n = readlink(src, buf, sizeof(buf) - 1);
+		if (n < 0) {
+			diag_error(loc, NULL, "cannot read link %s: %s", src, strerror(errno));
+			return -1;
+		}
+		buf[n] = '\0';
+		return plan_add_symlink(p, dest, buf, uid, gid, loc, origin);
+	}
+	char type = S_ISCHR(st->st_mode) ? 'c' : S_ISBLK(st->st_mode) ? 'b' : S_ISFIFO(st->st_mode) ? 'p' : 's';
+	return plan_add_node(p, dest, type, major(st->st_rdev), minor(st->st_rdev), st->st_mode & 07777,
+			     uid, gid, loc, origin);
+}
+
+int plan_add_tree(struct plan *p, const char *dest, const char *src, int perm, unsigned uid, unsigned gid,
+		  enum plan_seg seg, const struct loc *loc, const char *origin)
+{
+	struct stat st;
+	DIR *d = opendir(src);
+	if (!d || fstat(dirfd(d), &st) < 0) {
+		diag_error(loc, NULL, "cannot read directory %s: %s", src, strerror(errno));
+		if (d)
+			closedir(d);
+		return -1;
+	}
+	int rc = 0;
+	if (strcmp(dest, "/"))
+		rc = plan_add_dir(p, dest, perm == MODE_UNSET ? (st.st_mode & 07777) : (unsigned)perm, uid, gid,
+				  loc, origin);
+	struct strlist names = STRLIST_INIT;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			sl_push(&names, de->d_name);
+	closedir(d);
+	sl_sort(&names); /* directory order must not matter */
+	for (size_t i = 0; i < names.n && rc == 0; i++) {
+		char *s = path_join(src, names.v[i]), *t = path_join(dest, names.v[i]);
+		if (lstat(s, &st) < 0) {
+			diag_error(loc, NULL, "cannot read %s: %s", s, strerror(errno));
+			rc = -1;
+		} else {
+			rc = add_tree_entry(p, t, s, &st, uid, gid, seg, loc, origin);
+		}
+		free(s);
+		free(t);
+	}
+	sl_release(&names);
+	return rc;
+}
+
+/* ---- finishing --------------------------------------------------------- */
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct plan_entry *x = a, *y = b;
+	int c = strcmp(x->path, y->path);
+	if (c)
+		return c;
+	/* explicit before implied, then the order they were added */
+	if (x->implied != y->implied)
+		return x->implied ? 1 : -1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static const struct plan_entry *find_sorted(const struct plan_entry *v, size_t n, const char *path)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(v[mid].path, path);
+		if (c == 0)
+			return &v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const struct plan_entry *plan_lookup(const struct plan *p, const char *path)
+{
+	return find_sorted(p->v, p->n, path);
+}
+
+/* Sort, keeping for each path the first entry (in add order among explicit
+ * ones).  The others are checked against it. */
+static void sort_entries(struct plan *p)
+{
+	if (p->n) /* qsort(NULL, 0) is undefined behaviour */
+		qsort(p->v, p->n, sizeof(*p->v), cmp_entry);
+}
+
+static const char *kind_word(const struct plan_entry *e)
+{
+	switch (e->kind) {
+	case PK_DIR: return "a directory";
+	case PK_FILE: return "a file";
+	case PK_SYMLINK: return "a symlink";
+	default: return "a device node";
+	}
+}
+
+static void describe(struct strbuf *sb, const struct plan_entry *e)
+{
+	sb_adds(sb, kind_word(e));
+	if (e->kind == PK_FILE && e->src)
+		sb_addf(sb, " from %s", e->src);
+	else if (e->kind == PK_SYMLINK)
+		sb_addf(sb, " to %s", e->target);
+	if (*e->origin)
+		sb_addf(sb, " (%s)", e->origin);
+	if (e->loc.file && e->loc.line)
+		sb_addf(sb, " at %s:%d:%d", e->loc.file, e->loc.line, e->loc.col);
+}
+
+static bool same_thing(const struct plan_entry *a, const struct plan_entry *b)
+{
+	if (a->kind != b->kind)
+		return false;
+	if (a->kind == PK_DIR && (a->implied || b->implied))
+		return true;
+	if (a->mode != b->mode || a->uid != b->uid || a->gid != b->gid)
+		return false;
+	switch (a->kind) {
+	case PK_FILE: return !memcmp(&a->hash, &b->hash, sizeof(a->hash));
+	case PK_SYMLINK: return !strcmp(a->target, b->target);
+	case PK_NODE: return a->rmajor == b->rmajor && a->rminor == b->rminor;
+	default: return true;
+	}
+}
+
+static int report_conflict(const struct plan_entry *keep, const struct plan_entry *other)
+{
+	struct strbuf a = STRBUF_INIT, b = STRBUF_INIT;
+	describe(&a, keep);
+	describe(&b, other);
+	const struct loc *loc = other->loc.file ? &other->loc : &keep->loc;
+	char *hint = xasprintf("first: %s", a.buf);
+	diag_error(loc, hint, "conflict at %s: %s differs from what is already there", other->path, b.buf);
+	free(hint);
+	sb_release(&a);
+	sb_release(&b);
+	return -1;
+}
+
+/* Drop duplicates (keeping the first), reporting real conflicts. */
+static int merge_duplicates(struct plan *p)
+{
+	int rc = 0;
+	size_t out = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		if (out && !strcmp(p->v[out - 1].path, p->v[i].path)) {
+			if (!same_thing(&p->v[out - 1], &p->v[i]))
+				rc = report_conflict(&p->v[out - 1], &p->v[i]);
+			entry_release(&p->v[i]);
+			continue;
+		}
+		p->v[out++] = p->v[i];
+	}
+	p->n = out;
+	return rc;
+}
+
+/* If a proper prefix of `path` is a symlink entry, rewrite the path through
+ * it (usrmerge: /lib/modules/x with /lib -> usr/lib becomes
+ * /usr/lib/modules/x), so the archive never writes through a symlink. */
+static char *through_symlinks(const struct plan *p, const char *path)
+{
+	char *cur = xstrdup(path);
+	for (int hops = 0; hops < 40; hops++) {
+		bool changed = false;
+		for (char *s = strchr(cur + 1, '/'); s; s = strchr(s + 1, '/')) {
+			*s = '\0';
+			const struct plan_entry *e = find_sorted(p->v, p->n, cur);
+			if (e && e->kind == PK_SYMLINK) {
+				char *dir = path_dirname(cur);
+				char *base = e->target[0] == '/' ? xstrdup(e->target) : path_join(dir, e->target);
+				char *joined = path_join(base, s + 1);
+				char *norm = path_normalize(joined);
+				free(dir);
+				free(base);
+				free(joined);
+				if (!norm)
+					break;
+				free(cur);
+				cur = norm;
+				changed = true;
+				break;
+			}
+			*s = '/';
+		}
+		if (!changed)
+			return cur;
+	}
+	return cur;
+}
+
+/* The symlink entry at exactly `path` among the sorted entries, if any. */
+static const struct plan_entry *symlink_at(const struct plan *p, size_t i)
+{
+	for (size_t j = i; j-- > 0 && !strcmp(p->v[j].path, p->v[i].path);)
+		if (p->v[j].kind == PK_SYMLINK)
+			return &p->v[j];
+	for (size_t j = i + 1; j < p->n && !strcmp(p->v[j].path, p->v[i].path); j++)
+		if (p->v[j].kind == PK_SYMLINK)
+			return &p->v[j];
+	return NULL;
+}
+
+/* A directory asked for where a symlink is (dirs: [/lib] in a usrmerge image)
+ * is the directory the symlink points at. */
+static char *dir_behind_symlink(const struct plan *p, size_t i)
+{
+	const struct plan_entry *l = p->v[i].kind == PK_DIR ? symlink_at(p, i) : NULL;
+	if (!l)
+		return NULL;
+	char *dir = path_dirname(l->path);
+	char *joined = l->target[0] == '/' ? xstrdup(l->target) : path_join(dir, l->target);
+	char *norm = path_normalize(joined);
+	free(dir);
+	free(joined);
+	return norm;
+}
+
+/* All new paths are computed before any is changed: lookups need the entries
+ * still sorted. */
+static void resolve_symlinked_parents(struct plan *p)
+{
+	char **np = xcalloc(p->n + 1, sizeof(*np));
+	for (size_t i = 0; i < p->n; i++) {
+		char *behind = dir_behind_symlink(p, i);
+		np[i] = through_symlinks(p, behind ? behind : p->v[i].path);
+		free(behind);
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->v[i].path);
+		p->v[i].path = np[i];
+	}
+	free(np);
+}
+
+static int add_implied_parents(struct plan *p)
+{
+	size_t n = p->n;
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *dir = path_dirname(p->v[i].path);
+		while (strcmp(dir, "/")) {
+			const struct plan_entry *e = find_sorted(p->v, n, dir);
+			if (e && e->kind != PK_DIR) {
+				struct strbuf a = STRBUF_INIT;
+				describe(&a, e);
+				diag_error(p->v[i].loc.file ? &p->v[i].loc : NULL, NULL,
+					   "%s needs %s to be a directory, but it is %s", p->v[i].path, dir, a.buf);
+				sb_release(&a);
+				rc = -1;
+				break;
+			}
+			if (!e) {
+				struct plan_entry *d = new_entry(p, dir, NULL, "parent directory");
+				d->kind = PK_DIR;
+				d->mode = S_IFDIR | 0755;
+				d->implied = true;
+			}
+			char *up = path_dirname(dir);
+			free(dir);
+			dir = up;
+		}
+		free(dir);
+	}
+	return rc;
+}
+
+int plan_finish(struct plan *p)
+{
+	if (hash_files(p) < 0)
+		return -1; /* a file with no content has no place in the plan */
+	sort_entries(p);
+	resolve_symlinked_parents(p);
+	sort_entries(p);
+	int rc = merge_duplicates(p);
+	if (add_implied_parents(p) < 0)
+		rc = -1;
+	sort_entries(p);
+	if (merge_duplicates(p) < 0)
+		rc = -1;
+	p->finished = true;
+	return rc;
+}
+
+const struct plan_entry *plan_resolve(const struct plan *p, const char *path)
+{
+	char *cur = path_normalize(path);
+	const struct plan_entry *e = NULL;
+	for (int hops = 0; cur && hops < 40; hops++) {
+		char *through = through_symlinks(p, cur);
+		free(cur);
+		cur = through;
+		e = find_sorted(p->v, p->n, cur);
+		if (!e || e->kind != PK_SYMLINK)
+			break;
+		char *dir = path_dirname(cur);
+		char *next = e->target[0] == '/' ? xstrdup(e->target) : path_join(dir, e->target);
+		free(dir);
+		free(cur);
+		cur = path_normalize(next);
+		free(next);
+		e = NULL;
+	}
+	free(cur);
+	return e;
+}

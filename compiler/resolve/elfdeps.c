@@ -1,0 +1,1097 @@
+/* elfdeps.c — shared-library closures, found the way glibc's ld.so finds
+ * them, by reading ELF headers with libelf.  Nothing is ever executed, so the
+ * same code serves the host and a foreign sysroot.
+ *
+ * Search order for a DT_NEEDED name (glibc elf/dl-load.c _dl_map_object):
+ *   1. a name containing '/' is a path;
+ *   2. unless the needing object has DT_RUNPATH: the DT_RPATH of the needing
+ *      object, then of the object that loaded it, and so on up to the
+ *      executable (objects with DT_RUNPATH contribute no DT_RPATH);
+ *   3. the needing object's own DT_RUNPATH;
+ *   4. the directories of /etc/ld.so.conf (what ld.so.cache indexes);
+ *   5. the system directories (multiarch, lib64, lib, usr/...).
+ * Candidates of the wrong ELF class or machine are skipped, as ld.so skips
+ * them.  An already loaded soname is reused rather than searched again. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <getopt.h>
+#include <glob.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include "lib/diag.h"
+#include "resolve/elfdeps.h"
+
+#define MAX_SYMLINK_HOPS 40
+#define MAX_INTERP_DEPTH 4
+#define NT_FDO_DLOPEN 0x407c0c0a
+
+struct arch_desc {
+	const char *name, *alias;
+	int machine, cls;
+	const char *multiarch, *platform;
+};
+
+static const struct arch_desc arches[] = {
+	{ "x86_64", "amd64", EM_X86_64, ELFCLASS64, "x86_64-linux-gnu", "x86_64" },
+	{ "aarch64", "arm64", EM_AARCH64, ELFCLASS64, "aarch64-linux-gnu", "aarch64" },
+	{ "riscv64", NULL, EM_RISCV, ELFCLASS64, "riscv64-linux-gnu", "riscv64" },
+	{ "i386", "i686", EM_386, ELFCLASS32, "i386-linux-gnu", "i686" },
+	{ "arm", "armhf", EM_ARM, ELFCLASS32, "arm-linux-gnueabihf", "v7l" },
+	{ "ppc64le", NULL, EM_PPC64, ELFCLASS64, "powerpc64le-linux-gnu", "power8" },
+	{ "s390x", NULL, EM_S390, ELFCLASS64, "s390x-linux-gnu", "z196" },
+};
+
+static const struct arch_desc *arch_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(arches) / sizeof(arches[0]); i++)
+		if (!strcmp(arches[i].name, name) || (arches[i].alias && !strcmp(arches[i].alias, name)))
+			return &arches[i];
+	return NULL;
+}
+
+static const struct arch_desc *arch_by_machine(int machine)
+{
+	for (size_t i = 0; i < sizeof(arches) / sizeof(arches[0]); i++)
+		if (arches[i].machine == machine)
+			return &arches[i];
+	return NULL;
+}
+
+struct elf_ctx {
+	char *sysroot; /* "" for the host */
+	const struct arch_desc *arch;
+	struct cas *cas;
+	struct strlist conf_dirs;   /* from /etc/ld.so.conf, in order */
+	struct strlist system_dirs; /* the loader's built-in directories */
+	struct strbuf conf_deps;    /* memo notes for the ld.so.conf files read */
+};
+
+/* ---- a string set, for "already in the closure" and "already noted" ---- */
+
+struct strset {
+	char **slots;
+	size_t n, used;
+};
+
+static size_t strset_slot(const struct strset *s, const char *k)
+{
+	size_t i = XXH3_64bits(k, strlen(k)) & (s->n - 1);
+	while (s->slots[i] && strcmp(s->slots[i], k))
+		i = (i + 1) & (s->n - 1);
+	return i;
+}
+
+/* Adds k; returns false when it was already there. */
+static bool strset_add(struct strset *s, const char *k)
+{
+	if ((s->used + 1) * 2 > s->n) {
+		struct strset big = { xcalloc(s->n ? s->n * 2 : 64, sizeof(char *)), s->n ? s->n * 2 : 64, s->used };
+		for (size_t i = 0; i < s->n; i++)
+			if (s->slots[i])
+				big.slots[strset_slot(&big, s->slots[i])] = s->slots[i];
+		free(s->slots);
+		*s = big;
+	}
+	size_t i = strset_slot(s, k);
+	if (s->slots[i])
+		return false;
+	s->slots[i] = xstrdup(k);
+	s->used++;
+	return true;
+}
+
+static bool strset_has(const struct strset *s, const char *k) { return s->n && s->slots[strset_slot(s, k)]; }
+
+static void strset_free(struct strset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->slots[i]);
+	free(s->slots);
+	*s = (struct strset){ 0 };
+}
+
+/* ---- reading one ELF file ---------------------------------------------- */
+
+void elf_info_free(struct elf_info *in)
+{
+	free(in->interp);
+	free(in->rpath);
+	free(in->runpath);
+	free(in->soname);
+	sl_release(&in->needed);
+	sl_release(&in->dlopen);
+	sl_release(&in->dlopen_required);
+	*in = (struct elf_info){ 0 };
+}
+
+struct phdrs {
+	GElf_Phdr interp, dynamic, *loads, *notes;
+	size_t nloads, nnotes, aloads, anotes;
+	bool has_interp, has_dynamic;
+};
+
+static int read_phdrs(Elf *elf, struct phdrs *ph)
+{
+	size_t n;
+	if (elf_getphdrnum(elf, &n) < 0)
+		return -1;
+	for (size_t i = 0; i < n && i < 65536; i++) {
+		GElf_Phdr p;
+		if (!gelf_getphdr(elf, (int)i, &p))
+			return -1;
+		if (p.p_type == PT_INTERP && !ph->has_interp) {
+			ph->interp = p;
+			ph->has_interp = true;
+		} else if (p.p_type == PT_DYNAMIC && !ph->has_dynamic) {
+			ph->dynamic = p;
+			ph->has_dynamic = true;
+		} else if (p.p_type == PT_LOAD) {
+			GROW(ph->loads, ph->nloads + 1, ph->aloads);
+			ph->loads[ph->nloads++] = p;
+		} else if (p.p_type == PT_NOTE) {
+			GROW(ph->notes, ph->nnotes + 1, ph->anotes);
+			ph->notes[ph->nnotes++] = p;
+		}
+	}
+	return 0;
+}
+
+/* DT_STRTAB is an address; the loader maps it through the PT_LOAD segments. */
+static bool vaddr_to_offset(const struct phdrs *ph, uint64_t addr, uint64_t *off)
+{
+	for (size_t i = 0; i < ph->nloads; i++) {
+		const GElf_Phdr *p = &ph->loads[i];
+		if (addr >= p->p_vaddr && addr - p->p_vaddr < p->p_filesz) {
+			*off = addr - p->p_vaddr + p->p_offset;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A NUL-terminated string at `idx` of a string table of `size` bytes. */
+static char *strtab_get(const Elf_Data *tab, uint64_t idx)
+{
+	if (!tab || idx >= tab->d_size)
+		return NULL;
+	const char *s = (const char *)tab->d_buf + idx;
+	size_t max = tab->d_size - idx, len = strnlen(s, max);
+	return len < max ? xstrndup(s, len) : NULL;
+}
+
+struct dyn_refs {
+	uint64_t strtab, strsz, rpath, runpath, soname;
+	bool has_strtab, has_rpath, has_runpath, has_soname;
+	uint64_t *needed;
+	size_t nneeded, aneeded;
+};
+
+static int read_dynamic(Elf *elf, const GElf_Phdr *dyn, struct dyn_refs *r)
+{
+	Elf_Data *d = elf_getdata_rawchunk(elf, dyn->p_offset, dyn->p_filesz, ELF_T_DYN);
+	if (!d)
+		return -1;
+	GElf_Dyn e;
+	for (int i = 0; gelf_getdyn(d, i, &e) && e.d_tag != DT_NULL; i++) {
+		switch (e.d_tag) {
+		case DT_NEEDED:
+			GROW(r->needed, r->nneeded + 1, r->aneeded);
+			r->needed[r->nneeded++] = e.d_un.d_val;
+			break;
+		case DT_STRTAB: r->strtab = e.d_un.d_ptr; r->has_strtab = true; break;
+		case DT_STRSZ: r->strsz = e.d_un.d_val; break;
+		case DT_RPATH: r->rpath = e.d_un.d_val; r->has_rpath = true; break;
+		case DT_RUNPATH: r->runpath = e.d_un.d_val; r->has_runpath = true; break;
+		case DT_SONAME: r->soname = e.d_un.d_val; r->has_soname = true; break;
+		}
+	}
+	return 0;
+}
+
+static int fill_dynamic(Elf *elf, const struct phdrs *ph, struct elf_info *in, struct strbuf *err)
+{
+	struct dyn_refs r = { 0 };
+	uint64_t off;
+	int rc = -1;
+	if (read_dynamic(elf, &ph->dynamic, &r) < 0) {
+		sb_addf(err, "its dynamic section is unreadable (%s)", elf_errmsg(-1));
+		goto out;
+	}
+	if (!r.has_strtab) {
+		rc = r.nneeded || r.has_rpath || r.has_runpath ? (sb_adds(err, "it has no DT_STRTAB"), -1) : 0;
+		goto out;
+	}
+	Elf_Data *tab = vaddr_to_offset(ph, r.strtab, &off) ? elf_getdata_rawchunk(elf, off, r.strsz, ELF_T_BYTE) : NULL;
+	if (!tab) {
+		sb_adds(err, "its dynamic string table lies outside the file");
+		goto out;
+	}
+	for (size_t i = 0; i < r.nneeded; i++) {
+		char *s = strtab_get(tab, r.needed[i]);
+		if (!s || !*s) {
+			free(s);
+			sb_adds(err, "a DT_NEEDED entry points outside its string table");
+			goto out;
+		}
+		sl_push_owned(&in->needed, s);
+	}
+	in->rpath = r.has_rpath ? strtab_get(tab, r.rpath) : NULL;
+	in->runpath = r.has_runpath ? strtab_get(tab, r.runpath) : NULL;
+	in->soname = r.has_soname ? strtab_get(tab, r.soname) : NULL;
+	in->has_runpath = r.has_runpath;
+	rc = 0;
+out:
+	free(r.needed);
+	return rc;
+}
+
+/* The freedesktop dlopen-metadata note holds a JSON array of objects, each
+ * with a "soname" array and a "priority" (required, recommended, suggested).
+ * Only those two keys matter here, so a small scanner does. */
+static const char *json_string(const char *p, const char *end, struct strbuf *out)
+{
+	sb_reset(out);
+	for (p++; p < end && *p != '"'; p++) {
+		if (*p == '\\' && p + 1 < end)
+			p++;
+		sb_addch(out, *p);
+	}
+	return p < end ? p + 1 : end;
+}
+
+static void dlopen_object(const char *p, const char *end, struct elf_info *in)
+{
+	struct strbuf s = STRBUF_INIT;
+	struct strlist names = STRLIST_INIT;
+	char priority[16] = "recommended";
+	while (p < end) {
+		if (*p != '"') {
+			p++;
+			continue;
+		}
+		p = json_string(p, end, &s);
+		bool soname = !strcmp(sb_str(&s), "soname"), prio = !strcmp(sb_str(&s), "priority");
+		while (p < end && (*p == ' ' || *p == ':' || *p == '\n' || *p == '\t'))
+			p++;
+		if (soname && p < end && *p == '[') {
+			while (++p < end && *p != ']')
+				if (*p == '"') {
+					p = json_string(p, end, &s) - 1;
+					if (s.len && !strchr(s.buf, '\n'))
+						sl_push(&names, s.buf);
+				}
+		} else if (prio && p < end && *p == '"') {
+			p = json_string(p, end, &s);
+			snprintf(priority, sizeof(priority), "%s", sb_str(&s));
+		}
+	}
+	for (size_t i = 0; i < names.n; i++)
+		if (strcmp(priority, "suggested"))
+			sl_push(!strcmp(priority, "required") ? &in->dlopen_required : &in->dlopen, names.v[i]);
+	sl_release(&names);
+	sb_release(&s);
+}
+
+static void dlopen_json(const char *p, size_t len, struct elf_info *in)
+{
+	const char *end = p + len, *start = NULL;
+	int depth = 0;
+	bool str = false;
+	for (; p < end && *p; p++) {
+		if (str) {
+			if (*p == '\\')
+				p++;
+			else if (*p == '"')
+				str = false;
+		} else if (*p == '"') {
+			str = true;
+		} else if (*p == '{' && depth++ == 0) {
+			start = p;
+		} else if (*p == '}' && depth > 0 && --depth == 0) {
+			dlopen_object(start + 1, p, in);
+		}
+	}
+}
+
+static void read_notes(Elf *elf, const struct phdrs *ph, struct elf_info *in)
+{
+	for (size_t i = 0; i < ph->nnotes; i++) {
+		const GElf_Phdr *p = &ph->notes[i];
+		Elf_Data *d = elf_getdata_rawchunk(elf, p->p_offset, p->p_filesz, p->p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
+		GElf_Nhdr n;
+		size_t off = 0, next, name_off, desc_off;
+		while (d && (next = gelf_getnote(d, off, &n, &name_off, &desc_off)) > 0) {
+			const char *name = (const char *)d->d_buf + name_off;
+			if (n.n_type == NT_FDO_DLOPEN && n.n_namesz == 4 && !memcmp(name, "FDO", 4))
+				dlopen_json((const char *)d->d_buf + desc_off, n.n_descsz, in);
+			off = next;
+		}
+	}
+}
+
+int elf_info_from_elf(Elf *elf, struct elf_info *in, struct strbuf *err)
+{
+	GElf_Ehdr eh;
+	struct phdrs ph = { 0 };
+	int rc = -1;
+	*in = (struct elf_info){ 0 };
+	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh)) {
+		sb_addf(err, "it is not a valid ELF file (%s)", elf_errmsg(-1));
+		return -1;
+	}
+	in->cls = gelf_getclass(elf);
+	in->machine = eh.e_machine;
+	in->type = eh.e_type;
+	if (read_phdrs(elf, &ph) < 0) {
+		sb_addf(err, "its program headers are unreadable (%s)", elf_errmsg(-1));
+		goto out;
+	}
+	if (ph.has_interp) {
+		Elf_Data *d = elf_getdata_rawchunk(elf, ph.interp.p_offset, ph.interp.p_filesz, ELF_T_BYTE);
+		in->interp = d ? strtab_get(d, 0) : NULL;
+		if (!in->interp || !*in->interp) {
+			sb_adds(err, "its PT_INTERP is unreadable");
+			goto out;
+		}
+	}
+	if (ph.has_dynamic && fill_dynamic(elf, &ph, in, err) < 0)
+		goto out;
+	read_notes(elf, &ph, in);
+	rc = 0;
+out:
+	free(ph.loads);
+	free(ph.notes);
+	if (rc)
+		elf_info_free(in);
+	return rc;
+}
+
+/* Reads `path` (a host path).  Returns 1 for ELF (filled in), 0 for a
+ * "#!" script (interp filled in), -1 with a reason otherwise. */
+static int elf_info_read(const char *path, struct elf_info *in, struct strbuf *err)
+{
+	*in = (struct elf_info){ 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		sb_addf(err, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	char head[256];
+	ssize_t n = pread(fd, head, sizeof(head) - 1, 0);
+	int rc = -1;
+	if (n >= 2 && head[0] == '#' && head[1] == '!') {
+		head[n] = 0;
+		in->interp = xstrndup(head + 2, strcspn(head + 2, "\n"));
+		rc = 0;
+	} else if (n >= 4 && !memcmp(head, ELFMAG, SELFMAG)) {
+		Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+		rc = elf && elf_info_from_elf(elf, in, err) == 0 ? 1 : -1;
+		if (!elf)
+			sb_addf(err, "it is not a valid ELF file (%s)", elf_errmsg(-1));
+		elf_end(elf);
+	} else {
+		sb_adds(err, "it is neither an ELF file nor a #! script");
+	}
+	close(fd);
+	return rc;
+}
+
+/* ---- the context: arch, sysroot, loader configuration ------------------ */
+
+static char *host_path(const struct elf_ctx *e, const char *image_path)
+{
+	return xasprintf("%s%s", e->sysroot, image_path);
+}
+
+static void conf_read(struct elf_ctx *e, const char *image_path, int depth);
+
+static void conf_include(struct elf_ctx *e, const char *conf_dir, const char *pattern, int depth)
+{
+	char *abs = pattern[0] == '/' ? xstrdup(pattern) : xasprintf("%s/%s", conf_dir, pattern);
+	char *host = host_path(e, abs), *host_dir = path_dirname(host);
+	glob_t g;
+	memo_note(&e->conf_deps, host_dir); /* a new file in ld.so.conf.d changes the search */
+	if (glob(host, 0, NULL, &g) == 0) {
+		for (size_t i = 0; i < g.gl_pathc; i++)
+			conf_read(e, g.gl_pathv[i] + strlen(e->sysroot), depth + 1);
+		globfree(&g);
+	}
+	free(abs);
+	free(host);
+	free(host_dir);
+}
+
+/* /etc/ld.so.conf: one directory per line (or several separated by spaces,
+ * commas or colons, as ldconfig accepts), "include GLOB", '#' comments. */
+static void conf_read(struct elf_ctx *e, const char *image_path, int depth)
+{
+	char *host = host_path(e, image_path), *dir = path_dirname(image_path);
+	struct strbuf sb = STRBUF_INIT;
+	memo_note(&e->conf_deps, host);
+	if (depth < 8 && read_file(host, &sb) == 0) {
+		char *save = NULL;
+		for (char *line = strtok_r(sb.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			line[strcspn(line, "#")] = 0;
+			char *w = line + strspn(line, " \t");
+			if (!strncmp(w, "include", 7) && (w[7] == ' ' || w[7] == '\t')) {
+				char *pat = w + 7 + strspn(w + 7, " \t");
+				pat[strcspn(pat, " \t")] = 0;
+				conf_include(e, dir, pat, depth);
+				continue;
+			}
+			if (!strncmp(w, "hwcap", 5))
+				continue;
+			char *save2 = NULL;
+			for (char *d = strtok_r(w, " \t,:", &save2); d; d = strtok_r(NULL, " \t,:", &save2)) {
+				char *norm = d[0] == '/' ? path_normalize(d) : NULL;
+				if (norm && !sl_has(&e->conf_dirs, norm))
+					sl_push(&e->conf_dirs, norm);
+				free(norm);
+			}
+		}
+	}
+	sb_release(&sb);
+	free(host);
+	free(dir);
+}
+
+static void system_dirs(struct elf_ctx *e)
+{
+	const char *ma = e->arch->multiarch;
+	char *v[] = { xasprintf("/lib/%s", ma), xasprintf("/usr/lib/%s", ma),
+		      e->arch->cls == ELFCLASS64 ? xstrdup("/lib64") : NULL,
+		      e->arch->cls == ELFCLASS64 ? xstrdup("/usr/lib64") : NULL,
+		      xstrdup("/lib"), xstrdup("/usr/lib") };
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		if (v[i])
+			sl_push_owned(&e->system_dirs, v[i]);
+}
+
+static const struct arch_desc *host_arch(void)
+{
+	struct utsname u;
+	const struct arch_desc *a = uname(&u) == 0 ? arch_find(u.machine) : NULL;
+	return a ? a : &arches[0];
+}
+
+struct elf_ctx *elf_ctx_new(const char *sysroot, const char *arch, struct cas *cas)
+{
+	const struct arch_desc *a = arch ? arch_find(arch) : host_arch();
+	if (!a) {
+		diag_fail("unknown architecture '%s': one of x86_64, aarch64, riscv64, i386, arm, ppc64le, s390x", arch);
+		return NULL;
+	}
+	struct stat st;
+	if (sysroot && (stat(sysroot, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		diag_fail("sysroot %s is not a directory", sysroot);
+		return NULL;
+	}
+	elf_version(EV_CURRENT);
+	struct elf_ctx *e = xcalloc(1, sizeof(*e));
+	e->sysroot = xstrdup(sysroot && strcmp(sysroot, "/") ? sysroot : "");
+	size_t l = strlen(e->sysroot);
+	while (l > 0 && e->sysroot[l - 1] == '/')
+		e->sysroot[--l] = 0;
+	e->arch = a;
+	e->cas = cas;
+	conf_read(e, "/etc/ld.so.conf", 0);
+	system_dirs(e);
+	return e;
+}
+
+void elf_ctx_free(struct elf_ctx *e)
+{
+	if (!e)
+		return;
+	free(e->sysroot);
+	sl_release(&e->conf_dirs);
+	sl_release(&e->system_dirs);
+	sb_release(&e->conf_deps);
+	free(e);
+}
+
+/* ---- resolving one root into a closure ---------------------------------- */
+
+struct object {
+	char *path;           /* real image path */
+	struct elf_info info; /* read once, when the object was found */
+	struct strlist rpath; /* expanded DT_RPATH dirs; empty when it has DT_RUNPATH */
+	struct strlist runpath;
+	long loader;          /* index of the object that loaded it; -1 for the root */
+};
+
+struct resolve {
+	struct elf_ctx *e;
+	struct elf_closure *c;
+	struct strset items;  /* image paths already in c */
+	struct strset loaded; /* names already satisfied (DT_NEEDED strings, sonames, paths) */
+	struct strset noted;
+	struct strbuf deps;   /* memo notes of everything looked at */
+	struct object *objs;
+	size_t nobjs, aobjs;
+	struct strbuf *err;
+};
+
+static void note(struct resolve *r, const char *image_path)
+{
+	if (strset_add(&r->noted, image_path)) {
+		char *h = host_path(r->e, image_path);
+		memo_note(&r->deps, h);
+		free(h);
+	}
+}
+
+static void item_add(struct resolve *r, const char *path, const char *target, const char *needed_by, const char *why)
+{
+	if (!strset_add(&r->items, path))
+		return;
+	GROW(r->c->v, r->c->n + 1, r->c->alloc);
+	r->c->v[r->c->n++] = (struct elf_item){ xstrdup(path), target ? xstrdup(target) : NULL,
+						 needed_by ? xstrdup(needed_by) : NULL, xstrdup(why), NULL };
+}
+
+/* Follow `path` through the sysroot one component at a time, as the kernel
+ * would inside a chroot.  With `add`, every symlink met becomes an item (so
+ * the image keeps the sysroot's layout) and the final file too.  Returns the
+ * real image path of a regular file, or NULL. */
+static char *walk(struct resolve *r, const char *path, bool add, const char *needed_by, const char *why)
+{
+	char *todo = path_normalize(path), *cur = xstrdup("");
+	int hops = 0;
+	size_t pos = 1; /* todo[0] == '/' */
+	while (todo && todo[pos]) {
+		size_t len = strcspn(todo + pos, "/");
+		bool last = todo[pos + len] == 0;
+		char *cand = xasprintf("%s/%.*s", cur, (int)len, todo + pos), *host = host_path(r->e, cand);
+		struct stat st;
+		char target[4096];
+		ssize_t tl = 0;
+		note(r, cand);
+		if (lstat(host, &st) < 0 || (!last && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) ||
+		    (S_ISLNK(st.st_mode) && ((tl = readlink(host, target, sizeof(target) - 1)) <= 0 || ++hops > MAX_SYMLINK_HOPS))) {
+			free(cand), free(host), free(todo), free(cur);
+			return NULL;
+		}
+		free(host);
+		pos += len + (last ? 0 : 1);
+		if (S_ISLNK(st.st_mode)) {
+			target[tl] = 0;
+			if (add)
+				item_add(r, cand, target, needed_by, last ? why : "symlink");
+			char *rest = xasprintf("%s/%s/%s", target[0] == '/' ? "" : cur, target, todo + pos), *n = path_normalize(rest);
+			free(rest), free(todo), free(cur), free(cand);
+			if (!n)
+				return NULL;
+			todo = n, cur = xstrdup(""), pos = 1;
+			continue;
+		}
+		free(cur);
+		cur = cand;
+		if (last && !S_ISREG(st.st_mode)) {
+			free(todo), free(cur);
+			return NULL;
+		}
+	}
+	free(todo);
+	if (!*cur) { /* the path was "/" */
+		free(cur);
+		return NULL;
+	}
+	if (add)
+		item_add(r, cur, NULL, needed_by, why);
+	return cur;
+}
+
+/* $ORIGIN, $LIB and $PLATFORM (also as ${...}) in one RPATH/RUNPATH entry. */
+static char *expand_dst(const struct resolve *r, const char *s, const char *origin)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char *lib = xasprintf("lib/%s", r->e->arch->multiarch);
+	static const char *const names[] = { "ORIGIN", "LIB", "PLATFORM" };
+	const char *vals[] = { origin, lib, r->e->arch->platform };
+	while (*s) {
+		size_t i = 0, nl = 0;
+		if (*s == '$') {
+			for (i = 0; i < 3; i++) {
+				nl = strlen(names[i]);
+				if (!strncmp(s + 1, names[i], nl) && !(s[1 + nl] == '_' || (s[1 + nl] >= 'A' && s[1 + nl] <= 'Z')))
+					break;
+				if (s[1] == '{' && !strncmp(s + 2, names[i], nl) && s[2 + nl] == '}') {
+					nl += 2;
+					break;
+				}
+			}
+		}
+		if (*s == '$' && i < 3) {
+			sb_adds(&sb, vals[i]);
+			s += 1 + nl;
+		} else {
+			sb_addch(&sb, *s++);
+		}
+	}
+	free(lib);
+	char *n = sb.len && sb.buf[0] == '/' ? path_normalize(sb.buf) : NULL;
+	sb_release(&sb);
+	return n;
+}
+
+static void split_path_list(const struct resolve *r, const char *list, const char *origin, struct strlist *out)
+{
+	char *copy = xstrdup(list ? list : ""), *save = NULL;
+	for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		char *x = expand_dst(r, d, origin);
+		if (x)
+			sl_push_owned(out, x);
+	}
+	free(copy);
+}
+
+/* A library ld.so would load: right class and machine, a shared object.
+ * On success *in holds what it says (the caller's, to free). */
+static bool acceptable_lib(struct resolve *r, const char *real, struct elf_info *in)
+{
+	char *host = host_path(r->e, real);
+	struct strbuf ignore = STRBUF_INIT;
+	int rc = elf_info_read(host, in, &ignore);
+	bool ok = rc == 1 && in->cls == r->e->arch->cls && in->machine == r->e->arch->machine && in->type == ET_DYN;
+	if (!ok)
+		elf_info_free(in);
+	sb_release(&ignore);
+	free(host);
+	return ok;
+}
+
+/* The first acceptable candidate `dir/name`, walked into the closure. */
+static char *search_dirs(struct resolve *r, const struct strlist *dirs, const char *name, const char *needed_by,
+			 const char *why, struct strbuf *tried, struct elf_info *in)
+{
+	for (size_t i = 0; i < dirs->n; i++) {
+		char *cand = path_join(dirs->v[i], name), *real = walk(r, cand, false, NULL, NULL);
+		if (tried && !strstr(sb_str(tried), dirs->v[i]))
+			sb_addf(tried, "%s%s", tried->len ? ", " : "", dirs->v[i]);
+		if (real && acceptable_lib(r, real, in)) {
+			free(real);
+			real = walk(r, cand, true, needed_by, why);
+			free(cand);
+			return real;
+		}
+		free(real);
+		free(cand);
+	}
+	return NULL;
+}
+
+/* The library ld.so would load for `name` needed by object `from` (-1: none),
+ * walked into the closure; *in gets what it says. */
+static char *find_library(struct resolve *r, long from, const char *name, const char *why, struct strbuf *tried,
+			  struct elf_info *in)
+{
+	const char *needed_by = from >= 0 ? r->objs[from].path : NULL;
+	if (strchr(name, '/')) {
+		char *p = name[0] == '/' ? xstrdup(name) : xasprintf("/%s", name);
+		char *real = walk(r, p, false, NULL, NULL), *got = NULL;
+		if (real && acceptable_lib(r, real, in))
+			got = walk(r, p, true, needed_by, why);
+		sb_adds(tried, p);
+		free(real);
+		free(p);
+		return got;
+	}
+	char *got = NULL;
+	if (from < 0 || !r->objs[from].runpath.n) /* DT_RPATH chain, unless this object has DT_RUNPATH */
+		for (long l = from; l >= 0 && !got; l = r->objs[l].loader)
+			got = search_dirs(r, &r->objs[l].rpath, name, needed_by, why, tried, in);
+	if (!got && from >= 0)
+		got = search_dirs(r, &r->objs[from].runpath, name, needed_by, why, tried, in);
+	if (!got)
+		got = search_dirs(r, &r->e->conf_dirs, name, needed_by, why, tried, in);
+	if (!got)
+		got = search_dirs(r, &r->e->system_dirs, name, needed_by, why, tried, in);
+	return got;
+}
+
+/* Takes `real` and the contents of *in (left empty). */
+static long object_add(struct resolve *r, char *real, long loader, struct elf_info *in)
+{
+	GROW(r->objs, r->nobjs + 1, r->aobjs);
+	struct object *o = &r->objs[r->nobjs];
+	*o = (struct object){ real, *in, STRLIST_INIT, STRLIST_INIT, loader };
+	*in = (struct elf_info){ 0 };
+	in = &o->info;
+	char *origin = path_dirname(real);
+	if (in->has_runpath) /* ld.so ignores DT_RPATH when DT_RUNPATH is present */
+		split_path_list(r, in->runpath, origin, &o->runpath);
+	else
+		split_path_list(r, in->rpath, origin, &o->rpath);
+	free(origin);
+	strset_add(&r->loaded, real);
+	if (in->soname)
+		strset_add(&r->loaded, in->soname);
+	return (long)r->nobjs++;
+}
+
+static int need(struct resolve *r, long from, const char *name, const char *why_kind, bool required);
+
+/* Queues what the object at index `i` needs.  need() may grow r->objs, so
+ * the object is looked up afresh each time, never held by pointer. */
+static int process_object(struct resolve *r, long i)
+{
+	struct strbuf why = STRBUF_INIT;
+	int rc = 0;
+	for (size_t k = 0; rc == 0 && k < r->objs[i].info.needed.n; k++) {
+		const char *name = r->objs[i].info.needed.v[k];
+		sb_reset(&why);
+		sb_addf(&why, "DT_NEEDED %s", name);
+		rc = need(r, i, name, why.buf, true);
+	}
+	for (size_t k = 0; rc == 0 && k < r->objs[i].info.dlopen_required.n; k++)
+		rc = need(r, i, r->objs[i].info.dlopen_required.v[k], ".note.dlopen", true);
+	for (size_t k = 0; rc == 0 && k < r->objs[i].info.dlopen.n; k++)
+		rc = need(r, i, r->objs[i].info.dlopen.v[k], ".note.dlopen", false);
+	sb_release(&why);
+	return rc;
+}
+
+/* Everything the objects from index `first` on need, breadth first as ld.so
+ * loads them. */
+static int load_from(struct resolve *r, long first)
+{
+	int rc = 0;
+	for (size_t k = (size_t)first; rc == 0 && k < r->nobjs; k++)
+		rc = process_object(r, (long)k);
+	return rc;
+}
+
+static int need(struct resolve *r, long from, const char *name, const char *why, bool required)
+{
+	if (strset_has(&r->loaded, name))
+		return 0;
+	struct strbuf tried = STRBUF_INIT;
+	struct elf_info in = { 0 };
+	char *real = find_library(r, from, name, why, &tried, &in);
+	if (!real) {
+		if (required)
+			sb_addf(r->err, "%s needed by %s not found (searched: %s)", name, r->objs[from].path,
+				tried.len ? tried.buf : "nothing");
+		sb_release(&tried);
+		return required ? -1 : 0;
+	}
+	sb_release(&tried);
+	strset_add(&r->loaded, name);
+	if (strset_has(&r->loaded, real)) {
+		free(real);
+		elf_info_free(&in);
+		return 0;
+	}
+	object_add(r, real, from, &in);
+	return 0;
+}
+
+static int add_root(struct resolve *r, const char *path, const char *needed_by, const char *why, int depth);
+
+/* "#!/usr/bin/env python3" needs env and python3; "#!/bin/sh -e" needs sh. */
+static int add_interpreter(struct resolve *r, const char *script, const char *line, int depth)
+{
+	char *copy = xstrdup(line), *save = NULL, *interp = strtok_r(copy, " \t", &save);
+	int rc = 0;
+	if (!interp) {
+		sb_addf(r->err, "%s has an empty #! line", script);
+		rc = -1;
+	} else {
+		rc = add_root(r, interp, script, "#! interpreter", depth + 1);
+		char *arg = strtok_r(NULL, " \t", &save);
+		while (rc == 0 && arg && arg[0] == '-' && !strcmp(path_basename(interp), "env"))
+			arg = strtok_r(NULL, " \t", &save);
+		if (rc == 0 && arg && !strcmp(path_basename(interp), "env"))
+			rc = add_root(r, arg, script, "#! interpreter", depth + 1);
+	}
+	free(copy);
+	return rc;
+}
+
+static const char *const exec_path[] = { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
+
+static char *find_in_path(struct resolve *r, const char *name)
+{
+	for (size_t i = 0; i < sizeof(exec_path) / sizeof(exec_path[0]); i++) {
+		char *cand = path_join(exec_path[i], name), *real = walk(r, cand, false, NULL, NULL);
+		if (real) {
+			free(real);
+			return cand;
+		}
+		free(cand);
+	}
+	return NULL;
+}
+
+static int root_checks(struct resolve *r, const char *path, const struct elf_info *in)
+{
+	const struct arch_desc *got = arch_by_machine(in->machine);
+	if (in->machine != r->e->arch->machine || in->cls != r->e->arch->cls) {
+		/* an x86_64 program in an aarch64 image: the sysroot is missing,
+		 * not the arch (which the image already names) */
+		const char *fix = !got ? ""
+				  : got == host_arch() && r->e->arch != host_arch()
+				      ? " (a foreign image needs a sysroot: of its arch, e.g. /usr/aarch64-linux-gnu)"
+				      : " (set arch: to build for it)";
+		sb_addf(r->err, "%s is %s %s binary, but the image is for %s%s", path, got ? "an" : "a",
+			got ? got->name : "foreign", r->e->arch->name, fix);
+		return -1;
+	}
+	if (in->type != ET_EXEC && in->type != ET_DYN) {
+		sb_addf(r->err, "%s is not an executable or shared object", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int add_root(struct resolve *r, const char *name, const char *needed_by, const char *why, int depth)
+{
+	char *path = name[0] == '/' ? xstrdup(name) : strchr(name, '/') ? xasprintf("/%s", name) : find_in_path(r, name);
+	if (!path) {
+		sb_addf(r->err, "%s not found in PATH (%s/usr/local/sbin:...:/bin)", name, r->e->sysroot);
+		return -1;
+	}
+	if (strset_has(&r->loaded, path) || depth > MAX_INTERP_DEPTH) {
+		int rc = depth > MAX_INTERP_DEPTH ? (sb_addf(r->err, "%s: #! interpreters nest too deep", path), -1) : 0;
+		free(path);
+		return rc;
+	}
+	char *real = walk(r, path, true, needed_by, why);
+	if (!real) {
+		sb_addf(r->err, "%s%s does not exist or is not a regular file", r->e->sysroot, path);
+		free(path);
+		return -1;
+	}
+	strset_add(&r->loaded, path);
+	char *host = host_path(r->e, real);
+	struct elf_info in;
+	struct strbuf why_not = STRBUF_INIT;
+	int kind = elf_info_read(host, &in, &why_not), rc = 0;
+	if (kind < 0) {
+		sb_addf(r->err, "%s: %s", path, why_not.buf);
+		rc = -1;
+	} else if (kind == 0) {
+		rc = add_interpreter(r, real, in.interp, depth);
+	} else if ((rc = root_checks(r, path, &in)) == 0) {
+		long i = object_add(r, xstrdup(real), -1, &in);
+		const char *interp = r->objs[i].info.interp; /* owned by the object; the string never moves */
+		if (interp)
+			rc = add_root(r, interp, real, "PT_INTERP", depth + 1);
+		if (rc == 0)
+			rc = load_from(r, i);
+	}
+	elf_info_free(&in);
+	sb_release(&why_not);
+	free(host);
+	free(real);
+	free(path);
+	return rc;
+}
+
+static int add_host_root(struct resolve *r, const char *src, const char *dest)
+{
+	struct elf_info in;
+	struct strbuf why_not = STRBUF_INIT;
+	memo_note(&r->deps, src);
+	int kind = elf_info_read(src, &in, &why_not), rc = 0;
+	if (kind >= 0) {
+		item_add(r, dest, NULL, NULL, "root");
+		r->c->v[r->c->n - 1].src = xstrdup(src);
+		strset_add(&r->loaded, dest);
+	}
+	if (kind < 0) {
+		sb_addf(r->err, "%s: %s", src, why_not.buf);
+		rc = -1;
+	} else if (kind == 0) {
+		rc = add_interpreter(r, dest, in.interp, 0);
+	} else if ((rc = root_checks(r, src, &in)) == 0) {
+		long i = object_add(r, xstrdup(dest), -1, &in);
+		const char *interp = r->objs[i].info.interp;
+		if (interp)
+			rc = add_root(r, interp, dest, "PT_INTERP", 1);
+		if (rc == 0)
+			rc = load_from(r, i);
+	}
+	elf_info_free(&in);
+	sb_release(&why_not);
+	return rc;
+}
+
+static int add_library_root(struct resolve *r, const char *name)
+{
+	struct strbuf tried = STRBUF_INIT;
+	struct elf_info in = { 0 };
+	char *real = find_library(r, -1, name, "root", &tried, &in);
+	if (!real) {
+		sb_addf(r->err, "library %s not found (searched: %s)", name, tried.buf ? tried.buf : "nothing");
+		sb_release(&tried);
+		return -1;
+	}
+	sb_release(&tried);
+	strset_add(&r->loaded, name);
+	return load_from(r, object_add(r, real, -1, &in));
+}
+
+static void resolve_free(struct resolve *r)
+{
+	strset_free(&r->items);
+	strset_free(&r->loaded);
+	strset_free(&r->noted);
+	sb_release(&r->deps);
+	for (size_t i = 0; i < r->nobjs; i++) {
+		free(r->objs[i].path);
+		elf_info_free(&r->objs[i].info);
+		sl_release(&r->objs[i].rpath);
+		sl_release(&r->objs[i].runpath);
+	}
+	free(r->objs);
+}
+
+/* ---- memo: a closure as text, one item per line ------------------------- */
+
+static bool closure_serialize(const struct elf_closure *c, struct strbuf *out)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct elf_item *it = &c->v[i];
+		const char *f[] = { it->path, it->target ? it->target : "", it->needed_by ? it->needed_by : "", it->why,
+				    it->src ? it->src : "" };
+		for (int k = 0; k < 5; k++)
+			if (strpbrk(f[k], "\t\n"))
+				return false;
+		sb_addf(out, "%s\t%s\t%s\t%s\t%s\n", f[0], f[1], f[2], f[3], f[4]);
+	}
+	return true;
+}
+
+static bool closure_parse(const char *s, struct elf_closure *c)
+{
+	while (*s) {
+		const char *f[5], *nl = strchr(s, '\n');
+		size_t len[5];
+		if (!nl)
+			return false;
+		for (int k = 0; k < 5; k++) {
+			const char *end = k < 4 ? memchr(s, '\t', nl - s) : nl;
+			if (!end)
+				return false;
+			f[k] = s;
+			len[k] = end - s;
+			s = end + 1;
+		}
+		GROW(c->v, c->n + 1, c->alloc);
+		c->v[c->n++] = (struct elf_item){ xstrndup(f[0], len[0]), len[1] ? xstrndup(f[1], len[1]) : NULL,
+						  len[2] ? xstrndup(f[2], len[2]) : NULL, xstrndup(f[3], len[3]),
+						  len[4] ? xstrndup(f[4], len[4]) : NULL };
+	}
+	return true;
+}
+
+static void merge(struct elf_closure *out, struct elf_closure *c)
+{
+	struct strset have = { 0 };
+	for (size_t i = 0; i < out->n; i++)
+		strset_add(&have, out->v[i].path);
+	for (size_t i = 0; i < c->n; i++) {
+		if (!strset_add(&have, c->v[i].path)) {
+			free(c->v[i].path), free(c->v[i].target), free(c->v[i].needed_by), free(c->v[i].why);
+			free(c->v[i].src);
+			continue;
+		}
+		GROW(out->v, out->n + 1, out->alloc);
+		out->v[out->n++] = c->v[i];
+	}
+	free(c->v);
+	*c = (struct elf_closure){ 0 };
+	strset_free(&have);
+}
+
+enum root_kind { ROOT_BINARY, ROOT_LIBRARY, ROOT_HOST };
+
+/* name: the binary or library; for ROOT_HOST the host file, with `dest`. */
+static int closure_of(struct elf_ctx *e, const char *name, const char *dest, enum root_kind kind,
+		      struct elf_closure *out, struct strbuf *err)
+{
+	static const char *const kinds[] = { "bin", "lib", "host" };
+	char *key = xasprintf("v2 %s %s %s %s %s", e->arch->name, e->sysroot[0] ? e->sysroot : "/", kinds[kind], name,
+			      dest ? dest : "");
+	struct strbuf payload = STRBUF_INIT;
+	struct elf_closure c = { 0 };
+	int rc = 0;
+	if (e->cas && cas_memo_get(e->cas, "elf", key, &payload) == 1 && closure_parse(payload.buf, &c)) {
+		merge(out, &c);
+	} else {
+		elf_closure_free(&c);
+		struct resolve r = { .e = e, .c = &c, .err = err };
+		sb_add(&r.deps, sb_str(&e->conf_deps), e->conf_deps.len);
+		rc = kind == ROOT_LIBRARY ? add_library_root(&r, name)
+		     : kind == ROOT_HOST  ? add_host_root(&r, name, dest)
+					  : add_root(&r, name, NULL, "root", 0);
+		sb_reset(&payload);
+		if (rc == 0 && e->cas && closure_serialize(&c, &payload))
+			cas_memo_put(e->cas, "elf", key, &r.deps, &payload);
+		resolve_free(&r);
+		if (rc == 0)
+			merge(out, &c);
+		elf_closure_free(&c);
+	}
+	sb_release(&payload);
+	free(key);
+	return rc;
+}
+
+bool is_dot_relative(const char *name)
+{
+	return !strncmp(name, "./", 2) || !strncmp(name, "../", 3);
+}
+
+int elf_add_binary(struct elf_ctx *e, const char *name, struct elf_closure *out, struct strbuf *err)
+{
+	if (is_dot_relative(name)) { /* "./prog": relative to what? say so */
+		const char *base = strrchr(name, '/') + 1;
+		sb_addf(err, "%s is a relative path: name a program (found in PATH) or give its absolute path in "
+			"the sysroot; for one built here write {src: %s, dest: /usr/bin/%s}", name, name, *base ? base : "prog");
+		return -1;
+	}
+	return closure_of(e, name, NULL, ROOT_BINARY, out, err);
+}
+
+int elf_add_library(struct elf_ctx *e, const char *name, struct elf_closure *out, struct strbuf *err)
+{
+	return closure_of(e, name, NULL, ROOT_LIBRARY, out, err);
+}
+
+int elf_add_host_binary(struct elf_ctx *e, const char *src, const char *dest, struct elf_closure *out,
+			struct strbuf *err)
+{
+	return closure_of(e, src, dest, ROOT_HOST, out, err);
+}
+
+const char *elf_closure_root(const struct elf_closure *c, size_t first_index)
+{
+	for (size_t i = first_index; i < c->n; i++)
+		if (!c->v[i].needed_by && !c->v[i].target)
+			return c->v[i].path;
+	return NULL;
+}
+
+void elf_closure_free(struct elf_closure *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->v[i].path);
+		free(c->v[i].target);
+		free(c->v[i].needed_by);
+		free(c->v[i].why);
+		free(c->v[i].src);
+	}
+	free(c->v);
+	*c = (struct elf_closure){ 0 };
+}
+

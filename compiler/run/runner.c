@@ -1,0 +1,806 @@
+/* runner.c — `rdc run`: build the image, boot it in QEMU, exit with the
+ * guest's status.
+ *
+ * usage: rdc run MANIFEST [-o OUT] [--kernel PATH] [--timeout S] [--dry-run] [-v]
+ *                         [-- QEMU ARGS]
+ *
+ * The image is built (incrementally) as `rdc build` would, then booted with
+ * qemu-system-<arch>: the kernel is --kernel, else qemu.kernel, else
+ * <sysroot>/boot/vmlinuz-<kernel.version>; KVM when a probe shows it works
+ * (/dev/kvm can exist and fail), else TCG; the serial console on stdio; no
+ * reboot.  The console streams to stdout as it arrives and is scanned for the
+ * "rdc-exit: N" line the generated /init prints (initgen.h).
+ *
+ * Exit status: the guest's N; 124 when QEMU ended without the guest
+ * reporting (panic, watchdog, a poweroff from a step, no init); 125 when the
+ * timeout (--timeout, else qemu.timeout, else 300 s; none for on_exit: shell
+ * unless asked; 0 means none) expired and QEMU was killed; 1 for a failed
+ * build or a QEMU that could not start; 2 for usage errors.  A guest status
+ * of 124 or 125 is passed through as is: the message on stderr tells them
+ * apart.
+ *
+ * The kernel command line is "panic=-1 quiet rdinit=/init", then qemu.append,
+ * then console=<the serial port>: panic=-1 turns a panic into a reboot, which
+ * -no-reboot turns into QEMU exiting, and console= comes last so /dev/console
+ * is the port rdc reads.  -v drops "quiet". */
+#include "run/runner.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/kvm.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+#include "build/build.h"
+#include "lib/diag.h"
+#include "init/initgen.h"
+#include "manifest/manifest.h"
+#include "lib/util.h"
+
+#define RUN_DEFAULT_TIMEOUT 300 /* seconds */
+#define RUN_GRACE_MS 5000       /* after the tag: time QEMU gets to power off */
+#define RUN_TERM_MS 2000        /* after SIGTERM: time QEMU gets before SIGKILL */
+
+/* How each architecture boots under QEMU. */
+static const struct run_arch {
+	const char *arch, *qemu, *package;
+	const char *machine; /* -M, or NULL for QEMU's default */
+	const char *cpu_tcg; /* -cpu under TCG, or NULL for QEMU's default */
+	const char *console; /* the serial port's name in the guest */
+} arches[] = {
+	{ "x86_64", "qemu-system-x86_64", "qemu-system-x86", NULL, NULL, "ttyS0" },
+	{ "i386", "qemu-system-i386", "qemu-system-x86", NULL, NULL, "ttyS0" },
+	{ "aarch64", "qemu-system-aarch64", "qemu-system-arm", "virt", "cortex-a57", "ttyAMA0" },
+	{ "arm", "qemu-system-arm", "qemu-system-arm", "virt", "cortex-a15", "ttyAMA0" },
+	{ "riscv64", "qemu-system-riscv64", "qemu-system-misc", "virt", NULL, "ttyS0" },
+	{ "ppc64le", "qemu-system-ppc64", "qemu-system-ppc", "pseries", NULL, "hvc0" },
+	{ "s390x", "qemu-system-s390x", "qemu-system-s390x", NULL, NULL, "ttysclp0" },
+};
+
+/* ---- choosing QEMU, the kernel and the accelerator ----------------------- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+static const struct run_arch *find_arch(const char *arch)
+{
+	if (!strcmp(arch, "i686") || !strcmp(arch, "i586"))
+		arch = "i386";
+	if (!strcmp(arch, "arm64"))
+		arch = "aarch64";
+	for (size_t i = 0; i < sizeof(arches) / sizeof(arches[0]); i++)
+		if (!strcmp(arches[i].arch, arch))
+			return &arches[i];
+	return NULL;
+}
+
+/* The cheap half of the KVM probe: the device opens, speaks the API and
+ * makes a VM. */
+static bool kvm_ioctls_work(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool ok = ioctl(fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION;
+	if (ok) {
+		int vm = ioctl(fd, KVM_CREATE_VM, 0);
+		ok = vm >= 0;
+		if (vm >= 0)
+			close(vm);
+	}
+	close(fd);
+	return ok;
+}
+
+static int wait_bounded(pid_t pid, int ms)
+{
+	int st;
+	for (long long end = now_ms() + ms; now_ms() < end; usleep(10000))
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+/* The faithful half, for x86: QEMU itself with -accel kvm -cpu host runs a
+ * 64 KiB firmware (tools/kvm-probe.S) that goes from real mode through
+ * protected mode into long mode with paging, as a kernel does, then writes 1
+ * to an isa-debug-exit port, so a working KVM makes QEMU exit with
+ * (1 << 1) | 1 = 3 in a few ms.  On some hosts /dev/kvm runs real mode yet
+ * the vCPU hangs entering long mode (our CI machines), or QEMU aborts setting
+ * MSRs: both give anything but 3. */
+static const unsigned char kvm_probe_code[] = {
+		0xfa, 0x2e, 0x66, 0x0f, 0x01, 0x16, 0xb8, 0x00, 0x0f, 0x20, 0xc0, 0x66,
+		0x83, 0xc8, 0x01, 0x0f, 0x22, 0xc0, 0x66, 0xea, 0x1a, 0x00, 0x0f, 0x00,
+		0x08, 0x00, 0x66, 0xb8, 0x10, 0x00, 0x8e, 0xd8, 0x8e, 0xc0, 0x8e, 0xd0,
+		0xc7, 0x05, 0x00, 0x10, 0x00, 0x00, 0x03, 0x20, 0x00, 0x00, 0xc7, 0x05,
+		0x04, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc7, 0x05, 0x00, 0x20,
+		0x00, 0x00, 0x03, 0x30, 0x00, 0x00, 0xc7, 0x05, 0x04, 0x20, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0xc7, 0x05, 0x00, 0x30, 0x00, 0x00, 0x83, 0x00,
+		0x00, 0x00, 0xc7, 0x05, 0x04, 0x30, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x0f, 0x20, 0xe0, 0x83, 0xc8, 0x20, 0x0f, 0x22, 0xe0, 0xb8, 0x00, 0x10,
+		0x00, 0x00, 0x0f, 0x22, 0xd8, 0xb9, 0x80, 0x00, 0x00, 0xc0, 0x0f, 0x32,
+		0x0d, 0x00, 0x01, 0x00, 0x00, 0x0f, 0x30, 0x0f, 0x20, 0xc0, 0x0d, 0x00,
+		0x00, 0x00, 0x80, 0x0f, 0x22, 0xc0, 0xea, 0x91, 0x00, 0x0f, 0x00, 0x18,
+		0x00, 0xb0, 0x01, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x9a, 0xcf, 0x00,
+		0xff, 0xff, 0x00, 0x00, 0x00, 0x92, 0xcf, 0x00, 0xff, 0xff, 0x00, 0x00,
+		0x00, 0x9a, 0xaf, 0x00, 0x1f, 0x00, 0x98, 0x00, 0x0f,
+};
+static const unsigned char kvm_probe_reset[] = { 0xea, 0x00, 0x00, 0x00, 0xf0 }; /* ljmp $0xf000, $0 */
+
+static bool kvm_qemu_works(const struct run_arch *a)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	char *bios = xasprintf("%s/rdc-kvm-probe.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+	int fd = mkstemp(bios);
+	bool ok = false;
+	if (fd >= 0) {
+		static unsigned char img[65536];
+		memcpy(img, kvm_probe_code, sizeof(kvm_probe_code));
+		memcpy(img + 0xfff0, kvm_probe_reset, sizeof(kvm_probe_reset));
+		ok = write_all(fd, img, sizeof(img)) == 0;
+		close(fd);
+	}
+	pid_t pid = ok ? fork() : -1;
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* a killed rdc never leaves a hung probe behind */
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		if (!diag_verbose)
+			dup2(null, 2);
+		execlp(a->qemu, a->qemu, "-accel", "kvm", "-cpu", "host", "-M", "pc", "-nodefaults", "-no-user-config",
+		       "-display", "none", "-serial", "none", "-monitor", "none", "-m", "16M", "-bios", bios, "-device",
+		       "isa-debug-exit,iobase=0xf4,iosize=4", (char *)NULL);
+		_exit(127);
+	}
+	int st = pid > 0 ? wait_bounded(pid, 1500) : -1;
+	ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 3;
+	if (fd >= 0)
+		unlink(bios);
+	free(bios);
+	return ok;
+}
+
+/* /dev/kvm can exist and still fail (nested virtualisation off, no
+ * permission, a container, a host CPU QEMU cannot model): only a guest that
+ * actually ran counts.  Probed on every run, never cached: the probe costs
+ * a few ms and the answer can change. */
+static bool kvm_works(const struct run_arch *a)
+{
+	bool ok = kvm_ioctls_work();
+	if (ok && (!strcmp(a->arch, "x86_64") || !strcmp(a->arch, "i386")))
+		ok = kvm_qemu_works(a);
+	diag_info("KVM %s", ok ? "works: using it" : "does not work here: using TCG");
+	return ok;
+}
+
+static char *absolute(const char *p)
+{
+	if (p[0] == '/' || !strcmp(p, "-"))
+		return xstrdup(p);
+	char *cwd = getcwd(NULL, 0);
+	char *r = cwd ? path_join(cwd, p) : xstrdup(p);
+	free(cwd);
+	return r;
+}
+
+static char *in_sysroot(const struct manifest *m, const char *p)
+{
+	return m->sysroot && strcmp(m->sysroot, "/") ? path_join(m->sysroot, p) : xstrdup(p);
+}
+
+/* The newest <sysroot>/boot/vmlinuz-*, for a manifest that names no kernel. */
+static char *newest_vmlinuz(const struct manifest *m)
+{
+	char *boot = in_sysroot(m, "/boot");
+	struct dirent **names;
+	int n = scandir(boot, &names, NULL, versionsort);
+	char *found = NULL;
+	for (int i = n - 1; i >= 0; i--) {
+		if (!found && !strncmp(names[i]->d_name, "vmlinuz-", 8))
+			found = path_join(boot, names[i]->d_name);
+		free(names[i]);
+	}
+	if (n >= 0)
+		free(names);
+	free(boot);
+	return found;
+}
+
+static const struct loc *kernel_loc(const struct manifest *m)
+{
+	return m->kernel.loc.line ? &m->kernel.loc : m->qemu.loc.line ? &m->qemu.loc : NULL;
+}
+
+/* The architecture a kernel image is plainly built for, from its boot
+ * header, or NULL when the image does not say (gzip'd, ELF, unknown): an x86
+ * bzImage has "HdrS" at 0x202, arm64 and riscv Images a magic at 0x38. */
+static const char *kernel_image_arch(const char *path)
+{
+	unsigned char h[0x210];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	ssize_t n = read(fd, h, sizeof(h));
+	close(fd);
+	if (n < (ssize_t)sizeof(h))
+		return NULL;
+	if (!memcmp(h + 0x202, "HdrS", 4))
+		return "x86";
+	if (!memcmp(h + 0x38, "ARM\x64", 4))
+		return "aarch64";
+	if (!memcmp(h + 0x38, "RSC\x05", 4))
+		return "riscv64";
+	return NULL;
+}
+
+static bool is_elf(const char *path)
+{
+	char h[4];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool elf = fd >= 0 && read(fd, h, 4) == 4 && !memcmp(h, "\177ELF", 4);
+	if (fd >= 0)
+		close(fd);
+	return elf;
+}
+
+static bool kernel_fits(const char *karch, const char *arch)
+{
+	if (!strcmp(karch, "x86"))
+		return !strcmp(arch, "x86_64") || !strcmp(arch, "i386");
+	return !strcmp(karch, arch);
+}
+
+static char *pick_kernel(const struct manifest *m, const struct run_opts *o, const char *arch, bool foreign)
+{
+	char *path;
+	const struct loc *loc = NULL;
+	if (o->kernel) {
+		path = absolute(o->kernel);
+	} else if (m->qemu.kernel) {
+		path = xstrdup(m->qemu.kernel);
+		loc = &m->qemu.loc;
+	} else {
+		bool err;
+		char *kver = build_kernel_release(m, &err);
+		if (err)
+			return NULL;
+		loc = kernel_loc(m);
+		if (kver) {
+			char *rel = xasprintf("/boot/vmlinuz-%s", kver);
+			path = in_sysroot(m, rel);
+			free(rel);
+			free(kver);
+		} else if (!(path = newest_vmlinuz(m))) {
+			diag_error(loc, "set kernel.version (e.g. ${KVER} or latest) or qemu.kernel, or pass --kernel PATH",
+				   "no kernel to boot: the manifest names none and %s has no vmlinuz-*",
+				   m->sysroot && strcmp(m->sysroot, "/") ? "the sysroot's /boot" : "/boot");
+			return NULL;
+		}
+	}
+	if (access(path, F_OK) < 0) {
+		char *hint = foreign ? xasprintf("this host has no %s kernel there: give qemu.kernel or --kernel PATH "
+						 "(e.g. a Debian linux-image package unpacked into the sysroot)",
+						 arch)
+				     : o->kernel || m->qemu.kernel ? xstrdup("check the path (a kernel build leaves arch/x86/boot/bzImage)")
+				     : xstrdup("install the kernel package for this release, or give qemu.kernel "
+					       "or --kernel PATH (e.g. arch/x86/boot/bzImage)");
+		diag_error(loc, hint, "no kernel image %s", path);
+		free(hint);
+		free(path);
+		return NULL;
+	}
+	if (access(path, R_OK) < 0) {
+		char *hint = xasprintf("some distributions make vmlinuz readable only by root: "
+				       "sudo chmod 0644 %s, or copy it and pass --kernel", path);
+		diag_error(loc, hint, "cannot read the kernel image %s: %s", path, strerror(errno));
+		free(hint);
+		free(path);
+		return NULL;
+	}
+	struct stat st;
+	const char *karch = kernel_image_arch(path);
+	bool x86 = !strcmp(arch, "x86_64") || !strcmp(arch, "i386");
+	if (stat(path, &st) == 0 && (!S_ISREG(st.st_mode) || (x86 && !karch && !is_elf(path)))) {
+		/* QEMU's own words for these ("linux kernel too old to load a ram disk") mislead */
+		diag_error(loc, "a kernel build leaves arch/x86/boot/bzImage; distributions install /boot/vmlinuz-*",
+			   S_ISREG(st.st_mode) ? "%s is not a kernel image (no bzImage header)" : "%s is not a file", path);
+		free(path);
+		return NULL;
+	}
+	if (karch && !kernel_fits(karch, arch)) {
+		diag_error(loc, "give a kernel built for the manifest's arch (qemu.kernel or --kernel), or set arch:",
+			   "%s is an %s kernel, but the image is for %s", path, karch, arch);
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+/* QEMU can boot a cpio, compressed or not; not a list, C source or tree. */
+static bool bootable_output(const struct manifest *m, const char *path, const struct run_opts *o)
+{
+	static const char *const bad[] = { ".list", ".txt", ".c", ".S", "/" };
+	size_t n = strlen(path);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (n >= strlen(bad[i]) && !strcmp(path + n - strlen(bad[i]), bad[i]))
+			return false;
+	if (!o->output && m->output.format && strcmp(m->output.format, "cpio"))
+		return false;
+	return true;
+}
+
+static bool in_path(const char *prog)
+{
+	if (strchr(prog, '/'))
+		return access(prog, X_OK) == 0;
+	const char *p = getenv("PATH");
+	if (!p)
+		p = "/usr/local/bin:/usr/bin:/bin";
+	while (*p) {
+		size_t n = strcspn(p, ":");
+		char *f = n ? xasprintf("%.*s/%s", (int)n, p, prog) : xasprintf("./%s", prog); /* "" is the cwd */
+		bool ok = access(f, X_OK) == 0;
+		free(f);
+		if (ok)
+			return true;
+		p += n + (p[n] == ':');
+	}
+	return false;
+}
+
+/* ---- the command line ------------------------------------------------------ */
+
+static void add_append(const struct manifest *m, const struct run_arch *a, const char *nonce, struct strbuf *sb)
+{
+	sb_adds(sb, "panic=-1");
+	if (!diag_verbose)
+		sb_adds(sb, " quiet");
+	sb_adds(sb, " rdinit=/init");
+	if (nonce) /* init's environment: the generated /init signs its status with it */
+		sb_addf(sb, " RDC_NONCE=%s", nonce);
+	if (m->qemu.append && *m->qemu.append) {
+		sb_addch(sb, ' ');
+		sb_adds(sb, m->qemu.append);
+	}
+	sb_addf(sb, " console=%s", a->console);
+}
+
+static void qemu_argv(const struct manifest *m, const struct run_opts *o, const struct run_arch *a,
+		      bool kvm, bool interactive, const char *kernel, const char *image, const char *nonce,
+		      struct strlist *av)
+{
+	sl_push(av, a->qemu);
+	if (a->machine) {
+		sl_push(av, "-M");
+		sl_push(av, a->machine);
+	}
+	sl_push(av, "-accel");
+	sl_push(av, kvm ? "kvm" : "tcg");
+	if (kvm || a->cpu_tcg) {
+		sl_push(av, "-cpu");
+		sl_push(av, kvm ? "host" : a->cpu_tcg);
+	}
+	sl_push(av, "-m");
+	sl_push(av, m->qemu.memory ? m->qemu.memory : "256M");
+	sl_push(av, "-smp");
+	sl_push_owned(av, xasprintf("%d", m->qemu.smp > 0 ? m->qemu.smp : 1));
+	/* no default NIC, VGA, floppy or CD: faster, and nothing the manifest
+	 * did not ask for; the serial port is the console on our stdio */
+	static const char *const fixed[] = { "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot" };
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		sl_push(av, fixed[i]);
+	if (interactive) { /* ^C goes to the guest's shell, not to QEMU */
+		sl_push(av, "-chardev");
+		sl_push(av, "stdio,id=rdccon,signal=off");
+		sl_push(av, "-serial");
+		sl_push(av, "chardev:rdccon");
+	} else {
+		sl_push(av, "-serial");
+		sl_push(av, "stdio");
+	}
+	sl_push(av, "-kernel");
+	sl_push(av, kernel);
+	sl_push(av, "-initrd");
+	sl_push(av, image);
+	struct strbuf ap = STRBUF_INIT;
+	add_append(m, a, nonce, &ap);
+	sl_push(av, "-append");
+	sl_push_owned(av, sb_detach(&ap));
+	for (size_t i = 0; i < m->qemu.nargs; i++)
+		sl_push(av, m->qemu.args[i]);
+	for (int i = 0; i < o->nextra; i++)
+		sl_push(av, o->extra[i]);
+}
+
+/* One shell word: as is when every byte is plainly safe, else in single
+ * quotes with ' written as '\''. */
+static void shell_word(struct strbuf *sb, const char *s)
+{
+	if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-") ==
+			  strlen(s)) {
+		sb_adds(sb, s);
+		return;
+	}
+	sb_addch(sb, '\'');
+	for (; *s; s++)
+		sb_adds(sb, *s == '\'' ? "'\\''" : (char[]){ *s, 0 });
+	sb_addch(sb, '\'');
+}
+
+static char *command_line(const struct strlist *av)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; i < av->n; i++) {
+		if (i)
+			sb_addch(&sb, ' ');
+		shell_word(&sb, av->v[i]);
+	}
+	return sb_detach(&sb);
+}
+
+/* ---- running QEMU and reading the console -------------------------------- */
+
+static volatile sig_atomic_t run_signal;
+static volatile pid_t run_child;
+
+static void on_signal(int sig)
+{
+	run_signal = sig;
+	if (run_child > 0)
+		kill(run_child, SIGTERM);
+}
+
+/* The console, a line at a time, looking for the first "rdc-exit: N". */
+struct scan {
+	struct strbuf line;
+	int status;          /* -1 until the tag is seen */
+	const char *tag;     /* "rdc-exit[NONCE]: ", which only /init knows */
+	bool plain_too;      /* also "rdc-exit: " (init.exec programs print that) */
+	bool powers_off;     /* the guest ends QEMU itself after the tag (on_exit: poweroff, reboot) */
+};
+
+/* Does the line end in `tag` N?  Junk before the tag is allowed: a kernel
+ * message can share the console line. */
+static int tag_status(const char *l, size_t n, const char *tag)
+{
+	size_t d = n;
+	while (d && l[d - 1] >= '0' && l[d - 1] <= '9')
+		d--;
+	size_t t = strlen(tag);
+	if (d == n || n - d > 3 || d < t || memcmp(l + d - t, tag, t))
+		return -1;
+	int v = atoi(l + d);
+	return v <= 255 ? v : -1;
+}
+
+static void scan_line(struct scan *s)
+{
+	char *l = s->line.buf;
+	size_t n = s->line.len;
+	while (n && (l[n - 1] == '\r' || l[n - 1] == ' ' || l[n - 1] == '\t'))
+		n--;
+	int v = tag_status(l, n, s->tag);
+	if (v < 0 && s->plain_too)
+		v = tag_status(l, n, INITGEN_EXIT_TAG);
+	if (v >= 0) /* the last tag wins */
+		s->status = v;
+}
+
+static void scan_bytes(struct scan *s, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			if (s->line.len)
+				scan_line(s);
+			sb_reset(&s->line);
+			continue;
+		}
+		/* a line that never ends: keep its tail, where a tag would be */
+		if (s->line.len >= 4096) {
+			memmove(s->line.buf, s->line.buf + s->line.len - 64, 64);
+			s->line.len = 64;
+		}
+		sb_addch(&s->line, p[i]);
+	}
+}
+
+/* Ask QEMU to stop (it restores the terminal on SIGTERM), then insist. */
+static int stop_child(pid_t pid)
+{
+	int st;
+	kill(pid, SIGTERM);
+	for (long long end = now_ms() + RUN_TERM_MS; now_ms() < end;) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		usleep(20000);
+	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return st;
+}
+
+struct outcome {
+	int status;      /* the guest's, or -1 */
+	bool timed_out;  /* killed at the deadline without a status */
+	bool killed;     /* killed after the status (QEMU did not exit) */
+	int wstatus;     /* QEMU's wait status when it exited by itself */
+	long long ms;
+	uint64_t bytes;  /* console output seen */
+};
+
+static void pump(int fd, pid_t pid, int timeout_s, bool interactive, const struct scan *want, struct outcome *out)
+{
+	struct scan s = *want;
+	long long start = now_ms(), deadline = timeout_s ? start + timeout_s * 1000LL : 0;
+	bool eof = false, exited = false;
+	char buf[65536];
+	while (!exited) {
+		long long left = deadline ? deadline - now_ms() : -1;
+		if (deadline && left <= 0)
+			break;
+		if (eof) { /* stdout closed: wait for QEMU itself */
+			if (waitpid(pid, &out->wstatus, WNOHANG) == pid)
+				exited = true;
+			else
+				usleep(20000);
+			continue;
+		}
+		struct pollfd p = { fd, POLLIN, 0 };
+		int r = poll(&p, 1, left < 0 || left > 1000 ? 1000 : (int)left);
+		if (r <= 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			eof = true;
+			continue;
+		}
+		write_all(STDOUT_FILENO, buf, (size_t)n); /* a closed stdout does not stop the run */
+		out->bytes += (uint64_t)n;
+		bool had = s.status >= 0;
+		scan_bytes(&s, buf, (size_t)n);
+		if (!had && s.status >= 0 && !interactive) {
+			long long grace = now_ms() + RUN_GRACE_MS;
+			if (!deadline || grace < deadline)
+				deadline = grace;
+		}
+	}
+	if (s.line.len) /* the last line may lack its newline */
+		scan_line(&s);
+	if (!exited) {
+		out->wstatus = stop_child(pid);
+		if (s.status >= 0)
+			out->killed = true;
+		else if (!run_signal)
+			out->timed_out = true;
+	}
+	out->status = s.status;
+	out->ms = now_ms() - start;
+	sb_release(&s.line);
+}
+
+static pid_t spawn(const struct strlist *av, int *fd)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		diag_fail("pipe: %s", strerror(errno));
+		return -1;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		diag_fail("fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		char **v = xcalloc(av->n + 1, sizeof(*v));
+		memcpy(v, av->v, av->n * sizeof(*v));
+		dup2(p[1], STDOUT_FILENO);
+		signal(SIGPIPE, SIG_DFL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* nor a guest running with nobody reading it */
+		execvp(v[0], v);
+		fprintf(stderr, "rdc: error: cannot run %s: %s\n", av->v[0], strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	*fd = p[0];
+	return pid;
+}
+
+static int boot(const struct strlist *av, int timeout_s, bool interactive, const struct scan *want)
+{
+	struct termios saved;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+	int fd;
+	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term, old_hup, old_pipe;
+	struct sigaction ign = { .sa_handler = SIG_IGN };
+	pid_t pid = spawn(av, &fd);
+	if (pid < 0)
+		return 1;
+	run_child = pid;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
+	sigaction(SIGPIPE, &ign, &old_pipe);
+	struct outcome out = { 0 };
+	pump(fd, pid, timeout_s, interactive, want, &out);
+	close(fd);
+	run_child = 0;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	sigaction(SIGPIPE, &old_pipe, NULL);
+	if (tty) /* QEMU puts the terminal in raw mode; a killed QEMU leaves it so */
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+
+	if (run_signal) {
+		fprintf(stderr, "rdc: interrupted (signal %d); QEMU was stopped\n", (int)run_signal);
+		return 128 + run_signal;
+	}
+	if (out.status >= 0 && out.killed && want->powers_off)
+		diag_warn(NULL, "something in the guest kept running after /init reported; the status is /init's own",
+			  "QEMU had not stopped %d s after the guest reported status %d; rdc stopped it",
+			  RUN_GRACE_MS / 1000, out.status);
+	if (out.status >= 0) {
+		diag_info("the guest reported status %d after %lld.%01lld s%s", out.status, out.ms / 1000,
+			  out.ms % 1000 / 100, out.killed ? " (QEMU did not exit by itself and was stopped)" : "");
+		return out.status;
+	}
+	if (out.timed_out) {
+		diag_fail("no status from the guest within %d s; QEMU was killed", timeout_s);
+		fputs("hint: raise --timeout (or qemu.timeout in the manifest); 0 means no limit\n", stderr);
+		return RUN_EXIT_TIMEOUT;
+	}
+	if (WIFEXITED(out.wstatus) && WEXITSTATUS(out.wstatus) != 0) {
+		diag_fail("%s failed (exit status %d)", av->v[0], WEXITSTATUS(out.wstatus));
+		return 1;
+	}
+	if (WIFSIGNALED(out.wstatus)) {
+		diag_fail("%s was killed by signal %d", av->v[0], WTERMSIG(out.wstatus));
+		return 1;
+	}
+	diag_fail("the guest ended without reporting a status (kernel panic, watchdog or poweroff) after %lld.%01lld s",
+		  out.ms / 1000, out.ms % 1000 / 100);
+	if (out.bytes < 200) /* not even the kernel's first lines: it never got going */
+		fputs("hint: the guest printed (almost) nothing, so the kernel did not start: too little memory for "
+		      "the kernel and this image (qemu.memory), or a kernel that is not for this machine\n", stderr);
+	return RUN_EXIT_NO_STATUS;
+}
+
+/* ---- the command ---------------------------------------------------------- */
+
+/* /init from files:, symlinks: or a tree copied to the root (which may hold one) */
+static bool provides_init(const struct manifest *m)
+{
+	for (size_t i = 0; i < m->nfiles; i++)
+		if (!strcmp(m->files[i].dest, "/init") || (m->files[i].tree && !strcmp(m->files[i].dest, "/")))
+			return true;
+	for (size_t i = 0; i < m->nsymlinks; i++)
+		if (!strcmp(m->symlinks[i].path, "/init"))
+			return true;
+	return false;
+}
+
+int run_manifest(struct manifest *m, const struct run_opts *o)
+{
+	const char *arch = m->arch ? m->arch : host_arch();
+	const struct run_arch *a = find_arch(arch);
+	if (!a) {
+		diag_error(m->arch_loc.line ? &m->arch_loc : NULL, "rdc run knows x86_64 i386 aarch64 arm riscv64 ppc64le s390x",
+			   "no QEMU machine for arch '%s'", arch);
+		return 1;
+	}
+	bool native = find_arch(host_arch()) == a;
+	struct build_opts bo = { .output = o->output };
+	char *out = build_output_path(m, &bo);
+	if (!bootable_output(m, out, o)) {
+		diag_error(m->output.loc.line ? &m->output.loc : NULL,
+			   "rdc run needs a cpio image: give -o NAME.cpio.zst (or .cpio, .cpio.gz ...)",
+			   "QEMU cannot boot %s as an initrd", out);
+		free(out);
+		return 1;
+	}
+	char *kernel = pick_kernel(m, o, arch, !native);
+	if (!kernel) {
+		free(out);
+		return 1;
+	}
+	if (!m->init.present && !provides_init(m)) { /* a boot that can only end in a panic */
+		diag_error(NULL, "add an init: section (steps, or {exec: PATH}), or a file at /init",
+			   "%s has no /init: the kernel would panic with nothing to run", o->manifest);
+		free(kernel);
+		free(out);
+		return 1;
+	}
+	if (!m->init.present)
+		diag_warn(NULL, "add an init: section (or init: {exec: PATH} that prints \"" INITGEN_EXIT_TAG "N\")",
+			  "the manifest has no init: the guest cannot report a status");
+	bool kvm = native && in_path(a->qemu) && kvm_works(a);
+	bool interactive = m->init.present && !m->init.exec && m->init.on_exit && !strcmp(m->init.on_exit, "shell");
+	int timeout = o->timeout >= 0 ? o->timeout : m->qemu.timeout >= 0 ? m->qemu.timeout
+						   : interactive ? 0 : RUN_DEFAULT_TIMEOUT;
+	int rc = 0;
+	char *image = NULL;
+	if (!o->dry_run && !in_path(a->qemu)) {
+		char *hint = xasprintf("install %s (Debian: apt-get install %s)", a->qemu, a->package);
+		diag_error(NULL, hint, "%s is not in PATH", a->qemu);
+		free(hint);
+		rc = 1;
+	} else if (o->dry_run) {
+		image = absolute(out);
+	} else {
+		struct build_result r;
+		if (build_manifest(m, &bo, &r) < 0) {
+			build_result_free(&r);
+			rc = 1;
+		} else {
+			image = absolute(r.output);
+			build_result_free(&r);
+		}
+	}
+	if (!rc) {
+		struct strlist av = STRLIST_INIT;
+		/* a fresh nonce per boot; none in a printed command, which has
+		 * nobody watching for the status */
+		char nonce[17] = "", tag[40];
+		uint64_t r = 0;
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			r = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
+		snprintf(nonce, sizeof(nonce), "%016llx", (unsigned long long)r);
+		snprintf(tag, sizeof(tag), "rdc-exit[%s]: ", nonce);
+		const char *how = m->init.on_exit ? m->init.on_exit : "poweroff";
+		struct scan want = { STRBUF_INIT, -1, tag, m->init.exec != NULL,
+				     !m->init.exec && (!strcmp(how, "poweroff") || !strcmp(how, "reboot")) };
+		qemu_argv(m, o, a, kvm, interactive, kernel, image, o->dry_run ? NULL : nonce, &av);
+		char *cmd = command_line(&av);
+		if (o->dry_run) {
+			printf("%s\n", cmd);
+			if (access(image, F_OK) < 0) {
+				struct strbuf b = STRBUF_INIT;
+				sb_adds(&b, "rdc build ");
+				shell_word(&b, o->manifest);
+				if (o->output) {
+					sb_adds(&b, " -o ");
+					shell_word(&b, o->output);
+				}
+				fprintf(stderr, "rdc: note: %s does not exist yet: `%s` makes it\n", image, b.buf);
+				sb_release(&b);
+			}
+		} else {
+			diag_info("%s", cmd);
+			rc = boot(&av, timeout, interactive, &want);
+		}
+		free(cmd);
+		sl_release(&av);
+	}
+	free(image);
+	free(kernel);
+	free(out);
+	return rc;
+}
+

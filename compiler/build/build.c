@@ -352,12 +352,12 @@ static int epoch(const struct manifest *m, uint32_t *out)
 	return 0;
 }
 
+/* The output memo is keyed by the absolute path; build_manifest made sure
+ * there is one (a deleted cwd has none). */
 static char *output_memo_key(const char *path)
 {
-	char *abs = realpath(".", NULL);
-	char *key = path[0] == '/' ? xstrdup(path) : path_join(abs, path);
-	free(abs);
-	return key;
+	char *key = path_absolute(path);
+	return key ? key : xstrdup(path);
 }
 
 static bool output_current(struct cas *cas, const char *path, const struct cas_hash *key)
@@ -397,6 +397,46 @@ static bool clobbers_input(const struct manifest *m, const struct plan *p, const
 		}
 	}
 	return false;
+}
+
+/* One file the build will replace: only what rdc may replace (a regular
+ * file or nothing, lib/util.h), never an input, and — when the manifest
+ * rather than -o names it — only an image rdc wrote: `output: ../x.txt`
+ * in a manifest from elsewhere must not destroy a file of the user's. */
+static bool refuses(const struct manifest *m, const struct plan *p, const struct build_opts *o,
+		    const struct emit_opts *eo, const char *out)
+{
+	struct strbuf why = STRBUF_INIT;
+	char *target = NULL;
+	int mode;
+	bool bad = eo->format != EF_DIR && output_check(out, &target, &mode, &why) < 0;
+	if (bad) {
+		if (o->output || !m->output.loc.line)
+			diag_fail("not writing %s: %s", out, why.buf);
+		else
+			diag_error(&m->output.loc, NULL, "not writing %s: %s", out, why.buf);
+	}
+	sb_release(&why);
+	free(target);
+	if (bad || clobbers_input(m, p, out))
+		return true;
+	struct stat st;
+	if (!o->output && eo->format != EF_DIR && stat(out, &st) == 0 && !emit_is_output(out)) {
+		diag_error(m->output.loc.line ? &m->output.loc : NULL,
+			   "remove it, or name it with -o to replace it",
+			   "%s exists and is not an image rdc wrote: not replacing it", out);
+		return true;
+	}
+	return false;
+}
+
+static bool outputs_refused(const struct manifest *m, const struct plan *p, const struct build_opts *o,
+			    const struct emit_opts *eo, const char *path)
+{
+	char *companion = emit_companion(eo, path);
+	bool bad = refuses(m, p, o, eo, path) || (companion && refuses(m, p, o, eo, companion));
+	free(companion);
+	return bad;
 }
 
 /* `written`: the file this build wrote.  The memo names its inode, so a file a
@@ -575,6 +615,12 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 	r->arch = xstrdup(m->arch ? m->arch : host_arch());
 	if (choose_output(m, o, path, &eo) < 0 || epoch(m, &eo.mtime) < 0)
 		return -1;
+	char *abs = strcmp(path, "-") && !o->check_only ? path_absolute(path) : NULL;
+	if (!abs && strcmp(path, "-") && !o->check_only) { /* never a guess at where a relative path went */
+		diag_fail("cannot write %s: the current directory is gone (%s)", path, strerror(errno));
+		return -1;
+	}
+	free(abs);
 	struct builder b = { .m = m, .cas = cas_open(o->cache_dir) };
 	if (!b.cas)
 		return -1;
@@ -589,10 +635,10 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 		emit_image_key(b.plan, &eo, &key);
 		bool cacheable = eo.format == EF_CPIO || eo.format == EF_C || eo.format == EF_LIST;
 		bool to_stdout = !strcmp(path, "-");
-		if (cacheable && !to_stdout && output_current(b.cas, path, &key)) {
-			r->unchanged = true;
-		} else if (!to_stdout && clobbers_input(m, b.plan, path)) {
+		if (!to_stdout && outputs_refused(m, b.plan, o, &eo, path)) {
 			rc = -1;
+		} else if (cacheable && !to_stdout && output_current(b.cas, path, &key)) {
+			r->unchanged = true;
 		} else {
 			struct stat written;
 			rc = emit_write(b.plan, b.cas, &eo, path, &written);

@@ -749,15 +749,21 @@ static void imp_free(struct imp_ctx *c)
 	free(c->out_dir);
 }
 
+/* A list is text that names files: 64 MiB is a million entries. */
+#define IMPORT_MAX (64u << 20)
+
+/* The manifest written must not replace the list being read. */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat x, y;
+	return strcmp(a, "-") && stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
 static int imp_read(const char *list, struct strbuf *text)
 {
 	if (strcmp(list, "-"))
-		return read_file(list, text);
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(0, buf, sizeof(buf))) > 0)
-		sb_add(text, buf, (size_t)n);
-	return n < 0 ? -1 : 0;
+		return read_file_max(list, text, IMPORT_MAX);
+	return read_fd_max(0, text, IMPORT_MAX);
 }
 
 static int imp_setup(struct imp_ctx *c, const char *out)
@@ -785,8 +791,12 @@ static int imp_run(const char *list, const char *out)
 	int rc = 1;
 	if (imp_setup(&c, out) < 0)
 		goto done;
+	if (out && same_file(list, out)) {
+		diag_fail("the output %s is the list %s: not overwriting it", out, list);
+		goto done;
+	}
 	if (imp_read(list, &text) < 0) {
-		diag_fail("cannot read %s: %s", list, strerror(errno));
+		diag_fail("cannot read %s: %s", list, read_strerror(errno));
 		goto done;
 	}
 	if (imp_parse(&c, &text))
@@ -794,10 +804,13 @@ static int imp_run(const char *list, const char *out)
 	drop = xcalloc(c.n ? c.n : 1, sizeof(*drop));
 	if (imp_dedupe(&c, drop) || imp_write_yaml(&c, drop, &yaml))
 		goto done;
-	if (out ? write_file_atomic(out, yaml.buf, yaml.len, 0644) < 0 : write_all(1, yaml.buf, yaml.len) < 0) {
-		diag_fail("cannot write %s: %s", out ? out : "stdout", strerror(errno));
+	struct strbuf why = STRBUF_INIT;
+	if (out ? write_output(out, yaml.buf, yaml.len, &why) < 0 : write_all(1, yaml.buf, yaml.len) < 0) {
+		diag_fail("cannot write %s: %s", out ? out : "stdout", out ? why.buf : strerror(errno));
+		sb_release(&why);
 		goto done;
 	}
+	sb_release(&why);
 	rc = 0;
 done:
 	free(drop);

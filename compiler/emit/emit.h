@@ -53,6 +53,14 @@ struct stat;
 int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path,
 	       struct stat *written);
 
+/* The second file a format writes beside `path` (NAME.S's NAME.cpio), or
+ * NULL; caller frees.  It gets every check the main output gets. */
+char *emit_companion(const struct emit_opts *o, const char *path);
+/* Does the regular file at `path` begin the way something emit writes does
+ * (a cpio, a compressed stream, rdc's C, .S or list header)?  An output the
+ * manifest names may replace only such a file (or nothing). */
+bool emit_is_output(const char *path);
+
 /* The gen_init_cpio list: file lines point into the cache. */
 int emit_list(const struct plan *p, struct cas *cas, FILE *out);
 

@@ -1,5 +1,7 @@
 /* util.c — memory, strbuf, string lists, atomic files, paths. */
 #include "lib/util.h"
+#include "lib/tempfile.h"
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -174,29 +176,69 @@ void sl_release(struct strlist *sl)
 	sl->n = sl->alloc = 0;
 }
 
-int read_file(const char *path, struct strbuf *out)
+int open_regular(const char *path, struct stat *st)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO for reading would wait for a writer */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return -1;
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		int e = S_ISDIR(st->st_mode) ? EISDIR : EINVAL;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
+}
+
+int read_fd_max(int fd, struct strbuf *out, size_t max)
+{
+	size_t start = out->len;
 	for (;;) {
 		sb_grow(out, 65536);
-		ssize_t n = read(fd, out->buf + out->len, out->alloc - out->len - 1);
+		size_t room = out->alloc - out->len - 1;
+		ssize_t n = read(fd, out->buf + out->len, room);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			int e = errno;
-			close(fd);
-			errno = e;
 			return -1;
 		}
 		if (n == 0)
-			break;
+			return 0;
 		out->len += (size_t)n;
 		out->buf[out->len] = '\0';
+		if (out->len - start > max) { /* grew while read, or not a file at all */
+			errno = EFBIG;
+			return -1;
+		}
 	}
+}
+
+int read_file_max(const char *path, struct strbuf *out, size_t max)
+{
+	struct stat st;
+	int fd = open_regular(path, &st);
+	if (fd < 0)
+		return -1;
+	int rc = -1;
+	if ((uint64_t)st.st_size > max)
+		errno = EFBIG;
+	else
+		rc = read_fd_max(fd, out, max);
+	int e = errno;
 	close(fd);
-	return 0;
+	errno = e;
+	return rc;
+}
+
+int read_file(const char *path, struct strbuf *out) { return read_file_max(path, out, READ_FILE_MAX); }
+
+const char *read_strerror(int e)
+{
+	return e == EINVAL ? "not a regular file" : e == EFBIG ? "file too large" : strerror(e);
 }
 
 int write_all(int fd, const void *data, size_t len)
@@ -219,6 +261,8 @@ int atomic_open(struct atomic_file *af, const char *path)
 {
 	af->path = xstrdup(path);
 	af->tmp = xasprintf("%s.rdc-tmp.XXXXXX", path);
+	af->mode = -1;
+	af->reg = NULL;
 	af->fd = mkostemp(af->tmp, O_CLOEXEC);
 	if (af->fd < 0) {
 		int e = errno;
@@ -228,7 +272,17 @@ int atomic_open(struct atomic_file *af, const char *path)
 		errno = e;
 		return -1;
 	}
+	af->reg = tempfile_register(af->tmp, 0);
 	return 0;
+}
+
+static void atomic_release(struct atomic_file *af)
+{
+	tempfile_forget(af->reg);
+	af->reg = NULL;
+	free(af->path);
+	free(af->tmp);
+	af->path = af->tmp = NULL;
 }
 
 int atomic_commit(struct atomic_file *af, unsigned mode)
@@ -242,9 +296,7 @@ int atomic_commit(struct atomic_file *af, unsigned mode)
 	int e = errno;
 	if (rc)
 		unlink(af->tmp);
-	free(af->path);
-	free(af->tmp);
-	af->path = af->tmp = NULL;
+	atomic_release(af);
 	errno = e;
 	return rc;
 }
@@ -256,10 +308,110 @@ void atomic_abort(struct atomic_file *af)
 	if (af->fd >= 0)
 		close(af->fd);
 	unlink(af->tmp);
-	free(af->path);
-	free(af->tmp);
-	af->path = af->tmp = NULL;
+	atomic_release(af);
 	af->fd = -1;
+}
+
+/* ---- outputs: replace only what may be replaced ------------------------ */
+
+static const char *kind_of(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+	     : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : S_ISLNK(m) ? "a symlink" : "not a regular file";
+}
+
+static mode_t creation_mode(void)
+{
+	/* umask can only be read by setting it: once, before any thread runs
+	 * (outputs are opened on the main thread) */
+	static int cached = -1;
+	if (cached < 0) {
+		mode_t u = umask(022);
+		umask(u);
+		cached = (int)(0666 & ~u);
+	}
+	return (mode_t)cached;
+}
+
+int output_check(const char *path, char **target, int *mode, struct strbuf *why)
+{
+	struct stat st;
+	char *real = NULL;
+	*target = NULL;
+	if (lstat(path, &st) < 0) {
+		if (errno != ENOENT) {
+			sb_addf(why, "%s", strerror(errno));
+			return -1;
+		}
+		*target = xstrdup(path);
+		*mode = (int)creation_mode();
+		return 0;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		real = realpath(path, NULL);
+		if (!real || stat(real, &st) < 0) {
+			sb_addf(why, "it is a symlink to nothing that exists; rdc replaces only regular files");
+			free(real);
+			return -1;
+		}
+	}
+	if (!S_ISREG(st.st_mode)) {
+		sb_addf(why, "it is %s%s; rdc replaces only regular files", real ? "a symlink to " : "",
+			kind_of(st.st_mode));
+		free(real);
+		return -1;
+	}
+	*target = real ? real : xstrdup(path);
+	*mode = (int)(st.st_mode & 0777);
+	return 0;
+}
+
+int output_open(struct atomic_file *af, const char *path, struct strbuf *why)
+{
+	char *target;
+	int mode;
+	af->fd = -1;
+	af->tmp = af->path = NULL;
+	af->reg = NULL;
+	if (output_check(path, &target, &mode, why) < 0)
+		return -1;
+	int rc = atomic_open(af, target);
+	if (rc < 0)
+		sb_addf(why, "%s", strerror(errno));
+	else
+		af->mode = mode;
+	free(target);
+	return rc;
+}
+
+int output_commit(struct atomic_file *af, struct strbuf *why)
+{
+	char *target;
+	int mode; /* the mode chosen at open: the file there now may be a stranger's */
+	/* again, just before the rename: something may have appeared meanwhile */
+	if (output_check(af->path, &target, &mode, why) < 0) {
+		atomic_abort(af);
+		return -1;
+	}
+	free(target);
+	if (atomic_commit(af, (unsigned)af->mode) < 0) {
+		sb_addf(why, "%s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int write_output(const char *path, const void *data, size_t len, struct strbuf *why)
+{
+	struct atomic_file af;
+	if (output_open(&af, path, why) < 0)
+		return -1;
+	if (write_all(af.fd, data, len) < 0) {
+		sb_addf(why, "%s", strerror(errno));
+		atomic_abort(&af);
+		return -1;
+	}
+	return output_commit(&af, why);
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
@@ -298,6 +450,56 @@ int mkdir_p(const char *path, unsigned mode)
 	int rc = mkdir(p, mode);
 	free(p);
 	return rc < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+void remove_tree(const char *path)
+{
+	nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *path_absolute(const char *p)
+{
+	char *cwd = NULL;
+	if (p[0] != '/' && !(cwd = getcwd(NULL, 0)))
+		return NULL;
+	/* a cwd that was deleted reads "(unreachable)/..." on some kernels */
+	if (cwd && cwd[0] != '/') {
+		free(cwd);
+		errno = ENOENT;
+		return NULL;
+	}
+	char *joined = cwd ? path_join(cwd, p) : xstrdup(p);
+	free(cwd);
+	/* ".." above the root is the root, as the kernel resolves it */
+	struct strbuf sb = STRBUF_INIT;
+	const char *s = joined;
+	while (*s) {
+		while (*s == '/')
+			s++;
+		const char *e = s + strcspn(s, "/");
+		size_t n = (size_t)(e - s);
+		if (n == 2 && s[0] == '.' && s[1] == '.') {
+			while (sb.len && sb.buf[sb.len - 1] != '/')
+				sb.len--;
+			if (sb.len)
+				sb.len--;
+			sb.buf[sb.len] = 0;
+		} else if (n && !(n == 1 && s[0] == '.')) {
+			sb_addch(&sb, '/');
+			sb_add(&sb, s, n);
+		}
+		s = e;
+	}
+	free(joined);
+	if (!sb.len)
+		sb_addch(&sb, '/');
+	return sb_detach(&sb);
 }
 
 char *path_join(const char *a, const char *b)

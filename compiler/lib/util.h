@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
@@ -57,21 +58,51 @@ bool sl_has_sorted(const struct strlist *sl, const char *s); /* binary search of
 void sl_release(struct strlist *sl);
 
 /* Files. */
-int read_file(const char *path, struct strbuf *out); /* -1 and errno on failure */
+/* Inputs are read whole, so they are read only from regular files (a FIFO
+ * would hang, /dev/zero never end) and only up to a size: -1 and errno
+ * EINVAL (not a regular file) or EFBIG (larger than max) besides the
+ * usual ones.  read_file's limit is READ_FILE_MAX. */
+#define READ_FILE_MAX (256u << 20)
+int read_file(const char *path, struct strbuf *out);
+int read_file_max(const char *path, struct strbuf *out, size_t max);
+int read_fd_max(int fd, struct strbuf *out, size_t max); /* any fd (stdin); EFBIG past max */
+/* open(O_RDONLY) that never blocks on a FIFO and fails with EINVAL unless
+ * the file is a regular one; *st gets its stat. */
+int open_regular(const char *path, struct stat *st);
+/* strerror, naming read_file's own two errors in words. */
+const char *read_strerror(int e);
+
 /* Write `len` bytes to `path` atomically: a temporary file beside it, fsync-free
  * write, then rename.  Every file rdc writes goes through here or atomic_open. */
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
 /* For streamed output: open a temporary beside `path`; commit renames it into
- * place, abort removes it.  A killed process leaves only a ".rdc-tmp" file. */
+ * place, abort removes it.  The temporary is registered (lib/tempfile.h): an
+ * exit or a signal removes it; SIGKILL leaves only a ".rdc-tmp" file. */
+struct tempfile;
 struct atomic_file {
 	int fd;
 	char *path, *tmp;
+	struct tempfile *reg;
+	int mode; /* output_open: the mode the file gets; -1 otherwise */
 };
 int atomic_open(struct atomic_file *af, const char *path);
 int atomic_commit(struct atomic_file *af, unsigned mode);
 void atomic_abort(struct atomic_file *af);
+
+/* The files a user names (images, a .S's .cpio, rdc import -o) replace only
+ * what rdc may replace: nothing, or a regular file — never a device node,
+ * FIFO, socket or directory (renaming over /dev/null as root would replace
+ * it).  A symlink is followed to the regular file it names, which is then
+ * replaced (as a shell's > would).  The new file gets the old one's
+ * permissions, or 0666 less the umask.  The check is made again just
+ * before the rename.  -1 with the reason in *why ("it is a FIFO ..."). */
+int output_check(const char *path, char **target, int *mode, struct strbuf *why);
+int output_open(struct atomic_file *af, const char *path, struct strbuf *why);
+int output_commit(struct atomic_file *af, struct strbuf *why);
+int write_output(const char *path, const void *data, size_t len, struct strbuf *why);
 int write_all(int fd, const void *data, size_t len);
 int mkdir_p(const char *path, unsigned mode);
+void remove_tree(const char *path); /* rm -rf, never following symlinks */
 
 /* Run fn(arg) on `jobs` threads at once (<= 0: one per core; never more
  * than `work` items need), this one included, and wait for all of them.
@@ -80,6 +111,9 @@ void run_parallel(void *(*fn)(void *), void *arg, long jobs, size_t work);
 
 /* Paths. */
 char *path_join(const char *a, const char *b);
+/* `p` made absolute (from the cwd) and normalised lexically; NULL with errno
+ * when the cwd is gone (a deleted working directory): never a guess. */
+char *path_absolute(const char *p);
 /* Normalise an image path: collapse "//", ".", resolve ".." lexically; always
  * begins with "/".  Returns NULL when ".." would climb above the root. */
 char *path_normalize(const char *p);

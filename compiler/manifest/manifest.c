@@ -984,9 +984,9 @@ static int read_file_into(struct reader *parent, struct manifest *m, const char 
 	struct strbuf buf = STRBUF_INIT;
 	if (!real || read_file(real, &buf) < 0) {
 		if (parent)
-			error_at(parent, at, NULL, "cannot read included manifest %s: %s", path, strerror(errno));
+			error_at(parent, at, NULL, "cannot read included manifest %s: %s", path, read_strerror(errno));
 		else
-			diag_fail("cannot read manifest %s: %s", path, strerror(errno));
+			diag_fail("cannot read manifest %s: %s", path, read_strerror(errno));
 		errors = parent ? 0 : 1;
 		goto out;
 	}

@@ -47,7 +47,7 @@ struct cas {
 	pthread_mutex_t lock;
 	struct index_entry *slots;
 	size_t nslots, used;
-	bool dirty;
+	bool loaded, dirty;
 	/* Objects this process wrote from bytes it hashed itself: streaming
 	 * them into the image needs no second hashing pass (a cold build would
 	 * otherwise read everything three times). */
@@ -195,9 +195,12 @@ static void index_rehash(struct cas *c, size_t nslots)
 	free(old);
 }
 
+static void index_load(struct cas *c);
+
 static void index_set(struct cas *c, const char *path, const struct ident *id, int64_t hashed_ns,
 		      const struct cas_hash *h)
 {
+	index_load(c);
 	if ((c->used + 1) * 2 > c->nslots)
 		index_rehash(c, c->nslots ? c->nslots * 2 : 1024);
 	struct index_entry *e = &c->slots[slot_of(c, path)];
@@ -215,6 +218,9 @@ static void index_set(struct cas *c, const char *path, const struct ident *id, i
  * newline are simply never indexed. */
 static void index_load(struct cas *c)
 {
+	if (c->loaded)
+		return;
+	c->loaded = true; /* index_set below must not come back here */
 	char *path = path_join(c->dir, "index");
 	struct strbuf sb = STRBUF_INIT;
 	if (read_file(path, &sb) == 0 && sb.len >= strlen(INDEX_MAGIC) &&
@@ -274,6 +280,25 @@ static char *default_dir(void)
 	return NULL;
 }
 
+static struct cas *open_dir(char *d)
+{
+	struct cas *c = xcalloc(1, sizeof(*c));
+	c->dir = d;
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+struct cas *cas_open_existing(const char *dir)
+{
+	char *d = dir ? xstrdup(dir) : default_dir();
+	struct stat st;
+	if (!d || stat(d, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		free(d);
+		return NULL;
+	}
+	return open_dir(d);
+}
+
 struct cas *cas_open(const char *dir)
 {
 	char *d = dir ? xstrdup(dir) : default_dir();
@@ -292,11 +317,7 @@ struct cas *cas_open(const char *dir)
 			return NULL;
 		}
 	}
-	struct cas *c = xcalloc(1, sizeof(*c));
-	c->dir = d;
-	pthread_mutex_init(&c->lock, NULL);
-	index_load(c);
-	return c;
+	return open_dir(d); /* the index is read when first needed: memos and probes do without it */
 }
 
 void cas_close(struct cas *c)
@@ -378,6 +399,7 @@ int cas_put_blob(struct cas *c, const void *data, size_t len, struct cas_hash *h
 
 static const struct index_entry *index_hit(struct cas *c, const char *src, const struct ident *id)
 {
+	index_load(c);
 	if (!c->nslots)
 		return NULL;
 	const struct index_entry *e = &c->slots[slot_of(c, src)];
@@ -814,6 +836,7 @@ static int cache_verify(struct cwalk *w)
  * remaining ones name are what current sources still use. */
 static void index_prune(struct cas *c)
 {
+	index_load(c);
 	for (size_t i = 0; i < c->nslots; i++) {
 		struct index_entry *e = &c->slots[i];
 		struct stat st;
@@ -942,7 +965,7 @@ int cmd_cache(int argc, char **argv)
 		rc = 1;
 	else {
 		if (!strcmp(sub, "stats"))
-			cache_print(&w, c->used);
+			cache_print(&w, (index_load(c), c->used));
 		else if (!strcmp(sub, "verify"))
 			rc = cache_verify(&w);
 		else

@@ -27,6 +27,8 @@ struct cas;
 
 /* dir NULL: the default location.  Returns NULL (with a message) on failure. */
 struct cas *cas_open(const char *dir);
+/* The cache if it exists, never creating it (NULL otherwise, silently). */
+struct cas *cas_open_existing(const char *dir);
 /* Saves the stat index if it changed. */
 void cas_close(struct cas *c);
 const char *cas_dir(const struct cas *c);

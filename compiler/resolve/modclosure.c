@@ -962,22 +962,71 @@ static bool find_firmware(struct mc *mc, const char *fw, struct modclosure *out)
 	return false;
 }
 
-static void add_firmware(struct mc *mc, const struct mnode *m, struct modclosure *out)
+/* Copies the firmware `m` names that is present; the names of the missing
+ * files go to *missing ("a, b, c, d"), their count is returned. */
+static size_t add_firmware(struct mc *mc, const struct mnode *m, struct modclosure *out, struct strbuf *missing)
 {
-	struct strbuf missing = STRBUF_INIT;
 	size_t nmissing = 0;
 	for (size_t i = 0; i < m->firmware.n; i++)
-		if (!find_firmware(mc, m->firmware.v[i], out) && ++nmissing <= 3)
-			sb_addf(&missing, "%s%s", nmissing > 1 ? ", " : "", m->firmware.v[i]);
-	if (nmissing) {
-		if (nmissing > 3)
-			sb_addf(&missing, " and %zu more", nmissing - 3);
-		char *t = xasprintf("module '%s' wants firmware that is not under %s: %s", m->name, fw_dir(mc),
-				    missing.buf);
-		msg_add(mc, 'W', m->req, "the module loads, but the device may not work without it", t);
+		if (!find_firmware(mc, m->firmware.v[i], out))
+			sb_addf(missing, "%s%s", nmissing++ ? ", " : "", m->firmware.v[i]);
+	return nmissing;
+}
+
+/* "a, b, c and 2 more" of a list of k names. */
+static char *first_names(const char *list, size_t k, size_t few)
+{
+	const char *end = list;
+	for (size_t i = 0; i < few && i < k; i++)
+		end += strcspn(end, ",") + (i + 1 < few && i + 1 < k);
+	return k > few ? xasprintf("%.*s and %zu more", (int)(end - list), list, k - few) : xstrdup(list);
+}
+
+/* Missing firmware is common (a whole-kernel image lacks hundreds of files)
+ * and the same words for every module: one warning with the counts and the
+ * first few names; every module's whole list is a note that -v shows. */
+static void add_all_firmware(struct mc *mc, struct modclosure *out)
+{
+	static const char hint[] = "the module loads, but the device may not work without it";
+	struct strbuf notes = STRBUF_INIT, first = STRBUF_INIT, one = STRBUF_INIT;
+	char *single = NULL;
+	size_t nmods = 0, nfiles = 0;
+	int req = -1;
+	for (size_t o = 0; o < mc->norder; o++) {
+		const struct mnode *m = &mc->nodes[mc->order[o]];
+		sb_reset(&one);
+		size_t k = add_firmware(mc, m, out, &one);
+		if (!k)
+			continue;
+		char *few = first_names(one.buf, k, 3);
+		free(single);
+		single = xasprintf("module '%s' wants firmware that is not under %s: %s", m->name, fw_dir(mc), few);
+		free(few);
+		sb_addf(&notes, "I %d\tmodule '%s' wants firmware that is not under %s: %s\t\n", m->req, m->name,
+			fw_dir(mc), one.buf);
+		if (nmods < 3) { /* "ccp (amd/sev.sbin ...)": the first few modules, each with its first file */
+			few = first_names(one.buf, k, 1);
+			sb_addf(&first, "%s%s (%.*s%s)", nmods ? ", " : "", m->name, (int)strcspn(few, " "), few,
+				k > 1 ? " ..." : "");
+			free(few);
+		}
+		req = nmods++ == 0 || req == m->req ? m->req : -1; /* a place only when all came from one line */
+		nfiles += k;
+	}
+	if (nmods == 1) {
+		msg_add(mc, 'W', req, hint, single);
+	} else if (nmods > 1) {
+		char *t = xasprintf("%zu modules want %zu firmware files that are not under %s: %s%s (-v lists them all)",
+				    nmods, nfiles, fw_dir(mc), first.buf, nmods > 3 ? ", ..." : "");
+		msg_add(mc, 'W', req, NULL, t);
 		free(t);
 	}
-	sb_release(&missing);
+	if (nmods > 1 || nfiles > 3)
+		sb_add(&mc->msgs, notes.buf, notes.len);
+	free(single);
+	sb_release(&notes);
+	sb_release(&first);
+	sb_release(&one);
 }
 
 static void add_index(struct modclosure *out, const char *kver, const char *name, struct strbuf *data)
@@ -1283,8 +1332,7 @@ static int build_result(struct mc *mc, struct modclosure *out)
 	for (size_t o = 0; o < mc->norder; o++)
 		if (add_mod(mc, &mc->nodes[mc->order[o]], out) < 0)
 			rc = -1;
-	for (size_t o = 0; o < mc->norder; o++)
-		add_firmware(mc, &mc->nodes[mc->order[o]], out);
+	add_all_firmware(mc, out);
 	add_indexes(mc, out);
 	return rc;
 }

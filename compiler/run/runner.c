@@ -38,11 +38,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #include "build/build.h"
+#include "cache/cas.h"
 #include "lib/diag.h"
 #include "init/initgen.h"
 #include "manifest/manifest.h"
@@ -180,16 +182,63 @@ static bool kvm_qemu_works(const struct run_arch *a)
 	return ok;
 }
 
+/* The QEMU binary `prog` names, found in PATH as execlp would (caller frees). */
+static char *qemu_path(const char *prog)
+{
+	if (strchr(prog, '/'))
+		return xstrdup(prog);
+	const char *p = getenv("PATH");
+	for (p = p ? p : "/usr/local/bin:/usr/bin:/bin"; *p; p += strcspn(p, ":") + (p[strcspn(p, ":")] == ':')) {
+		size_t n = strcspn(p, ":");
+		char *f = n ? xasprintf("%.*s/%s", (int)n, p, prog) : xasprintf("./%s", prog);
+		if (access(f, X_OK) == 0)
+			return f;
+		free(f);
+	}
+	return NULL;
+}
+
 /* /dev/kvm can exist and still fail (nested virtualisation off, no
  * permission, a container, a host CPU QEMU cannot model): only a guest that
- * actually ran counts.  Probed on every run, never cached: the probe costs
- * a few ms and the answer can change. */
-static bool kvm_works(const struct run_arch *a)
+ * actually ran counts.  The probe takes up to 1.5 s where KVM hangs, so its
+ * answer is remembered in the cache (memo "kvm"), keyed by what decides it:
+ * the host kernel release, the user, the architecture, and the identities of
+ * /dev/kvm (node, mode, owner) and of the QEMU binary; a change to any of
+ * them probes again.  `probe` false (--dry-run): a remembered answer, else
+ * TCG — a printed command never starts a QEMU. */
+static bool kvm_works(const struct run_arch *a, bool probe)
 {
-	bool ok = kvm_ioctls_work();
-	if (ok && (!strcmp(a->arch, "x86_64") || !strcmp(a->arch, "i386")))
-		ok = kvm_qemu_works(a);
-	diag_info("KVM %s", ok ? "works: using it" : "does not work here: using TCG");
+	struct utsname u;
+	char *qemu = qemu_path(a->qemu);
+	if (!qemu || uname(&u) < 0) {
+		free(qemu);
+		return false;
+	}
+	char *key = xasprintf("%s %s %u %s", a->arch, u.release, (unsigned)geteuid(), qemu);
+	struct strbuf deps = STRBUF_INIT, said = STRBUF_INIT;
+	memo_note(&deps, "/dev/kvm");
+	memo_note(&deps, qemu);
+	struct cas *c = probe ? cas_open(NULL) : cas_open_existing(NULL);
+	bool known = c && cas_memo_get(c, "kvm", key, &said) == 1 && said.len == 1, ok = known && said.buf[0] == '1';
+	if (!known && probe) {
+		ok = kvm_ioctls_work();
+		if (ok && (!strcmp(a->arch, "x86_64") || !strcmp(a->arch, "i386")))
+			ok = kvm_qemu_works(a);
+		sb_reset(&said);
+		sb_addch(&said, ok ? '1' : '0');
+		if (c)
+			cas_memo_put(c, "kvm", key, &deps, &said);
+	}
+	if (known || probe)
+		diag_info("KVM %s%s", ok ? "works: using it" : "does not work here: using TCG",
+			  known ? " (remembered; a new kernel, QEMU or /dev/kvm probes again)" : "");
+	else
+		diag_info("KVM not probed for --dry-run: the command shows TCG");
+	cas_close(c);
+	sb_release(&deps);
+	sb_release(&said);
+	free(key);
+	free(qemu);
 	return ok;
 }
 
@@ -740,7 +789,7 @@ int run_manifest(struct manifest *m, const struct run_opts *o)
 	if (!m->init.present)
 		diag_warn(NULL, "add an init: section (or init: {exec: PATH} that prints \"" INITGEN_EXIT_TAG "N\")",
 			  "the manifest has no init: the guest cannot report a status");
-	bool kvm = native && in_path(a->qemu) && kvm_works(a);
+	bool kvm = native && in_path(a->qemu) && kvm_works(a, !o->dry_run);
 	bool interactive = m->init.present && !m->init.exec && m->init.on_exit && !strcmp(m->init.on_exit, "shell");
 	int timeout = o->timeout >= 0 ? o->timeout : m->qemu.timeout >= 0 ? m->qemu.timeout
 						   : interactive ? 0 : RUN_DEFAULT_TIMEOUT;

@@ -186,6 +186,14 @@ static void add_closure(struct builder *b, const struct elf_closure *c, const ch
 	}
 }
 
+/* What the closure found worth a warning (one per line), at the binary's line. */
+static void elf_report_warnings(const struct elf_ctx *e, const struct loc *loc)
+{
+	const char *w = elf_ctx_warnings(e);
+	for (const char *nl; *w && (nl = strchr(w, '\n')); w = nl + 1)
+		diag_warn(loc, NULL, "%.*s", (int)(nl - w), w);
+}
+
 /* One binary (`name` in the sysroot, or `src` built on the host), or a library. */
 static void add_binary(struct builder *b, const char *name, const char *src, const char *dest, bool library,
 		       const struct loc *loc, const char *dest_origin)
@@ -197,8 +205,9 @@ static void add_binary(struct builder *b, const char *name, const char *src, con
 			 : elf_add_binary(b->elf, name, &c, &err);
 	if (src)
 		dest = NULL; /* the closure already put it there */
+	elf_report_warnings(b->elf, loc);
 	if (rc < 0) {
-		diag_error(loc, NULL, "%s", err.len ? err.buf : "cannot resolve this binary");
+		diag_error(loc, elf_ctx_hint(b->elf), "%s", err.len ? err.buf : "cannot resolve this binary");
 		b->errors++;
 	} else {
 		add_closure(b, &c, dest, library ? SEG_LIBS : SEG_BINARIES, loc, dest_origin);

@@ -61,8 +61,10 @@ int cmd_deps(int argc, char **argv)
 		else
 			added = library ? elf_add_library(e, argv[i], &c, &err) : elf_add_binary(e, argv[i], &c, &err);
 		free(host);
+		for (const char *w = elf_ctx_warnings(e), *nl; *w && (nl = strchr(w, '\n')); w = nl + 1)
+			diag_warn(NULL, NULL, "%s: %.*s", argv[i], (int)(nl - w), w);
 		if (added < 0) {
-			diag_fail("%s", err.buf);
+			diag_error(NULL, elf_ctx_hint(e), "%s", err.buf);
 			rc = 1;
 		}
 		sb_release(&err);

@@ -11,7 +11,9 @@
  *   4. the directories of /etc/ld.so.conf (what ld.so.cache indexes);
  *   5. the system directories (multiarch, lib64, lib, usr/...).
  * Candidates of the wrong ELF class or machine are skipped, as ld.so skips
- * them.  An already loaded soname is reused rather than searched again. */
+ * them.  An already loaded soname is reused rather than searched again.
+ * A program whose PT_INTERP is musl's loader follows musl's rules instead
+ * (struct musl below). */
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -32,20 +34,23 @@
 #define MAX_INTERP_DEPTH 4
 #define NT_FDO_DLOPEN 0x407c0c0a
 
+/* musl: musl's LDSO_ARCH, the ARCH of /lib/ld-musl-ARCH.so.1; glibc_ldso:
+ * where glibc puts its loader.  Together they tell which libc a sysroot has
+ * when no program names its loader (a `libraries:` root). */
 struct arch_desc {
 	const char *name, *alias;
 	int machine, cls;
-	const char *multiarch, *platform;
+	const char *multiarch, *platform, *musl, *glibc_ldso;
 };
 
 static const struct arch_desc arches[] = {
-	{ "x86_64", "amd64", EM_X86_64, ELFCLASS64, "x86_64-linux-gnu", "x86_64" },
-	{ "aarch64", "arm64", EM_AARCH64, ELFCLASS64, "aarch64-linux-gnu", "aarch64" },
-	{ "riscv64", NULL, EM_RISCV, ELFCLASS64, "riscv64-linux-gnu", "riscv64" },
-	{ "i386", "i686", EM_386, ELFCLASS32, "i386-linux-gnu", "i686" },
-	{ "arm", "armhf", EM_ARM, ELFCLASS32, "arm-linux-gnueabihf", "v7l" },
-	{ "ppc64le", NULL, EM_PPC64, ELFCLASS64, "powerpc64le-linux-gnu", "power8" },
-	{ "s390x", NULL, EM_S390, ELFCLASS64, "s390x-linux-gnu", "z196" },
+	{ "x86_64", "amd64", EM_X86_64, ELFCLASS64, "x86_64-linux-gnu", "x86_64", "x86_64", "/lib64/ld-linux-x86-64.so.2" },
+	{ "aarch64", "arm64", EM_AARCH64, ELFCLASS64, "aarch64-linux-gnu", "aarch64", "aarch64", "/lib/ld-linux-aarch64.so.1" },
+	{ "riscv64", NULL, EM_RISCV, ELFCLASS64, "riscv64-linux-gnu", "riscv64", "riscv64", "/lib/ld-linux-riscv64-lp64d.so.1" },
+	{ "i386", "i686", EM_386, ELFCLASS32, "i386-linux-gnu", "i686", "i386", "/lib/ld-linux.so.2" },
+	{ "arm", "armhf", EM_ARM, ELFCLASS32, "arm-linux-gnueabihf", "v7l", "armhf", "/lib/ld-linux-armhf.so.3" },
+	{ "ppc64le", NULL, EM_PPC64, ELFCLASS64, "powerpc64le-linux-gnu", "power8", "powerpc64le", "/lib64/ld64.so.2" },
+	{ "s390x", NULL, EM_S390, ELFCLASS64, "s390x-linux-gnu", "z196", "s390x", "/lib/ld64.so.1" },
 };
 
 static const struct arch_desc *arch_find(const char *name)
@@ -71,6 +76,10 @@ struct elf_ctx {
 	struct strlist conf_dirs;   /* from /etc/ld.so.conf, in order */
 	struct strlist system_dirs; /* the loader's built-in directories */
 	struct strbuf conf_deps;    /* memo notes for the ld.so.conf files read */
+	char *musl_ldso;            /* the sysroot's musl loader when it has no glibc one, else NULL */
+	struct strbuf warnings;     /* of the last elf_add_* call, one per line */
+	struct strbuf hint;         /* for the last failure, or empty */
+	struct strlist warned;      /* musl path files already warned about */
 };
 
 /* ---- a string set, for "already in the closure" and "already noted" ---- */
@@ -474,6 +483,24 @@ static void system_dirs(struct elf_ctx *e)
 			sl_push_owned(&e->system_dirs, v[i]);
 }
 
+/* A sysroot with musl's loader and not glibc's is a musl system: its
+ * `libraries:` roots follow musl's rules (a program follows the loader it
+ * names in PT_INTERP, whatever the sysroot holds). */
+static void sysroot_libc(struct elf_ctx *e)
+{
+	char *musl = xasprintf("/lib/ld-musl-%s.so.1", e->arch->musl), *mh = host_path(e, musl),
+	     *gh = host_path(e, e->arch->glibc_ldso);
+	struct stat st;
+	memo_note(&e->conf_deps, mh);
+	memo_note(&e->conf_deps, gh);
+	if (lstat(mh, &st) == 0 && lstat(gh, &st) < 0)
+		e->musl_ldso = musl;
+	else
+		free(musl);
+	free(mh);
+	free(gh);
+}
+
 static const struct arch_desc *host_arch(void)
 {
 	struct utsname u;
@@ -503,6 +530,7 @@ struct elf_ctx *elf_ctx_new(const char *sysroot, const char *arch, struct cas *c
 	e->cas = cas;
 	conf_read(e, "/etc/ld.so.conf", 0);
 	system_dirs(e);
+	sysroot_libc(e);
 	return e;
 }
 
@@ -514,17 +542,42 @@ void elf_ctx_free(struct elf_ctx *e)
 	sl_release(&e->conf_dirs);
 	sl_release(&e->system_dirs);
 	sb_release(&e->conf_deps);
+	free(e->musl_ldso);
+	sb_release(&e->warnings);
+	sb_release(&e->hint);
+	sl_release(&e->warned);
 	free(e);
 }
 
 /* ---- resolving one root into a closure ---------------------------------- */
 
+/* musl's loader as a program names it in PT_INTERP (ldso/dynlink.c,
+ * load_library): the names of its own parts (libc.so, libm.so ...) it
+ * serves itself; a name is searched in the RPATH, or the RUNPATH instead
+ * when there is one, of the needing object and of each object up the chain
+ * that loaded it (only $ORIGIN expanded; any other $ drops the whole list),
+ * then in <prefix>/etc/ld-musl-ARCH.path (dirs separated by ':' or
+ * newlines; prefix is the interpreter's directory's parent), else in
+ * /lib:/usr/local/lib:/usr/lib.  The first file found is the one it maps:
+ * it does not go on past a file of another machine.  No ld.so.conf, no
+ * multiarch dirs: nothing of glibc's. */
+struct musl {
+	char *interp;   /* as PT_INTERP names it */
+	char *pathfile; /* image path of its ld-musl-ARCH.path */
+	bool have_file; /* the path file exists (else the built-in default) */
+	bool used;      /* a library was found through dirs: the image needs the path file */
+	struct strlist dirs, missing;
+};
+
+static const char musl_pathfile_why[] = "musl search path";
+
 struct object {
 	char *path;           /* real image path */
 	struct elf_info info; /* read once, when the object was found */
-	struct strlist rpath; /* expanded DT_RPATH dirs; empty when it has DT_RUNPATH */
+	struct strlist rpath; /* expanded DT_RPATH dirs; empty when it has DT_RUNPATH (musl: either) */
 	struct strlist runpath;
 	long loader;          /* index of the object that loaded it; -1 for the root */
+	struct musl *musl;    /* the musl loader it runs under, or NULL for glibc's rules */
 };
 
 struct resolve {
@@ -537,6 +590,10 @@ struct resolve {
 	struct object *objs;
 	size_t nobjs, aobjs;
 	struct strbuf *err;
+	struct musl **musls;  /* the musl loaders met, by interp */
+	size_t nmusls, amusls;
+	struct musl *lib_musl; /* the loader of a `libraries:` root, or NULL */
+	struct strbuf stop;    /* a candidate that ends the search with an error */
 };
 
 static void note(struct resolve *r, const char *image_path)
@@ -560,8 +617,8 @@ static void item_add(struct resolve *r, const char *path, const char *target, co
 /* Follow `path` through the sysroot one component at a time, as the kernel
  * would inside a chroot.  With `add`, every symlink met becomes an item (so
  * the image keeps the sysroot's layout) and the final file too.  Returns the
- * real image path of a regular file, or NULL. */
-static char *walk(struct resolve *r, const char *path, bool add, const char *needed_by, const char *why)
+ * real image path of a regular file (of a directory with `dir`), or NULL. */
+static char *walk_to(struct resolve *r, const char *path, bool add, const char *needed_by, const char *why, bool dir)
 {
 	char *todo = path_normalize(path), *cur = xstrdup("");
 	int hops = 0;
@@ -594,7 +651,7 @@ static char *walk(struct resolve *r, const char *path, bool add, const char *nee
 		}
 		free(cur);
 		cur = cand;
-		if (last && !S_ISREG(st.st_mode)) {
+		if (last && !(dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode))) {
 			free(todo), free(cur);
 			return NULL;
 		}
@@ -602,11 +659,16 @@ static char *walk(struct resolve *r, const char *path, bool add, const char *nee
 	free(todo);
 	if (!*cur) { /* the path was "/" */
 		free(cur);
-		return NULL;
+		return dir ? xstrdup("/") : NULL;
 	}
 	if (add)
 		item_add(r, cur, NULL, needed_by, why);
 	return cur;
+}
+
+static char *walk(struct resolve *r, const char *path, bool add, const char *needed_by, const char *why)
+{
+	return walk_to(r, path, add, needed_by, why, false);
 }
 
 /* $ORIGIN, $LIB and $PLATFORM (also as ${...}) in one RPATH/RUNPATH entry. */
@@ -668,6 +730,143 @@ static bool acceptable_lib(struct resolve *r, const char *real, struct elf_info 
 	return ok;
 }
 
+/* ---- musl's loader ------------------------------------------------------ */
+
+/* "/lib/ld-musl-x86_64.so.1" -> "x86_64", or NULL when it is not musl's. */
+static char *musl_arch(const char *interp)
+{
+	const char *base = path_basename(interp), *suffix = ".so.1";
+	size_t n = strlen(base), pl = strlen("ld-musl-"), sl = strlen(suffix);
+	if (n <= pl + sl || strncmp(base, "ld-musl-", pl) || strcmp(base + n - sl, suffix))
+		return NULL;
+	return xstrndup(base + pl, n - pl - sl);
+}
+
+/* The path file: directories separated by ':' or newlines, as path_open
+ * reads it.  Relative entries would be searched from the cwd of the
+ * program: no image path, so they are left out.  `missing` gets the
+ * directories the sysroot does not have. */
+static void musl_path_read(struct resolve *r, const char *pathfile, bool *have, struct strlist *dirs,
+			   struct strlist *missing)
+{
+	char *real = walk(r, pathfile, false, NULL, NULL), *host = real ? host_path(r->e, real) : NULL;
+	struct strbuf sb = STRBUF_INIT;
+	*have = host && read_file(host, &sb) == 0;
+	char *save = NULL;
+	for (char *d = *have ? strtok_r(sb.buf, ":\n", &save) : NULL; d; d = strtok_r(NULL, ":\n", &save)) {
+		char *norm = d[0] == '/' ? path_normalize(d) : NULL;
+		if (norm && !sl_has(dirs, norm)) {
+			char *found = walk_to(r, norm, false, NULL, NULL, true);
+			if (!found)
+				sl_push(missing, norm);
+			free(found);
+			sl_push(dirs, norm);
+		}
+		free(norm);
+	}
+	sb_release(&sb);
+	free(host);
+	free(real);
+}
+
+/* The musl loader `interp` names, or NULL when it is not musl's. */
+static struct musl *musl_of(struct resolve *r, const char *interp)
+{
+	char *arch = interp ? musl_arch(interp) : NULL;
+	if (!arch)
+		return NULL;
+	for (size_t i = 0; i < r->nmusls; i++)
+		if (!strcmp(r->musls[i]->interp, interp)) {
+			free(arch);
+			return r->musls[i];
+		}
+	struct musl *m = xcalloc(1, sizeof(*m));
+	char *dir = path_dirname(interp), *prefix = path_dirname(dir);
+	m->interp = xstrdup(interp);
+	m->pathfile = xasprintf("%s/etc/ld-musl-%s.path", strcmp(prefix, "/") ? prefix : "", arch);
+	musl_path_read(r, m->pathfile, &m->have_file, &m->dirs, &m->missing);
+	if (!m->have_file) {
+		static const char *const dflt[] = { "/lib", "/usr/local/lib", "/usr/lib" };
+		for (size_t i = 0; i < sizeof(dflt) / sizeof(dflt[0]); i++)
+			sl_push(&m->dirs, dflt[i]);
+	}
+	GROW(r->musls, r->nmusls + 1, r->amusls);
+	r->musls[r->nmusls++] = m;
+	free(dir), free(prefix), free(arch);
+	return m;
+}
+
+static void musl_free(struct musl *m)
+{
+	free(m->interp);
+	free(m->pathfile);
+	sl_release(&m->dirs);
+	sl_release(&m->missing);
+	free(m);
+}
+
+/* The names musl's loader answers with itself (load_library's "reserved"
+ * list, matched as a prefix: libc.so, libc.so.6, libm.so ...), and its own
+ * path. */
+static bool musl_serves(const struct musl *m, const char *name)
+{
+	static const char *const parts[] = { "c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet." };
+	if (!strcmp(name, m->interp))
+		return true;
+	for (size_t i = 0; !strncmp(name, "lib", 3) && i < sizeof(parts) / sizeof(parts[0]); i++)
+		if (!strncmp(name + 3, parts[i], strlen(parts[i])))
+			return true;
+	return false;
+}
+
+/* A musl object's search list: its RUNPATH, else its RPATH; musl expands
+ * only $ORIGIN and ignores a list with any other $ (fixup_rpath). */
+static void musl_rpath(const struct resolve *r, const struct elf_info *in, const char *origin, struct strlist *out)
+{
+	const char *list = in->has_runpath ? in->runpath : in->rpath;
+	for (const char *t = list ? strchr(list, '$') : NULL; t; t = strchr(t + 1, '$'))
+		if (strncmp(t, "$ORIGIN", 7) && strncmp(t, "${ORIGIN}", 9))
+			return;
+	split_path_list(r, list, origin, out);
+}
+
+/* musl's first candidate dir/name that exists, walked into the closure; a
+ * first candidate musl could not map is an error in r->stop, not skipped. */
+static char *musl_search(struct resolve *r, const struct strlist *dirs, const char *name, const char *needed_by,
+			 const char *why, struct strbuf *tried, struct elf_info *in)
+{
+	for (size_t i = 0; i < dirs->n; i++) {
+		char *cand = path_join(dirs->v[i], name), *real = walk(r, cand, false, NULL, NULL), *got = NULL;
+		if (!strstr(sb_str(tried), dirs->v[i]))
+			sb_addf(tried, "%s%s", tried->len ? ", " : "", dirs->v[i]);
+		if (real && acceptable_lib(r, real, in))
+			got = walk(r, cand, true, needed_by, why);
+		else if (real)
+			sb_addf(&r->stop, "%s needed by %s is %s, which is no %s shared object: musl's loader maps the first "
+				"file it finds and does not search on", name, needed_by ? needed_by : "the image", real,
+				r->e->arch->name);
+		free(real);
+		free(cand);
+		if (got || real)
+			return got;
+	}
+	return NULL;
+}
+
+/* The library musl's loader `m` maps for `name` needed by object `from`;
+ * a first candidate it could not map is left in r->stop. */
+static char *musl_find(struct resolve *r, struct musl *m, long from, const char *name, const char *why,
+		       struct strbuf *tried, struct elf_info *in)
+{
+	const char *needed_by = from >= 0 ? r->objs[from].path : NULL;
+	char *got = NULL;
+	for (long l = from; l >= 0 && !got && !r->stop.len; l = r->objs[l].loader)
+		got = musl_search(r, &r->objs[l].rpath, name, needed_by, why, tried, in);
+	if (!got && !r->stop.len && (got = musl_search(r, &m->dirs, name, needed_by, why, tried, in)))
+		m->used = true;
+	return got;
+}
+
 /* The first acceptable candidate `dir/name`, walked into the closure. */
 static char *search_dirs(struct resolve *r, const struct strlist *dirs, const char *name, const char *needed_by,
 			 const char *why, struct strbuf *tried, struct elf_info *in)
@@ -704,6 +903,9 @@ static char *find_library(struct resolve *r, long from, const char *name, const 
 		free(p);
 		return got;
 	}
+	struct musl *m = from >= 0 ? r->objs[from].musl : r->lib_musl;
+	if (m)
+		return musl_find(r, m, from, name, why, tried, in);
 	char *got = NULL;
 	if (from < 0 || !r->objs[from].runpath.n) /* DT_RPATH chain, unless this object has DT_RUNPATH */
 		for (long l = from; l >= 0 && !got; l = r->objs[l].loader)
@@ -717,22 +919,25 @@ static char *find_library(struct resolve *r, long from, const char *name, const 
 	return got;
 }
 
-/* Takes `real` and the contents of *in (left empty). */
-static long object_add(struct resolve *r, char *real, long loader, struct elf_info *in)
+/* Takes `real` and the contents of *in (left empty).  `musl`: the musl
+ * loader it runs under, or NULL. */
+static long object_add(struct resolve *r, char *real, long loader, struct elf_info *in, struct musl *musl)
 {
 	GROW(r->objs, r->nobjs + 1, r->aobjs);
 	struct object *o = &r->objs[r->nobjs];
-	*o = (struct object){ real, *in, STRLIST_INIT, STRLIST_INIT, loader };
+	*o = (struct object){ real, *in, STRLIST_INIT, STRLIST_INIT, loader, musl };
 	*in = (struct elf_info){ 0 };
 	in = &o->info;
 	char *origin = path_dirname(real);
-	if (in->has_runpath) /* ld.so ignores DT_RPATH when DT_RUNPATH is present */
+	if (musl)
+		musl_rpath(r, in, origin, &o->rpath);
+	else if (in->has_runpath) /* ld.so ignores DT_RPATH when DT_RUNPATH is present */
 		split_path_list(r, in->runpath, origin, &o->runpath);
 	else
 		split_path_list(r, in->rpath, origin, &o->rpath);
 	free(origin);
 	strset_add(&r->loaded, real);
-	if (in->soname)
+	if (in->soname && !musl) /* musl knows a library by the name it was searched as */
 		strset_add(&r->loaded, in->soname);
 	return (long)r->nobjs++;
 }
@@ -769,19 +974,42 @@ static int load_from(struct resolve *r, long first)
 	return rc;
 }
 
+/* Where musl's loader `m` looked, for the hint of a library it cannot find. */
+static void musl_explain(struct resolve *r, const struct musl *m)
+{
+	struct strbuf *h = &r->e->hint;
+	sb_reset(h);
+	if (m->have_file)
+		sb_addf(h, "%s runs under musl's loader %s, which searches the RPATH/RUNPATH chain, then %s", r->objs[0].path,
+			m->interp, m->pathfile);
+	else
+		sb_addf(h, "%s runs under musl's loader %s; with no %s in the sysroot it searches /lib:/usr/local/lib:/usr/lib",
+			r->nobjs ? r->objs[0].path : "the library", m->interp, m->pathfile);
+	for (size_t i = 0; i < m->missing.n; i++)
+		sb_addf(h, "%s%s names %s, which the sysroot does not have", i ? ", " : "; ", m->pathfile, m->missing.v[i]);
+}
+
 static int need(struct resolve *r, long from, const char *name, const char *why, bool required)
 {
-	if (strset_has(&r->loaded, name))
+	struct musl *m = from >= 0 ? r->objs[from].musl : r->lib_musl;
+	if (strset_has(&r->loaded, name) || (m && musl_serves(m, name)))
 		return 0;
 	struct strbuf tried = STRBUF_INIT;
 	struct elf_info in = { 0 };
 	char *real = find_library(r, from, name, why, &tried, &in);
 	if (!real) {
-		if (required)
+		if (!required) /* an optional .note.dlopen library: not even a bad candidate matters */
+			sb_reset(&r->stop);
+		int rc = required ? -1 : 0;
+		if (r->stop.len)
+			sb_add(r->err, r->stop.buf, r->stop.len);
+		else if (required)
 			sb_addf(r->err, "%s needed by %s not found (searched: %s)", name, r->objs[from].path,
 				tried.len ? tried.buf : "nothing");
+		if (rc && m)
+			musl_explain(r, m);
 		sb_release(&tried);
-		return required ? -1 : 0;
+		return rc;
 	}
 	sb_release(&tried);
 	strset_add(&r->loaded, name);
@@ -790,7 +1018,7 @@ static int need(struct resolve *r, long from, const char *name, const char *why,
 		elf_info_free(&in);
 		return 0;
 	}
-	object_add(r, real, from, &in);
+	object_add(r, real, from, &in, m);
 	return 0;
 }
 
@@ -881,7 +1109,7 @@ static int add_root(struct resolve *r, const char *name, const char *needed_by, 
 	} else if (kind == 0) {
 		rc = add_interpreter(r, real, in.interp, depth);
 	} else if ((rc = root_checks(r, path, &in)) == 0) {
-		long i = object_add(r, xstrdup(real), -1, &in);
+		long i = object_add(r, xstrdup(real), -1, &in, musl_of(r, in.interp));
 		const char *interp = r->objs[i].info.interp; /* owned by the object; the string never moves */
 		if (interp)
 			rc = add_root(r, interp, real, "PT_INTERP", depth + 1);
@@ -913,7 +1141,7 @@ static int add_host_root(struct resolve *r, const char *src, const char *dest)
 	} else if (kind == 0) {
 		rc = add_interpreter(r, dest, in.interp, 0);
 	} else if ((rc = root_checks(r, src, &in)) == 0) {
-		long i = object_add(r, xstrdup(dest), -1, &in);
+		long i = object_add(r, xstrdup(dest), -1, &in, musl_of(r, in.interp));
 		const char *interp = r->objs[i].info.interp;
 		if (interp)
 			rc = add_root(r, interp, dest, "PT_INTERP", 1);
@@ -929,15 +1157,23 @@ static int add_library_root(struct resolve *r, const char *name)
 {
 	struct strbuf tried = STRBUF_INIT;
 	struct elf_info in = { 0 };
+	r->lib_musl = r->e->musl_ldso ? musl_of(r, r->e->musl_ldso) : NULL;
+	if (r->lib_musl && musl_serves(r->lib_musl, name)) /* libc.so of a musl system is its loader */
+		return add_root(r, r->lib_musl->interp, NULL, "root", 0);
 	char *real = find_library(r, -1, name, "root", &tried, &in);
 	if (!real) {
-		sb_addf(r->err, "library %s not found (searched: %s)", name, tried.buf ? tried.buf : "nothing");
+		if (r->stop.len)
+			sb_add(r->err, r->stop.buf, r->stop.len);
+		else
+			sb_addf(r->err, "library %s not found (searched: %s)", name, tried.len ? tried.buf : "nothing");
+		if (r->lib_musl)
+			musl_explain(r, r->lib_musl);
 		sb_release(&tried);
 		return -1;
 	}
 	sb_release(&tried);
 	strset_add(&r->loaded, name);
-	return load_from(r, object_add(r, real, -1, &in));
+	return load_from(r, object_add(r, real, -1, &in, r->lib_musl));
 }
 
 static void resolve_free(struct resolve *r)
@@ -953,6 +1189,47 @@ static void resolve_free(struct resolve *r)
 		sl_release(&r->objs[i].runpath);
 	}
 	free(r->objs);
+	for (size_t i = 0; i < r->nmusls; i++)
+		musl_free(r->musls[i]);
+	free(r->musls);
+	sb_release(&r->stop);
+}
+
+/* The path file of every musl loader that searched it goes into the image:
+ * without it the loader would search its default path instead. */
+static void musl_add_pathfiles(struct resolve *r)
+{
+	for (size_t i = 0; i < r->nmusls; i++) {
+		struct musl *m = r->musls[i];
+		if (m->used && m->have_file) {
+			char *got = walk(r, m->pathfile, true, m->interp, musl_pathfile_why);
+			free(got);
+		}
+	}
+}
+
+/* A path file naming a directory the sysroot lacks is a warning (musl skips
+ * such a directory, so nothing fails; but a library meant to be there is
+ * not), once per file, on every build: it is found again from the closure
+ * whether or not the closure came from the memo. */
+static void musl_warn(struct elf_ctx *e, const struct elf_closure *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct elf_item *it = &c->v[i];
+		if (strcmp(it->why, musl_pathfile_why) || it->target || sl_has(&e->warned, it->path))
+			continue;
+		sl_push(&e->warned, it->path);
+		struct resolve r = { .e = e };
+		struct strlist dirs = STRLIST_INIT, missing = STRLIST_INIT;
+		bool have;
+		musl_path_read(&r, it->path, &have, &dirs, &missing);
+		for (size_t k = 0; k < missing.n; k++)
+			sb_addf(&e->warnings, "%s names %s, which %s does not have (musl's loader skips it)\n", it->path,
+				missing.v[k], e->sysroot[0] ? e->sysroot : "the host");
+		sl_release(&dirs);
+		sl_release(&missing);
+		resolve_free(&r);
+	}
 }
 
 /* ---- memo: a closure as text, one item per line ------------------------- */
@@ -1020,12 +1297,15 @@ static int closure_of(struct elf_ctx *e, const char *name, const char *dest, enu
 		      struct elf_closure *out, struct strbuf *err)
 {
 	static const char *const kinds[] = { "bin", "lib", "host" };
-	char *key = xasprintf("v2 %s %s %s %s %s", e->arch->name, e->sysroot[0] ? e->sysroot : "/", kinds[kind], name,
+	char *key = xasprintf("v3 %s %s %s %s %s", e->arch->name, e->sysroot[0] ? e->sysroot : "/", kinds[kind], name,
 			      dest ? dest : "");
 	struct strbuf payload = STRBUF_INIT;
 	struct elf_closure c = { 0 };
 	int rc = 0;
+	sb_reset(&e->warnings);
+	sb_reset(&e->hint);
 	if (e->cas && cas_memo_get(e->cas, "elf", key, &payload) == 1 && closure_parse(payload.buf, &c)) {
+		musl_warn(e, &c);
 		merge(out, &c);
 	} else {
 		elf_closure_free(&c);
@@ -1034,12 +1314,16 @@ static int closure_of(struct elf_ctx *e, const char *name, const char *dest, enu
 		rc = kind == ROOT_LIBRARY ? add_library_root(&r, name)
 		     : kind == ROOT_HOST  ? add_host_root(&r, name, dest)
 					  : add_root(&r, name, NULL, "root", 0);
+		if (rc == 0)
+			musl_add_pathfiles(&r);
 		sb_reset(&payload);
 		if (rc == 0 && e->cas && closure_serialize(&c, &payload))
 			cas_memo_put(e->cas, "elf", key, &r.deps, &payload);
 		resolve_free(&r);
-		if (rc == 0)
+		if (rc == 0) {
+			musl_warn(e, &c);
 			merge(out, &c);
+		}
 		elf_closure_free(&c);
 	}
 	sb_release(&payload);
@@ -1072,6 +1356,16 @@ int elf_add_host_binary(struct elf_ctx *e, const char *src, const char *dest, st
 			struct strbuf *err)
 {
 	return closure_of(e, src, dest, ROOT_HOST, out, err);
+}
+
+const char *elf_ctx_warnings(const struct elf_ctx *e)
+{
+	return sb_str(&e->warnings);
+}
+
+const char *elf_ctx_hint(const struct elf_ctx *e)
+{
+	return e->hint.len ? e->hint.buf : NULL;
 }
 
 const char *elf_closure_root(const struct elf_closure *c, size_t first_index)

@@ -49,6 +49,11 @@ int elf_add_host_binary(struct elf_ctx *e, const char *src, const char *dest, st
 			struct strbuf *err);
 /* A dlopen()ed library by soname or absolute path, with its closure. */
 int elf_add_library(struct elf_ctx *e, const char *name, struct elf_closure *out, struct strbuf *err);
+/* After an elf_add_* call: its warnings, one per line ("" for none), e.g. a
+ * musl path file naming a directory the sysroot lacks; and a hint for its
+ * failure, or NULL.  The caller reports both at the manifest line. */
+const char *elf_ctx_warnings(const struct elf_ctx *e);
+const char *elf_ctx_hint(const struct elf_ctx *e);
 /* The image path the last elf_add_binary root resolved to (for `dest:`). */
 const char *elf_closure_root(const struct elf_closure *c, size_t first_index);
 void elf_closure_free(struct elf_closure *c);

@@ -73,6 +73,7 @@ fuzz: build-fuzz/fuzz_manifest build-fuzz/fuzz_elf
 install: rdc
 	install -D -m 0755 $(BUILDDIR)/rdc $(DESTDIR)$(PREFIX)/bin/rdc
 	install -D -m 0644 schema/manifest.schema.json $(DESTDIR)$(PREFIX)/share/rdc/manifest.schema.json
+	install -D -m 0644 tools/completion/rdc $(DESTDIR)$(PREFIX)/share/bash-completion/completions/rdc
 
 clean:
 	rm -rf build build-san build-fuzz rdc

@@ -12,7 +12,7 @@ tests=(busybox-static linux-image-amd64 linux-source-6.1 qemu-system-x86 qemu-sy
        dropbear-bin dracut-core qemu-utils python3-pyelftools socat curl hwloc-nox iproute2 ca-certificates openssh-client time
        file procps musl-tools qemu-system-misc opensbi initramfs-tools-core python3-jsonschema
        nginx-light redis-server libcurl4-openssl-dev libhiredis-dev bc flex bison libssl-dev
-       gcc-riscv64-linux-gnu python3)
+       gcc-riscv64-linux-gnu python3 debhelper lintian bash-completion groff-base dpkg-dev)
 missing=()
 for p in "${build[@]}" "${tests[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

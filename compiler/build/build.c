@@ -38,6 +38,21 @@ void build_result_free(struct build_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* -z ALGO[:LEVEL] split into its algorithm (caller frees) and level (-1: none). */
+static char *split_compression(const char *word, int *level)
+{
+	const char *colon = strchr(word, ':');
+	*level = -1;
+	if (!colon)
+		return xstrdup(word);
+	char *end;
+	long l = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end || l < 0 || l > 99)
+		return NULL;
+	*level = (int)l;
+	return xstrndup(word, (size_t)(colon - word));
+}
+
 char *build_output_path(const struct manifest *m, const struct build_opts *o)
 {
 	if (o->output)
@@ -48,7 +63,10 @@ char *build_output_path(const struct manifest *m, const struct build_opts *o)
 	 * hello/ ... (a name that said otherwise would be refused) */
 	const char *base = path_basename(m->path);
 	size_t stem = strcspn(base, ".");
-	const char *suffix = emit_default_suffix(o->format ? o->format : m->output.format, m->output.algo);
+	int level;
+	char *z = o->compression ? split_compression(o->compression, &level) : NULL;
+	const char *suffix = emit_default_suffix(o->format ? o->format : m->output.format, z ? z : m->output.algo);
+	free(z);
 	return xasprintf("%.*s%s", (int)(stem ? stem : strlen(base)), base, suffix);
 }
 
@@ -322,23 +340,51 @@ static bool suffix_names_format(const char *path)
 	return false;
 }
 
+bool build_compression_known(const char *word)
+{
+	int level;
+	char *algo = split_compression(word, &level);
+	bool ok = algo && emit_algo_known(algo);
+	if (!algo)
+		fprintf(stderr, "rdc: --compression %s: ALGO or ALGO:LEVEL, e.g. xz or zstd:19\n", word);
+	free(algo);
+	return ok;
+}
+
+/* The command line's -z wins over the manifest's compression: and its level. */
+static int choose_command_line(const struct build_opts *o, const char *path, struct emit_opts *eo)
+{
+	int level;
+	char *algo = split_compression(o->compression, &level);
+	int rc = emit_choose(path, o->format, algo, NULL, eo);
+	free(algo);
+	eo->level = level;
+	if (rc == 0)
+		rc = emit_check_level(eo, NULL);
+	return rc;
+}
+
 static int choose_output(const struct manifest *m, const struct build_opts *o, const char *path,
 			 struct emit_opts *eo)
 {
 	memset(eo, 0, sizeof(*eo));
 	int rc;
-	if (o->output) /* -o's suffix speaks for itself; the manifest fills the gaps */
+	if (o->compression)
+		rc = choose_command_line(o, path, eo);
+	else if (o->output) /* -o's suffix speaks for itself; the manifest fills the gaps */
 		rc = emit_choose(path, o->format ? o->format : suffix_names_format(path) ? NULL : m->output.format,
 				 suffix_names_format(path) ? NULL : m->output.algo, &m->output.loc, eo);
 	else
 		rc = emit_choose(path, o->format ? o->format : m->output.format, m->output.algo, &m->output.loc, eo);
-	/* a level belongs to the manifest's compressor, not to one -o chose instead */
-	bool same_algo = !m->output.algo || !strcmp(m->output.algo, emit_algo_name(eo->algo));
-	eo->level = same_algo ? m->output.level : -1;
+	if (!o->compression) {
+		/* a level belongs to the manifest's compressor, not to one -o chose instead */
+		bool same_algo = !m->output.algo || !strcmp(m->output.algo, emit_algo_name(eo->algo));
+		eo->level = same_algo ? m->output.level : -1;
+		if (rc == 0)
+			rc = emit_check_level(eo, m->output.level_loc.line ? &m->output.level_loc : &m->output.loc);
+	}
 	eo->jobs = o->jobs;
 	eo->loc = o->output ? NULL : &m->output.loc;
-	if (rc == 0)
-		rc = emit_check_level(eo, m->output.level_loc.line ? &m->output.level_loc : &m->output.loc);
 	eo->single_segment |= o->single_segment || m->output.single_segment;
 	return rc;
 }

@@ -7,6 +7,7 @@
 struct build_opts {
 	const char *output;    /* overrides output.path */
 	const char *format;    /* overrides output.format */
+	const char *compression; /* -z ALGO[:LEVEL]: overrides output.compression */
 	bool single_segment;
 	int jobs;              /* 0: all cores */
 	const char *cache_dir; /* NULL: default */
@@ -31,6 +32,9 @@ char *build_output_path(const struct manifest *m, const struct build_opts *o);
  * names none; reports errors at the manifest line. *err set on error. */
 char *build_kernel_release(const struct manifest *m, bool *err);
 void build_result_free(struct build_result *r);
+/* -z/--compression's word: ALGO or ALGO:LEVEL.  False, after saying why,
+ * when it is neither (a usage error). */
+bool build_compression_known(const char *word);
 const char *host_arch(void);
 
 

@@ -1,6 +1,7 @@
 /* cli/build.c — rdc build | list | check | explain.
  *
- *   rdc build MANIFEST [-o OUT] [--format cpio|list|c|S|dir] [--single-segment] [-j N] [-v]
+ *   rdc build MANIFEST [-o OUT] [--format cpio|list|c|S|dir] [-z ALGO[:LEVEL]]
+ *             [--single-segment] [-j N] [-v]
  *   rdc list MANIFEST       the gen_init_cpio list on stdout
  *   rdc check MANIFEST      validate and resolve; write no image
  *   rdc explain MANIFEST PATH...   why each PATH is in the image
@@ -20,7 +21,7 @@
 static int usage(const char *cmd)
 {
 	fprintf(stderr, "usage: rdc %s MANIFEST%s\n", cmd,
-		strcmp(cmd, "build") ? "" : " [-o OUT] [--format cpio|list|c|S|dir] [--single-segment] [-j N] [-v]");
+		strcmp(cmd, "build") ? "" : " [-o OUT] [--format cpio|list|c|S|dir] [-z|--compression ALGO[:LEVEL]] [--single-segment] [-j N] [-v]");
 	return 2;
 }
 
@@ -29,17 +30,23 @@ static int parse_build_args(int argc, char **argv, struct build_opts *o, const c
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' }, { "format", required_argument, NULL, 'f' },
+		{ "compression", required_argument, NULL, 'z' },
 		{ "single-segment", no_argument, NULL, 's' }, { "jobs", required_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
 	};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:f:sj:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:f:z:sj:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->output = optarg; break;
 		case 'f':
 			o->format = optarg;
 			if (!emit_format_known(optarg)) /* a usage error */
+				return 2;
+			break;
+		case 'z':
+			o->compression = optarg;
+			if (!build_compression_known(optarg)) /* a usage error */
 				return 2;
 			break;
 		case 's': o->single_segment = true; break;

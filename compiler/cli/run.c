@@ -1,4 +1,4 @@
-/* cli/run.c — rdc run MANIFEST [-o OUT] [--kernel PATH] [--timeout S] [--dry-run] [-v] [-- QEMU ARGS]
+/* cli/run.c — rdc run MANIFEST [-o OUT] [-z ALGO[:LEVEL]] [--kernel PATH] [--timeout S] [--dry-run] [-v] [-- QEMU ARGS]
  *
  * Builds, boots in QEMU and exits with the guest's status (run/runner.h has
  * the codes).  Everything after "--" goes to QEMU untouched. */
@@ -10,10 +10,11 @@
 
 #include "cli/cli.h"
 #include "lib/diag.h"
+#include "build/build.h"
 #include "run/runner.h"
 
 static const char run_usage_text[] =
-	"usage: rdc run MANIFEST [-o OUT] [--kernel PATH] [--timeout S] [--dry-run] [-v] [-- QEMU ARGS]\n"
+	"usage: rdc run MANIFEST [-o OUT] [-z ALGO[:LEVEL]] [--kernel PATH] [--timeout S] [--dry-run] [-v] [-- QEMU ARGS]\n"
 	"exit status: the guest's, 124 when it ended without reporting one, 125 on timeout\n";
 
 static int run_usage(void)
@@ -37,7 +38,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' }, { "timeout", required_argument, NULL, 't' },
-		{ "dry-run", no_argument, NULL, 'n' },     { "output", required_argument, NULL, 'o' },
+		{ "dry-run", no_argument, NULL, 'n' },     { "compression", required_argument, NULL, 'z' },     { "output", required_argument, NULL, 'o' },
 		{ "verbose", no_argument, NULL, 'v' },     { "help", no_argument, NULL, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -50,10 +51,15 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 	}
 	int c;
 	optind = 1;
-	while ((c = getopt_long(own, argv, "o:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(own, argv, "o:z:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->kernel = optarg; break;
 		case 'o': o->output = optarg; break;
+		case 'z':
+			o->compression = optarg;
+			if (!build_compression_known(optarg))
+				return run_usage();
+			break;
 		case 'n': o->dry_run = true; break;
 		case 'v': diag_verbose = 1; break;
 		case 'h': fputs(run_usage_text, stdout); return -1; /* exit 0 */

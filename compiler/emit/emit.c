@@ -136,6 +136,8 @@ static int pick(const char *word, const char *const *names, int n, const struct 
 	return -1;
 }
 
+bool emit_algo_known(const char *algo) { return pick(algo, algo_names, 5, NULL, "compression") >= 0; }
+
 int emit_check_level(const struct emit_opts *o, const struct loc *loc)
 {
 	static const int lo[] = { 0, 0, 1, 0, 1 }, hi[] = { 0, 9, 22, 9, 12 };
@@ -168,7 +170,7 @@ int emit_choose(const char *path, const char *format, const char *algo, const st
 		int f = pick(format, format_names, 5, loc, "output format");
 		if (f < 0)
 			return -1;
-		if ((enum emit_format)f != o->format)
+		if (!named || (enum emit_format)f != o->format)
 			o->algo = EA_NONE; /* --format cpio on "x.img" means plain cpio */
 		o->format = f;
 	}
@@ -188,8 +190,19 @@ int emit_choose(const char *path, const char *format, const char *algo, const st
 		}
 		o->algo = a;
 	}
+	if (o->format != EF_CPIO && algo && o->algo != EA_NONE) {
+		/* lists, C arrays and directories are never compressed: say so */
+		const char *hint = "a .c or .S embeds the plain cpio (the kernel's build compresses it); drop compression:";
+		if (loc && loc->line)
+			diag_error(loc, hint, "a %s output cannot be compressed (compression: %s)", format_names[o->format],
+				   algo_names[o->algo]);
+		else
+			diag_fail("a %s output cannot be compressed (--compression %s); %s", format_names[o->format],
+				  algo_names[o->algo], hint);
+		return -1;
+	}
 	if (o->format != EF_CPIO)
-		o->algo = EA_NONE; /* lists, C arrays and directories are never compressed */
+		o->algo = EA_NONE;
 	if (o->algo == EA_NONE || o->algo == EA_LZ4)
 		o->single_segment = true; /* lz4 swallows what follows it: one stream */
 	return 0;

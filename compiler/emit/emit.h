@@ -34,6 +34,8 @@ int emit_check_level(const struct emit_opts *o, const struct loc *loc);
 int emit_choose(const char *path, const char *format, const char *algo, const struct loc *loc,
 		struct emit_opts *o);
 const char *emit_algo_name(enum emit_algo a);
+/* For --compression: false, after saying what the choices are. */
+bool emit_algo_known(const char *algo);
 /* For --format on the command line: false, after saying what the choices
  * are, when `format` is none of them. */
 bool emit_format_known(const char *format);

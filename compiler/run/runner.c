@@ -765,7 +765,7 @@ int run_manifest(struct manifest *m, const struct run_opts *o)
 		return 1;
 	}
 	bool native = find_arch(host_arch()) == a;
-	struct build_opts bo = { .output = o->output };
+	struct build_opts bo = { .output = o->output, .compression = o->compression };
 	char *out = build_output_path(m, &bo);
 	if (!bootable_output(m, out, o)) {
 		diag_error(m->output.loc.line ? &m->output.loc : NULL,

@@ -11,6 +11,7 @@
 
 struct run_opts {
 	const char *manifest, *kernel, *output;
+	const char *compression; /* -z ALGO[:LEVEL], or NULL */
 	int timeout; /* -1: not given */
 	bool dry_run;
 	char **extra; /* after "--" */

@@ -25,8 +25,10 @@
 #include "lib/diag.h"
 
 #define RACY_NS 2000000000LL /* coarse filesystem clocks tick in jiffies; 2 s is safe */
-#define INDEX_MAGIC "rdc-index 1\n"
-#define MEMO_MAGIC "rdc-memo 1\n"
+/* Version 2: every index line and every memo carries an XXH3-64 checksum of
+ * itself, checked on load (a damaged one is a miss, rebuilt, never used). */
+#define INDEX_MAGIC "rdc-index 2\n"
+#define MEMO_MAGIC "rdc-memo 2\n"
 
 struct ident {
 	uint64_t dev, ino, size;
@@ -53,6 +55,7 @@ struct cas {
 	 * otherwise read everything three times). */
 	struct cas_hash *fresh;
 	size_t nfresh, afresh;
+	size_t index_damaged; /* lines dropped when the index was loaded */
 };
 
 /* An open-addressing set of hashes; the hash's own bytes are the slot. */
@@ -214,8 +217,11 @@ static void index_set(struct cas *c, const char *path, const struct ident *id, i
 	c->dirty = true;
 }
 
-/* One line per entry: hash dev ino size mtime ctime hashed path.  Paths with a
- * newline are simply never indexed. */
+static uint64_t sum64(const void *p, size_t n) { return XXH3_64bits(p, n); }
+
+/* One line per entry: sum hash dev ino size mtime ctime hashed path, `sum`
+ * being the checksum of the rest of the line.  Paths with a newline are
+ * simply never indexed.  Damaged lines are dropped and counted. */
 static void index_load(struct cas *c)
 {
 	if (c->loaded)
@@ -223,30 +229,41 @@ static void index_load(struct cas *c)
 	c->loaded = true; /* index_set below must not come back here */
 	char *path = path_join(c->dir, "index");
 	struct strbuf sb = STRBUF_INIT;
+	size_t bad = 0;
 	if (read_file(path, &sb) == 0 && sb.len >= strlen(INDEX_MAGIC) &&
 	    !memcmp(sb.buf, INDEX_MAGIC, strlen(INDEX_MAGIC))) {
 		char *line = sb.buf + strlen(INDEX_MAGIC), *end;
-		for (; (end = strchr(line, '\n')); line = end + 1) {
+		for (; (end = memchr(line, '\n', sb.buf + sb.len - line)); line = end + 1) {
 			*end = 0;
 			char hex[33];
 			struct ident id;
 			int64_t hashed;
 			int off = 0;
 			struct cas_hash h;
-			if (sscanf(line, "%32s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %n",
+			uint64_t sum;
+			char *rest;
+			if (strlen(line) != (size_t)(end - line) || (sum = strtoull(line, &rest, 16), rest != line + 16) ||
+			    *rest != ' ' || sum != sum64(rest + 1, (size_t)(end - rest - 1))) {
+				bad++;
+				continue;
+			}
+			if (sscanf(rest + 1, "%32s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %n",
 				   hex, &id.dev, &id.ino, &id.size, &id.mtime_ns, &id.ctime_ns, &hashed, &off) == 7 &&
-			    off > 0 && hash_parse(hex, &h) && line[off] == '/')
-				index_set(c, line + off, &id, hashed, &h);
+			    off > 0 && hash_parse(hex, &h) && rest[1 + off] == '/')
+				index_set(c, rest + 1 + off, &id, hashed, &h);
+			else
+				bad++;
 		}
 	}
-	c->dirty = false;
+	c->dirty = bad > 0; /* saving drops the damaged lines */
+	c->index_damaged = bad;
 	sb_release(&sb);
 	free(path);
 }
 
 static void index_save(struct cas *c)
 {
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = STRBUF_INIT, line = STRBUF_INIT;
 	sb_adds(&sb, INDEX_MAGIC);
 	for (size_t i = 0; i < c->nslots; i++) {
 		const struct index_entry *e = &c->slots[i];
@@ -254,14 +271,17 @@ static void index_save(struct cas *c)
 		if (!e->path)
 			continue;
 		cas_hash_hex(&e->hash, hex);
-		sb_addf(&sb, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %s\n", hex,
+		sb_reset(&line);
+		sb_addf(&line, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %s", hex,
 			e->id.dev, e->id.ino, e->id.size, e->id.mtime_ns, e->id.ctime_ns, e->hashed_ns, e->path);
+		sb_addf(&sb, "%016" PRIx64 " %s\n", sum64(line.buf, line.len), line.buf);
 	}
 	char *path = path_join(c->dir, "index");
 	if (write_file_atomic(path, sb.buf, sb.len, 0644) < 0)
 		diag_warn(NULL, NULL, "cannot save the cache index %s: %s", path, strerror(errno));
 	free(path);
 	sb_release(&sb);
+	sb_release(&line);
 }
 
 /* ---- open / close ----------------------------------------------------- */
@@ -383,10 +403,15 @@ static int object_write(struct cas *c, const struct cas_hash *h, const void *dat
 	return rc;
 }
 
-static bool object_exists(const struct cas *c, const struct cas_hash *h)
+/* An index entry says "this source has that content": the object it names
+ * must at least be a regular file of the source's size, or the entry names
+ * some other object (damage, a stale entry) and the source is hashed again.
+ * The content itself is re-hashed where it ships (cas_open_verified). */
+static bool object_fits(const struct cas *c, const struct cas_hash *h, uint64_t size)
 {
 	char *path = cas_object_path(c, h);
-	bool ok = access(path, F_OK) == 0;
+	struct stat st;
+	bool ok = lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size;
 	free(path);
 	return ok;
 }
@@ -394,7 +419,7 @@ static bool object_exists(const struct cas *c, const struct cas_hash *h)
 int cas_put_blob(struct cas *c, const void *data, size_t len, struct cas_hash *h)
 {
 	cas_hash_data(data, len, h);
-	return object_exists(c, h) ? 0 : object_write(c, h, data, len);
+	return object_fits(c, h, len) ? 0 : object_write(c, h, data, len);
 }
 
 static const struct index_entry *index_hit(struct cas *c, const char *src, const struct ident *id)
@@ -414,12 +439,12 @@ static const struct index_entry *index_hit(struct cas *c, const char *src, const
 static int stream_in(struct cas *c, const char *src, const struct cas_hash *expect, struct cas_hash *h,
 		     struct ident *id, struct strbuf *why)
 {
-	int in = open(src, O_RDONLY | O_CLOEXEC), rc = -1;
 	struct stat st;
+	int in = open_regular(src, &st), rc = -1;
 	struct atomic_file af = { .fd = -1 };
 	char *stage = path_join(c->dir, "objects/incoming");
-	if (in < 0 || fstat(in, &st) < 0) { /* the source's fault: the caller says where it came from */
-		sb_addf(why, "cannot read %s: %s", src, strerror(errno));
+	if (in < 0) { /* the source's fault: the caller says where it came from */
+		sb_addf(why, "cannot read %s: %s", src, read_strerror(errno));
 		goto out;
 	}
 	if (atomic_open(&af, stage) < 0) {
@@ -521,7 +546,7 @@ int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *s
 		*h = e->hash;
 	pthread_mutex_unlock(&c->lock);
 	int rc = 0;
-	if (!known || !object_exists(c, h))
+	if (!known || !object_fits(c, h, id.size))
 		rc = ingest(c, abs ? abs : src, &id, h, why);
 	free(abs);
 	return rc;
@@ -529,7 +554,8 @@ int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *s
 
 static int open_if_intact(const char *path, const struct cas_hash *h)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int fd = open_regular(path, &st); /* a FIFO planted in the cache is damage, not a wait */
 	struct cas_hash got;
 	if (fd < 0)
 		return -1;
@@ -545,7 +571,8 @@ int cas_open_verified(struct cas *c, const struct cas_hash *h, const char *src)
 	pthread_mutex_lock(&c->lock);
 	bool fresh = fresh_has(c, h);
 	pthread_mutex_unlock(&c->lock);
-	int fd = fresh ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	struct stat st;
+	int fd = fresh ? open_regular(path, &st) : -1;
 	if (fd < 0)
 		fd = open_if_intact(path, h);
 	cas_hash_hex(h, hex);
@@ -659,23 +686,41 @@ static char *memo_path(struct cas *c, const char *ns, const char *key)
 	return xasprintf("%s/memo/%s/%s", c->dir, ns, hex);
 }
 
-/* File: magic, "<keylen> <deplen> <payloadlen> <written_ns>\n", key, deps, payload. */
+/* File: magic, "<keylen> <deplen> <payloadlen> <sum>\n", key, deps, payload;
+ * `sum` is the XXH3-64 of key, deps and payload.  Returns 1 and the parts
+ * when the file is whole and undamaged. */
+static bool memo_parse(const struct strbuf *sb, const char **k, size_t *kl, const char **d, size_t *dl,
+		       const char **pay, size_t *pl)
+{
+	size_t ml = strlen(MEMO_MAGIC);
+	uint64_t sum;
+	int off = 0;
+	if (sb->len <= ml || memcmp(sb->buf, MEMO_MAGIC, ml) ||
+	    sscanf(sb->buf + ml, "%zu %zu %zu %" SCNx64 "\n%n", kl, dl, pl, &sum, &off) != 4 || off <= 0)
+		return false;
+	size_t body = sb->len - ml - (size_t)off;
+	if (*kl > body || *dl > body - *kl || *pl != body - *kl - *dl)
+		return false;
+	*k = sb->buf + ml + off;
+	*d = *k + *kl;
+	*pay = *d + *dl;
+	return sum64(*k, body) == sum;
+}
+
+#define MEMO_MAX (64u << 20) /* closures of thousands of files are a few MiB */
+
 int cas_memo_get(struct cas *c, const char *ns, const char *key, struct strbuf *payload)
 {
 	char *path = memo_path(c, ns, key);
 	struct strbuf sb = STRBUF_INIT;
 	int hit = 0;
-	size_t ml = strlen(MEMO_MAGIC), kl, dl, pl;
-	int off = 0;
-	if (read_file(path, &sb) == 0 && sb.len > ml && !memcmp(sb.buf, MEMO_MAGIC, ml) &&
-	    sscanf(sb.buf + ml, "%zu %zu %zu\n%n", &kl, &dl, &pl, &off) == 3 && off > 0) {
-		const char *k = sb.buf + ml + off, *d = k + kl, *pay = d + dl;
-		if ((size_t)(pay - sb.buf) + pl == sb.len && kl == strlen(key) && !memcmp(k, key, kl) &&
-		    deps_current(d, d + dl)) {
-			sb_reset(payload);
-			sb_add(payload, pay, pl);
-			hit = 1;
-		}
+	const char *k, *d, *pay;
+	size_t kl, dl, pl;
+	if (read_file_max(path, &sb, MEMO_MAX) == 0 && memo_parse(&sb, &k, &kl, &d, &dl, &pay, &pl) &&
+	    kl == strlen(key) && !memcmp(k, key, kl) && deps_current(d, d + dl)) {
+		sb_reset(payload);
+		sb_add(payload, pay, pl);
+		hit = 1;
 	}
 	sb_release(&sb);
 	free(path);
@@ -686,17 +731,29 @@ int cas_memo_put(struct cas *c, const char *ns, const char *key, const struct st
 		 const struct strbuf *payload)
 {
 	char *path = memo_path(c, ns, key), *dir = path_dirname(path);
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf body = STRBUF_INIT, sb = STRBUF_INIT;
+	sb_adds(&body, key);
+	sb_add(&body, sb_str(deps), deps->len);
+	sb_add(&body, sb_str(payload), payload->len);
 	sb_adds(&sb, MEMO_MAGIC);
-	sb_addf(&sb, "%zu %zu %zu\n", strlen(key), deps->len, payload->len);
-	sb_adds(&sb, key);
-	sb_add(&sb, sb_str(deps), deps->len);
-	sb_add(&sb, sb_str(payload), payload->len);
+	sb_addf(&sb, "%zu %zu %zu %016" PRIx64 "\n", strlen(key), deps->len, payload->len, sum64(body.buf, body.len));
+	sb_add(&sb, body.buf, body.len);
 	int rc = mkdir_p(dir, 0755) == 0 ? write_file_atomic(path, sb.buf, sb.len, 0644) : -1;
 	free(path);
 	free(dir);
 	sb_release(&sb);
+	sb_release(&body);
 	return rc; /* a memo that could not be written only costs time later */
+}
+
+static bool memo_intact(const char *path)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const char *k, *d, *pay;
+	size_t kl, dl, pl;
+	bool ok = read_file_max(path, &sb, MEMO_MAX) == 0 && memo_parse(&sb, &k, &kl, &d, &dl, &pay, &pl);
+	sb_release(&sb);
+	return ok;
 }
 
 /* ---- rdc cache -------------------------------------------------------- */
@@ -709,6 +766,7 @@ struct cfile {
 	uint64_t size;
 	int64_t mtime_ns;
 	enum ckind kind;
+	bool odd; /* not a regular file */
 };
 
 struct cwalk {
@@ -721,7 +779,7 @@ static struct cwalk *g_walk; /* nftw has no user pointer */
 static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	(void)ftw;
-	if (type != FTW_F)
+	if (type != FTW_F && type != FTW_SL && type != FTW_SLN)
 		return 0;
 	struct cwalk *w = g_walk;
 	const char *rel = path + strlen(w->c->dir);
@@ -733,7 +791,10 @@ static int walk_one(const char *path, const struct stat *st, int type, struct FT
 	if (k == CK_NKINDS)
 		return 0; /* the index itself */
 	GROW(w->v, w->n + 1, w->alloc);
-	w->v[w->n++] = (struct cfile){ xstrdup(path), (uint64_t)st->st_size, ts_ns(st->st_mtim), k };
+	/* only rdc's own regular files belong here: a symlink, FIFO or device
+	 * node is damage (opening a FIFO would wait for ever) */
+	w->v[w->n++] = (struct cfile){ xstrdup(path), (uint64_t)st->st_size, ts_ns(st->st_mtim), k,
+				       !S_ISREG(st->st_mode) };
 	return 0;
 }
 
@@ -774,11 +835,30 @@ static bool object_intact(const char *path)
 
 static bool segment_intact(const char *path)
 {
-	struct strbuf sb = STRBUF_INIT;
-	struct cas_hash h;
-	bool ok = read_file(path, &sb) == 0 && sb.len >= 16 &&
-		  (cas_hash_data(sb.buf, sb.len - 16, &h), !memcmp(h.b, sb.buf + sb.len - 16, 16));
-	sb_release(&sb);
+	struct stat st;
+	int fd = open_regular(path, &st);
+	if (fd < 0)
+		return false;
+	bool ok = false;
+	unsigned char tail[16];
+	if (st.st_size >= 16 && pread(fd, tail, 16, st.st_size - 16) == 16) {
+		XXH3_state_t *x = XXH3_createState();
+		XXH3_128bits_reset(x);
+		static const size_t chunk = 1 << 20;
+		char *buf = xmalloc(chunk);
+		uint64_t left = (uint64_t)st.st_size - 16;
+		ssize_t n = 1;
+		while (left && (n = read(fd, buf, left < chunk ? left : chunk)) > 0) {
+			XXH3_128bits_update(x, buf, (size_t)n);
+			left -= (uint64_t)n;
+		}
+		struct cas_hash h;
+		hash_from_xxh(XXH3_128bits_digest(x), &h);
+		ok = !left && !memcmp(h.b, tail, 16);
+		free(buf);
+		XXH3_freeState(x);
+	}
+	close(fd);
 	return ok;
 }
 
@@ -812,18 +892,50 @@ static void cache_print(const struct cwalk *w, size_t nindex)
 	printf("total     %29" PRIu64 " bytes  %s\n", total, human_size(total, h, sizeof(h)));
 }
 
+/* Damaged index lines were dropped on load; an entry naming an object that
+ * is there but cannot hold the source's content names the wrong one. */
+static uint64_t index_verify(struct cas *c)
+{
+	index_load(c);
+	uint64_t bad = c->index_damaged;
+	if (bad)
+		printf("damaged: %s/index: %zu line%s (dropped)\n", c->dir, c->index_damaged,
+		       c->index_damaged == 1 ? "" : "s");
+	for (size_t i = 0; i < c->nslots; i++) {
+		struct index_entry *e = &c->slots[i];
+		char *obj = e->path ? cas_object_path(c, &e->hash) : NULL;
+		struct stat st;
+		if (obj && lstat(obj, &st) == 0 && !object_fits(c, &e->hash, e->id.size)) {
+			printf("damaged: %s/index: the entry for %s names %s (dropped)\n", c->dir, e->path, obj);
+			free(e->path);
+			*e = (struct index_entry){ 0 };
+			c->used--;
+			c->dirty = true;
+			bad++;
+		}
+		free(obj);
+	}
+	if (c->dirty)
+		index_rehash(c, c->nslots);
+	return bad;
+}
+
 static int cache_verify(struct cwalk *w)
 {
 	uint64_t bad = 0;
 	for (size_t i = 0; i < w->n; i++) {
 		struct cfile *f = &w->v[i];
-		bool ok = f->kind == CK_OBJECT ? object_intact(f->path) : f->kind == CK_SEGMENT ? segment_intact(f->path) : true;
+		bool ok = f->odd ? false
+			: f->kind == CK_OBJECT ? object_intact(f->path)
+			: f->kind == CK_SEGMENT ? segment_intact(f->path)
+			: f->kind == CK_MEMO ? memo_intact(f->path) : true;
 		if (!ok) {
 			printf("damaged: %s (removed)\n", f->path);
 			unlink(f->path);
 			bad++;
 		}
 	}
+	bad += index_verify(w->c);
 	if (bad)
 		fprintf(stderr, "rdc: %" PRIu64 " damaged cache file%s removed; the next build recreates %s\n", bad,
 			bad == 1 ? "" : "s", bad == 1 ? "it" : "them");

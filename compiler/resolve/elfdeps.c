@@ -387,9 +387,10 @@ out:
 static int elf_info_read(const char *path, struct elf_info *in, struct strbuf *err)
 {
 	*in = (struct elf_info){ 0 };
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int fd = open_regular(path, &st); /* a FIFO in a sysroot must not hang the build */
 	if (fd < 0) {
-		sb_addf(err, "cannot open %s: %s", path, strerror(errno));
+		sb_addf(err, "cannot open %s: %s", path, read_strerror(errno));
 		return -1;
 	}
 	char head[256];

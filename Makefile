@@ -74,6 +74,7 @@ install: rdc
 	install -D -m 0755 $(BUILDDIR)/rdc $(DESTDIR)$(PREFIX)/bin/rdc
 	install -D -m 0644 schema/manifest.schema.json $(DESTDIR)$(PREFIX)/share/rdc/manifest.schema.json
 	install -D -m 0644 tools/completion/rdc $(DESTDIR)$(PREFIX)/share/bash-completion/completions/rdc
+	install -D -m 0644 docs/man/rdc.1 $(DESTDIR)$(PREFIX)/share/man/man1/rdc.1
 
 clean:
 	rm -rf build build-san build-fuzz rdc

@@ -40,6 +40,25 @@ test_expect_success 'bash completes manifests for build' '
 	echo sub/a.yaml >want && diff -u want got
 '
 
+test_expect_success 'rdc(1) renders without groff warnings' '
+	groff -man -ww -z "$ROOT/docs/man/rdc.1" 2>warnings &&
+	[ ! -s warnings ]
+'
+
+test_expect_success 'rdc(1) documents every command and every long option rdc has' '
+	sed "s/\\\\-/-/g" "$ROOT/docs/man/rdc.1" >man.txt &&
+	for cmd in $("$RDC" --help | awk "/^  [a-z]/ { print \$1 }"); do
+		grep -q "^\.B $cmd\b" man.txt || grep -q "^\.B $cmd \\\\f" man.txt ||
+			{ echo "rdc(1) lacks the command $cmd"; exit 1; }
+		for opt in $("$RDC" $cmd --help 2>&1 | grep -o -- "--[a-z][a-z-]*" | sort -u); do
+			[ "$opt" = --help ] && continue
+			# a word of the help text, not an option of this command
+			"$RDC" $cmd $opt </dev/null 2>&1 | grep -q "unrecognized option" && continue
+			grep -q -- "$opt" man.txt || { echo "rdc(1) lacks $cmd $opt"; exit 1; }
+		done
+	done
+'
+
 # The package is built from the committed tree, as CI's clean clone has it.
 test_expect_success 'dpkg-buildpackage builds rdc_VERSION_ARCH.deb from a clean checkout' '
 	mkdir src &&
@@ -55,6 +74,7 @@ test_expect_success 'the .deb holds rdc, the completion and the schema; Depends 
 	expect_grep "./usr/bin/rdc$" contents &&
 	expect_grep "./usr/share/bash-completion/completions/rdc$" contents &&
 	expect_grep "./usr/share/rdc/manifest.schema.json$" contents &&
+	expect_grep "./usr/share/man/man1/rdc.1.gz$" contents &&
 	dpkg-deb -f "$deb" Depends >depends &&
 	expect_grep libkmod2 depends && expect_grep libyaml depends
 '

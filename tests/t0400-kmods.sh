@@ -177,7 +177,7 @@ test_expect_success 'an image with kmods holds the modules and indexes for the s
 
 test_expect_success 'the image is the same from a cold cache and from the memo' '
 	rm -rf "$RDC_CACHE_DIR" && "$RDC" build m.yaml -o cold.cpio &&
-	ls "$RDC_CACHE_DIR"/memo/kmods2/* > /dev/null &&
+	ls "$RDC_CACHE_DIR"/memo/kmods3/* > /dev/null &&
 	"$RDC" build m.yaml -o warm.cpio && cmp cold.cpio warm.cpio && cmp cold.cpio m.cpio
 '
 
@@ -210,8 +210,8 @@ test_expect_success 'params attach to what the request resolved to; /init loads 
 	printf "rdc: 1\nkernel: {version: $KVER}\nkmods: [{name: fs-vfat, params: a=1}, {name: vfat, params: b=2}]\ninit: {modules: load}\n" > p.yaml &&
 	"$RDC" build p.yaml -o p.cpio && mkdir p && (cd p && cpio -id --quiet < ../p.cpio) &&
 	grep "^rdc_insmod " p/init | tr -d "\047" > loads &&
-	printf "%s\n" "rdc_insmod fat /lib/modules/$KVER/kernel/fs/fat/fat.ko" \
-		"rdc_insmod vfat /lib/modules/$KVER/kernel/fs/fat/vfat.ko a=1 b=2" > want &&
+	printf "%s\n" "rdc_insmod fat /lib/modules/$KVER/kernel/fs/fat/fat.ko  hard" \
+		"rdc_insmod vfat /lib/modules/$KVER/kernel/fs/fat/vfat.ko a=1 b=2 hard" > want &&
 	cmp want loads
 '
 

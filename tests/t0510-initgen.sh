@@ -82,6 +82,20 @@ test_expect_success 'modules are insmodded in modprobe'"'"'s order, params as on
 	diff want params
 '
 
+test_expect_success 'modules say how much they matter: modules.dep is hard, softdeps soft, an alias'"'"'s modules alternatives' '
+	printf "rdc: 1\nkernel: {version: $KVER}\nkmods: [btrfs, crc32c]\ninit: {modules: load}\n" > bt.yaml &&
+	"$RDC" build bt.yaml -o bt/ &&
+	sed -n "s/^rdc_insmod '"'"'\([^'"'"']*\)'"'"' .* hard$/\1/p" bt/init | sort > hard &&
+	{ echo btrfs; sed -n "s|^kernel/fs/btrfs/btrfs.ko[^:]*:||p" "/lib/modules/$KVER/modules.dep" | tr " " "\n" |
+		sed -n "s|.*/\([^/]*\)\.ko.*|\1|p" | tr - _; } | sort > want &&
+	diff want hard &&
+	sed -n "s/^rdc_insmod '"'"'\([^'"'"']*\)'"'"' .* alt:1$/\1/p" bt/init | sort > alts &&
+	modprobe -S "$KVER" -R crc32c | sort > want &&
+	diff want alts &&
+	grep -A1 "^rdc_insmod .* alt:1$" bt/init | tail -1 | grep -qx "rdc_alias 1 '"'"'crc32c'"'"'" &&
+	expect_grep "^rdc_insmod '"'"'blake2b_generic'"'"' .* soft$" bt/init
+'
+
 test_expect_success 'one status line, then poweroff (the default)' '
 	[ "$(grep -c "^rdc_tag=" img/init)" -eq 1 ] &&
 	[ "$(grep -c "^echo \"\$rdc_tag\"" img/init)" -eq 1 ] &&

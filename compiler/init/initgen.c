@@ -7,10 +7,11 @@
  *      by running the host's busybox at build time, so foreign arches work;
  *   2. mounts init.mounts in a fixed dependency order (devtmpfs before
  *      devpts, sysfs before debugfs ...), whatever order the manifest used;
- *   3. insmods the module closure in load order with each module's params;
+ *   3. insmods the module closure in load order with each module's params,
+ *      treating failures as modprobe would (rdc_insmod below);
  *   4. exports init.env and sets the hostname;
  *   5. runs each step as its own `sh -c` child; the first failure (of a
- *      mount, a module or a step) stops the rest;
+ *      mount, a hard module or a step) stops the rest;
  *   6. prints exactly one "rdc-exit: N" line on the console, N being the
  *      first failure's status or 0, which `rdc run` turns into its own;
  *   7. ends as init.on_exit says (poweroff, the default, reboot, halt, or an
@@ -89,13 +90,34 @@ static const char prologue[] =
 	"\tmkdir -p \"$2\"\n"
 	"\tmount -t \"$1\" ${3:+-o \"$3\"} \"$1\" \"$2\" || rdc_fail $? \"mount -t $1 $2\"\n"
 	"}\n"
-	"rdc_insmod() { # name path params\n"
+	"rdc_insmod() { # name path params hard|soft|alt:GROUP\n"
 	"\t[ $rdc_rc -eq 0 ] || return 0\n"
-	"\tinsmod \"$2\" ${3:+\"$3\"} && return 0\n"
-	"\tset -- \"$1\" \"$2\" \"$3\" $?\n"
+	"\trdc_msg=$(insmod \"$2\" ${3:+\"$3\"} 2>&1)\n"
+	"\tset -- \"$1\" \"$2\" \"$3\" \"$4\" $?\n"
+	"\t[ -z \"$rdc_msg\" ] || echo \"$rdc_msg\" >&2\n"
 	"\t# already there (requested by the kernel through modprobe): fine\n"
-	"\tgrep -q \"^$1 \" /proc/modules 2>/dev/null && return 0\n"
-	"\trdc_fail $4 \"insmod $2\"\n"
+	"\tif [ $5 -eq 0 ] || grep -q \"^$1 \" /proc/modules 2>/dev/null; then\n"
+	"\t\tcase $4 in alt:*) eval \"rdc_alt_${4#alt:}=1\" ;; esac\n"
+	"\t\treturn 0\n"
+	"\tfi\n"
+	"\t# BusyBox insmod exits with init_module's errno: 19 ENODEV, 6 ENXIO,\n"
+	"\t# the CPU feature or device is absent; other insmods say it\n"
+	"\tcase \"$5 $rdc_msg\" in\n"
+	"\t19\\ *|6\\ *|*\"No such device\"*)\n"
+	"\t\techo \"rdc: $1 not loaded: no such device (status $5; the CPU feature or device it needs is absent)\" >&2\n"
+	"\t\treturn 0 ;;\n"
+	"\tesac\n"
+	"\tcase $4 in\n"
+	"\thard) rdc_fail $5 \"insmod $2\" ;;\n"
+	"\tsoft) echo \"rdc: warning: insmod $2 failed with status $5 (a softdep: the boot goes on)\" >&2 ;;\n"
+	"\t*) echo \"rdc: warning: insmod $2 failed with status $5 (one of several for one alias)\" >&2\n"
+	"\t\teval \"rdc_alts_${4#alt:}=$5\" ;;\n"
+	"\tesac\n"
+	"}\n"
+	"rdc_alias() { # group alias: fails when none of the modules it stands for loaded\n"
+	"\t[ $rdc_rc -eq 0 ] || return 0\n"
+	"\teval \"rdc_ok=\\${rdc_alt_$1:-} rdc_st=\\${rdc_alts_$1:-}\"\n"
+	"\t[ -n \"$rdc_ok\" ] || [ -z \"$rdc_st\" ] || rdc_fail $rdc_st \"loading any module for '$2'\"\n"
 	"}\n"
 	"rdc_step() { # n where command\n"
 	"\t[ $rdc_rc -eq 0 ] || return 0\n"
@@ -128,7 +150,11 @@ static void add_mounts(const struct mf_init *in, struct strbuf *out)
 			     "ln -sf fd/0 /dev/stdin\nln -sf fd/1 /dev/stdout\nln -sf fd/2 /dev/stderr\n");
 }
 
-static void add_modules(const struct modclosure *mods, struct strbuf *out)
+/* Each module says how much it matters (modclosure's soft and group): a
+ * failing hard one stops the boot, a softdep only warns, and of the modules
+ * an alias request stands for one loading is enough: the check for that
+ * follows the last of them. */
+static void add_modules(const struct modclosure *mods, const struct manifest *m, struct strbuf *out)
 {
 	for (size_t i = 0; mods && i < mods->nmods; i++) {
 		const struct modclosure_mod *mod = &mods->mods[i];
@@ -136,13 +162,24 @@ static void add_modules(const struct modclosure *mods, struct strbuf *out)
 		sq(out, mod->name);
 		sb_addch(out, ' ');
 		sq(out, mod->dest);
-		if (mod->params && *mod->params) {
-			/* one argument: busybox insmod hands it to the kernel as is,
-			 * so foo="a b" keeps its quotes */
-			sb_addch(out, ' ');
-			sq(out, mod->params);
+		/* one argument: busybox insmod hands it to the kernel as is,
+		 * so foo="a b" keeps its quotes */
+		sb_addch(out, ' ');
+		sq(out, mod->params ? mod->params : "");
+		if (mod->group >= 0)
+			sb_addf(out, " alt:%d\n", mod->group);
+		else
+			sb_addf(out, " %s\n", mod->soft ? "soft" : "hard");
+		size_t k = i + 1;
+		while (mod->group >= 0 && k < mods->nmods && mods->mods[k].group != mod->group)
+			k++;
+		if (mod->group >= 0 && k == mods->nmods) { /* the group's last */
+			const char *alias = (size_t)mod->group < m->nkmods && m->kmods[mod->group].name
+						    ? m->kmods[mod->group].name : mod->name;
+			sb_addf(out, "rdc_alias %d ", mod->group);
+			sq(out, alias);
+			sb_addch(out, '\n');
 		}
-		sb_addch(out, '\n');
 	}
 }
 
@@ -228,7 +265,7 @@ int initgen_script(const struct manifest *m, const struct modclosure *mods, stru
 	sb_adds(out, prologue);
 	add_mounts(in, out);
 	if (in->load_modules)
-		add_modules(mods, out);
+		add_modules(mods, m, out);
 	if (add_env(in, out) < 0)
 		return -1;
 	if (in->hostname) {

@@ -33,7 +33,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#define MEMO_NS "kmods2" /* 2: modules carry how they got in */
+#define MEMO_NS "kmods3" /* 2: modules carry how they got in; 3: and how much they matter */
 
 struct mnode {
 	char *name, *src, *rel; /* rel: image path relative to /lib/modules/<kver> */
@@ -42,6 +42,8 @@ struct mnode {
 	int req;                                     /* first request reaching it, -1 none */
 	char *why;                                   /* how it got in: "depends= of btrfs" ... */
 	bool done;                                   /* placed in the load order */
+	bool hard;                                   /* a request or its depends=, not only a softdep's */
+	int group;                                   /* one of several an alias request stands for: the request */
 };
 
 struct mc {
@@ -734,6 +736,37 @@ static void visit(struct mc *mc, int idx, int req, char *why)
 		}
 }
 
+/* How much a module matters at boot, as modprobe sees it: a request that
+ * stands for one module, and its depends= down the tree, must load; a module
+ * reached only through softdeps may fail (libkmod ignores errors from
+ * softdeps); of the several modules an alias request stands for (crc32c:
+ * crc32c_intel, crc32c_generic) one loading is enough, and their own
+ * depends= matter only through them. */
+static void mark_hard(struct mc *mc, int idx)
+{
+	if (idx < 0 || mc->nodes[idx].hard)
+		return;
+	mc->nodes[idx].hard = true;
+	mc->nodes[idx].group = -1;
+	for (size_t i = 0; i < mc->nodes[idx].deps.n; i++)
+		mark_hard(mc, node_find(mc, mc->nodes[idx].deps.v[i]));
+}
+
+static void classify(struct mc *mc)
+{
+	for (size_t i = 0; i < mc->n; i++)
+		mc->nodes[i].hard = false, mc->nodes[i].group = -1;
+	for (size_t r = 0; r < mc->nreqs; r++)
+		for (size_t i = 0; mc->roots[r].n == 1 && i < mc->roots[r].n; i++)
+			mark_hard(mc, node_find(mc, mc->roots[r].v[i]));
+	for (size_t r = 0; r < mc->nreqs; r++)
+		for (size_t i = 0; mc->roots[r].n > 1 && i < mc->roots[r].n; i++) {
+			int j = node_find(mc, mc->roots[r].v[i]);
+			if (j >= 0 && !mc->nodes[j].hard && mc->nodes[j].group < 0)
+				mc->nodes[j].group = (int)r;
+		}
+}
+
 struct preds {
 	int *v;
 	size_t n, alloc;
@@ -917,7 +950,7 @@ static int add_mod(struct mc *mc, const struct mnode *m, struct modclosure *out)
 	*mod = (struct modclosure_mod){ .name = xstrdup(m->name), .src = xstrdup(m->src),
 					.dest = xasprintf("/lib/modules/%s/%s", mc->o->kver, rel),
 					.params = params_for(mc, m->name), .why = xstrdup(m->why ? m->why : "kmods"),
-					.req = m->req };
+					.req = m->req, .soft = !m->hard, .group = m->hard ? -1 : m->group };
 	free(rel);
 	if (mc->o->decompress && compress_suffix(m->src))
 		return decompress_module(m->src, &mod->data);
@@ -1413,7 +1446,7 @@ static void memo_save(const struct mc *mc, const struct modclosure *out, struct 
 		put_s(pl, out->mods[i].dest);
 		put_s(pl, out->mods[i].params);
 		put_s(pl, out->mods[i].why);
-		sb_addf(pl, " %d", out->mods[i].req);
+		sb_addf(pl, " %d %d %d", out->mods[i].req, out->mods[i].soft, out->mods[i].group);
 	}
 	for (size_t i = 0; i < out->nfirmware; i++) {
 		sb_addch(pl, 'F');
@@ -1432,10 +1465,10 @@ static void memo_save(const struct mc *mc, const struct modclosure *out, struct 
 static bool load_mod(struct mc *mc, const char **p, const char *end, struct modclosure *out)
 {
 	char *f[5] = { NULL, NULL, NULL, NULL, NULL };
-	int req = -1, used = 0;
+	int req = -1, soft = 0, group = -1, used = 0;
 	bool ok = get_str(p, end, &f[0], NULL) && get_str(p, end, &f[1], NULL) && get_str(p, end, &f[2], NULL) &&
 		  get_str(p, end, &f[3], NULL) && get_str(p, end, &f[4], NULL) && f[0] && f[1] && f[2] && f[4] &&
-		  sscanf(*p, " %d%n", &req, &used) == 1 && *p + used <= end;
+		  sscanf(*p, " %d %d %d%n", &req, &soft, &group, &used) == 3 && *p + used <= end;
 	if (!ok) {
 		free(f[0]), free(f[1]), free(f[2]), free(f[3]), free(f[4]);
 		return false;
@@ -1443,7 +1476,7 @@ static bool load_mod(struct mc *mc, const char **p, const char *end, struct modc
 	*p += used;
 	GROW(out->mods, out->nmods + 1, out->amods);
 	struct modclosure_mod *m = &out->mods[out->nmods++];
-	*m = (struct modclosure_mod){ f[0], f[1], f[2], STRBUF_INIT, f[3], f[4], req };
+	*m = (struct modclosure_mod){ f[0], f[1], f[2], STRBUF_INIT, f[3], f[4], req, soft != 0, group };
 	/* decompressed bytes are not memoised: the source is still there (the
 	 * memo checked it) and unpacking it costs less than storing it twice */
 	return !(mc->o->decompress && compress_suffix(m->src)) || decompress_module(m->src, &m->data) == 0;
@@ -1570,6 +1603,7 @@ static int mc_run(struct mc *mc, struct modclosure *out)
 		}
 	if (mc->bad)
 		return -1;
+	classify(mc);
 	order_nodes(mc);
 	return build_result(mc, out);
 }

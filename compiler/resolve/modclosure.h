@@ -34,6 +34,9 @@ struct modclosure_mod {
 	char *params;       /* from the request, or NULL */
 	char *why;          /* "kmods", "kmods (alias fs-vfat)", "depends= of btrfs", "softdep pre: of ..." */
 	int req;            /* the request that brought it in (its manifest line), -1 none */
+	bool soft;          /* reached only through softdeps or alias alternatives: may fail */
+	int group;          /* >= 0: one of the modules request `group` (an alias) stands for,
+			       of which one loading is enough; -1 otherwise */
 };
 
 struct modclosure_blob {

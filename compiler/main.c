@@ -1,6 +1,6 @@
 /* main.c — `rdc COMMAND ...`: dispatch to the command's module.
  * Exit status: 0 success, 1 bad input or failed build, 2 usage error
- * (`rdc run` adds the guest's status and 124/125, see runner.h). */
+ * (`rdc run` adds the guest's status and 121..125, see runner.h). */
 #include <stdio.h>
 #include <string.h>
 #include "lib/diag.h"
@@ -18,7 +18,7 @@ static const char usage_text[] =
 	"                          why each path is in the image (which line, which DT_NEEDED...)\n"
 	"  run MANIFEST [-o OUT] [--kernel PATH] [--timeout S] [--dry-run] [-v] [-- QEMU ARGS]\n"
 	"                          build, boot in QEMU, exit with the guest's status\n"
-	"                          (124: the guest ended without one; 125: timeout)\n"
+	"                          (122 watchdog, 123 panic, 124 no status, 125 timeout)\n"
 	"  deps [--sysroot DIR] [--arch A] [--why] [--library] BINARY...\n"
 	"                          print a binary's shared-library closure\n"
 	"  kmods [--kver K] [--moddir DIR] [--firmware] [--fwdir DIR] [--decompress] [--dest] NAME|ALIAS|PATH...\n"

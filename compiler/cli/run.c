@@ -15,7 +15,8 @@
 
 static const char run_usage_text[] =
 	"usage: rdc run MANIFEST [-o OUT] [-z ALGO[:LEVEL]] [--kernel PATH] [--timeout S] [--dry-run] [-v] [-- QEMU ARGS]\n"
-	"exit status: the guest's, 124 when it ended without reporting one, 125 on timeout\n";
+	"exit status: the guest's; 122 watchdog, 123 kernel panic, 124 no status (poweroff), 125 timeout;\n"
+	"with expect: in the manifest, 0 when the guest ended as expected (121: not, where it would be 0)\n";
 
 static int run_usage(void)
 {

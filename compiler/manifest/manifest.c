@@ -8,6 +8,7 @@
 #include "manifest/manifest.h"
 #include <errno.h>
 #include <limits.h>
+#include <regex.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -755,11 +756,87 @@ static void read_output(struct reader *r, yaml_node_t *v)
 		error_at(r, v, "compression: none gzip zstd xz lz4", "unknown compression '%s'", o->algo);
 }
 
+/* ---- expect: how the guest must end ------------------------------------ */
+
+/* The outcomes a guest can end in besides reporting a status (run/runner.c
+ * tells them apart). */
+const char *const manifest_outcomes[] = { "watchdog", "panic", "poweroff", "timeout", NULL };
+
+static const struct field expect_fields[] = {
+	{ "status", FT_INT, offsetof(struct mf_expect, status), false },
+	{ "outcome", FT_STR, offsetof(struct mf_expect, outcome), false },
+	{ "console", FT_RAWSTR, 0, false },     /* other_expect: regexes, kept as written */
+	{ "not_console", FT_RAWSTR, 0, false },
+	{ NULL, 0, 0, false },
+};
+
+/* One regex, checked by compiling it as rdc run will. */
+static void read_regex(struct reader *r, yaml_node_t *e, const char *key, char ***list, size_t *n)
+{
+	if (!expect_kind(r, e, YAML_SCALAR_NODE, key))
+		return;
+	regex_t re;
+	int rc = regcomp(&re, scalar(e), REG_EXTENDED | REG_NOSUB);
+	if (rc) {
+		char why[128];
+		regerror(rc, &re, why, sizeof(why));
+		error_at(r, e, "a POSIX extended regex, e.g. '^ok [0-9]+$' (quote it in YAML)", "bad regex '%s' in expect.%s: %s",
+			 scalar(e), key, why);
+		return;
+	}
+	regfree(&re);
+	*list = xrealloc(*list, (*n + 1) * sizeof(**list));
+	(*list)[(*n)++] = xstrdup(scalar(e));
+}
+
+/* A regex or a list of them, kept as written (no ${VAR}: '$' ends lines). */
+static void read_regexes(struct reader *r, yaml_node_t *v, const char *key, char ***list, size_t *n)
+{
+	if (v->type != YAML_SEQUENCE_NODE) {
+		read_regex(r, v, key, list, n);
+		return;
+	}
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++)
+		read_regex(r, node(r, *it), key, list, n);
+}
+
+static void other_expect(struct reader *r, void *base, const char *key, yaml_node_t *k, yaml_node_t *v)
+{
+	(void)k;
+	struct mf_expect *e = base;
+	if (!strcmp(key, "console"))
+		read_regexes(r, v, key, &e->console, &e->nconsole);
+	else
+		read_regexes(r, v, key, &e->not_console, &e->nnot_console);
+}
+
+static void read_expect(struct reader *r, yaml_node_t *v)
+{
+	struct mf_expect *e = &r->m->expect;
+	e->present = true;
+	e->loc = node_loc(r, v);
+	if (!expect_kind(r, v, YAML_MAPPING_NODE, "expect"))
+		return;
+	map_nested(r, v, expect_fields, e, "expect", other_expect);
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+		yaml_node_t *val = node(r, p->value);
+		const char *k = scalar(node(r, p->key));
+		if (!strcmp(k, "outcome") && e->outcome && !one_of(e->outcome, manifest_outcomes))
+			error_at(r, val, "outcomes: watchdog panic poweroff timeout (or status: N for a status)",
+				 "unknown outcome '%s'", e->outcome);
+		else if (!strcmp(k, "status") && e->status > 255)
+			error_at(r, val, "a status is what /init exits with: 0..255", "status %d is out of range", e->status);
+		else if (!strcmp(k, "outcome") && e->outcome && e->status >= 0)
+			error_at(r, val, "a guest that reports a status did not end in an outcome: keep one of the two",
+				 "expect has both status and outcome");
+	}
+}
+
 /* ---- the top level ----------------------------------------------------- */
 
 const char *const manifest_top_keys[] = {
 	"rdc", "include", "arch", "sysroot", "kernel", "epoch", "binaries", "libraries", "kmods",
-	"nodes", "dirs", "symlinks", "files", "init", "output", "qemu", NULL,
+	"nodes", "dirs", "symlinks", "files", "init", "output", "qemu", "expect", NULL,
 };
 
 static const char *const known_arches[] = { "x86_64", "aarch64", "riscv64", "i386", "arm", "ppc64le", "s390x", NULL };
@@ -863,6 +940,8 @@ static void read_top_key(struct reader *r, yaml_node_t *k, yaml_node_t *v)
 		read_init(r, v);
 	else if (!strcmp(key, "output"))
 		read_output(r, v);
+	else if (!strcmp(key, "expect"))
+		read_expect(r, v);
 	else if (!strcmp(key, "qemu")) {
 		r->m->qemu.loc = node_loc(r, v);
 		if (expect_kind(r, v, YAML_MAPPING_NODE, "qemu"))
@@ -1022,6 +1101,7 @@ static struct manifest *manifest_new(const char *path)
 	m->epoch = -1;
 	m->output.level = -1;
 	m->qemu.timeout = -1;
+	m->expect.status = -1;
 	return m;
 }
 
@@ -1113,6 +1193,9 @@ void manifest_free(struct manifest *m)
 	free(m->qemu.memory);
 	free(m->qemu.kernel);
 	free(m->qemu.append);
+	free(m->expect.outcome);
+	free_strv(m->expect.console, m->expect.nconsole);
+	free_strv(m->expect.not_console, m->expect.nnot_console);
 	free(m->kernel.version);
 	free(m->kernel.modules);
 	free(m->kernel.firmware);

@@ -104,6 +104,18 @@ struct mf_qemu {
 	struct loc loc;
 };
 
+/* expect: how the guest must end for `rdc run` to exit 0 (run/runner.h) */
+struct mf_expect {
+	bool present;
+	int status;          /* -1: not given (0 unless outcome is) */
+	char *outcome;       /* watchdog | panic | poweroff | timeout; NULL: a status */
+	char **console;      /* POSIX extended regexes a console line must match, as written */
+	size_t nconsole;
+	char **not_console;  /* ... that no console line may match */
+	size_t nnot_console;
+	struct loc loc;
+};
+
 struct manifest {
 	char *path; /* as given */
 	char *dir;  /* absolute directory of the top manifest */
@@ -130,6 +142,7 @@ struct manifest {
 	struct mf_init init;
 	struct mf_output output;
 	struct mf_qemu qemu;
+	struct mf_expect expect;
 	struct strlist file_names; /* the interned names every loc.file points at */
 };
 
@@ -144,5 +157,7 @@ void manifest_free(struct manifest *m);
 
 /* The manifest's top-level keys, for "did you mean" and the schema test. */
 extern const char *const manifest_top_keys[];
+/* The outcomes expect.outcome names (watchdog, panic, poweroff, timeout). */
+extern const char *const manifest_outcomes[];
 
 #endif

@@ -9,15 +9,18 @@
  * <sysroot>/boot/vmlinuz-<kernel.version>; KVM when a probe shows it works
  * (/dev/kvm can exist and fail), else TCG; the serial console on stdio; no
  * reboot.  The console streams to stdout as it arrives and is scanned for the
- * "rdc-exit: N" line the generated /init prints (initgen.h).
+ * "rdc-exit[NONCE]: N" line the generated /init prints (initgen.h), for the
+ * kernel's panic line (PID 1 exiting is one: "Attempted to kill init!
+ * exitcode=0x..." gives its status), and for expect:'s regexes; QEMU's QMP
+ * monitor on a socketpair (qmp.c) says when the watchdog fired and why QEMU
+ * shut down.
  *
- * Exit status: the guest's N; 124 when QEMU ended without the guest
- * reporting (panic, watchdog, a poweroff from a step, no init); 125 when the
- * timeout (--timeout, else qemu.timeout, else 300 s; none for on_exit: shell
- * unless asked; 0 means none) expired and QEMU was killed; 1 for a failed
- * build or a QEMU that could not start; 2 for usage errors.  A guest status
- * of 124 or 125 is passed through as is: the message on stderr tells them
- * apart.
+ * Exit status: the guest's N, or how it ended otherwise (runner.h: 122
+ * watchdog, 123 panic, 124 no status, 125 timeout, 130 Ctrl-A x); with
+ * expect: 0 when it ended as expected, else that code (121 where it is 0);
+ * 1 for a failed build or a QEMU that could not start; 2 for usage errors.
+ * The timeout is --timeout, else qemu.timeout, else 300 s (1800 s for
+ * on_exit: shell); 0 means none.
  *
  * The kernel command line is "panic=-1 quiet rdinit=/init", then qemu.append,
  * then console=<the serial port>: panic=-1 turns a panic into a reboot, which
@@ -32,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <poll.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +55,7 @@
 #include "lib/util.h"
 
 #define RUN_DEFAULT_TIMEOUT 300 /* seconds */
+#define RUN_SHELL_TIMEOUT 1800  /* on_exit: shell: a forgotten console still ends */
 #define RUN_GRACE_MS 5000       /* after the tag: time QEMU gets to power off */
 #define RUN_TERM_MS 2000        /* after SIGTERM: time QEMU gets before SIGKILL */
 
@@ -436,7 +441,7 @@ static void add_append(const struct manifest *m, const struct run_arch *a, const
 
 static void qemu_argv(const struct manifest *m, const struct run_opts *o, const struct run_arch *a,
 		      bool kvm, bool interactive, const char *kernel, const char *image, const char *nonce,
-		      struct strlist *av)
+		      int qmp_fd, struct strlist *av)
 {
 	sl_push(av, a->qemu);
 	if (a->machine) {
@@ -458,14 +463,20 @@ static void qemu_argv(const struct manifest *m, const struct run_opts *o, const 
 	static const char *const fixed[] = { "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot" };
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		sl_push(av, fixed[i]);
-	if (interactive) { /* ^C goes to the guest's shell, not to QEMU */
+	if (interactive) { /* ^C goes to the guest's shell, not to QEMU; Ctrl-A x (QEMU's mux) ends it */
 		sl_push(av, "-chardev");
-		sl_push(av, "stdio,id=rdccon,signal=off");
+		sl_push(av, "stdio,id=rdccon,signal=off,mux=on");
 		sl_push(av, "-serial");
 		sl_push(av, "chardev:rdccon");
 	} else {
 		sl_push(av, "-serial");
 		sl_push(av, "stdio");
+	}
+	if (qmp_fd >= 0) { /* QEMU's own events: the watchdog, the shutdown's reason */
+		sl_push(av, "-chardev");
+		sl_push_owned(av, xasprintf("socket,id=rdcqmp,fd=%d", qmp_fd));
+		sl_push(av, "-mon");
+		sl_push(av, "chardev=rdcqmp,mode=control");
 	}
 	sl_push(av, "-kernel");
 	sl_push(av, kernel);
@@ -519,13 +530,33 @@ static void on_signal(int sig)
 		kill(run_child, SIGTERM);
 }
 
-/* The console, a line at a time, looking for the first "rdc-exit: N". */
+#define TAIL_LINES 16    /* console lines kept for the report */
+#define PANIC_CONTEXT 10 /* of which shown with a panic: what led to it */
+#define PANIC_LINE "Kernel panic - not syncing: "
+#define INIT_EXIT "Attempted to kill init! exitcode=0x"
+#define MUX_QUIT "QEMU: Terminated" /* what QEMU's console mux prints on Ctrl-A x */
+
+/* The console, a line at a time: the status tags, the kernel's panic line
+ * (printed even under `quiet`: panic() raises the console loglevel), the
+ * expect: regexes, and the last lines for the report. */
 struct scan {
 	struct strbuf line;
-	int status;          /* -1 until the tag is seen */
-	const char *tag;     /* "rdc-exit[NONCE]: ", which only /init knows */
+	const char *tag;     /* "rdc-exit[NONCE]: ", which only the generated /init knows */
 	bool plain_too;      /* also "rdc-exit: " (init.exec programs print that) */
-	bool powers_off;     /* the guest ends QEMU itself after the tag (on_exit: poweroff, reboot) */
+	bool interactive;    /* on_exit: shell: a status does not end the boot */
+	int status;          /* from the signed tag, -1 until seen; the last one wins */
+	int plain;           /* from a plain tag, -1 */
+	int init_exit;       /* from the kernel's "Attempted to kill init! exitcode=", -1 */
+	char *panic;         /* the reason of the first other panic */
+	struct strbuf before; /* the console lines up to and with that panic line */
+	bool escape;         /* QEMU's console mux said it ended the guest (Ctrl-A x) */
+	uint64_t bytes;      /* console output seen */
+	char *tail[TAIL_LINES];
+	size_t lines;
+	regex_t *want, *deny; /* expect.console, expect.not_console */
+	bool *seen;
+	char **denied;       /* the first line each deny regex matched */
+	size_t nwant, ndeny;
 };
 
 /* Does the line end in `tag` N?  Junk before the tag is allowed: a kernel
@@ -542,21 +573,58 @@ static int tag_status(const char *l, size_t n, const char *tag)
 	return v <= 255 ? v : -1;
 }
 
+/* PID 1's exit as the kernel reports it: the wait status (exit code << 8,
+ * or the signal) becomes a shell-style status, N or 128+signal. */
+static void scan_panic(struct scan *s, const char *l)
+{
+	const char *p = strstr(l, PANIC_LINE);
+	if (!p || s->panic || s->init_exit >= 0)
+		return;
+	p += strlen(PANIC_LINE);
+	if (!strncmp(p, INIT_EXIT, strlen(INIT_EXIT))) {
+		unsigned long ec = strtoul(p + strlen(INIT_EXIT), NULL, 16);
+		s->init_exit = ec & 0x7f ? 128 + (int)(ec & 0x7f) : (int)((ec >> 8) & 0xff);
+		return;
+	}
+	s->panic = xstrdup(p);
+	size_t n = s->lines < PANIC_CONTEXT ? s->lines : PANIC_CONTEXT;
+	for (size_t i = s->lines - n; i < s->lines; i++)
+		sb_addf(&s->before, "    %s\n", s->tail[i % TAIL_LINES]);
+}
+
+static void scan_expect(struct scan *s, const char *l)
+{
+	for (size_t i = 0; i < s->nwant; i++)
+		if (!s->seen[i] && !regexec(&s->want[i], l, 0, NULL, 0))
+			s->seen[i] = true;
+	for (size_t i = 0; i < s->ndeny; i++)
+		if (!s->denied[i] && !regexec(&s->deny[i], l, 0, NULL, 0))
+			s->denied[i] = xstrdup(l);
+}
+
 static void scan_line(struct scan *s)
 {
 	char *l = s->line.buf;
 	size_t n = s->line.len;
 	while (n && (l[n - 1] == '\r' || l[n - 1] == ' ' || l[n - 1] == '\t'))
 		n--;
+	l[n] = '\0';
+	free(s->tail[s->lines % TAIL_LINES]);
+	s->tail[s->lines++ % TAIL_LINES] = xstrdup(l);
 	int v = tag_status(l, n, s->tag);
-	if (v < 0 && s->plain_too)
-		v = tag_status(l, n, INITGEN_EXIT_TAG);
-	if (v >= 0) /* the last tag wins */
+	if (v >= 0)
 		s->status = v;
+	else if (s->plain_too && (v = tag_status(l, n, INITGEN_EXIT_TAG)) >= 0)
+		s->plain = v;
+	scan_panic(s, l);
+	if (s->interactive && n >= strlen(MUX_QUIT) && !strcmp(l + n - strlen(MUX_QUIT), MUX_QUIT))
+		s->escape = true;
+	scan_expect(s, l);
 }
 
 static void scan_bytes(struct scan *s, const char *p, size_t n)
 {
+	s->bytes += n;
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] == '\n') {
 			if (s->line.len)
@@ -571,6 +639,55 @@ static void scan_bytes(struct scan *s, const char *p, size_t n)
 		}
 		sb_addch(&s->line, p[i]);
 	}
+}
+
+static regex_t *compile_all(char **res, size_t n)
+{
+	regex_t *v = xcalloc(n ? n : 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		if (regcomp(&v[i], res[i], REG_EXTENDED | REG_NOSUB)) /* checked when the manifest was read */
+			regcomp(&v[i], "$^", REG_EXTENDED | REG_NOSUB);
+	return v;
+}
+
+static void scan_init(struct scan *s, const struct manifest *m, const char *tag, bool interactive)
+{
+	memset(s, 0, sizeof(*s));
+	s->tag = tag;
+	s->plain_too = m->init.exec != NULL || !m->init.present;
+	s->interactive = interactive;
+	s->status = s->plain = s->init_exit = -1;
+	s->nwant = m->expect.nconsole;
+	s->ndeny = m->expect.nnot_console;
+	s->want = compile_all(m->expect.console, s->nwant);
+	s->deny = compile_all(m->expect.not_console, s->ndeny);
+	s->seen = xcalloc(s->nwant + 1, sizeof(*s->seen));
+	s->denied = xcalloc(s->ndeny + 1, sizeof(*s->denied));
+}
+
+static void scan_release(struct scan *s)
+{
+	for (size_t i = 0; i < s->nwant; i++)
+		regfree(&s->want[i]);
+	for (size_t i = 0; i < s->ndeny; i++) {
+		regfree(&s->deny[i]);
+		free(s->denied[i]);
+	}
+	for (size_t i = 0; i < TAIL_LINES; i++)
+		free(s->tail[i]);
+	free(s->want);
+	free(s->deny);
+	free(s->seen);
+	free(s->denied);
+	free(s->panic);
+	sb_release(&s->before);
+	sb_release(&s->line);
+}
+
+/* Something the guest did ends the boot: what follows is only QEMU exiting. */
+static bool guest_ended(const struct scan *s, const struct qmp *q)
+{
+	return (!s->interactive && (s->status >= 0 || s->plain >= 0)) || s->init_exit >= 0 || s->panic || q->watchdog;
 }
 
 /* Ask QEMU to stop (it restores the terminal on SIGTERM), then insist. */
@@ -590,67 +707,68 @@ static int stop_child(pid_t pid)
 }
 
 struct outcome {
-	int status;      /* the guest's, or -1 */
-	bool timed_out;  /* killed at the deadline without a status */
-	bool killed;     /* killed after the status (QEMU did not exit) */
-	int wstatus;     /* QEMU's wait status when it exited by itself */
+	bool exited;     /* QEMU exited by itself */
+	bool timed_out;  /* the deadline passed with the guest still going */
+	bool killed;     /* stopped by rdc after the guest ended (QEMU did not exit) */
+	int wstatus;     /* QEMU's wait status */
 	long long ms;
-	uint64_t bytes;  /* console output seen */
 };
 
-static void pump(int fd, pid_t pid, int timeout_s, bool interactive, const struct scan *want, struct outcome *out)
+/* One console read: to the user (or the log), then to the scanner. */
+static bool pump_console(int fd, int out_fd, struct scan *s)
 {
-	struct scan s = *want;
-	long long start = now_ms(), deadline = timeout_s ? start + timeout_s * 1000LL : 0;
-	bool eof = false, exited = false;
 	char buf[65536];
-	while (!exited) {
+	ssize_t n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (n <= 0)
+		return false;
+	write_all(out_fd, buf, (size_t)n); /* a closed stdout does not stop the run */
+	scan_bytes(s, buf, (size_t)n);
+	return true;
+}
+
+static void pump(int fd, struct qmp *q, pid_t pid, int timeout_s, int out_fd, struct scan *s, struct outcome *out)
+{
+	long long start = now_ms(), deadline = timeout_s ? start + timeout_s * 1000LL : 0;
+	bool eof = false, ended = false;
+	int qfd = q->fd;
+	while (!out->exited) {
+		if (!ended && guest_ended(s, q)) {
+			ended = true;
+			if (!deadline || now_ms() + RUN_GRACE_MS < deadline)
+				deadline = now_ms() + RUN_GRACE_MS;
+		}
 		long long left = deadline ? deadline - now_ms() : -1;
 		if (deadline && left <= 0)
 			break;
-		if (eof) { /* stdout closed: wait for QEMU itself */
-			if (waitpid(pid, &out->wstatus, WNOHANG) == pid)
-				exited = true;
-			else
-				usleep(20000);
-			continue;
+		if (eof && waitpid(pid, &out->wstatus, WNOHANG) == pid) {
+			out->exited = true;
+			break;
 		}
-		struct pollfd p = { fd, POLLIN, 0 };
-		int r = poll(&p, 1, left < 0 || left > 1000 ? 1000 : (int)left);
-		if (r <= 0)
-			continue;
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0) {
+		struct pollfd p[2] = { { eof ? -1 : fd, POLLIN, 0 }, { qfd, POLLIN, 0 } };
+		int wait_ms = eof ? 20 : 1000;
+		poll(p, 2, left >= 0 && left < wait_ms ? (int)left : wait_ms);
+		if (p[1].revents && !qmp_read(q))
+			qfd = -1;
+		if (p[0].revents && !pump_console(fd, out_fd, s))
 			eof = true;
-			continue;
-		}
-		write_all(STDOUT_FILENO, buf, (size_t)n); /* a closed stdout does not stop the run */
-		out->bytes += (uint64_t)n;
-		bool had = s.status >= 0;
-		scan_bytes(&s, buf, (size_t)n);
-		if (!had && s.status >= 0 && !interactive) {
-			long long grace = now_ms() + RUN_GRACE_MS;
-			if (!deadline || grace < deadline)
-				deadline = grace;
-		}
 	}
-	if (s.line.len) /* the last line may lack its newline */
-		scan_line(&s);
-	if (!exited) {
+	if (s->line.len) /* the last line may lack its newline */
+		scan_line(s);
+	if (!out->exited) {
 		out->wstatus = stop_child(pid);
-		if (s.status >= 0)
-			out->killed = true;
-		else if (!run_signal)
-			out->timed_out = true;
+		out->killed = ended;
+		out->timed_out = !ended && !run_signal;
 	}
-	out->status = s.status;
+	if (qfd >= 0) { /* QEMU is gone: what it sent last is all there */
+		fcntl(qfd, F_SETFL, 0);
+		qmp_read(q);
+	}
 	out->ms = now_ms() - start;
-	sb_release(&s.line);
 }
 
-static pid_t spawn(const struct strlist *av, int *fd)
+static pid_t spawn(const struct strlist *av, int keep_fd, int *fd)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
@@ -670,6 +788,8 @@ static pid_t spawn(const struct strlist *av, int *fd)
 		char **v = xcalloc(av->n + 1, sizeof(*v));
 		memcpy(v, av->v, av->n * sizeof(*v));
 		dup2(p[1], STDOUT_FILENO);
+		if (keep_fd >= 0) /* QEMU's end of the QMP socketpair */
+			fcntl(keep_fd, F_SETFD, 0);
 		signal(SIGPIPE, SIG_DFL);
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* nor a guest running with nobody reading it */
 		execvp(v[0], v);
@@ -681,23 +801,208 @@ static pid_t spawn(const struct strlist *av, int *fd)
 	return pid;
 }
 
-static int boot(const struct strlist *av, int timeout_s, bool interactive, const struct scan *want)
+/* ---- how the boot ended, and was it as expected -------------------------- */
+
+enum end_kind { END_STATUS, END_WATCHDOG, END_PANIC, END_POWEROFF, END_TIMEOUT, END_ESCAPE, END_INTERRUPTED, END_ERROR };
+
+/* One row per way a boot ends: its name (expect.outcome's words), the exit
+ * status it gives, and how an expectation of it reads. */
+static const struct end_info {
+	const char *name;
+	int code; /* -1: the guest's status */
+	const char *wanted;
+} ends[] = {
+	[END_STATUS] = { "status", -1, "status" },
+	[END_WATCHDOG] = { "watchdog", RUN_EXIT_WATCHDOG, "the watchdog to fire" },
+	[END_PANIC] = { "panic", RUN_EXIT_PANIC, "a kernel panic" },
+	[END_POWEROFF] = { "poweroff", RUN_EXIT_NO_STATUS, "a poweroff without a status" },
+	[END_TIMEOUT] = { "timeout", RUN_EXIT_TIMEOUT, "the guest to be running still at the timeout" },
+	[END_ESCAPE] = { "escape", RUN_EXIT_ESCAPE, "" },
+	[END_INTERRUPTED] = { "interrupted", 130, "" },
+	[END_ERROR] = { "error", 1, "" },
+};
+
+struct ending {
+	enum end_kind kind;
+	int status;     /* END_STATUS: the guest's */
+	char *what;     /* one line: how it ended */
+};
+
+/* What ended the boot, in order of authority: the signed tag, PID 1's own
+ * exit, a plain tag, QEMU's watchdog event, the kernel's panic line, the
+ * deadline, the console's escape; a QEMU that exited by itself with none of
+ * these saw the guest power off, reboot or halt. */
+static void classify(const struct scan *s, const struct qmp *q, const struct outcome *out, const char *qemu,
+		     int timeout_s, struct ending *e)
+{
+	double secs = out->ms / 1000.0;
+	e->status = -1;
+	if (run_signal) {
+		e->kind = END_INTERRUPTED;
+		e->what = xasprintf("interrupted by signal %d; QEMU was stopped", (int)run_signal);
+	} else if (s->status >= 0 || s->init_exit >= 0 || s->plain >= 0) {
+		e->kind = END_STATUS;
+		e->status = s->status >= 0 ? s->status : s->init_exit >= 0 ? s->init_exit : s->plain;
+		e->what = xasprintf("%s %d after %.1f s", s->status >= 0 ? "the guest reported status"
+						  : s->init_exit >= 0 ? "/init exited with status" : "the guest printed status",
+				    e->status, secs);
+	} else if (q->watchdog) {
+		e->kind = END_WATCHDOG;
+		e->what = xasprintf("the guest's watchdog fired after %.1f s (QEMU's action: %s)", secs,
+				    q->watchdog_action ? q->watchdog_action : "?");
+	} else if (s->panic) {
+		e->kind = END_PANIC;
+		e->what = xasprintf("the kernel panicked after %.1f s: %s", secs, s->panic);
+	} else if (out->timed_out) {
+		e->kind = END_TIMEOUT;
+		e->what = xasprintf("the guest was still running at the timeout (%d s); QEMU was killed", timeout_s);
+	} else if (s->escape) {
+		e->kind = END_ESCAPE;
+		e->what = xasprintf("the console's escape (Ctrl-A x) ended the guest after %.1f s", secs);
+	} else if (!WIFEXITED(out->wstatus) || WEXITSTATUS(out->wstatus)) {
+		e->kind = END_ERROR;
+		e->what = WIFEXITED(out->wstatus) ? xasprintf("%s failed (exit status %d)", qemu, WEXITSTATUS(out->wstatus))
+						  : xasprintf("%s was killed by signal %d", qemu, WTERMSIG(out->wstatus));
+	} else {
+		const char *r = q->shutdown ? q->shutdown : "";
+		e->kind = END_POWEROFF;
+		e->what = xasprintf("the guest %s without reporting a status after %.1f s",
+				    !strcmp(r, "guest-reset") ? "rebooted" : !strcmp(r, "guest-shutdown") ? "powered off"
+									    : "ended", secs);
+	}
+}
+
+static int end_code(const struct ending *e)
+{
+	return e->kind == END_STATUS ? e->status : e->kind == END_INTERRUPTED ? 128 + run_signal : ends[e->kind].code;
+}
+
+static enum end_kind find_end(const char *name)
+{
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
+		if (!strcmp(ends[i].name, name))
+			return (enum end_kind)i;
+	return END_STATUS;
+}
+
+/* expect: against what happened; each difference one line in `why`. */
+static bool met(const struct mf_expect *x, const struct ending *e, const struct scan *s, struct strbuf *why)
+{
+	if (x->outcome && strcmp(x->outcome, ends[e->kind].name))
+		sb_addf(why, "expected %s, but %s\n", ends[find_end(x->outcome)].wanted, e->what);
+	else if (!x->outcome) {
+		int want = x->status >= 0 ? x->status : 0;
+		if (e->kind != END_STATUS || e->status != want)
+			sb_addf(why, "expected status %d, but %s\n", want, e->what);
+	}
+	for (size_t i = 0; i < s->nwant; i++)
+		if (!s->seen[i])
+			sb_addf(why, "no console line matched expect.console '%s'\n", x->console[i]);
+	for (size_t i = 0; i < s->ndeny; i++)
+		if (s->denied[i])
+			sb_addf(why, "a console line matched expect.not_console '%s': %s\n", x->not_console[i], s->denied[i]);
+	return why->len == 0;
+}
+
+static void print_tail(const struct scan *s)
+{
+	fprintf(stderr, "rdc: the console up to the panic:\n%s", sb_str(&s->before));
+}
+
+/* What the user is told about an ending nobody declared in expect:. */
+static void explain_end(const struct ending *e, const struct scan *s, int timeout_s)
+{
+	switch (e->kind) {
+	case END_STATUS:
+		if (s->status < 0 && s->init_exit >= 0) /* the kernel's "Attempted to kill init" reads like a crash */
+			fprintf(stderr, "rdc: %s (the kernel's 'Attempted to kill init' is how a boot ends when PID 1 exits)\n", e->what);
+		else
+			diag_info("%s", e->what);
+		return;
+	case END_TIMEOUT:
+		diag_fail("no status from the guest within %d s; QEMU was killed", timeout_s);
+		fputs("hint: raise --timeout (or qemu.timeout in the manifest); 0 means no limit\n", stderr);
+		return;
+	case END_PANIC:
+		diag_fail("%s", e->what);
+		print_tail(s);
+		return;
+	case END_POWEROFF:
+		diag_fail("%s", e->what);
+		if (!s->bytes) /* not even the kernel's first lines: it never got going */
+			fputs("hint: the guest printed nothing, so the kernel did not start: too little memory for "
+			      "the kernel and this image (qemu.memory), or a kernel that is not for this machine\n", stderr);
+		else
+			fputs("hint: a status comes from /init exiting (its exit code), or from a line 'rdc-exit: N' "
+			      "printed before the poweroff (the generated /init prints one)\n", stderr);
+		return;
+	case END_WATCHDOG:
+	case END_ESCAPE:
+		fprintf(stderr, "rdc: %s\n", e->what);
+		return;
+	case END_INTERRUPTED:
+	case END_ERROR:
+		diag_fail("%s", e->what);
+		return;
+	}
+}
+
+/* The exit status of the boot: the ending's own, or under expect: 0 when it
+ * was as expected, else the ending's (121 where that would be 0). */
+static int judge(const struct manifest *m, const struct ending *e, const struct scan *s, int timeout_s,
+		 struct run_report *rep)
+{
+	int code = end_code(e);
+	struct strbuf why = STRBUF_INIT;
+	bool ok = code == 0;
+	if (!m->expect.present || e->kind == END_INTERRUPTED || e->kind == END_ERROR) {
+		explain_end(e, s, timeout_s);
+		if (!ok)
+			sb_adds(&why, e->what);
+	} else if ((ok = met(&m->expect, e, s, &why))) {
+		fprintf(stderr, "rdc: as expected: %s\n", e->what);
+		code = 0;
+	} else {
+		for (char *l = why.buf, *nl; (nl = strchr(l, '\n')); l = nl + 1)
+			fprintf(stderr, "rdc: error: not as expected: %.*s\n", (int)(nl - l), l);
+		if (e->kind == END_PANIC)
+			print_tail(s);
+		if (!code)
+			code = RUN_EXIT_UNEXPECTED;
+		while (why.len && why.buf[why.len - 1] == '\n')
+			why.buf[--why.len] = '\0';
+	}
+	if (rep) {
+		rep->outcome = ends[e->kind].name;
+		rep->status = e->status;
+		rep->code = code;
+		rep->as_expected = ok;
+		rep->reason = ok ? NULL : xstrdup(sb_str(&why));
+	}
+	sb_release(&why);
+	return code;
+}
+
+static int boot(const struct manifest *m, const struct strlist *av, struct qmp *q, int timeout_s, struct scan *s,
+		bool powers_off, struct run_report *rep)
 {
 	struct termios saved;
 	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
 	int fd;
 	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term, old_hup, old_pipe;
 	struct sigaction ign = { .sa_handler = SIG_IGN };
-	pid_t pid = spawn(av, &fd);
+	pid_t pid = spawn(av, q->child_fd, &fd);
 	if (pid < 0)
 		return 1;
+	close(q->child_fd);
+	q->child_fd = -1;
 	run_child = pid;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	sigaction(SIGHUP, &sa, &old_hup);
 	sigaction(SIGPIPE, &ign, &old_pipe);
 	struct outcome out = { 0 };
-	pump(fd, pid, timeout_s, interactive, want, &out);
+	pump(fd, q, pid, timeout_s, STDOUT_FILENO, s, &out);
 	close(fd);
 	run_child = 0;
 	sigaction(SIGINT, &old_int, NULL);
@@ -707,38 +1012,17 @@ static int boot(const struct strlist *av, int timeout_s, bool interactive, const
 	if (tty) /* QEMU puts the terminal in raw mode; a killed QEMU leaves it so */
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 
-	if (run_signal) {
-		fprintf(stderr, "rdc: interrupted (signal %d); QEMU was stopped\n", (int)run_signal);
-		return 128 + run_signal;
-	}
-	if (out.status >= 0 && out.killed && want->powers_off)
+	struct ending e;
+	classify(s, q, &out, av->v[0], timeout_s, &e);
+	if (e.kind == END_STATUS && out.killed && powers_off && s->status >= 0)
 		diag_warn(NULL, "something in the guest kept running after /init reported; the status is /init's own",
 			  "QEMU had not stopped %d s after the guest reported status %d; rdc stopped it",
-			  RUN_GRACE_MS / 1000, out.status);
-	if (out.status >= 0) {
-		diag_info("the guest reported status %d after %lld.%01lld s%s", out.status, out.ms / 1000,
-			  out.ms % 1000 / 100, out.killed ? " (QEMU did not exit by itself and was stopped)" : "");
-		return out.status;
-	}
-	if (out.timed_out) {
-		diag_fail("no status from the guest within %d s; QEMU was killed", timeout_s);
-		fputs("hint: raise --timeout (or qemu.timeout in the manifest); 0 means no limit\n", stderr);
-		return RUN_EXIT_TIMEOUT;
-	}
-	if (WIFEXITED(out.wstatus) && WEXITSTATUS(out.wstatus) != 0) {
-		diag_fail("%s failed (exit status %d)", av->v[0], WEXITSTATUS(out.wstatus));
-		return 1;
-	}
-	if (WIFSIGNALED(out.wstatus)) {
-		diag_fail("%s was killed by signal %d", av->v[0], WTERMSIG(out.wstatus));
-		return 1;
-	}
-	diag_fail("the guest ended without reporting a status (kernel panic, watchdog or poweroff) after %lld.%01lld s",
-		  out.ms / 1000, out.ms % 1000 / 100);
-	if (out.bytes < 200) /* not even the kernel's first lines: it never got going */
-		fputs("hint: the guest printed (almost) nothing, so the kernel did not start: too little memory for "
-		      "the kernel and this image (qemu.memory), or a kernel that is not for this machine\n", stderr);
-	return RUN_EXIT_NO_STATUS;
+			  RUN_GRACE_MS / 1000, e.status);
+	int code = judge(m, &e, s, timeout_s, rep);
+	if (rep)
+		rep->ms = out.ms;
+	free(e.what);
+	return code;
 }
 
 /* ---- the command ---------------------------------------------------------- */
@@ -753,6 +1037,22 @@ static bool provides_init(const struct manifest *m)
 		if (!strcmp(m->symlinks[i].path, "/init"))
 			return true;
 	return false;
+}
+
+static void print_dry_run(const struct run_opts *o, const char *cmd, const char *image)
+{
+	printf("%s\n", cmd);
+	if (access(image, F_OK) < 0) {
+		struct strbuf b = STRBUF_INIT;
+		sb_adds(&b, "rdc build ");
+		shell_word(&b, o->manifest);
+		if (o->output) {
+			sb_adds(&b, " -o ");
+			shell_word(&b, o->output);
+		}
+		fprintf(stderr, "rdc: note: %s does not exist yet: `%s` makes it\n", image, b.buf);
+		sb_release(&b);
+	}
 }
 
 int run_manifest(struct manifest *m, const struct run_opts *o)
@@ -786,13 +1086,10 @@ int run_manifest(struct manifest *m, const struct run_opts *o)
 		free(out);
 		return 1;
 	}
-	if (!m->init.present)
-		diag_warn(NULL, "add an init: section (or init: {exec: PATH} that prints \"" INITGEN_EXIT_TAG "N\")",
-			  "the manifest has no init: the guest cannot report a status");
 	bool kvm = native && in_path(a->qemu) && kvm_works(a, !o->dry_run);
 	bool interactive = m->init.present && !m->init.exec && m->init.on_exit && !strcmp(m->init.on_exit, "shell");
 	int timeout = o->timeout >= 0 ? o->timeout : m->qemu.timeout >= 0 ? m->qemu.timeout
-						   : interactive ? 0 : RUN_DEFAULT_TIMEOUT;
+						   : interactive ? RUN_SHELL_TIMEOUT : RUN_DEFAULT_TIMEOUT;
 	int rc = 0;
 	char *image = NULL;
 	if (!o->dry_run && !in_path(a->qemu)) {
@@ -823,26 +1120,23 @@ int run_manifest(struct manifest *m, const struct run_opts *o)
 		snprintf(nonce, sizeof(nonce), "%016llx", (unsigned long long)r);
 		snprintf(tag, sizeof(tag), "rdc-exit[%s]: ", nonce);
 		const char *how = m->init.on_exit ? m->init.on_exit : "poweroff";
-		struct scan want = { STRBUF_INIT, -1, tag, m->init.exec != NULL,
-				     !m->init.exec && (!strcmp(how, "poweroff") || !strcmp(how, "reboot")) };
-		qemu_argv(m, o, a, kvm, interactive, kernel, image, o->dry_run ? NULL : nonce, &av);
+		bool powers_off = !m->init.exec && (!strcmp(how, "poweroff") || !strcmp(how, "reboot"));
+		struct qmp q;
+		if (!o->dry_run && qmp_open(&q) < 0) {
+			diag_fail("socketpair: %s", strerror(errno));
+			rc = 1;
+		}
+		qemu_argv(m, o, a, kvm, interactive, kernel, image, o->dry_run ? NULL : nonce, o->dry_run ? -1 : q.child_fd, &av);
 		char *cmd = command_line(&av);
 		if (o->dry_run) {
-			printf("%s\n", cmd);
-			if (access(image, F_OK) < 0) {
-				struct strbuf b = STRBUF_INIT;
-				sb_adds(&b, "rdc build ");
-				shell_word(&b, o->manifest);
-				if (o->output) {
-					sb_adds(&b, " -o ");
-					shell_word(&b, o->output);
-				}
-				fprintf(stderr, "rdc: note: %s does not exist yet: `%s` makes it\n", image, b.buf);
-				sb_release(&b);
-			}
-		} else {
+			print_dry_run(o, cmd, image);
+		} else if (!rc) {
 			diag_info("%s", cmd);
-			rc = boot(&av, timeout, interactive, &want);
+			struct scan s;
+			scan_init(&s, m, tag, interactive);
+			rc = boot(m, &av, &q, timeout, &s, powers_off, o->report);
+			scan_release(&s);
+			qmp_close(&q);
 		}
 		free(cmd);
 		sl_release(&av);

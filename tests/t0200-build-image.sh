@@ -232,7 +232,7 @@ if [ "$(id -u)" -eq 0 ]; then
 		printf "rdc: 1\nfiles:\n  - {src: f1, dest: /f1}\n" > $nr/m.yaml && chmod a+r $nr/m.yaml &&
 		sleep 2.2 && (cd $nr && RDC_CACHE_DIR=$nr/.c ./rdc build m.yaml -o root.cpio) &&
 		obj=$(RDC_CACHE_DIR=$nr/.c "$RDC" list $nr/m.yaml | awk "\$2 == \"/f1\" { print \$3 }") &&
-		chmod -R a+rwX $nr/.c && chmod u+w "$obj" && echo damaged > "$obj" &&
+		chmod -R a+rwX $nr/.c && flip_byte "$obj" 0 &&
 		(cd $nr && RDC_CACHE_DIR=$nr/.c expect_fail 1 setpriv --reuid=65534 --regid=65534 --clear-groups \
 			./rdc build m.yaml -o o.cpio) && mv $nr/err err &&
 		expect_grep "missing or damaged and cannot be restored: cannot read .*/f1: Permission denied" err &&

@@ -386,6 +386,7 @@ static int choose_output(const struct manifest *m, const struct build_opts *o, c
 	eo->jobs = o->jobs;
 	eo->loc = o->output ? NULL : &m->output.loc;
 	eo->single_segment |= o->single_segment || m->output.single_segment;
+	eo->dir_special = o->dir_special;
 	return rc;
 }
 

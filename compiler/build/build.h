@@ -9,6 +9,7 @@ struct build_opts {
 	const char *format;    /* overrides output.format */
 	const char *compression; /* -z ALGO[:LEVEL]: overrides output.compression */
 	bool single_segment;
+	bool dir_special;      /* -o DIR/: device nodes and setuid/setgid bits too */
 	int jobs;              /* 0: all cores */
 	const char *cache_dir; /* NULL: default */
 	bool check_only;       /* resolve and validate; write nothing */

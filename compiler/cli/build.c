@@ -1,7 +1,9 @@
 /* cli/build.c — rdc build | list | check | explain.
  *
  *   rdc build MANIFEST [-o OUT] [--format cpio|list|c|S|dir] [-z ALGO[:LEVEL]]
- *             [--single-segment] [-j N] [-v]
+ *             [--single-segment] [--dir-special] [-j N] [-v]
+ *       --dir-special: with -o DIR/, create the image's device nodes and keep
+ *       setuid/setgid bits (left out by default: the tree is on the host)
  *   rdc list MANIFEST       the gen_init_cpio list on stdout
  *   rdc check MANIFEST      validate and resolve; write no image
  *   rdc explain MANIFEST PATH...   why each PATH is in the image
@@ -21,7 +23,7 @@
 static int usage(const char *cmd)
 {
 	fprintf(stderr, "usage: rdc %s MANIFEST%s\n", cmd,
-		strcmp(cmd, "build") ? "" : " [-o OUT] [--format cpio|list|c|S|dir] [-z|--compression ALGO[:LEVEL]] [--single-segment] [-j N] [-v]");
+		strcmp(cmd, "build") ? "" : " [-o OUT] [--format cpio|list|c|S|dir] [-z|--compression ALGO[:LEVEL]] [--single-segment] [--dir-special] [-j N] [-v]");
 	return 2;
 }
 
@@ -32,7 +34,8 @@ static int parse_build_args(int argc, char **argv, struct build_opts *o, const c
 		{ "output", required_argument, NULL, 'o' }, { "format", required_argument, NULL, 'f' },
 		{ "compression", required_argument, NULL, 'z' },
 		{ "single-segment", no_argument, NULL, 's' }, { "jobs", required_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
+		{ "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
+		{ "dir-special", no_argument, NULL, 'D' }, { 0, 0, 0, 0 },
 	};
 	int c;
 	optind = 1;
@@ -50,6 +53,7 @@ static int parse_build_args(int argc, char **argv, struct build_opts *o, const c
 				return 2;
 			break;
 		case 's': o->single_segment = true; break;
+		case 'D': o->dir_special = true; break;
 		case 'j': {
 			char *end;
 			long j = strtol(optarg, &end, 10);

@@ -24,6 +24,7 @@ struct emit_opts {
 	int jobs;            /* parallel segment compressors; 0: all cores */
 	uint32_t mtime;      /* every entry's mtime */
 	const struct loc *loc; /* the manifest's output: line when it named the path, else NULL */
+	bool dir_special;    /* -o DIR/: create device nodes, keep setuid/setgid bits */
 };
 
 /* Fill format and algo from an output path's suffix (".cpio.zst", ".c" ...)

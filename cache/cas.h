@@ -5,8 +5,9 @@
  *   index                stat index: path dev ino size mtime_ns ctime_ns -> hash
  *   memo/<ns>/<key>      resolver memos, each carrying the identity of every
  *                        file the resolver read, re-checked on every hit
- *   segments/<key>       compressed cpio segments: the compressed bytes followed by
- *                        a 16-byte trailer, their XXH3-128 (canonical, big-endian),
+ *   segments/<key>       compressed cpio segments: the compressed piece and its
+ *                        32-byte meta (emit.c) followed by a 16-byte trailer,
+ *                        their XXH3-128 (canonical, big-endian),
  *                        checked by emit.c while it copies a segment into an image
  *                        and by `rdc cache verify`; a bad segment is deleted and rebuilt
  *

@@ -228,7 +228,7 @@ static void key_entry(XXH3_state_t *st, const struct plan_entry *e)
 
 static void key_opts(XXH3_state_t *st, const struct emit_opts *o, int seg)
 {
-	int32_t f[6] = { 2 /* layout version: 2 pads segments to 4 bytes */, o->format, o->algo, o->level, seg, (int32_t)o->mtime };
+	int32_t f[6] = { 3 /* layout version: 3 makes segments pieces of one stream */, o->format, o->algo, o->level, seg, (int32_t)o->mtime };
 	XXH3_128bits_update(st, f, sizeof(f));
 }
 
@@ -267,6 +267,13 @@ struct sink {
 	int level;
 	int err;           /* errno of the first failure */
 	XXH3_state_t *sum; /* hash of what reaches fd (segment trailers) */
+	/* A piece of a segmented image (sink_open_piece): a raw deflate run, an
+	 * xz block or a zstd frame, joined into one stream by stream_*(). */
+	bool piece, final; /* final: the run that ends the deflate stream */
+	uint32_t crc;      /* gzip: CRC-32 of the uncompressed bytes */
+	lzma_block block;  /* xz: sizes for the stream's index */
+	lzma_filter filters[2];
+	lzma_options_lzma lzopt;
 };
 
 static void sink_flush(struct sink *s)
@@ -329,6 +336,49 @@ static int sink_open(struct sink *s, int fd, enum emit_algo algo, int level, boo
 	return 0;
 }
 
+/* One xz block: its header now, the encoder for the rest.  The block keeps
+ * no sizes in its header (they are in the index), as xz itself writes it. */
+static int xz_block_open(struct sink *s, int level)
+{
+	if (lzma_lzma_preset(&s->lzopt, level < 0 ? 6 : (uint32_t)level))
+		return -1;
+	s->filters[0] = (lzma_filter){ .id = LZMA_FILTER_LZMA2, .options = &s->lzopt };
+	s->filters[1] = (lzma_filter){ .id = LZMA_VLI_UNKNOWN };
+	s->block = (lzma_block){ .version = 0, .check = LZMA_CHECK_CRC32, .filters = s->filters,
+				 .compressed_size = LZMA_VLI_UNKNOWN, .uncompressed_size = LZMA_VLI_UNKNOWN };
+	unsigned char head[LZMA_BLOCK_HEADER_SIZE_MAX];
+	if (lzma_block_header_size(&s->block) != LZMA_OK || lzma_block_header_encode(&s->block, head) != LZMA_OK)
+		return -1;
+	sink_raw(s, head, s->block.header_size);
+	return lzma_block_encoder(&s->x, &s->block) == LZMA_OK ? 0 : -1;
+}
+
+/* A piece of one stream: gzip gives a raw deflate run that ends on a full
+ * flush (byte-aligned, no back-references into it), or with the final
+ * block when `final`; xz an independent block; zstd a frame.  lz4 and none
+ * have no pieces. */
+static int sink_open_piece(struct sink *s, int fd, enum emit_algo algo, int level, bool final)
+{
+	if (sink_open(s, fd, EA_NONE, level, false) < 0)
+		return -1;
+	s->algo = algo;
+	s->piece = true;
+	s->final = final;
+	switch (algo) {
+	case EA_GZIP:
+		return deflateInit2(&s->z, level < 0 ? 6 : level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK ? 0 : -1;
+	case EA_XZ:
+		return xz_block_open(s, level);
+	case EA_ZSTD:
+		s->zc = ZSTD_createCCtx();
+		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_compressionLevel, level < 0 ? 3 : level);
+		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_checksumFlag, 1);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 static void lz4_block(struct sink *s)
 {
 	if (!s->llen)
@@ -361,17 +411,17 @@ static void sink_codec(struct sink *s, const void *data, size_t len, bool finish
 	if (s->algo == EA_GZIP) {
 		s->z.next_in = (unsigned char *)data;
 		s->z.avail_in = len;
-		int rc;
+		int rc, flush = !finish ? Z_NO_FLUSH : s->piece && !s->final ? Z_FULL_FLUSH : Z_FINISH;
 		do {
 			s->z.next_out = tmp;
 			s->z.avail_out = sizeof(tmp);
-			rc = deflate(&s->z, finish ? Z_FINISH : Z_NO_FLUSH);
+			rc = deflate(&s->z, flush);
 			if (rc == Z_STREAM_ERROR) { /* never loop on, never ship a truncated stream */
 				s->err = EIO;
 				return;
 			}
 			sink_raw(s, tmp, sizeof(tmp) - s->z.avail_out);
-		} while (s->z.avail_out == 0 || (finish && rc != Z_STREAM_END));
+		} while (s->z.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
 	} else if (s->algo == EA_XZ) {
 		s->x.next_in = data;
 		s->x.avail_in = len;
@@ -405,6 +455,8 @@ static void sink_write(struct sink *s, const void *data, size_t len)
 {
 	const unsigned char *p = data;
 	s->in_off += len;
+	if (s->piece && s->algo == EA_GZIP)
+		s->crc = crc32(s->crc, p, len);
 	if (s->c_text) {
 		c_text_write(s, p, len);
 	} else if (s->algo == EA_NONE) {
@@ -534,16 +586,25 @@ static void cpio_trailer(struct cpio *c)
 	sink_zeros(c->s, (512 - c->s->in_off % 512) % 512);
 }
 
-/* Write the entries `idx` (indices into the plan) as one complete archive. */
-static int cpio_archive(struct sink *s, struct cas *cas, const struct plan *p, const size_t *idx, size_t n,
-			uint32_t mtime)
+/* Write the entries `idx` (indices into the plan), numbered from `ino`,
+ * then the trailer when `trailer` (a segment of a larger archive has none). */
+static int cpio_entries(struct sink *s, struct cas *cas, const struct plan *p, const size_t *idx, size_t n,
+			uint32_t mtime, uint32_t ino, bool trailer)
 {
-	struct cpio c = { .s = s, .cas = cas, .ino = 721, .mtime = mtime };
+	struct cpio c = { .s = s, .cas = cas, .ino = ino, .mtime = mtime };
 	for (size_t i = 0; i < n; i++)
 		if (cpio_entry(&c, plan_entry_at(p, idx[i])) < 0)
 			return -1;
-	cpio_trailer(&c);
+	if (trailer)
+		cpio_trailer(&c);
 	return 0;
+}
+
+/* Write the entries as one complete archive, as gen_init_cpio numbers it. */
+static int cpio_archive(struct sink *s, struct cas *cas, const struct plan *p, const size_t *idx, size_t n,
+			uint32_t mtime)
+{
+	return cpio_entries(s, cas, p, idx, n, mtime, 721, true);
 }
 
 /* ---- segments -------------------------------------------------------- */
@@ -623,49 +684,76 @@ static void segment_key(const struct plan *p, const struct emit_opts *o, struct 
 {
 	XXH3_state_t *st = XXH3_createState();
 	XXH3_128bits_reset(st);
-	key_opts(st, o, 0);
+	key_opts(st, o, o->single_segment); /* a single segment holds the trailer */
 	for (size_t i = 0; i < s->n; i++)
 		key_entry(st, plan_entry_at(p, s->idx[i]));
 	key_final(st, &s->key);
 	XXH3_freeState(st);
 }
 
-/* Write one segment's archive into fd with `algo`, then its trailer.
- * *raw and *packed get the archive's size before and after compression. */
-static int segment_encode(struct segjob *j, struct segment *s, int fd, enum emit_algo algo, uint64_t *raw,
-			  uint64_t *packed)
+/* A segment in the cache is one piece of the image's stream (see
+ * sink_open_piece), then what joining it needs, then the XXH3-128 of both:
+ *     piece | struct seg_meta (little-endian) | xxh3-128 */
+#define SEG_META_MAGIC 0x33474553u /* "SEG3" */
+struct seg_meta {
+	uint32_t magic;
+	uint32_t crc;      /* gzip: CRC-32 of the uncompressed bytes */
+	uint64_t raw;      /* uncompressed bytes */
+	uint64_t unpadded; /* xz: the block's unpadded size, for the index */
+	uint64_t piece;    /* bytes of the piece */
+};
+
+/* Inode numbers: entries that share one (dev, ino) with nlink >= 2 are hard
+ * links to the kernel and to cpio readers, so numbers must not repeat there.
+ * All such entries (directories, pipes, sockets) are in the skeleton, which
+ * is numbered from 721 as gen_init_cpio does.  Other segments hold only
+ * files (nlink 1) and start at a base of their own, from their first path,
+ * so that an edit elsewhere never renumbers (and recompresses) them. */
+static uint32_t segment_ino(const struct plan *p, const struct emit_opts *o, const struct segment *s)
+{
+	if (o->single_segment || !s->n || entry_segment(plan_entry_at(p, s->idx[0])) == SEG_SKELETON)
+		return 721;
+	const char *first = plan_entry_at(p, s->idx[0])->path;
+	return 721 + ((uint32_t)((XXH3_64bits(first, strlen(first)) & 0x7fff) + 1) << 16);
+}
+
+/* Write one segment's piece into fd, then its meta and trailer.  Only a
+ * single-segment image carries the cpio trailer in its segment: otherwise
+ * the segments are one archive and stream_tail() ends it. */
+static int segment_encode(struct segjob *j, struct segment *s, int fd)
 {
 	struct sink k;
-	int rc = sink_open(&k, fd, algo, j->o->level, false);
-	if (rc < 0) { /* never close (and so "finish") a compressor that did not start */
-		diag_fail("cannot start the %s compressor at level %d", algo_names[algo], j->o->level);
+	if (sink_open_piece(&k, fd, j->o->algo, j->o->level, j->o->single_segment) < 0) {
+		/* never close (and so "finish") a compressor that did not start */
+		diag_fail("cannot start the %s compressor at level %d", algo_names[j->o->algo], j->o->level);
 		free(k.obuf);
 		return -1;
 	}
-	k.sum = XXH3_createState();
-	XXH3_128bits_reset(k.sum);
-	if (rc == 0)
-		rc = cpio_archive(&k, j->cas, j->p, s->idx, s->n, j->o->mtime);
-	XXH3_state_t *sum = k.sum;
-	*raw = k.in_off;
+	XXH3_state_t *sum = k.sum = XXH3_createState();
+	XXH3_128bits_reset(sum);
+	int rc = cpio_entries(&k, j->cas, j->p, s->idx, s->n, j->o->mtime, segment_ino(j->p, j->o, s),
+			      j->o->single_segment);
+	struct seg_meta m = { .magic = SEG_META_MAGIC, .raw = k.in_off };
 	if (sink_close(&k) < 0 && rc == 0) {
 		diag_fail("cannot write %s: %s", s->path, strerror(errno));
 		rc = -1;
 	}
+	m.crc = k.crc;
+	m.unpadded = j->o->algo == EA_XZ ? lzma_block_unpadded_size(&k.block) : 0;
+	off_t end = lseek(fd, 0, SEEK_CUR);
+	m.piece = end > 0 ? (uint64_t)end : 0;
+	XXH3_128bits_update(sum, &m, sizeof(m)); /* little-endian hosts, like the lz4 writer */
 	XXH128_canonical_t c;
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(sum));
 	XXH3_freeState(sum);
-	off_t end = lseek(fd, 0, SEEK_CUR);
-	*packed = end > 0 ? (uint64_t)end : 0;
-	if (rc == 0 && write_all(fd, c.digest, sizeof(c.digest)) < 0)
+	if (rc == 0 && (write_all(fd, &m, sizeof(m)) < 0 || write_all(fd, c.digest, sizeof(c.digest)) < 0))
 		rc = -1;
 	return rc;
 }
 
-/* Compress one segment into the cache.  A segment that does not shrink
- * (already-compressed modules, random data) is stored as plain cpio: the
- * kernel takes compressed and plain archives mixed in one image, and
- * unpacking plain bytes costs nothing. */
+/* Compress one segment into the cache.  Data that does not shrink needs no
+ * special case: deflate stores it in stored blocks, LZMA2 in uncompressed
+ * chunks and zstd in raw blocks, so unpacking it costs about a copy. */
 static int segment_build(struct segjob *j, struct segment *s)
 {
 	struct atomic_file af;
@@ -673,15 +761,7 @@ static int segment_build(struct segjob *j, struct segment *s)
 		diag_fail("cannot write %s: %s", s->path, strerror(errno));
 		return -1;
 	}
-	uint64_t raw, packed;
-	int rc = segment_encode(j, s, af.fd, j->o->algo, &raw, &packed);
-	if (rc == 0 && packed + raw / 32 >= raw) {
-		if (ftruncate(af.fd, 0) < 0 || lseek(af.fd, 0, SEEK_SET) < 0)
-			rc = -1;
-		else
-			rc = segment_encode(j, s, af.fd, EA_NONE, &raw, &packed);
-	}
-	if (rc == 0 && atomic_commit(&af, 0444) == 0)
+	if (segment_encode(j, s, af.fd) == 0 && atomic_commit(&af, 0444) == 0)
 		return 0;
 	atomic_abort(&af);
 	return -1;
@@ -710,17 +790,20 @@ static int build_segments(struct segjob *j)
 	return rc;
 }
 
-/* Append a cached segment to fd, checking its trailer; 1 when damaged. */
-static int segment_copy(const struct segment *s, int fd)
+/* Append a cached segment's piece to fd, checking its trailer and reading
+ * its meta; 1 when damaged. */
+static int segment_copy(const struct segment *s, int fd, struct seg_meta *m)
 {
 	struct stat st;
 	int in = open_regular(s->path, &st); /* a FIFO planted in the cache must not hang the build */
-	if (in < 0 || st.st_size < 16) {
+	const off_t tail = sizeof(*m) + 16;
+	if (in < 0 || st.st_size < tail || pread(in, m, sizeof(*m), st.st_size - tail) != sizeof(*m) ||
+	    m->magic != SEG_META_MAGIC || m->piece != (uint64_t)(st.st_size - tail)) {
 		if (in >= 0)
 			close(in);
 		return 1;
 	}
-	uint64_t body = st.st_size - 16, left = body;
+	uint64_t left = m->piece;
 	unsigned char *buf = xmalloc(IO_CHUNK);
 	XXH3_state_t *sum = XXH3_createState();
 	XXH3_128bits_reset(sum);
@@ -734,9 +817,10 @@ static int segment_copy(const struct segment *s, int fd)
 		else
 			left -= n;
 	}
+	XXH3_128bits_update(sum, m, sizeof(*m));
 	XXH128_canonical_t c;
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(sum));
-	if (rc == 0 && (read(in, buf, 16) != 16 || memcmp(buf, c.digest, 16)))
+	if (rc == 0 && (pread(in, buf, 16, st.st_size - 16) != 16 || memcmp(buf, c.digest, 16)))
 		rc = 1;
 	XXH3_freeState(sum);
 	free(buf);
@@ -744,28 +828,123 @@ static int segment_copy(const struct segment *s, int fd)
 	return rc;
 }
 
-static int concat_segments(struct segjob *j, int fd)
+/* ---- one stream around the pieces ---------------------------------------
+ * gzip: one member (RFC 1952) whose deflate data is the segments' runs and a
+ * last run holding the trailer; the CRC is combined from the pieces'.
+ * xz: one stream (stream header, the blocks, index, footer).  zstd: the
+ * frames back to back with no padding; the kernel needs each compressed
+ * stream to end between two entries, which every segment does (its entries
+ * are padded to 4 bytes and start at a 4-byte offset).  In all three the
+ * uncompressed bytes are ONE cpio archive with one trailer. */
+struct stream {
+	uint32_t crc;
+	uint64_t total;
+	lzma_index *index;
+};
+
+static int stream_head(const struct emit_opts *o, int fd, struct stream *st)
 {
-	for (size_t i = 0; i < j->nsegs; i++) {
-		/* The kernel takes plain cpio only at a 4-byte-aligned offset of the
-		 * image (init/initramfs.c: !(this_header & 3)) and skips zero bytes
-		 * between archives; zstd and gzip streams have any length. */
-		static const char zeros[4];
-		off_t at = lseek(fd, 0, SEEK_CUR);
-		int rc = at < 0 || write_all(fd, zeros, (4 - at % 4) % 4) < 0 ? -1 : segment_copy(&j->segs[i], fd);
-		if (rc < 0) {
-			diag_fail("cannot write the image: %s", strerror(errno));
+	memset(st, 0, sizeof(*st));
+	if (o->algo == EA_GZIP) { /* no name, mtime 0, OS Unix; XFL as zlib sets it */
+		unsigned char h[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, o->level == 9 ? 2 : o->level == 1 ? 4 : 0, 3 };
+		return write_all(fd, h, sizeof(h));
+	}
+	if (o->algo == EA_XZ) {
+		lzma_stream_flags f = { .version = 0, .check = LZMA_CHECK_CRC32 };
+		unsigned char h[LZMA_STREAM_HEADER_SIZE];
+		if (!(st->index = lzma_index_init(NULL)) || lzma_stream_header_encode(&f, h) != LZMA_OK)
 			return -1;
-		}
-		if (rc > 0) { /* damaged in the cache: rebuild it and start over */
-			diag_warn(NULL, NULL, "cached segment %s was damaged; rebuilding it", j->segs[i].path);
-			unlink(j->segs[i].path);
-			if (segment_build(j, &j->segs[i]) < 0 || ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
-				return -1;
-			i = (size_t)-1;
-		}
+		return write_all(fd, h, sizeof(h));
 	}
 	return 0;
+}
+
+static int stream_add(const struct emit_opts *o, struct stream *st, const struct seg_meta *m)
+{
+	st->crc = crc32_combine(st->crc, m->crc, (z_off_t)m->raw);
+	st->total += m->raw;
+	if (o->algo == EA_XZ && lzma_index_append(st->index, NULL, m->unpadded, m->raw) != LZMA_OK)
+		return -1;
+	return 0;
+}
+
+/* The cpio trailer in a piece of its own (padded to 512 bytes of the whole
+ * archive, as gen_init_cpio pads it), then gzip's or xz's stream end.  The
+ * trailer piece is tiny: a small level spares xz -9's 674 MiB of tables. */
+static int stream_tail(const struct emit_opts *o, int fd, struct stream *st)
+{
+	if (!o->single_segment) {
+		struct sink k;
+		int rc = sink_open_piece(&k, fd, o->algo, o->algo == EA_XZ ? 0 : 1, true);
+		k.in_off = st->total;
+		struct cpio c = { .s = &k };
+		if (rc == 0)
+			cpio_trailer(&c);
+		struct seg_meta m = { .raw = k.in_off - st->total };
+		rc |= sink_close(&k);
+		m.crc = k.crc;
+		m.unpadded = o->algo == EA_XZ && rc == 0 ? lzma_block_unpadded_size(&k.block) : 0;
+		if (rc < 0 || stream_add(o, st, &m) < 0)
+			return -1;
+	}
+	if (o->algo == EA_GZIP) {
+		unsigned char t[8];
+		for (int i = 0; i < 4; i++) {
+			t[i] = st->crc >> (8 * i);
+			t[4 + i] = (uint32_t)st->total >> (8 * i); /* ISIZE: the length mod 2^32 */
+		}
+		return write_all(fd, t, sizeof(t));
+	}
+	if (o->algo == EA_XZ) {
+		lzma_stream_flags f = { .version = 0, .check = LZMA_CHECK_CRC32, .backward_size = lzma_index_size(st->index) };
+		size_t n = lzma_index_size(st->index), pos = 0;
+		unsigned char *buf = xmalloc(n + LZMA_STREAM_HEADER_SIZE);
+		int rc = lzma_index_buffer_encode(st->index, buf, &pos, n) == LZMA_OK &&
+				 lzma_stream_footer_encode(&f, buf + n) == LZMA_OK
+			 ? write_all(fd, buf, n + LZMA_STREAM_HEADER_SIZE)
+			 : -1;
+		free(buf);
+		return rc;
+	}
+	return 0;
+}
+
+/* One pass over the segments; 1 (after naming it in *bad) when a cached
+ * segment is damaged. */
+static int concat_once(struct segjob *j, int fd, size_t *bad)
+{
+	struct stream st;
+	int rc = stream_head(j->o, fd, &st);
+	for (size_t i = 0; i < j->nsegs && rc == 0; i++) {
+		struct seg_meta m;
+		rc = segment_copy(&j->segs[i], fd, &m);
+		if (rc == 0)
+			rc = stream_add(j->o, &st, &m);
+		else if (rc > 0)
+			*bad = i;
+	}
+	if (rc == 0)
+		rc = stream_tail(j->o, fd, &st);
+	lzma_index_end(st.index, NULL);
+	return rc;
+}
+
+static int concat_segments(struct segjob *j, int fd)
+{
+	size_t bad = 0;
+	int rc;
+	while ((rc = concat_once(j, fd, &bad)) > 0) { /* damaged in the cache: rebuild it, start over */
+		diag_warn(NULL, NULL, "cached segment %s was damaged; rebuilding it", j->segs[bad].path);
+		unlink(j->segs[bad].path);
+		if (segment_build(j, &j->segs[bad]) < 0)
+			return -1;
+		if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+			break;
+	}
+	if (rc == 0)
+		return 0;
+	diag_fail("cannot write the image: %s", strerror(errno));
+	return -1;
 }
 
 static int emit_segmented(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd)
@@ -1204,7 +1383,8 @@ int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o,
 	case EF_C: rc = emit_c(p, cas, o, af.fd); break;
 	case EF_S: rc = emit_asm(p, cas, o, path, af.fd, &companion); break;
 	default:
-		rc = o->algo == EA_NONE ? emit_stream(p, cas, o, af.fd, false) : emit_segmented(p, cas, o, af.fd);
+		rc = o->algo == EA_NONE || o->algo == EA_LZ4 ? emit_stream(p, cas, o, af.fd, false)
+							 : emit_segmented(p, cas, o, af.fd);
 	}
 	if (rc == 0 && written && fstat(af.fd, written) < 0)
 		rc = -1;

@@ -662,8 +662,28 @@ static int explain(const struct plan *p, char **paths, size_t n)
 	return rc;
 }
 
+/* What the summary line and --json report of a build. */
+static void note_result(struct build_result *r, const struct plan *p, const struct emit_opts *eo,
+			const struct emit_stats *stats, const char *path)
+{
+	r->format = emit_format_name(eo->format);
+	r->compression = emit_algo_name(eo->algo);
+	r->entries = plan_count(p);
+	for (size_t i = 0; i < r->entries; i++) {
+		const struct plan_entry *e = plan_entry_at(p, i);
+		if (e->kind == PK_FILE)
+			r->content_bytes += e->size;
+	}
+	struct stat st;
+	if (strcmp(path, "-") && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		r->bytes = (uint64_t)st.st_size;
+	r->segments_built = atomic_load(&stats->segments_built);
+	r->segments_reused = atomic_load(&stats->segments_reused);
+}
+
 int build_manifest(struct manifest *m, const struct build_opts *o, struct build_result *r)
 {
+	int64_t start = monotonic_ns();
 	memset(r, 0, sizeof(*r));
 	struct emit_opts eo;
 	char *path = build_output_path(m, o);
@@ -677,6 +697,9 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 		return -1;
 	}
 	free(abs);
+	struct emit_stats stats = { 0 };
+	eo.stats = &stats;
+	eo.progress = o->progress;
 	struct builder b = { .m = m, .cas = cas_open(o->cache_dir) };
 	if (!b.cas)
 		return -1;
@@ -703,7 +726,9 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 		}
 		diag_info("%s: %zu entries, %s%s%s", path, plan_count(b.plan), eo.format == EF_CPIO ? "compression " : "",
 			  eo.format == EF_CPIO ? emit_algo_name(eo.algo) : "", r->unchanged ? " (unchanged)" : "");
+		note_result(r, b.plan, &eo, &stats, path);
 	}
+	r->ms = (double)(monotonic_ns() - start) / 1e6;
 	builder_release(&b);
 	cas_close(b.cas);
 	return rc;

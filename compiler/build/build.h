@@ -2,6 +2,8 @@
 #ifndef RDC_BUILD_H
 #define RDC_BUILD_H
 #include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
 #include "manifest/manifest.h"
 
 struct build_opts {
@@ -15,6 +17,7 @@ struct build_opts {
 	bool check_only;       /* resolve and validate; write nothing */
 	char **explain;        /* with check_only: image paths to explain */
 	size_t nexplain;
+	bool progress;         /* a live progress line on stderr */
 };
 
 struct build_result {
@@ -22,6 +25,13 @@ struct build_result {
 	char *kver;    /* the kernel release used, or NULL */
 	char *arch;    /* the image's architecture */
 	bool unchanged; /* a no-op rebuild left the output as it was */
+	/* for the summary line and --json: */
+	const char *format, *compression; /* emit's names ("cpio", "zstd") */
+	size_t entries;
+	uint64_t content_bytes; /* the files' bytes in the image */
+	uint64_t bytes;         /* the output file's size (0: stdout, a tree) */
+	size_t segments_built, segments_reused;
+	double ms;
 };
 
 int build_manifest(struct manifest *m, const struct build_opts *o, struct build_result *r);

@@ -43,6 +43,7 @@ static const char *const algo_names[] = { "none", "gzip", "zstd", "xz", "lz4" };
 static const char *const format_names[] = { "cpio", "list", "c", "S", "dir" };
 
 const char *emit_algo_name(enum emit_algo a) { return algo_names[a]; }
+const char *emit_format_name(enum emit_format f) { return format_names[f]; }
 
 static int index_of(const char *word, const char *const *names, int n)
 {
@@ -622,8 +623,21 @@ struct segjob {
 	const struct emit_opts *o;
 	struct segment *segs;
 	size_t nsegs;
-	atomic_size_t next;
+	atomic_size_t next, done;
+	int64_t start_ns;
 };
+
+/* Long compressions (xz -9 of every module) show how far they are, once a
+ * second has passed: a silent 15 s build looks hung. */
+static void segment_progress(struct segjob *j)
+{
+	size_t done = atomic_fetch_add(&j->done, 1) + 1;
+	if (!j->o->progress || monotonic_ns() - j->start_ns < 1000000000LL)
+		return;
+	fprintf(stderr, "\r\033[Kcompressing: %zu/%zu segments", done, j->nsegs);
+	if (done == j->nsegs)
+		fputs("\r\033[K", stderr);
+}
 
 static enum plan_seg entry_segment(const struct plan_entry *e)
 {
@@ -773,16 +787,20 @@ static void *segment_worker(void *arg)
 	size_t i;
 	while ((i = atomic_fetch_add(&j->next, 1)) < j->nsegs) {
 		struct segment *s = &j->segs[i];
-		if (access(s->path, F_OK) == 0) /* cached: a damaged one is caught when copied */
-			s->rc = 0;
-		else
-			s->rc = segment_build(j, s);
+		bool cached = access(s->path, F_OK) == 0; /* a damaged one is caught when copied */
+		s->rc = cached ? 0 : segment_build(j, s);
+		if (j->o->stats)
+			atomic_fetch_add(cached ? &j->o->stats->segments_reused : &j->o->stats->segments_built, 1);
+		segment_progress(j);
 	}
 	return NULL;
 }
 
 static int build_segments(struct segjob *j)
 {
+	j->start_ns = monotonic_ns();
+	if (j->o->stats)
+		atomic_store(&j->o->stats->segments_total, j->nsegs);
 	run_parallel(segment_worker, j, j->o->jobs, j->nsegs);
 	int rc = 0;
 	for (size_t i = 0; i < j->nsegs; i++)

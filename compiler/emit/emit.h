@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include "cache/cas.h"
 #include "lib/diag.h"
 #include "plan/plan.h"
@@ -16,6 +17,12 @@ enum emit_algo { EA_NONE, EA_GZIP, EA_ZSTD, EA_XZ, EA_LZ4 };
 /* The first line of every list rdc writes (rdc import recognises it). */
 #define RDC_LIST_HEADER "# gen_init_cpio list written by rdc; file locations are in its cache"
 
+/* What a write did, for the summary line and --json (counted by the
+ * segment workers, hence atomic). */
+struct emit_stats {
+	atomic_size_t segments_built, segments_reused, segments_total;
+};
+
 struct emit_opts {
 	enum emit_format format;
 	enum emit_algo algo;
@@ -25,6 +32,8 @@ struct emit_opts {
 	uint32_t mtime;      /* every entry's mtime */
 	const struct loc *loc; /* the manifest's output: line when it named the path, else NULL */
 	bool dir_special;    /* -o DIR/: create device nodes, keep setuid/setgid bits */
+	struct emit_stats *stats; /* may be NULL */
+	bool progress;        /* a live "segments done" line on stderr (a tty) */
 };
 
 /* Fill format and algo from an output path's suffix (".cpio.zst", ".c" ...)
@@ -35,6 +44,7 @@ int emit_check_level(const struct emit_opts *o, const struct loc *loc);
 int emit_choose(const char *path, const char *format, const char *algo, const struct loc *loc,
 		struct emit_opts *o);
 const char *emit_algo_name(enum emit_algo a);
+const char *emit_format_name(enum emit_format f);
 /* For --compression: false, after saying what the choices are. */
 bool emit_algo_known(const char *algo);
 /* For --format on the command line: false, after saying what the choices

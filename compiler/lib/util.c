@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -606,4 +607,11 @@ void run_parallel(void *(*fn)(void *), void *arg, long jobs, size_t work)
 	for (long i = 0; i < started; i++)
 		pthread_join(t[i], NULL);
 	free(t);
+}
+
+int64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }

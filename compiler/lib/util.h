@@ -124,4 +124,7 @@ char *path_dirname(const char *p);
  * NULL and puts the variable's name into *missing (caller frees). */
 char *expand_env(const char *s, char **missing);
 
+/* Nanoseconds on the monotonic clock, for durations. */
+int64_t monotonic_ns(void);
+
 #endif

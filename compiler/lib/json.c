@@ -1,0 +1,93 @@
+/* json.c — see json.h.  Output only: rdc never reads JSON it did not write. */
+#include "lib/json.h"
+#include <string.h>
+
+void json_init(struct json *j, FILE *f)
+{
+	memset(j, 0, sizeof(*j));
+	j->f = f;
+	j->first[0] = true;
+}
+
+void json_string(FILE *f, const char *s)
+{
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	putc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\t': fputs("\\t", f); break;
+		case '\r': fputs("\\r", f); break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				fprintf(f, "\\u%04x", *p);
+			else
+				putc(*p, f); /* UTF-8 passes as is; paths that are not UTF-8 stay bytes */
+		}
+	}
+	putc('"', f);
+}
+
+/* The comma and the key before a value. */
+static void member(struct json *j, const char *key)
+{
+	if (!j->first[j->depth])
+		putc(',', j->f);
+	j->first[j->depth] = false;
+	if (key) {
+		json_string(j->f, key);
+		putc(':', j->f);
+	}
+}
+
+static void open_level(struct json *j, const char *key, int c)
+{
+	member(j, key);
+	putc(c, j->f);
+	if (j->depth + 1 < (int)(sizeof(j->first) / sizeof(j->first[0])))
+		j->depth++;
+	j->first[j->depth] = true;
+}
+
+static void close_level(struct json *j, int c)
+{
+	putc(c, j->f);
+	if (j->depth > 0)
+		j->depth--;
+}
+
+void json_object_begin(struct json *j, const char *key) { open_level(j, key, '{'); }
+void json_object_end(struct json *j) { close_level(j, '}'); }
+void json_array_begin(struct json *j, const char *key) { open_level(j, key, '['); }
+void json_array_end(struct json *j) { close_level(j, ']'); }
+
+void json_str(struct json *j, const char *key, const char *value)
+{
+	member(j, key);
+	json_string(j->f, value);
+}
+
+void json_u64(struct json *j, const char *key, uint64_t value)
+{
+	member(j, key);
+	fprintf(j->f, "%llu", (unsigned long long)value);
+}
+
+void json_bool(struct json *j, const char *key, bool value)
+{
+	member(j, key);
+	fputs(value ? "true" : "false", j->f);
+}
+
+void json_double(struct json *j, const char *key, double value)
+{
+	member(j, key);
+	fprintf(j->f, "%.3f", value);
+}
+
+void json_done(struct json *j) { putc('\n', j->f); }

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# What a build says: one summary line on a terminal, nothing otherwise,
+# a JSON object with --json.
+. "$(dirname "$0")/lib.sh"
+
+cat >m.yaml <<'YAML'
+rdc: 1
+files:
+  - {dest: /a, content: "aaaa\n"}
+  - {dest: /b, content: "bbbb\n"}
+YAML
+
+# on_tty CMD...: runs CMD with a terminal as stdin/stdout/stderr (script(1)),
+# its output in ./tty.out
+on_tty() { script -qec "$*" tty.out >/dev/null; }
+
+test_expect_success '--json prints one object with the documented fields' '
+	"$RDC" build m.yaml --json >out.json 2>err &&
+	[ ! -s err ] &&
+	/usr/bin/python3 - out.json <<-PY
+	import json, sys
+	d = json.load(open(sys.argv[1]))
+	want = {"output", "format", "compression", "entries", "bytes", "segments_reused", "segments_built", "ms",
+	        "content_bytes", "unchanged", "arch", "kernel"}
+	assert want <= set(d), set(d) ^ want
+	assert d["output"] == "m.cpio.zst" and d["format"] == "cpio" and d["compression"] == "zstd", d
+	assert d["entries"] == 2 and d["content_bytes"] == 10, d
+	import os
+	assert d["bytes"] == os.path.getsize("m.cpio.zst"), d
+	assert d["segments_built"] >= 1 and d["segments_reused"] == 0 and not d["unchanged"], d
+	PY
+'
+
+test_expect_success '--json of a rebuild says unchanged; of an edit, what was reused' '
+	"$RDC" build m.yaml --json >again.json &&
+	/usr/bin/python3 -c "import json; d = json.load(open(\"again.json\")); assert d[\"unchanged\"], d" &&
+	sed -i "s/bbbb/cccc/" m.yaml &&
+	"$RDC" build m.yaml -z xz --json >xz.json &&
+	/usr/bin/python3 -c "import json; d = json.load(open(\"xz.json\")); assert d[\"compression\"] == \"xz\" and d[\"output\"] == \"m.cpio.xz\", d"
+'
+
+if test_have script; then
+test_expect_success 'on a terminal a build ends with one summary line' '
+	on_tty "$RDC" build m.yaml -o t.cpio.gz &&
+	grep -a "t.cpio.gz: 2 entries, 0.0 kB -> .* gzip, .* ms" tty.out
+'
+
+test_expect_success 'not on a terminal, or with -q, a build says nothing' '
+	"$RDC" build m.yaml -o u.cpio.gz >out 2>err &&
+	[ ! -s out ] && [ ! -s err ] &&
+	on_tty "$RDC" build m.yaml -o v.cpio.gz -q &&
+	! grep -a "entries" tty.out
+'
+fi
+
+test_done

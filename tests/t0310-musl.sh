@@ -98,6 +98,19 @@ test_expect_success 'the image runs the sysroot'"'"'s musl program in a chroot' 
 	expect_grep "^hello from musl 42 4$" out
 '
 
+test_expect_success 'libraries: in a sysroot with musl'"'"'s loader and not glibc'"'"'s follow musl'"'"'s path' '
+	expect_fail 1 "$RDC" deps --sysroot sr --library libgreet.so &&
+	expect_grep "libinner.so needed by /opt/lib/libgreet.so not found (searched: /opt/lib, /lib/x86_64-linux-musl, /usr/lib/x86_64-linux-musl)" err &&
+	expect_grep "hint: .*ld-musl-x86_64.so.1" err &&
+	echo /usr/lib2 >> sr/etc/ld-musl-x86_64.path &&
+	"$RDC" deps --sysroot sr --library libgreet.so > got &&
+	printf "%s\n" /opt/lib/libgreet.so /usr/lib2/libinner.so /etc/ld-musl-x86_64.path > want &&
+	diff want got &&
+	"$RDC" deps --sysroot sr --library libc.so > got &&
+	expect_grep "^/lib/x86_64-linux-musl/libc.so$" got &&
+	make_sysroot
+'
+
 test_expect_success 'a library musl cannot find: the error names musl'"'"'s path at the binary'"'"'s line' '
 	rm sr/usr/lib2/libinner.so &&
 	expect_fail 1 "$RDC" build s.yaml -o img2/ &&

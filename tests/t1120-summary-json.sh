@@ -39,6 +39,43 @@ test_expect_success '--json of a rebuild says unchanged; of an edit, what was re
 	/usr/bin/python3 -c "import json; d = json.load(open(\"xz.json\")); assert d[\"compression\"] == \"xz\" and d[\"output\"] == \"m.cpio.xz\", d"
 '
 
+test_expect_success 'rdc explain --json: one object per path, with its manifest line' '
+	"$RDC" explain --json m.yaml /a /b >ex.json &&
+	/usr/bin/python3 - ex.json <<-PY
+	import json, sys
+	d = json.load(open(sys.argv[1]))
+	assert [e["path"] for e in d] == ["/a", "/b"], d
+	assert all(e["type"] == "file" and e["file"] == "m.yaml" and e["line"] in (3, 4) for e in d), d
+	PY
+'
+
+test_expect_success 'rdc deps --json equals rdc deps, entry for entry' '
+	"$RDC" deps --json /usr/bin/ls >deps.json &&
+	"$RDC" deps /usr/bin/ls >deps.txt &&
+	/usr/bin/python3 - deps.json deps.txt <<-PY
+	import json, sys
+	d = json.load(open(sys.argv[1]))
+	lines = open(sys.argv[2]).read().split("\n")[:-1]
+	assert [e["path"] + (" -> " + e["target"] if e["target"] else "") for e in d] == lines, (d, lines)
+	assert any(e["path"].endswith("/libc.so.6") for e in d)
+	PY
+'
+
+if [ -n "$KVER" ]; then
+test_expect_success 'rdc kmods --json equals rdc kmods, module for module' '
+	"$RDC" kmods --kver "$KVER" --json btrfs >k.json &&
+	"$RDC" kmods --kver "$KVER" btrfs >k.txt &&
+	/usr/bin/python3 - k.json k.txt <<-PY
+	import json, sys
+	d = json.load(open(sys.argv[1]))
+	lines = open(sys.argv[2]).read().split("\n")[:-1]
+	assert [m["src"] for m in d["modules"]] == lines, (d, lines)
+	assert d["modules"][-1]["name"] == "btrfs" and d["firmware"] == []
+	assert any(m["soft"] for m in d["modules"])
+	PY
+'
+fi
+
 if test_have script; then
 test_expect_success 'on a terminal a build ends with one summary line' '
 	on_tty "$RDC" build m.yaml -o t.cpio.gz &&

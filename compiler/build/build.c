@@ -16,6 +16,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 #include "cache/cas.h"
+#include "lib/json.h"
 #include "resolve/elfdeps.h"
 #include "emit/emit.h"
 #include "init/initgen.h"
@@ -629,10 +630,33 @@ static const char *kind_name(const struct plan_entry *e)
 	}
 }
 
-/* One line per path: what it is, why it is there, which manifest line. */
-static int explain(const struct plan *p, char **paths, size_t n)
+static void explain_json(struct json *j, const struct plan_entry *e)
+{
+	json_object_begin(j, NULL);
+	json_str(j, "path", e->path);
+	json_str(j, "type", kind_name(e));
+	if (e->target)
+		json_str(j, "target", e->target);
+	if (e->src)
+		json_str(j, "source", e->src);
+	json_str(j, "why", e->implied ? "implied parent directory" : e->origin);
+	if (e->loc.line) {
+		json_str(j, "file", e->loc.file);
+		json_u64(j, "line", (uint64_t)e->loc.line);
+		json_u64(j, "col", (uint64_t)e->loc.col);
+	}
+	json_object_end(j);
+}
+
+/* One line per path: what it is, why it is there, which manifest line;
+ * with --json one array of objects with those fields. */
+static int explain(const struct plan *p, char **paths, size_t n, bool as_json)
 {
 	int rc = 0;
+	struct json j;
+	json_init(&j, stdout);
+	if (as_json)
+		json_array_begin(&j, NULL);
 	for (size_t i = 0; i < n; i++) {
 		char *norm = path_normalize(paths[i]);
 		const struct plan_entry *e = norm ? plan_lookup(p, norm) : NULL;
@@ -648,6 +672,11 @@ static int explain(const struct plan *p, char **paths, size_t n)
 			rc = -1;
 			continue;
 		}
+		if (as_json) {
+			explain_json(&j, e);
+			free(norm);
+			continue;
+		}
 		printf("%s: %s", e->path, kind_name(e));
 		if (e->target)
 			printf(" -> %s", e->target);
@@ -658,6 +687,10 @@ static int explain(const struct plan *p, char **paths, size_t n)
 			printf(" (%s:%d:%d)", e->loc.file, e->loc.line, e->loc.col);
 		printf("\n");
 		free(norm);
+	}
+	if (as_json) {
+		json_array_end(&j);
+		json_done(&j);
 	}
 	return rc;
 }
@@ -708,7 +741,7 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 	if (b.kver)
 		r->kver = xstrdup(b.kver);
 	if (rc == 0 && o->nexplain)
-		rc = explain(b.plan, o->explain, o->nexplain);
+		rc = explain(b.plan, o->explain, o->nexplain, o->json);
 	if (rc == 0 && !o->check_only) {
 		struct cas_hash key;
 		emit_image_key(b.plan, &eo, &key);

@@ -18,6 +18,7 @@ struct build_opts {
 	char **explain;        /* with check_only: image paths to explain */
 	size_t nexplain;
 	bool progress;         /* a live progress line on stderr */
+	bool json;             /* explain: print JSON */
 };
 
 struct build_result {

@@ -169,11 +169,16 @@ int cmd_list(int argc, char **argv)
 
 int cmd_explain(int argc, char **argv)
 {
+	bool as_json = argc > 1 && !strcmp(argv[1], "--json");
+	if (as_json) {
+		argc--;
+		argv++;
+	}
 	if (argc < 3 || argv[1][0] == '-') {
-		fputs("usage: rdc explain MANIFEST PATH...\n", stderr);
+		fputs("usage: rdc explain [--json] MANIFEST PATH...\n", stderr);
 		return 2;
 	}
-	struct build_opts o = { .check_only = true, .explain = argv + 2, .nexplain = (size_t)argc - 2 };
+	struct build_opts o = { .check_only = true, .explain = argv + 2, .nexplain = (size_t)argc - 2, .json = as_json };
 	struct manifest *m = manifest_load(argv[1]);
 	if (!m)
 		return 1;

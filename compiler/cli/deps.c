@@ -2,7 +2,8 @@
  *
  * The shared-library closure of each BINARY, one path a line (symlinks as
  * "path -> target"), as ld.so would load it inside the sysroot; --why adds
- * what needed each entry.  Nothing is executed. */
+ * what needed each entry.  Nothing is executed.  --json prints an array of
+ * {path, target, why, needed_by} objects instead. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -12,10 +13,29 @@
 #include "cli/cli.h"
 #include "cache/cas.h"
 #include "lib/diag.h"
+#include "lib/json.h"
 #include "resolve/elfdeps.h"
 
 
-static const char deps_usage[] = "usage: rdc deps [--sysroot DIR] [--arch ARCH] [--why] [--library] BINARY...\n";
+static const char deps_usage[] = "usage: rdc deps [--sysroot DIR] [--arch ARCH] [--why] [--library] [--json] BINARY...\n";
+
+static void print_json(const struct elf_closure *c)
+{
+	struct json j;
+	json_init(&j, stdout);
+	json_array_begin(&j, NULL);
+	for (size_t i = 0; i < c->n; i++) {
+		const struct elf_item *it = &c->v[i];
+		json_object_begin(&j, NULL);
+		json_str(&j, "path", it->path);
+		json_str(&j, "target", it->target);
+		json_str(&j, "why", it->why);
+		json_str(&j, "needed_by", it->needed_by);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_done(&j);
+}
 
 int cmd_deps(int argc, char **argv)
 {
@@ -23,10 +43,11 @@ int cmd_deps(int argc, char **argv)
 					       { "arch", required_argument, NULL, 'a' },
 					       { "why", no_argument, NULL, 'w' },
 					       { "library", no_argument, NULL, 'l' },
+					       { "json", no_argument, NULL, 'J' },
 					       { "help", no_argument, NULL, 'h' },
 					       { NULL, 0, NULL, 0 } };
 	const char *sysroot = NULL, *arch = NULL;
-	bool why = false, library = false;
+	bool why = false, library = false, as_json = false;
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "s:a:wlh", opts, NULL)) != -1) {
@@ -35,6 +56,7 @@ int cmd_deps(int argc, char **argv)
 		case 'a': arch = optarg; break;
 		case 'w': why = true; break;
 		case 'l': library = true; break;
+		case 'J': as_json = true; break;
 		case 'h': fputs(deps_usage, stdout); return 0;
 		default: fputs(deps_usage, stderr); return 2;
 		}
@@ -69,7 +91,9 @@ int cmd_deps(int argc, char **argv)
 		}
 		sb_release(&err);
 	}
-	for (size_t i = 0; rc == 0 && i < c.n; i++) {
+	if (rc == 0 && as_json)
+		print_json(&c);
+	for (size_t i = 0; rc == 0 && !as_json && i < c.n; i++) {
 		const struct elf_item *it = &c.v[i];
 		printf("%s", it->path);
 		if (it->target)

@@ -10,21 +10,59 @@
 #include "cli/cli.h"
 #include "cache/cas.h"
 #include "lib/diag.h"
+#include "lib/json.h"
 #include "lib/util.h"
 #include "resolve/modclosure.h"
 
 
 static const char kmods_usage[] =
 	"usage: rdc kmods [--kver K] [--moddir DIR] [--firmware] [--fwdir DIR] [--decompress]\n"
-	"                 [--dest] [-v] NAME|ALIAS|PATH...\n"
+	"                 [--dest] [--json] [-v] NAME|ALIAS|PATH...\n"
 	"Prints the module closure in load order, one host path per line (the file\n"
 	"that would be copied; what `modprobe --show-depends` insmods).  --dest prints\n"
 	"image paths instead; --firmware adds the firmware files after the modules.\n"
 	"An argument with a '/' or ending in .ko* is an out-of-tree module file.\n"
-	"K defaults to the running kernel; DIR to /lib/modules.\n";
+	"K defaults to the running kernel; DIR to /lib/modules.  --json prints\n"
+	"{\"modules\": [{name, src, dest, why, soft, params}], \"firmware\": [{src, dest}]}.\n";
+
+static void print_json(const struct modclosure *c)
+{
+	struct json j;
+	json_init(&j, stdout);
+	json_object_begin(&j, NULL);
+	json_array_begin(&j, "modules");
+	for (size_t i = 0; i < c->nmods; i++) {
+		const struct modclosure_mod *m = &c->mods[i];
+		json_object_begin(&j, NULL);
+		json_str(&j, "name", m->name);
+		json_str(&j, "src", m->src);
+		json_str(&j, "dest", m->dest);
+		json_str(&j, "why", m->why);
+		json_bool(&j, "soft", m->soft);
+		json_str(&j, "params", m->params);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_array_begin(&j, "firmware");
+	for (size_t i = 0; i < c->nfirmware; i++) {
+		json_object_begin(&j, NULL);
+		json_str(&j, "src", c->firmware[i].src);
+		json_str(&j, "dest", c->firmware[i].dest);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_object_end(&j);
+	json_done(&j);
+}
+
+static bool as_json;
 
 static void print_closure(const struct modclosure *c, bool dest, bool fw)
 {
+	if (as_json) {
+		print_json(c);
+		return;
+	}
 	for (size_t i = 0; i < c->nmods; i++)
 		printf("%s\n", dest ? c->mods[i].dest : c->mods[i].src);
 	for (size_t i = 0; fw && i < c->nfirmware; i++)
@@ -55,6 +93,7 @@ int cmd_kmods(int argc, char **argv)
 					       { "fwdir", required_argument, NULL, 'F' },
 					       { "decompress", no_argument, NULL, 'd' },
 					       { "dest", no_argument, NULL, 'D' },
+					       { "json", no_argument, NULL, 'J' },
 					       { "help", no_argument, NULL, 'h' },
 					       { NULL, 0, NULL, 0 } };
 	const char *kver = NULL, *fwdir = NULL, *moddir = NULL;
@@ -69,6 +108,7 @@ int cmd_kmods(int argc, char **argv)
 		case 'F': fwdir = optarg; break;
 		case 'd': decompress = true; break;
 		case 'D': dest = true; break;
+		case 'J': as_json = true; break;
 		case 'v': diag_verbose = 1; break;
 		case 'h': fputs(kmods_usage, stdout); return 0;
 		default: fputs(kmods_usage, stderr); return 2;

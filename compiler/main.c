@@ -19,6 +19,8 @@ static const char usage_text[] =
 	"  run MANIFEST [-o OUT] [--kernel PATH] [--timeout S] [--dry-run] [-v] [-- QEMU ARGS]\n"
 	"                          build, boot in QEMU, exit with the guest's status\n"
 	"                          (122 watchdog, 123 panic, 124 no status, 125 timeout)\n"
+	"  test [-j N] [--junit FILE] [--tap] [--logs DIR] [--timeout S] MANIFEST...\n"
+	"                          boot many scenarios in parallel, each judged by its expect:\n"
 	"  deps [--sysroot DIR] [--arch A] [--why] [--library] BINARY...\n"
 	"                          print a binary's shared-library closure\n"
 	"  kmods [--kver K] [--moddir DIR] [--firmware] [--fwdir DIR] [--decompress] [--dest] NAME|ALIAS|PATH...\n"
@@ -36,6 +38,7 @@ static const struct {
 } commands[] = {
 	{ "build", cmd_build }, { "list", cmd_list }, { "check", cmd_check }, { "explain", cmd_explain }, { "run", cmd_run },
 	{ "deps", cmd_deps },   { "kmods", cmd_kmods }, { "import", cmd_import }, { "cache", cmd_cache },
+	{ "test", cmd_test },
 };
 
 int main(int argc, char **argv)

@@ -12,4 +12,5 @@ int cmd_deps(int argc, char **argv);
 int cmd_kmods(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
+int cmd_test(int argc, char **argv);
 #endif

@@ -957,8 +957,10 @@ static int judge(const struct manifest *m, const struct ending *e, const struct 
 	bool ok = code == 0;
 	if (!m->expect.present || e->kind == END_INTERRUPTED || e->kind == END_ERROR) {
 		explain_end(e, s, timeout_s);
-		if (!ok)
+		if (!ok && m->expect.present) /* interrupted, or QEMU trouble */
 			sb_adds(&why, e->what);
+		else if (!ok) /* no expect: is expect: {status: 0} */
+			sb_addf(&why, "expected status 0, but %s", e->what);
 	} else if ((ok = met(&m->expect, e, s, &why))) {
 		fprintf(stderr, "rdc: as expected: %s\n", e->what);
 		code = 0;

@@ -1,56 +1,125 @@
 /* diag.c — file:line:col diagnostics with the offending line and a caret. */
 #include "lib/diag.h"
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "lib/util.h"
 
 int diag_verbose;
 static _Atomic int error_count; /* files are hashed on several threads */
 
-/* Print line `line` of `file` with a caret under column `col`.  The file is
- * re-read here: errors are rare, and it keeps every stage free of buffers. */
+/* The last file an error was shown in, with where each line starts: a
+ * manifest with thousands of errors is read once, not once per error (that
+ * was quadratic).  Used under flockfile(stderr), so one thread at a time. */
+static struct {
+	char *file;
+	struct strbuf text;
+	size_t *starts, nlines;
+} shown;
+
+/* Lines are shown from manifests only: `include: /etc/shadow` run as root
+ * must not print the file's lines.  A manifest is named *.yaml or *.yml, or
+ * is readable by anyone anyway. */
+static bool showable(const char *file)
+{
+	size_t n = strlen(file);
+	struct stat st;
+	if ((n > 5 && !strcmp(file + n - 5, ".yaml")) || (n > 4 && !strcmp(file + n - 4, ".yml")))
+		return true;
+	return stat(file, &st) == 0 && (st.st_mode & S_IROTH);
+}
+
+static bool load_shown(const char *file)
+{
+	if (shown.file && !strcmp(shown.file, file))
+		return true;
+	if (!showable(file))
+		return false;
+	free(shown.file);
+	free(shown.starts);
+	sb_release(&shown.text);
+	shown.file = xstrdup(file);
+	shown.starts = NULL;
+	shown.nlines = 0;
+	if (read_file_max(file, &shown.text, 64u << 20) < 0)
+		return false;
+	size_t alloc = 0;
+	for (size_t i = 0; i <= shown.text.len; i++)
+		if (i == 0 || shown.text.buf[i - 1] == '\n') {
+			GROW(shown.starts, shown.nlines + 1, alloc);
+			shown.starts[shown.nlines++] = i;
+		}
+	return true;
+}
+
+/* Print line `line` of `file` with a caret under column `col`, at most
+ * SHOW_MAX bytes of it around the caret, control characters as '?' (a
+ * manifest line must not drive the terminal). */
+#define SHOW_MAX 160
 static void show_line(const char *file, int line, int col)
 {
-	FILE *f = fopen(file, "r");
-	if (!f)
+	if (!load_shown(file) || line < 1 || (size_t)line > shown.nlines)
 		return;
-	char *buf = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int at = 0;
-	while ((n = getline(&buf, &cap, f)) >= 0) {
-		if (++at != line)
-			continue;
-		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-			buf[--n] = '\0';
-		fprintf(stderr, "%5d | %s\n      | ", line, buf);
-		for (int i = 1; i < col && i <= n; i++)
-			fputc(buf[i - 1] == '\t' ? '\t' : ' ', stderr);
-		fputs("^\n", stderr);
-		break;
+	const char *b = sb_str(&shown.text) + shown.starts[line - 1];
+	size_t n = strcspn(b, "\n");
+	while (n > 0 && b[n - 1] == '\r')
+		n--;
+	size_t from = col - 1 > SHOW_MAX / 2 ? (size_t)col - 1 - SHOW_MAX / 2 : 0;
+	if (from > n)
+		from = n;
+	size_t len = n - from < SHOW_MAX ? n - from : SHOW_MAX;
+	struct strbuf out = STRBUF_INIT; /* stderr is unbuffered: one write, not one per byte */
+	sb_addf(&out, "%5d | %s", line, from ? "..." : "");
+	for (size_t i = from; i < from + len; i++) {
+		unsigned char c = (unsigned char)b[i];
+		sb_addch(&out, c == '\t' || (c >= 0x20 && c != 0x7f) ? (char)c : '?');
 	}
-	free(buf);
-	fclose(f);
+	sb_addf(&out, "%s\n      | %s", from + len < n ? "..." : "", from ? "   " : "");
+	for (size_t i = from; (int)i < col - 1 && i < from + len; i++)
+		sb_addch(&out, b[i] == '\t' ? '\t' : ' ');
+	sb_adds(&out, "^\n");
+	fputs(out.buf, stderr);
+	sb_release(&out);
+}
+
+/* Text from a manifest (a key, a path) must not drive the terminal: control
+ * characters other than newline and tab are shown as '?'. */
+static void sanitize(struct strbuf *sb, size_t from)
+{
+	for (size_t i = from; i < sb->len; i++) {
+		unsigned char c = (unsigned char)sb->buf[i];
+		if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+			sb->buf[i] = '?';
+	}
 }
 
 static void report(const char *kind, const struct loc *loc, const char *hint, const char *fmt, va_list ap)
 {
-	flockfile(stderr); /* one message at a time, whole */
+	struct strbuf sb = STRBUF_INIT;
 	if (loc && loc->file && loc->line > 0)
-		fprintf(stderr, "%s:%d:%d: %s: ", loc->file, loc->line, loc->col, kind);
+		sb_addf(&sb, "%s:%d:%d: %s: ", loc->file, loc->line, loc->col, kind);
 	else if (loc && loc->file)
-		fprintf(stderr, "%s: %s: ", loc->file, kind);
+		sb_addf(&sb, "%s: %s: ", loc->file, kind);
 	else
-		fprintf(stderr, "rdc: %s: ", kind);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+		sb_addf(&sb, "rdc: %s: ", kind);
+	sb_vaddf(&sb, fmt, ap);
+	sb_addch(&sb, '\n');
+	sanitize(&sb, 0);
+	flockfile(stderr); /* one message at a time, whole */
+	fputs(sb.buf, stderr);
 	if (loc && loc->file && loc->line > 0)
 		show_line(loc->file, loc->line, loc->col);
-	if (hint)
-		fprintf(stderr, "hint: %s\n", hint);
+	if (hint) {
+		sb_reset(&sb);
+		sb_addf(&sb, "hint: %s\n", hint);
+		sanitize(&sb, 0);
+		fputs(sb.buf, stderr);
+	}
 	funlockfile(stderr);
+	sb_release(&sb);
 }
 
 void diag_error(const struct loc *loc, const char *hint, const char *fmt, ...)

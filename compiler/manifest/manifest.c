@@ -19,6 +19,18 @@
 #include "lib/util.h"
 
 #define MAX_INCLUDE_DEPTH 32
+/* What one manifest may read, includes included: a file read whole must be
+ * bounded (include: /dev/zero grew until out of memory), and so must the
+ * number of reads (nine small files that each include the previous ten
+ * times are 10^9 reads). */
+#define MANIFEST_MAX_BYTES (16u << 20) /* one file */
+#define MANIFEST_MAX_TOTAL (64u << 20) /* all files read for one manifest */
+#define MANIFEST_MAX_FILES 1000
+
+struct read_budget {
+	size_t files, bytes;
+	bool over; /* reported once; later includes are skipped silently */
+};
 
 /* One file being read.  Includes are read into the same manifest first, so
  * the including file's scalars win and its lists come after. */
@@ -29,6 +41,7 @@ struct reader {
 	char *dir;        /* directory relative paths resolve against */
 	struct strlist *stack; /* real paths of the files being read: cycles */
 	struct strlist *names; /* interned file names, owned by the manifest */
+	struct read_budget *budget; /* shared by the top file and its includes */
 	int errors;
 };
 
@@ -307,19 +320,53 @@ static void unknown_key(struct reader *r, yaml_node_t *k, const struct field *fi
  * Keys with no field go to `other` when given (for nested sections). */
 typedef void (*other_key_fn)(struct reader *r, void *base, const char *key, yaml_node_t *k, yaml_node_t *v);
 
+/* Which pairs of `map` repeat an earlier scalar key: sorted once, so a
+ * mapping of many keys costs k log k, not k^2.  NULL when none does;
+ * caller frees. */
+struct key_at {
+	const char *key;
+	size_t i;
+};
+static int cmp_key_at(const void *a, const void *b)
+{
+	const struct key_at *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	return c ? c : x->i < y->i ? -1 : x->i > y->i;
+}
+static bool *duplicate_keys(struct reader *r, yaml_node_t *map)
+{
+	size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start), m = 0;
+	if (n < 2)
+		return NULL;
+	struct key_at *v = xcalloc(n, sizeof(*v));
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *k = node(r, map->data.mapping.pairs.start[i].key);
+		if (k && k->type == YAML_SCALAR_NODE)
+			v[m++] = (struct key_at){ scalar(k), i };
+	}
+	qsort(v, m, sizeof(*v), cmp_key_at);
+	bool *dup = NULL;
+	for (size_t j = 1; j < m; j++)
+		if (!strcmp(v[j].key, v[j - 1].key)) {
+			if (!dup)
+				dup = xcalloc(n, sizeof(*dup));
+			dup[v[j].i] = true;
+		}
+	free(v);
+	return dup;
+}
+
 static unsigned long map_fields(struct reader *r, yaml_node_t *map, const struct field *fields, void *base,
 				const char *where, other_key_fn other)
 {
 	unsigned long seen = 0;
+	bool *dup = duplicate_keys(r, map);
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = node(r, p->key), *v = node(r, p->value);
 		if (!expect_kind(r, k, YAML_SCALAR_NODE, "a key"))
 			continue;
-		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++)
-			if (node(r, q->key)->type == YAML_SCALAR_NODE && !strcmp(scalar(node(r, q->key)), scalar(k))) {
-				error_at(r, k, NULL, "duplicate key '%s' in %s", scalar(k), where);
-				break;
-			}
+		if (dup && dup[p - map->data.mapping.pairs.start])
+			error_at(r, k, NULL, "duplicate key '%s' in %s", scalar(k), where);
 		const struct field *f = find_field(fields, scalar(k));
 		if (f) {
 			seen |= 1UL << (f - fields);
@@ -333,6 +380,7 @@ static unsigned long map_fields(struct reader *r, yaml_node_t *map, const struct
 	for (const struct field *f = fields; f->key; f++)
 		if (f->required && !(seen & (1UL << (f - fields))))
 			error_at(r, map, NULL, "%s needs '%s'", where, f->key);
+	free(dup);
 	return seen;
 }
 
@@ -968,13 +1016,13 @@ static void read_document(struct reader *r, bool top)
 		return;
 	bool has_version = false;
 	yaml_node_pair_t *pairs = root->data.mapping.pairs.start, *end = root->data.mapping.pairs.top;
+	bool *dup = duplicate_keys(r, root);
 	for (yaml_node_pair_t *p = pairs; p < end; p++) {
 		yaml_node_t *k = node(r, p->key);
 		if (!expect_kind(r, k, YAML_SCALAR_NODE, "a key"))
 			continue;
-		for (yaml_node_pair_t *q = pairs; q < p; q++)
-			if (node(r, q->key)->type == YAML_SCALAR_NODE && !strcmp(scalar(node(r, q->key)), scalar(k)))
-				error_at(r, k, NULL, "duplicate key '%s'", scalar(k));
+		if (dup && dup[p - pairs])
+			error_at(r, k, NULL, "duplicate key '%s'", scalar(k));
 		if (!strcmp(scalar(k), "rdc"))
 			has_version = true;
 		if (!strcmp(scalar(k), "include"))
@@ -982,6 +1030,7 @@ static void read_document(struct reader *r, bool top)
 	}
 	if (!has_version && top)
 		error_at(r, root, "a manifest starts with: rdc: 1", "the manifest does not say its version (rdc: 1)");
+	free(dup);
 	for (yaml_node_pair_t *p = pairs; p < end; p++)
 		if (node(r, p->key)->type == YAML_SCALAR_NODE)
 			read_top_key(r, node(r, p->key), node(r, p->value));
@@ -1020,9 +1069,48 @@ static bool bare_var(const char *line, size_t len)
 	return false;
 }
 
+/* libyaml checks every open flow level at every token, so nesting costs
+ * depth^2 (400 KB of [[[...]]] ran for minutes) and its composer recurses
+ * once per level.  An event pass that stops at MAX_NESTING levels first
+ * bounds both; a manifest needs a handful.  Returns false after an error. */
+#define MAX_NESTING 64
+static bool nesting_ok(struct reader *r, const char *data, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+	int depth = 0, docs = 0;
+	bool ok = true, done = false;
+	while (!done && yaml_parser_parse(&parser, &ev)) {
+		if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT)
+			depth++;
+		else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT)
+			depth--;
+		if (ev.type == YAML_DOCUMENT_START_EVENT)
+			docs++;
+		struct loc l = { r->file, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1 };
+		if (depth > MAX_NESTING) {
+			diag_error(&l, "a manifest needs a few levels; this looks generated or damaged",
+				   "nested more than %d levels deep", MAX_NESTING);
+			ok = false;
+		} else if (docs > 1) { /* silently ignored, it would be a surprise */
+			diag_error(&l, "one manifest per file; use include: to combine files",
+				   "a second YAML document ('---') in a manifest");
+			ok = false;
+		}
+		done = !ok || ev.type == YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return ok; /* a syntax error is reported by the real parse, with its hints */
+}
+
 /* Parse `data` as the file `name`; returns the number of errors. */
 static int read_buffer(struct reader *r, const char *data, size_t len, bool top)
 {
+	if (!nesting_ok(r, data, len))
+		return 1;
 	yaml_parser_t parser;
 	yaml_parser_initialize(&parser);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
@@ -1052,16 +1140,42 @@ static int read_buffer(struct reader *r, const char *data, size_t len, bool top)
 	return r->errors;
 }
 
+/* Errors quote a manifest's lines and keys, so a file is read as one only
+ * when it says it is one (*.yaml, *.yml) or is readable by anyone anyway:
+ * `include: /etc/shadow` must not print root's password hash. */
+static bool manifest_like(const char *real)
+{
+	size_t n = strlen(real);
+	struct stat st;
+	if ((n > 5 && !strcmp(real + n - 5, ".yaml")) || (n > 4 && !strcmp(real + n - 4, ".yml")))
+		return true;
+	return stat(real, &st) < 0 || (st.st_mode & S_IROTH);
+}
+
 /* Reads `path` into m, as an include of parent (or the top file when parent
  * is NULL).  Returns the number of errors. */
 static int read_file_into(struct reader *parent, struct manifest *m, const char *path, yaml_node_t *at)
 {
 	struct reader r = { .m = m, .names = &m->file_names };
+	struct read_budget top_budget = { 0 };
 	r.stack = parent ? parent->stack : xcalloc(1, sizeof(*r.stack));
+	r.budget = parent && parent->budget ? parent->budget : &top_budget;
 	char *real = realpath(path, NULL);
 	int errors = 0;
 	struct strbuf buf = STRBUF_INIT;
-	if (!real || read_file(real, &buf) < 0) {
+	if (r.budget->over)
+		goto out;
+	if (real && !manifest_like(real)) {
+		if (parent)
+			error_at(parent, at, "name a manifest *.yaml (or make it readable by all)",
+				 "not reading %s as a manifest: it is private and not named *.yaml, and its lines "
+				 "would be printed in errors", path);
+		else
+			diag_fail("not reading %s as a manifest: it is private and not named *.yaml", path);
+		errors = parent ? 0 : 1;
+		goto out;
+	}
+	if (!real || read_file_max(real, &buf, MANIFEST_MAX_BYTES) < 0) {
 		if (parent)
 			error_at(parent, at, NULL, "cannot read included manifest %s: %s", path, read_strerror(errno));
 		else
@@ -1076,6 +1190,15 @@ static int read_file_into(struct reader *parent, struct manifest *m, const char 
 		sb_adds(&chain, real);
 		error_at(parent, at, chain.buf, "include cycle: %s includes itself", path);
 		sb_release(&chain);
+		goto out;
+	}
+	r.budget->bytes += buf.len;
+	if (++r.budget->files > MANIFEST_MAX_FILES || r.budget->bytes > MANIFEST_MAX_TOTAL) {
+		r.budget->over = true;
+		if (parent)
+			error_at(parent, at, "an include repeated at every level multiplies: include each file once",
+				 "the includes read more than %u files or %u MiB: stopping here", MANIFEST_MAX_FILES,
+				 MANIFEST_MAX_TOTAL >> 20);
 		goto out;
 	}
 	sl_push(r.stack, real);
@@ -1123,7 +1246,8 @@ struct manifest *manifest_load_buffer(const char *name, const char *dir, const c
 	struct manifest *m = manifest_new(name);
 	m->dir = xstrdup(dir);
 	struct strlist stack = STRLIST_INIT;
-	struct reader r = { .m = m, .names = &m->file_names, .stack = &stack };
+	struct read_budget budget = { 0 };
+	struct reader r = { .m = m, .names = &m->file_names, .stack = &stack, .budget = &budget };
 	r.file = intern(r.names, name);
 	r.dir = m->dir;
 	int errors = read_buffer(&r, data, len, true);

@@ -4,6 +4,7 @@
 #include "plan/plan.h"
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,11 +99,34 @@ void plan_free(struct plan *p)
 size_t plan_count(const struct plan *p) { return p->n; }
 const struct plan_entry *plan_entry_at(const struct plan *p, size_t i) { return &p->v[i]; }
 
+/* The kernel's cpio reader drops a name of PATH_MAX bytes or more (with its
+ * NUL) and no filesystem takes a component over NAME_MAX: such a path is an
+ * error here, not an image that silently lacks it.  Returns the reason. */
+static const char *path_too_long(const char *path)
+{
+	if (strlen(path) >= PATH_MAX)
+		return "is longer than PATH_MAX (4096 bytes with its NUL), which the kernel refuses";
+	for (const char *s = path; *s;) {
+		s += strspn(s, "/");
+		size_t n = strcspn(s, "/");
+		if (n > NAME_MAX)
+			return "has a name longer than NAME_MAX (255 bytes)";
+		s += n;
+	}
+	return NULL;
+}
+
 static struct plan_entry *new_entry(struct plan *p, const char *dest, const struct loc *loc, const char *origin)
 {
 	char *path = path_normalize(dest);
 	if (!path || !strcmp(path, "/")) {
 		diag_error(loc, NULL, path ? "'%s' is the image root itself" : "'%s' escapes the image root", dest);
+		free(path);
+		return NULL;
+	}
+	const char *why = path_too_long(path);
+	if (why) {
+		diag_error(loc, NULL, "the image path %.64s... %s", path, why);
 		free(path);
 		return NULL;
 	}
@@ -189,6 +213,11 @@ int plan_add_symlink(struct plan *p, const char *dest, const char *target, unsig
 {
 	if (!*target) {
 		diag_error(loc, NULL, "the symlink %s has an empty target", dest);
+		return -1;
+	}
+	if (strlen(target) >= PATH_MAX) { /* the kernel skips such a symlink */
+		diag_error(loc, NULL, "the target of the symlink %s is longer than PATH_MAX (4096 bytes with its NUL)",
+			   dest);
 		return -1;
 	}
 	struct plan_entry *e = new_entry(p, dest, loc, origin);
@@ -394,11 +423,15 @@ static int merge_duplicates(struct plan *p)
 
 /* If a proper prefix of `path` is a symlink entry, rewrite the path through
  * it (usrmerge: /lib/modules/x with /lib -> usr/lib becomes
- * /usr/lib/modules/x), so the archive never writes through a symlink. */
+ * /usr/lib/modules/x), so the archive never writes through a symlink.
+ * As the kernel, it gives up (NULL) after 40 symlinks or once the path is
+ * longer than PATH_MAX: a symlink that extends itself (/a -> a/a/a) would
+ * otherwise grow the path, and the parents added for it, without end. */
+#define MAX_SYMLINK_HOPS 40
 static char *through_symlinks(const struct plan *p, const char *path)
 {
 	char *cur = xstrdup(path);
-	for (int hops = 0; hops < 40; hops++) {
+	for (int hops = 0; hops <= MAX_SYMLINK_HOPS && strlen(cur) < PATH_MAX; hops++) {
 		bool changed = false;
 		for (char *s = strchr(cur + 1, '/'); s; s = strchr(s + 1, '/')) {
 			*s = '\0';
@@ -423,7 +456,8 @@ static char *through_symlinks(const struct plan *p, const char *path)
 		if (!changed)
 			return cur;
 	}
-	return cur;
+	free(cur);
+	return NULL;
 }
 
 /* The symlink entry at exactly `path` among the sorted entries, if any. */
@@ -455,12 +489,20 @@ static char *dir_behind_symlink(const struct plan *p, size_t i)
 
 /* All new paths are computed before any is changed: lookups need the entries
  * still sorted. */
-static void resolve_symlinked_parents(struct plan *p)
+static int resolve_symlinked_parents(struct plan *p)
 {
 	char **np = xcalloc(p->n + 1, sizeof(*np));
+	int rc = 0;
 	for (size_t i = 0; i < p->n; i++) {
 		char *behind = dir_behind_symlink(p, i);
 		np[i] = through_symlinks(p, behind ? behind : p->v[i].path);
+		if (!np[i]) {
+			diag_error(p->v[i].loc.file ? &p->v[i].loc : NULL, "a symlink in its parents loops or extends itself",
+				   "%s cannot be placed: more than %d symlinks or a path longer than PATH_MAX",
+				   p->v[i].path, MAX_SYMLINK_HOPS);
+			np[i] = xstrdup(p->v[i].path);
+			rc = -1;
+		}
 		free(behind);
 	}
 	for (size_t i = 0; i < p->n; i++) {
@@ -468,6 +510,7 @@ static void resolve_symlinked_parents(struct plan *p)
 		p->v[i].path = np[i];
 	}
 	free(np);
+	return rc;
 }
 
 static int add_implied_parents(struct plan *p)
@@ -507,7 +550,10 @@ int plan_finish(struct plan *p)
 	if (hash_files(p) < 0)
 		return -1; /* a file with no content has no place in the plan */
 	sort_entries(p);
-	resolve_symlinked_parents(p);
+	if (resolve_symlinked_parents(p) < 0) {
+		p->finished = true;
+		return -1; /* the parents such paths would need are the cost */
+	}
 	sort_entries(p);
 	int rc = merge_duplicates(p);
 	if (add_implied_parents(p) < 0)
@@ -523,10 +569,12 @@ const struct plan_entry *plan_resolve(const struct plan *p, const char *path)
 {
 	char *cur = path_normalize(path);
 	const struct plan_entry *e = NULL;
-	for (int hops = 0; cur && hops < 40; hops++) {
+	for (int hops = 0; cur && hops < MAX_SYMLINK_HOPS; hops++) {
 		char *through = through_symlinks(p, cur);
 		free(cur);
 		cur = through;
+		if (!cur)
+			break;
 		e = find_sorted(p->v, p->n, cur);
 		if (!e || e->kind != PK_SYMLINK)
 			break;

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Hostile inputs (issue 18): manifests, includes and lists are read only
+# from regular files and with bounded size; includes have depth, count and
+# size limits; symlink expansion stops as the kernel's does; costs stay
+# linear (deep paths, [[[...]]], many keys, many errors); the image keeps
+# to what the kernel's cpio reader takes (PATH_MAX, NAME_MAX).  Each attack
+# runs under a time (and memory) limit, so a regression fails, not hangs.
+. "$(dirname "$0")/lib.sh"
+
+# bounded CMD...: the command, killed after 20 s and 1 GiB (124: it hung)
+bounded() { (ulimit -v 1048576 && timeout 20 "$@"); }
+
+test_expect_success 'include: /dev/zero and an included FIFO are errors at the include' '
+	printf "rdc: 1\ninclude: /dev/zero\n" > z.yaml && mkfifo ff && printf "rdc: 1\ninclude: ff\n" > f.yaml &&
+	expect_fail 1 bounded "$RDC" check z.yaml && expect_grep "z.yaml:2:10: error: cannot read included manifest /dev/zero: not a regular file" err &&
+	expect_fail 1 bounded "$RDC" check f.yaml && expect_grep "f.yaml:2:10: error: .*ff: not a regular file" err
+'
+
+test_expect_success 'rdc check /dev/zero, rdc import /dev/zero, a list on stdin from /dev/zero' '
+	expect_fail 1 bounded "$RDC" check /dev/zero && expect_grep "not a regular file" err &&
+	expect_fail 1 bounded "$RDC" import /dev/zero && expect_grep "not a regular file" err &&
+	expect_fail 1 bounded sh -c "\"$RDC\" import - < /dev/zero" && expect_grep "file too large" err
+'
+
+test_expect_success 'includes that multiply (9 files, each including the previous 10 times) stop early' '
+	printf "rdc: 1\ndirs: [/d]\n" > f0.yaml &&
+	for i in 1 2 3 4 5 6 7 8 9; do
+		printf "rdc: 1\ninclude: [f%s.yaml, f%s.yaml, f%s.yaml, f%s.yaml, f%s.yaml, f%s.yaml, f%s.yaml, f%s.yaml, f%s.yaml, f%s.yaml]\n" \
+			$((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) > f$i.yaml || exit 1
+	done &&
+	expect_fail 1 bounded "$RDC" check f9.yaml && expect_grep "the includes read more than 1000 files" err &&
+	test "$(grep -c "error:" err)" = 1
+'
+
+test_expect_success 'a symlink that extends itself is an error, in bounded time and memory' '
+	t=$(printf "a/%.0s" $(seq 1000)) &&
+	printf "rdc: 1\nsymlinks: [{path: /a, target: \"%s\"}]\nfiles: [{dest: /a/x, content: \"x\"}]\n" "$t" > sl.yaml &&
+	expect_fail 1 bounded "$RDC" build sl.yaml -o sl.cpio && expect_grep "more than 40 symlinks or a path longer than PATH_MAX" err &&
+	test ! -e sl.cpio
+'
+
+test_expect_success 'a 40 KB deep path, a name over NAME_MAX, a 70 KB symlink target are errors' '
+	p=$(printf "/d%.0s" $(seq 20000)) && printf "rdc: 1\ndirs: [\"%s\"]\n" "$p" > deep.yaml &&
+	expect_fail 1 bounded "$RDC" build deep.yaml -o deep.cpio && expect_grep "longer than PATH_MAX" err &&
+	n=$(printf "n%.0s" $(seq 300)) && printf "rdc: 1\ndirs: [/%s]\n" "$n" > name.yaml &&
+	expect_fail 1 "$RDC" build name.yaml -o n.cpio && expect_grep "longer than NAME_MAX" err &&
+	t=$(printf "t%.0s" $(seq 70000)) && printf "rdc: 1\nsymlinks: [{path: /l, target: %s}]\n" "$t" > tgt.yaml &&
+	expect_fail 1 "$RDC" build tgt.yaml -o t.cpio && expect_grep "target of the symlink /l is longer than PATH_MAX" err
+'
+
+test_expect_success '400 KB of [[[...]]] is an error at once' '
+	{ printf "rdc: 1\nfiles: "; head -c 200000 /dev/zero | tr "\\0" "["; head -c 200000 /dev/zero | tr "\\0" "]"; echo; } > br.yaml &&
+	expect_fail 1 bounded "$RDC" check br.yaml && expect_grep "nested more than 64 levels deep" err &&
+	test "$(wc -c < err)" -lt 2000
+'
+
+test_expect_success 'many keys and many errors cost linear time (20000 of each)' '
+	{ echo "rdc: 1"; for i in $(seq 20000); do echo "k$i: 1"; done; } > top.yaml &&
+	{ echo "rdc: 1"; echo "files:"; for i in $(seq 20000); do echo "  - {dest: /f$i, contnt: x}"; done; } > errs.yaml &&
+	start=$(date +%s) && expect_fail 1 bounded "$RDC" check top.yaml && expect_fail 1 bounded "$RDC" check errs.yaml &&
+	test "$(grep -c "unknown key .contnt." err)" = 20000 && test $(( $(date +%s) - start )) -lt 10
+'
+
+test_expect_success 'a second YAML document is an error, not ignored' '
+	printf "rdc: 1\ndirs: [/a]\n---\nrdc: 1\ndirs: [/b]\n" > two.yaml &&
+	expect_fail 1 "$RDC" check two.yaml && expect_grep "two.yaml:3:1: error: a second YAML document" err
+'
+
+test_expect_success 'control characters of a manifest are not echoed to the terminal' '
+	printf "rdc: 1\nfoo\033]0;pwned\007: 1\n" > ctl.yaml &&
+	expect_fail 1 "$RDC" check ctl.yaml && ! grep -q "$(printf "\033")" err &&
+	printf "rdc: 1\n\"foo\\\\e]0;pwned\\\\a\": 1\n" > esc.yaml && grep -q "e]0" esc.yaml &&
+	expect_fail 1 "$RDC" check esc.yaml && expect_grep "unknown key" err && ! grep -q "$(printf "\033")" err
+'
+
+test_expect_success 'include: of a private file that is no manifest does not print its lines' '
+	echo "root:\$y\$secrethash:19000:0:99999:7:::" > shadow && chmod 0600 shadow &&
+	printf "rdc: 1\ninclude: shadow\n" > s.yaml &&
+	expect_fail 1 "$RDC" check s.yaml && expect_grep "s.yaml:2:10: error: not reading .*shadow as a manifest" err && ! grep -q secrethash err &&
+	expect_fail 1 "$RDC" check shadow && ! grep -q secrethash err
+'
+
+test_done

@@ -24,7 +24,7 @@ VERSION  := 0.1.0
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' -DKMOD_SONAME='"$(KMOD_SONAME)"' -I. -Icompiler $(PKG_CFLAGS)
-LDLIBS   += $(PKG_LIBS) -lpthread
+LDLIBS   += $(PKG_LIBS) -lbz2 -lpthread
 
 ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -65,7 +65,7 @@ FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' -DKM
 FUZZ_LIBSRC := $(filter-out compiler/main.c,$(SRCS))
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIBSRC) $(HDRS)
 	@mkdir -p build-fuzz
-	clang $(FUZZ_CFLAGS) -I. -Icompiler -o $@ $< $(FUZZ_LIBSRC) $(PKG_LIBS) -lpthread
+	clang $(FUZZ_CFLAGS) -I. -Icompiler -o $@ $< $(FUZZ_LIBSRC) $(PKG_LIBS) -lbz2 -lpthread
 
 fuzz: build-fuzz/fuzz_manifest build-fuzz/fuzz_elf
 	tests/fuzz/run-fuzz.sh

@@ -138,6 +138,8 @@ static int run_build(int argc, char **argv, struct build_opts *o)
 		return rc;
 	if (o->format && !strcmp(o->format, "list") && !o->output)
 		o->output = "-";
+	if (cli_is_image(path, argv[0]))
+		return 1;
 	struct manifest *m = manifest_load(path);
 	if (!m)
 		return 1;
@@ -179,6 +181,8 @@ int cmd_explain(int argc, char **argv)
 		return 2;
 	}
 	struct build_opts o = { .check_only = true, .explain = argv + 2, .nexplain = (size_t)argc - 2, .json = as_json };
+	if (cli_is_image(argv[1], "explain"))
+		return 1;
 	struct manifest *m = manifest_load(argv[1]);
 	if (!m)
 		return 1;

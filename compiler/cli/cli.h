@@ -13,4 +13,14 @@ int cmd_kmods(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_test(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+
+/* Shared by the commands that print image entries (ls.c). */
+#include <stdio.h>
+const char *entry_type_name(unsigned mode); /* "file", "dir", "symlink", "char" ... */
+void mode_string(unsigned mode, char out[11]); /* "-rwxr-xr-x", as ls -l */
+/* True, after saying so and naming `rdc ls`, when `path` (given to
+ * `command`, which wants a manifest or a list) is an initramfs image. */
+#include <stdbool.h>
+bool cli_is_image(const char *path, const char *command);
 #endif

@@ -89,6 +89,8 @@ int cmd_run(int argc, char **argv)
 	int rc = parse_args(argc, argv, &o);
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	if (cli_is_image(o.manifest, "run"))
+		return 1;
 	struct manifest *m = manifest_load(o.manifest);
 	if (!m)
 		return 1;

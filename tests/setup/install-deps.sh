@@ -5,7 +5,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 build=(build-essential pkg-config libyaml-dev libarchive-dev libelf-dev libkmod-dev
-       libxxhash-dev libacl1-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev)
+       libxxhash-dev libacl1-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev)
 tests=(busybox-static linux-image-amd64 linux-source-6.1 qemu-system-x86 qemu-system-arm
        qemu-user pax-utils kmod clang libclang-rt-14-dev cpio zstd xz-utils lz4 gzip strace
        libc6-arm64-cross libc6-riscv64-cross libc6-dev-arm64-cross libc6-dev-riscv64-cross gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu

@@ -44,56 +44,14 @@ struct index_entry {
 
 struct cas {
 	char *dir;
-	/* Guards the index and the fresh set: files are hashed on several
-	 * threads, and emit's segment threads repair objects concurrently. */
+	/* Guards the index: files are hashed on several threads, and emit's
+	 * segment threads record what they streamed. */
 	pthread_mutex_t lock;
 	struct index_entry *slots;
 	size_t nslots, used;
 	bool loaded, dirty;
-	/* Objects this process wrote from bytes it hashed itself: streaming
-	 * them into the image needs no second hashing pass (a cold build would
-	 * otherwise read everything three times). */
-	struct cas_hash *fresh;
-	size_t nfresh, afresh;
 	size_t index_damaged; /* lines dropped when the index was loaded */
 };
-
-/* An open-addressing set of hashes; the hash's own bytes are the slot. */
-static size_t fresh_slot(const struct cas_hash *v, size_t n, const struct cas_hash *h)
-{
-	static const struct cas_hash empty;
-	uint64_t k;
-	memcpy(&k, h->b, sizeof(k));
-	size_t i = k & (n - 1);
-	while (memcmp(&v[i], &empty, sizeof(empty)) && memcmp(&v[i], h, sizeof(*h)))
-		i = (i + 1) & (n - 1);
-	return i;
-}
-
-/* Called under c->lock. */
-static void fresh_add(struct cas *c, const struct cas_hash *h)
-{
-	if ((c->nfresh + 1) * 2 > c->afresh) {
-		size_t n = c->afresh ? c->afresh * 2 : 256;
-		struct cas_hash *v = xcalloc(n, sizeof(*v));
-		for (size_t i = 0; i < c->afresh; i++)
-			if (memcmp(&c->fresh[i], &(struct cas_hash){ 0 }, sizeof(*h)))
-				v[fresh_slot(v, n, &c->fresh[i])] = c->fresh[i];
-		free(c->fresh);
-		c->fresh = v;
-		c->afresh = n;
-	}
-	struct cas_hash *slot = &c->fresh[fresh_slot(c->fresh, c->afresh, h)];
-	if (memcmp(slot, h, sizeof(*h))) {
-		*slot = *h;
-		c->nfresh++;
-	}
-}
-
-static bool fresh_has(const struct cas *c, const struct cas_hash *h)
-{
-	return c->afresh && !memcmp(&c->fresh[fresh_slot(c->fresh, c->afresh, h)], h, sizeof(*h));
-}
 
 /* ---- hashing ---------------------------------------------------------- */
 
@@ -349,7 +307,6 @@ void cas_close(struct cas *c)
 	for (size_t i = 0; i < c->nslots; i++)
 		free(c->slots[i].path);
 	free(c->slots);
-	free(c->fresh);
 	pthread_mutex_destroy(&c->lock);
 	free(c->dir);
 	free(c);
@@ -389,11 +346,6 @@ static int object_write(struct cas *c, const struct cas_hash *h, const void *dat
 			rc = -1;
 		} else {
 			rc = atomic_commit(&af, 0444);
-			if (rc == 0) {
-				pthread_mutex_lock(&c->lock);
-				fresh_add(c, h);
-				pthread_mutex_unlock(&c->lock);
-			}
 		}
 	}
 	if (rc < 0)
@@ -406,7 +358,8 @@ static int object_write(struct cas *c, const struct cas_hash *h, const void *dat
 /* An index entry says "this source has that content": the object it names
  * must at least be a regular file of the source's size, or the entry names
  * some other object (damage, a stale entry) and the source is hashed again.
- * The content itself is re-hashed where it ships (cas_open_verified). */
+ * The content itself is re-hashed where it ships (cas_stream_close, and
+ * cas_put_file for lists). */
 static bool object_fits(const struct cas *c, const struct cas_hash *h, uint64_t size)
 {
 	char *path = cas_object_path(c, h);
@@ -481,11 +434,6 @@ static int stream_in(struct cas *c, const char *src, const struct cas_hash *expe
 		free(af.path);
 		af.path = xstrdup(obj);
 		rc = mkdir_p(dir, 0755) == 0 && atomic_commit(&af, 0444) == 0 ? 0 : -1;
-		if (rc == 0 && !expect) { /* a repair (expect) runs with c->lock already held */
-			pthread_mutex_lock(&c->lock);
-			fresh_add(c, h);
-			pthread_mutex_unlock(&c->lock);
-		}
 		if (rc < 0)
 			diag_fail("cannot write cache object %s: %s", obj, strerror(errno));
 		if (af.tmp)
@@ -498,6 +446,19 @@ out:
 		close(in);
 	free(stage);
 	return rc;
+}
+
+static int open_if_intact(const char *path, const struct cas_hash *h)
+{
+	struct stat st;
+	int fd = open_regular(path, &st); /* a FIFO planted in the cache is damage, not a wait */
+	struct cas_hash got;
+	if (fd < 0)
+		return -1;
+	if (hash_fd(fd, &got, NULL) == 0 && !memcmp(&got, h, sizeof(got)) && lseek(fd, 0, SEEK_SET) == 0)
+		return fd;
+	close(fd);
+	return -1;
 }
 
 /* Hash and store a file whose identity was `before`.  A file that changes
@@ -545,68 +506,198 @@ int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *s
 	if (known)
 		*h = e->hash;
 	pthread_mutex_unlock(&c->lock);
-	int rc = 0;
-	if (!known || !object_fits(c, h, id.size))
-		rc = ingest(c, abs ? abs : src, &id, h, why);
+	/* A list names the object itself (gen_init_cpio reads it): one that is
+	 * damaged is replaced from the source, which still matches the index. */
+	bool intact = false;
+	if (known && object_fits(c, h, id.size)) {
+		char *obj = cas_object_path(c, h);
+		int fd = open_if_intact(obj, h);
+		intact = fd >= 0;
+		if (fd >= 0)
+			close(fd);
+		else {
+			char hex[33];
+			cas_hash_hex(h, hex);
+			unlink(obj);
+			diag_warn(NULL, NULL, "cache object %s was damaged; restored it from %s", hex, src);
+		}
+		free(obj);
+	}
+	int rc = intact ? 0 : ingest(c, abs ? abs : src, &id, h, why);
 	free(abs);
 	return rc;
 }
 
-static int open_if_intact(const char *path, const struct cas_hash *h)
+/* ---- sources straight into images ------------------------------------ */
+
+/* The index's key for src: absolute (relative sources are rare: the
+ * manifest's own files), NULL when it has none. */
+static char *index_key(const char *src)
 {
-	struct stat st;
-	int fd = open_regular(path, &st); /* a FIFO planted in the cache is damage, not a wait */
-	struct cas_hash got;
-	if (fd < 0)
-		return -1;
-	if (hash_fd(fd, &got, NULL) == 0 && !memcmp(&got, h, sizeof(got)) && lseek(fd, 0, SEEK_SET) == 0)
-		return fd;
-	close(fd);
-	return -1;
+	char *abs = src[0] == '/' ? xstrdup(src) : realpath(src, NULL);
+	if (abs && strchr(abs, '\n')) { /* one line per entry: never indexed */
+		free(abs);
+		abs = NULL;
+	}
+	return abs;
 }
 
-int cas_open_verified(struct cas *c, const struct cas_hash *h, const char *src)
+int cas_index_lookup(struct cas *c, const char *src, const struct stat *st, struct cas_hash *h)
 {
-	char *path = cas_object_path(c, h), hex[33];
+	struct ident id;
+	ident_of(st, &id);
+	char *key = index_key(src);
 	pthread_mutex_lock(&c->lock);
-	bool fresh = fresh_has(c, h);
+	const struct index_entry *e = key ? index_hit(c, key, &id) : NULL;
+	if (e)
+		*h = e->hash;
 	pthread_mutex_unlock(&c->lock);
+	free(key);
+	return e != NULL;
+}
+
+static void index_record(struct cas *c, const char *src, const struct ident *id, int64_t hashed_ns,
+			 const struct cas_hash *h)
+{
+	char *key = index_key(src);
+	if (key) {
+		pthread_mutex_lock(&c->lock);
+		index_set(c, key, id, hashed_ns, h);
+		pthread_mutex_unlock(&c->lock);
+	}
+	free(key);
+}
+
+int cas_hash_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *size, struct strbuf *why)
+{
+	int64_t hashed_ns = now_ns();
 	struct stat st;
-	int fd = fresh ? open_regular(path, &st) : -1;
-	if (fd < 0)
-		fd = open_if_intact(path, h);
-	cas_hash_hex(h, hex);
-	struct strbuf why = STRBUF_INIT; /* why the source could not be read */
-	if (fd < 0 && src) {
-		struct cas_hash now;
-		struct ident id;
-		pthread_mutex_lock(&c->lock);
-		if (stream_in(c, src, h, &now, &id, &why) == 0) {
-			diag_warn(NULL, NULL, "cache object %s was missing or damaged; restored it from %s", hex, src);
-			fd = open_if_intact(path, h);
-		}
-		pthread_mutex_unlock(&c->lock);
-	}
+	struct ident before, after;
+	int fd = open_regular(src, &st);
 	if (fd < 0) {
-		/* Whatever is at path is damaged (or absent): drop it, so that the
-		 * next build's cas_put_blob/cas_put_file writes the object afresh
-		 * instead of finding it "present" and failing here again. */
-		pthread_mutex_lock(&c->lock);
-		int again = open_if_intact(path, h); /* a concurrent repair may have won */
-		if (again >= 0)
-			fd = again;
+		if (errno == EINVAL)
+			sb_addf(why, "%s is not a regular file", src);
 		else
-			unlink(path);
-		pthread_mutex_unlock(&c->lock);
+			sb_addf(why, "cannot read %s: %s", src, strerror(errno));
+		return -1;
 	}
-	if (fd < 0 && why.len)
-		diag_fail("cache object %s is missing or damaged and cannot be restored: %s", hex, why.buf);
-	else if (fd < 0)
-		diag_fail("cache object %s (%s) is missing or damaged and %s; run the build again", hex,
-			  src ? src : "generated content", src ? "its source has changed since" : "cannot be restored here");
-	sb_release(&why);
-	free(path);
-	return fd;
+	ident_of(&st, &before);
+	int rc = hash_fd(fd, h, size);
+	if (rc < 0)
+		sb_addf(why, "cannot read %s: %s", src, strerror(errno));
+	else if (fstat(fd, &st) < 0 || (ident_of(&st, &after), !ident_eq(&before, &after)) || *size != before.size) {
+		sb_addf(why, "%s changed while rdc was reading it", src);
+		rc = -1;
+	}
+	close(fd);
+	if (rc == 0)
+		index_record(c, src, &before, hashed_ns, h);
+	return rc;
+}
+
+/* The stream's hash state lives behind a void pointer so that cas.h needs
+ * no xxhash.h. */
+int cas_stream_open(struct cas *c, struct cas_stream *s, const char *src, const struct cas_hash *expect,
+		    uint64_t size, struct strbuf *why)
+{
+	memset(s, 0, sizeof(*s));
+	s->src = src;
+	s->known = expect != NULL;
+	if (expect)
+		s->expect = *expect;
+	s->left = size;
+	s->opened_ns = now_ns();
+	char *obj = src ? NULL : cas_object_path(c, expect);
+	s->fd = open_regular(src ? src : obj, &s->before); /* a source swapped for a FIFO must not hang us */
+	int err = errno;
+	free(obj);
+	if (s->fd < 0) {
+		if (src)
+			sb_addf(why, "cannot read %s: %s", src, strerror(err));
+		else
+			s->damaged = true;
+		return src ? -1 : cas_stream_close(c, s, NULL, why);
+	}
+	if ((uint64_t)s->before.st_size != size) {
+		if (src)
+			sb_addf(why, "%s changed while rdc was reading it (its size is now %jd bytes, not %ju)", src,
+				(intmax_t)s->before.st_size, (uintmax_t)size);
+		else
+			s->damaged = true;
+		close(s->fd);
+		s->fd = -1;
+		return src ? -1 : cas_stream_close(c, s, NULL, why);
+	}
+	XXH3_state_t *x = XXH3_createState();
+	XXH3_128bits_reset(x);
+	s->state = x;
+	return 0;
+}
+
+void cas_stream_abandon(struct cas_stream *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	if (s->state)
+		XXH3_freeState(s->state);
+	s->state = NULL;
+}
+
+ssize_t cas_stream_read(struct cas_stream *s, void *buf, size_t n)
+{
+	if (n > s->left)
+		n = s->left;
+	ssize_t got = n ? read(s->fd, buf, n) : 0;
+	if (got > 0) {
+		XXH3_128bits_update(s->state, buf, (size_t)got);
+		s->left -= (uint64_t)got;
+	}
+	return got;
+}
+
+/* The bytes streamed are the image's only if they hash to what the plan (and
+ * so every key) says, and the file did not change while it was read; a
+ * source the index did not know is recorded now.  A damaged object (inline
+ * content) is removed, so the next build writes it afresh. */
+int cas_stream_close(struct cas *c, struct cas_stream *s, struct cas_hash *got, struct strbuf *why)
+{
+	struct cas_hash h = { 0 };
+	struct stat after;
+	bool complete = s->fd >= 0 && s->left == 0;
+	if (s->state) {
+		hash_from_xxh(XXH3_128bits_digest(s->state), &h);
+		XXH3_freeState(s->state);
+		s->state = NULL;
+	}
+	struct ident before, now;
+	ident_of(&s->before, &before);
+	bool changed = s->fd >= 0 && (fstat(s->fd, &after) < 0 || (ident_of(&after, &now), !ident_eq(&before, &now)));
+	bool wrong = s->known && memcmp(&h, &s->expect, sizeof(h));
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	int rc = 0;
+	char hex[33];
+	cas_hash_hex(&s->expect, hex);
+	if (s->src && (changed || !complete || wrong)) {
+		sb_addf(why, "%s changed while rdc was reading it", s->src);
+		if (wrong && !changed) /* the index was wrong about it: hash it afresh next time */
+			index_record(c, s->src, &before, 0, &s->expect);
+		rc = -1;
+	} else if (!s->src && (s->damaged || changed || !complete || wrong)) {
+		char *obj = cas_object_path(c, &s->expect);
+		unlink(obj);
+		free(obj);
+		sb_addf(why, "cache object %s (generated content) was missing or damaged: removed it; run the build again",
+			hex);
+		rc = -1;
+	} else if (s->src && !s->known) {
+		index_record(c, s->src, &before, s->opened_ns, &h);
+	}
+	if (rc == 0 && got)
+		*got = h;
+	return rc;
 }
 
 /* ---- memos ------------------------------------------------------------ */

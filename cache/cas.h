@@ -17,6 +17,7 @@
 #define RDC_CAS_H
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include "lib/util.h"
 
@@ -34,8 +35,9 @@ struct cas *cas_open_existing(const char *dir);
 void cas_close(struct cas *c);
 const char *cas_dir(const struct cas *c);
 
-/* Ingest a host file: a stat-index hit costs one stat(); otherwise the file is
- * read, hashed and copied into objects/.  *size gets the content size.  Safe
+/* Ingest a host file into objects/, for outputs that name objects (lists):
+ * a stat-index hit whose object exists costs a stat and an access; otherwise
+ * the file is read, hashed and copied.  *size gets the content size.  Safe
  * on several threads.  On -1, a problem with the source itself (unreadable,
  * changed while read) is described in *why for the caller to place; a
  * problem with the cache has been reported already and *why stays empty. */
@@ -43,10 +45,37 @@ int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *s
 int cas_put_blob(struct cas *c, const void *data, size_t len, struct cas_hash *h);
 /* objects/ab/cdef... (caller frees). */
 char *cas_object_path(const struct cas *c, const struct cas_hash *h);
-/* Open an object for streaming into an image, after checking that its content
- * still hashes to h.  A damaged object is repaired from `src` (when not NULL
- * and still matching) or reported: -1 is returned, never bad bytes. */
-int cas_open_verified(struct cas *c, const struct cas_hash *h, const char *src);
+/* The content hash the stat index knows for `src` as stat()ed in *st: 1
+ * (and *h) when its identity is unchanged and the entry is not racy, else 0.
+ * Costs no system call. */
+int cas_index_lookup(struct cas *c, const char *src, const struct stat *st, struct cas_hash *h);
+/* Read and hash `src` without storing it (the index records it); errors as
+ * for cas_put_file. */
+int cas_hash_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *size, struct strbuf *why);
+
+/* A file's bytes on their way into an image: a source read directly
+ * (src), or the object of inline content (src NULL), hashed as they are
+ * read.  cas_stream_close says whether what was read is what the plan
+ * expects: the hash `expect` (NULL: not known yet; *got gets it and the
+ * index records it), `size` bytes, a file that did not change meanwhile.
+ * On -1 nothing read may be shipped; *why says why (a damaged object is
+ * removed, so the next build restores it).  Safe on several threads. */
+struct cas_stream {
+	int fd;
+	const char *src;
+	bool known, damaged;
+	struct cas_hash expect;
+	uint64_t left;
+	int64_t opened_ns;
+	struct stat before;
+	void *state;
+};
+int cas_stream_open(struct cas *c, struct cas_stream *s, const char *src, const struct cas_hash *expect,
+		    uint64_t size, struct strbuf *why);
+ssize_t cas_stream_read(struct cas_stream *s, void *buf, size_t n);
+int cas_stream_close(struct cas *c, struct cas_stream *s, struct cas_hash *got, struct strbuf *why);
+/* Close without a verdict (nothing read from it is used). */
+void cas_stream_abandon(struct cas_stream *s);
 void cas_hash_hex(const struct cas_hash *h, char out[33]);
 void cas_hash_data(const void *data, size_t len, struct cas_hash *h);
 

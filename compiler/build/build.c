@@ -417,20 +417,45 @@ static char *output_memo_key(const char *path)
 	return key ? key : xstrdup(path);
 }
 
-static bool output_current(struct cas *cas, const char *path, const struct cas_hash *key)
+/* What the record of the output at `path` says ("<key> <dev>:<ino>"), when
+ * the file there is still the one rdc wrote; NULL otherwise (caller frees). */
+static char *output_recorded(struct cas *cas, const char *path)
 {
-	char *mkey = output_memo_key(path), hex[33];
+	char *mkey = output_memo_key(path);
 	struct strbuf payload = STRBUF_INIT;
+	char *said = cas_memo_get(cas, "output", mkey, &payload) == 1 ? xstrdup(sb_str(&payload)) : NULL;
+	sb_release(&payload);
+	free(mkey);
+	return said;
+}
+
+static bool output_current(const char *recorded, const char *path, const struct cas_hash *key)
+{
+	char hex[33];
 	cas_hash_hex(key, hex);
 	struct stat st;
 	char *want = NULL;
-	if (stat(path, &st) == 0)
+	if (recorded && stat(path, &st) == 0)
 		want = xasprintf("%s %ju:%ju", hex, (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
-	bool same = want && cas_memo_get(cas, "output", mkey, &payload) == 1 && !strcmp(sb_str(&payload), want);
+	bool same = want && !strcmp(recorded, want);
 	free(want);
-	sb_release(&payload);
-	free(mkey);
 	return same;
+}
+
+/* Files the stat index did not know are hashed before anything is written,
+ * except where the output streams them: an uncompressed image (or C array,
+ * .S, tree) hashes them as it copies them, so a cold build reads each input
+ * once, like gen_init_cpio.  That needs no record to compare with (nothing
+ * to be a no-op against); segments need every key first, and lists name
+ * cache objects, so every file goes into objects/. */
+static int hash_before_writing(struct plan *p, const struct emit_opts *eo, bool recorded)
+{
+	bool streams = eo->format == EF_CPIO ? eo->algo == EA_NONE : eo->format != EF_LIST;
+	if (eo->format == EF_LIST)
+		return plan_hash_files(p, true);
+	if (plan_pending(p) && (!streams || recorded))
+		return plan_hash_files(p, false);
+	return 0;
 }
 
 /* Writing the image over its own manifest or one of its sources would
@@ -612,6 +637,8 @@ static int make_plan(struct builder *b)
 	/* Even after an error: unreadable files and conflicts are reported in
 	 * the same run, not one at a time. */
 	int rc = plan_finish(b->plan);
+	if (b->errors && rc == 0)
+		plan_hash_files(b->plan, false); /* unreadable files are reported in the same run too */
 	if (rc == 0 && init_exec_missing(b))
 		rc = -1;
 	if (rc == 0)
@@ -742,21 +769,28 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 		r->kver = xstrdup(b.kver);
 	if (rc == 0 && o->nexplain)
 		rc = explain(b.plan, o->explain, o->nexplain, o->json);
+	if (rc == 0 && o->check_only && !o->nexplain)
+		rc = plan_hash_files(b.plan, false); /* every source readable, and known to the index */
 	if (rc == 0 && !o->check_only) {
 		struct cas_hash key;
-		emit_image_key(b.plan, &eo, &key);
 		bool cacheable = eo.format == EF_CPIO || eo.format == EF_C || eo.format == EF_LIST;
 		bool to_stdout = !strcmp(path, "-");
+		char *recorded = cacheable && !to_stdout ? output_recorded(b.cas, path) : NULL;
 		if (!to_stdout && outputs_refused(m, b.plan, o, &eo, path)) {
 			rc = -1;
-		} else if (cacheable && !to_stdout && output_current(b.cas, path, &key)) {
+		} else if (hash_before_writing(b.plan, &eo, recorded != NULL) < 0) {
+			rc = -1;
+		} else if (recorded && (emit_image_key(b.plan, &eo, &key), output_current(recorded, path, &key))) {
 			r->unchanged = true;
 		} else {
 			struct stat written;
 			rc = emit_write(b.plan, b.cas, &eo, path, &written);
-			if (rc == 0 && cacheable && !to_stdout)
+			if (rc == 0 && cacheable && !to_stdout) {
+				emit_image_key(b.plan, &eo, &key); /* every hash is known now */
 				output_record(b.cas, path, &key, &written);
+			}
 		}
+		free(recorded);
 		diag_info("%s: %zu entries, %s%s%s", path, plan_count(b.plan), eo.format == EF_CPIO ? "compression " : "",
 			  eo.format == EF_CPIO ? emit_algo_name(eo.algo) : "", r->unchanged ? " (unchanged)" : "");
 		note_result(r, b.plan, &eo, &stats, path);

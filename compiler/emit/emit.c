@@ -532,28 +532,73 @@ static void cpio_pad4(struct cpio *c)
 	sink_zeros(c->s, (4 - c->s->in_off % 4) % 4);
 }
 
-static int cpio_file_body(struct cpio *c, const struct plan_entry *e)
+/* Room to read input straight into, when the sink writes it unchanged (an
+ * uncompressed image): one copy fewer, as gen_init_cpio reads into its own
+ * buffer and writes it.  NULL when the bytes must go through sink_write. */
+static unsigned char *sink_window(struct sink *s, size_t *room)
 {
-	int fd = cas_open_verified(c->cas, &e->hash, e->src);
-	if (fd < 0)
-		return -1;
-	unsigned char *buf = xmalloc(IO_CHUNK);
-	uint64_t left = e->size;
-	while (left) {
-		ssize_t n = read(fd, buf, left < IO_CHUNK ? left : IO_CHUNK);
-		if (n <= 0) {
-			diag_fail("%s: cache object for %s ended early", e->path, e->src ? e->src : "inline content");
-			break;
-		}
-		sink_write(c->s, buf, n);
-		left -= n;
-	}
-	free(buf);
-	close(fd);
-	return left ? -1 : 0;
+	if (s->c_text || s->algo != EA_NONE)
+		return NULL;
+	if (s->olen == s->ocap)
+		sink_flush(s);
+	*room = s->ocap - s->olen;
+	return s->obuf + s->olen;
 }
 
-static int cpio_entry(struct cpio *c, const struct plan_entry *e)
+static void sink_took(struct sink *s, size_t n)
+{
+	s->olen += n;
+	s->in_off += n;
+}
+
+/* A file's bytes come from its source (or, for inline content, its cache
+ * object), hashed on the way: they reach the image only through an output
+ * written under a temporary name, and a mismatch fails the build before
+ * that name is committed, so nothing that differs from the plan ships. */
+static int cpio_file_body(struct cpio *c, const struct plan *p, const struct plan_entry *e)
+{
+	struct cas_stream st;
+	struct strbuf why = STRBUF_INIT;
+	int rc = cas_stream_open(c->cas, &st, e->src, e->hashed ? &e->hash : NULL, e->size, &why);
+	unsigned char *buf = rc == 0 ? xmalloc(IO_CHUNK) : NULL;
+	while (rc == 0 && st.left) {
+		size_t room = IO_CHUNK;
+		unsigned char *at = sink_window(c->s, &room);
+		ssize_t n = cas_stream_read(&st, at ? at : buf, room);
+		if (n <= 0)
+			break; /* short: cas_stream_close says so */
+		if (at)
+			sink_took(c->s, (size_t)n);
+		else
+			sink_write(c->s, buf, (size_t)n);
+	}
+	free(buf);
+	struct cas_hash got;
+	bool opened = rc == 0;
+	if (opened)
+		rc = cas_stream_close(c->cas, &st, &got, &why);
+	if (rc == 0 && !e->hashed)
+		plan_learn_hash(p, e, &got);
+	if (rc < 0 && why.len)
+		diag_error(&e->loc, opened && e->src ? "run the build again once it has settled" : NULL, "%s", why.buf);
+	sb_release(&why);
+	return rc;
+}
+
+/* After a failure the archive is lost anyway: the other sources are only
+ * opened, so that every one that cannot be read is reported at its line. */
+static void cpio_check_source(struct cpio *c, const struct plan_entry *e)
+{
+	struct cas_stream st;
+	struct strbuf why = STRBUF_INIT;
+	if (cas_stream_open(c->cas, &st, e->src, e->hashed ? &e->hash : NULL, e->size, &why) < 0)
+		diag_error(&e->loc, NULL, "%s", why.buf);
+	else
+		cas_stream_abandon(&st);
+	sb_release(&why);
+}
+
+static int cpio_entry(struct cpio *c, const struct plan *p, const struct plan_entry *e)
 {
 	const char *name = e->path + 1; /* gen_init_cpio drops the leading '/' */
 	switch (e->kind) {
@@ -563,7 +608,7 @@ static int cpio_entry(struct cpio *c, const struct plan_entry *e)
 			return -1;
 		}
 		cpio_header(c, e->mode, e, 1, c->mtime, (uint32_t)e->size, name);
-		if (cpio_file_body(c, e) < 0)
+		if (cpio_file_body(c, p, e) < 0)
 			return -1;
 		break;
 	case PK_SYMLINK:
@@ -593,12 +638,17 @@ static int cpio_entries(struct sink *s, struct cas *cas, const struct plan *p, c
 			uint32_t mtime, uint32_t ino, bool trailer)
 {
 	struct cpio c = { .s = s, .cas = cas, .ino = ino, .mtime = mtime };
-	for (size_t i = 0; i < n; i++)
-		if (cpio_entry(&c, plan_entry_at(p, idx[i])) < 0)
-			return -1;
-	if (trailer)
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_entry *e = plan_entry_at(p, idx[i]);
+		if (rc == 0 && cpio_entry(&c, p, e) < 0)
+			rc = -1;
+		else if (rc < 0 && e->kind == PK_FILE && e->src)
+			cpio_check_source(&c, e); /* every unreadable source in one run, writing nothing more */
+	}
+	if (rc == 0 && trailer)
 		cpio_trailer(&c);
-	return 0;
+	return rc;
 }
 
 /* Write the entries as one complete archive, as gen_init_cpio numbers it. */

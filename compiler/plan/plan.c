@@ -21,15 +21,22 @@ struct plan {
 	struct cas *cas;
 	struct plan_entry *v;
 	size_t n, alloc;
-	size_t *unhashed, nunhashed, aunhashed; /* files plan_finish copies into the cache */
 	int jobs;
 	bool finished;
 };
 
-/* ---- hashing: every file's content into the cache, on all cores --------- */
+/* ---- hashing: only what the stat index does not know, on all cores ------
+ *
+ * A file the index knows (same identity, not racy) has its hash from the
+ * moment it is added.  The others are "pending": an uncompressed image
+ * hashes them as it streams them (a cold build reads each input once, as
+ * gen_init_cpio does); other outputs hash them first (plan_hash_files),
+ * since their keys (segments, the no-op record) need every hash. */
 
 struct hash_job {
 	struct plan *p;
+	size_t *todo, ntodo;
+	bool objects;
 	atomic_size_t next;
 	struct strbuf *why; /* per file: what went wrong with its source */
 	bool *failed;
@@ -39,24 +46,31 @@ static void *hash_worker(void *arg)
 {
 	struct hash_job *j = arg;
 	size_t i;
-	while ((i = atomic_fetch_add(&j->next, 1)) < j->p->nunhashed) {
-		struct plan_entry *e = &j->p->v[j->p->unhashed[i]];
-		j->failed[i] = cas_put_file(j->p->cas, e->src, &e->hash, &e->size, &j->why[i]) < 0;
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->ntodo) {
+		struct plan_entry *e = &j->p->v[j->todo[i]];
+		uint64_t size;
+		j->failed[i] = (j->objects ? cas_put_file(j->p->cas, e->src, &e->hash, &size, &j->why[i])
+					   : cas_hash_file(j->p->cas, e->src, &e->hash, &size, &j->why[i])) < 0;
+		if (!j->failed[i] && size != e->size) {
+			sb_addf(&j->why[i], "%s changed while rdc was reading it", e->src);
+			j->failed[i] = true;
+		}
+		e->hashed = !j->failed[i];
 	}
 	return NULL;
 }
 
-/* A cold build is mostly copying files into the cache: spread that over the
- * cores.  Failures are reported afterwards, in the order files were added. */
-static int hash_files(struct plan *p)
+/* Hash the entries `todo` on all cores; failures are reported afterwards,
+ * in plan order, at their manifest lines. */
+static int hash_entries(struct plan *p, size_t *todo, size_t n, bool objects)
 {
-	struct hash_job j = { .p = p, .why = xcalloc(p->nunhashed + 1, sizeof(*j.why)),
-			      .failed = xcalloc(p->nunhashed + 1, sizeof(bool)) };
-	run_parallel(hash_worker, &j, p->jobs, p->nunhashed);
+	struct hash_job j = { .p = p, .todo = todo, .ntodo = n, .objects = objects,
+			      .why = xcalloc(n + 1, sizeof(*j.why)), .failed = xcalloc(n + 1, sizeof(bool)) };
+	run_parallel(hash_worker, &j, p->jobs, n);
 	int rc = 0;
-	for (size_t i = 0; i < p->nunhashed; i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (j.failed[i]) {
-			const struct plan_entry *e = &p->v[p->unhashed[i]];
+			const struct plan_entry *e = &p->v[todo[i]];
 			if (j.why[i].len) /* else the cache reported its own trouble */
 				diag_error(&e->loc, NULL, "%s", j.why[i].buf);
 			rc = -1;
@@ -65,8 +79,44 @@ static int hash_files(struct plan *p)
 	}
 	free(j.why);
 	free(j.failed);
-	p->nunhashed = 0;
 	return rc;
+}
+
+/* Files (with a source) for which `pick` holds. */
+static size_t *files_where(const struct plan *p, bool (*pick)(const struct plan *, size_t), size_t *n)
+{
+	size_t *v = xcalloc(p->n + 1, sizeof(*v));
+	*n = 0;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].kind == PK_FILE && p->v[i].src && pick(p, i))
+			v[(*n)++] = i;
+	return v;
+}
+
+static bool is_pending(const struct plan *p, size_t i) { return !p->v[i].hashed; }
+static bool any_file(const struct plan *p, size_t i) { (void)p, (void)i; return true; }
+
+int plan_hash_files(struct plan *p, bool objects)
+{
+	size_t n, *todo = files_where(p, objects ? any_file : is_pending, &n);
+	int rc = n ? hash_entries(p, todo, n, objects) : 0;
+	free(todo);
+	return rc;
+}
+
+size_t plan_pending(const struct plan *p)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < p->n; i++)
+		n += p->v[i].kind == PK_FILE && !p->v[i].hashed;
+	return n;
+}
+
+void plan_learn_hash(const struct plan *p, const struct plan_entry *e, const struct cas_hash *h)
+{
+	struct plan_entry *w = &p->v[e - p->v]; /* the plan's own array: emit holds it const */
+	w->hash = *h;
+	w->hashed = true;
 }
 
 struct plan *plan_new(struct cas *cas, int jobs)
@@ -92,7 +142,6 @@ void plan_free(struct plan *p)
 	for (size_t i = 0; i < p->n; i++)
 		entry_release(&p->v[i]);
 	free(p->v);
-	free(p->unhashed);
 	free(p);
 }
 
@@ -168,6 +217,7 @@ static int add_file_hashed(struct plan *p, const char *dest, const char *src, co
 	e->gid = gid;
 	e->src = src ? xstrdup(src) : NULL;
 	e->hash = *h;
+	e->hashed = true;
 	e->size = size;
 	e->seg = seg;
 	return 0;
@@ -187,13 +237,13 @@ int plan_add_file(struct plan *p, const char *dest, const char *src, int perm, u
 		return -1;
 	}
 	unsigned mode = perm == MODE_UNSET ? (st.st_mode & 07777) : (unsigned)perm;
-	static const struct cas_hash later;
-	if (add_file_hashed(p, dest, src, &later, (uint64_t)st.st_size, mode, uid, gid, seg, loc, origin) < 0)
+	struct cas_hash h = { 0 };
+	bool known = cas_index_lookup(p->cas, src, &st, &h);
+	if (add_file_hashed(p, dest, src, &h, (uint64_t)st.st_size, mode, uid, gid, seg, loc, origin) < 0)
 		return -1;
+	p->v[p->n - 1].hashed = known;
 	p->v[p->n - 1].src_dev = st.st_dev;
 	p->v[p->n - 1].src_ino = st.st_ino;
-	GROW(p->unhashed, p->nunhashed + 1, p->aunhashed);
-	p->unhashed[p->nunhashed++] = p->n - 1;
 	return 0;
 }
 
@@ -545,16 +595,27 @@ static int add_implied_parents(struct plan *p)
 	return rc;
 }
 
+/* Two entries at one path are the same thing only if their contents are:
+ * such files are hashed now. */
+static bool shares_path(const struct plan *p, size_t i)
+{
+	return !p->v[i].hashed && ((i > 0 && !strcmp(p->v[i - 1].path, p->v[i].path)) ||
+				   (i + 1 < p->n && !strcmp(p->v[i + 1].path, p->v[i].path)));
+}
+
 int plan_finish(struct plan *p)
 {
-	if (hash_files(p) < 0)
-		return -1; /* a file with no content has no place in the plan */
 	sort_entries(p);
 	if (resolve_symlinked_parents(p) < 0) {
 		p->finished = true;
 		return -1; /* the parents such paths would need are the cost */
 	}
 	sort_entries(p);
+	size_t n, *dups = files_where(p, shares_path, &n);
+	int hashed = n ? hash_entries(p, dups, n, false) : 0;
+	free(dups);
+	if (hashed < 0)
+		return -1; /* a file with no content has no place in the plan */
 	int rc = merge_duplicates(p);
 	if (add_implied_parents(p) < 0)
 		rc = -1;

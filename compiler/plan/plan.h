@@ -25,7 +25,8 @@ struct plan_entry {
 	char *target;     /* PK_SYMLINK */
 	char *src;        /* PK_FILE: host source, NULL for a blob */
 	uint64_t src_dev, src_ino; /* the source as stat()ed when added */
-	struct cas_hash hash; /* PK_FILE content */
+	struct cas_hash hash; /* PK_FILE content, when hashed */
+	bool hashed;      /* hash is known (the stat index knew it, or it was read) */
 	uint64_t size;
 	char *origin;     /* human words: "files", "DT_NEEDED of /usr/bin/curl" */
 	struct loc loc;   /* the manifest line that brought it in */
@@ -36,8 +37,7 @@ struct plan_entry {
 
 struct plan;
 
-/* plan_finish copies the added files into `cas` on up to `jobs` threads
- * (<= 0: one per core). */
+/* Files are hashed into `cas` on up to `jobs` threads (<= 0: one per core). */
 struct plan *plan_new(struct cas *cas, int jobs);
 void plan_free(struct plan *p);
 
@@ -59,10 +59,18 @@ int plan_add_node(struct plan *p, const char *dest, char type, unsigned major, u
 int plan_add_tree(struct plan *p, const char *dest, const char *src, int perm, unsigned uid, unsigned gid,
 		  enum plan_seg seg, const struct loc *loc, const char *origin);
 
-/* Copies every added file into the cache (hashing it), adds implied parent
- * directories and sorts bytewise (parents first).  After this the entries
- * are final. */
+/* Adds implied parent directories, merges duplicates (hashing files that
+ * share a path) and sorts bytewise (parents first).  After this the entries
+ * are final, but files the stat index did not know may still be unhashed. */
 int plan_finish(struct plan *p);
+/* Hash every unhashed file (objects: also copy every file into objects/, for
+ * outputs that name them), on all cores; -1 after reporting at the entries'
+ * lines. */
+int plan_hash_files(struct plan *p, bool objects);
+/* How many files are still unhashed. */
+size_t plan_pending(const struct plan *p);
+/* Emit learned e's hash while streaming it into an image. */
+void plan_learn_hash(const struct plan *p, const struct plan_entry *e, const struct cas_hash *h);
 size_t plan_count(const struct plan *p);
 const struct plan_entry *plan_entry_at(const struct plan *p, size_t i);
 const struct plan_entry *plan_lookup(const struct plan *p, const char *path);

@@ -36,6 +36,7 @@ void build_result_free(struct build_result *r)
 	free(r->output);
 	free(r->kver);
 	free(r->arch);
+	sl_release(&r->inputs);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -733,6 +734,8 @@ static void note_result(struct build_result *r, const struct plan *p, const stru
 		const struct plan_entry *e = plan_entry_at(p, i);
 		if (e->kind == PK_FILE)
 			r->content_bytes += e->size;
+		if (e->kind == PK_FILE && e->src)
+			sl_push(&r->inputs, e->src);
 	}
 	struct stat st;
 	if (strcmp(path, "-") && stat(path, &st) == 0 && S_ISREG(st.st_mode))

@@ -33,6 +33,7 @@ struct build_result {
 	uint64_t bytes;         /* the output file's size (0: stdout, a tree) */
 	size_t segments_built, segments_reused;
 	double ms;
+	struct strlist inputs;  /* the host files the image is made of (rdc run --watch) */
 };
 
 int build_manifest(struct manifest *m, const struct build_opts *o, struct build_result *r);

@@ -1,4 +1,4 @@
-/* cli/run.c — rdc run MANIFEST [-o OUT] [-z ALGO[:LEVEL]] [--kernel PATH] [--timeout S] [--dry-run] [-v] [-- QEMU ARGS]
+/* cli/run.c — rdc run MANIFEST [-o OUT] [-z ALGO[:LEVEL]] [--kernel PATH] [--timeout S] [--dry-run] [--watch] [-v] [-- QEMU ARGS]
  *
  * Builds, boots in QEMU and exits with the guest's status (run/runner.h has
  * the codes).  Everything after "--" goes to QEMU untouched. */
@@ -14,7 +14,7 @@
 #include "run/runner.h"
 
 static const char run_usage_text[] =
-	"usage: rdc run MANIFEST [-o OUT] [-z ALGO[:LEVEL]] [--kernel PATH] [--timeout S] [--dry-run] [-v] [-- QEMU ARGS]\n"
+	"usage: rdc run MANIFEST [-o OUT] [-z ALGO[:LEVEL]] [--kernel PATH] [--timeout S] [--dry-run] [--watch] [-v] [-- QEMU ARGS]\n"
 	"exit status: the guest's; 122 watchdog, 123 kernel panic, 124 no status (poweroff), 125 timeout;\n"
 	"with expect: in the manifest, 0 when the guest ended as expected (121: not, where it would be 0)\n";
 
@@ -41,6 +41,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 		{ "kernel", required_argument, NULL, 'k' }, { "timeout", required_argument, NULL, 't' },
 		{ "dry-run", no_argument, NULL, 'n' },     { "compression", required_argument, NULL, 'z' },     { "output", required_argument, NULL, 'o' },
 		{ "verbose", no_argument, NULL, 'v' },     { "help", no_argument, NULL, 'h' },
+		{ "watch", no_argument, NULL, 'w' },
 		{ 0, 0, 0, 0 },
 	};
 	int own = 1;
@@ -62,6 +63,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 				return run_usage();
 			break;
 		case 'n': o->dry_run = true; break;
+		case 'w': o->watch = true; break;
 		case 'v': diag_verbose = 1; break;
 		case 'h': fputs(run_usage_text, stdout); return -1; /* exit 0 */
 		case 't':
@@ -91,6 +93,8 @@ int cmd_run(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	if (cli_is_image(o.manifest, "run"))
 		return 1;
+	if (o.watch && !o.dry_run)
+		return run_watch(&o);
 	struct manifest *m = manifest_load(o.manifest);
 	if (!m)
 		return 1;

@@ -710,6 +710,7 @@ struct outcome {
 	bool exited;     /* QEMU exited by itself */
 	bool timed_out;  /* the deadline passed with the guest still going */
 	bool killed;     /* stopped by rdc after the guest ended (QEMU did not exit) */
+	bool changed;    /* --watch: stopped because an input changed */
 	int wstatus;     /* QEMU's wait status */
 	long long ms;
 };
@@ -728,7 +729,8 @@ static bool pump_console(int fd, int out_fd, struct scan *s)
 	return true;
 }
 
-static void pump(int fd, struct qmp *q, pid_t pid, int timeout_s, int out_fd, struct scan *s, struct outcome *out)
+static void pump(int fd, struct qmp *q, struct watch *w, pid_t pid, int timeout_s, int out_fd, struct scan *s,
+		 struct outcome *out)
 {
 	long long start = now_ms(), deadline = timeout_s ? start + timeout_s * 1000LL : 0;
 	bool eof = false, ended = false;
@@ -746,20 +748,24 @@ static void pump(int fd, struct qmp *q, pid_t pid, int timeout_s, int out_fd, st
 			out->exited = true;
 			break;
 		}
-		struct pollfd p[2] = { { eof ? -1 : fd, POLLIN, 0 }, { qfd, POLLIN, 0 } };
+		struct pollfd p[3] = { { eof ? -1 : fd, POLLIN, 0 }, { qfd, POLLIN, 0 }, { w ? w->fd : -1, POLLIN, 0 } };
 		int wait_ms = eof ? 20 : 1000;
-		poll(p, 2, left >= 0 && left < wait_ms ? (int)left : wait_ms);
+		poll(p, 3, left >= 0 && left < wait_ms ? (int)left : wait_ms);
 		if (p[1].revents && !qmp_read(q))
 			qfd = -1;
 		if (p[0].revents && !pump_console(fd, out_fd, s))
 			eof = true;
+		if (p[2].revents && watch_read(w)) { /* --watch: this guest runs an old image */
+			out->changed = true;
+			break;
+		}
 	}
 	if (s->line.len) /* the last line may lack its newline */
 		scan_line(s);
 	if (!out->exited) {
 		out->wstatus = stop_child(pid);
 		out->killed = ended;
-		out->timed_out = !ended && !run_signal;
+		out->timed_out = !ended && !run_signal && !out->changed;
 	}
 	if (qfd >= 0) { /* QEMU is gone: what it sent last is all there */
 		fcntl(qfd, F_SETFL, 0);
@@ -985,8 +991,8 @@ static int judge(const struct manifest *m, const struct ending *e, const struct 
 	return code;
 }
 
-static int boot(const struct manifest *m, const struct strlist *av, struct qmp *q, int timeout_s, struct scan *s,
-		bool powers_off, struct run_report *rep)
+static int boot(const struct manifest *m, const struct strlist *av, struct qmp *q, struct watch *w, int timeout_s,
+		struct scan *s, bool powers_off, struct run_report *rep)
 {
 	struct termios saved;
 	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
@@ -1004,7 +1010,7 @@ static int boot(const struct manifest *m, const struct strlist *av, struct qmp *
 	sigaction(SIGHUP, &sa, &old_hup);
 	sigaction(SIGPIPE, &ign, &old_pipe);
 	struct outcome out = { 0 };
-	pump(fd, q, pid, timeout_s, STDOUT_FILENO, s, &out);
+	pump(fd, q, w, pid, timeout_s, STDOUT_FILENO, s, &out);
 	close(fd);
 	run_child = 0;
 	sigaction(SIGINT, &old_int, NULL);
@@ -1014,6 +1020,10 @@ static int boot(const struct manifest *m, const struct strlist *av, struct qmp *
 	if (tty) /* QEMU puts the terminal in raw mode; a killed QEMU leaves it so */
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 
+	if (out.changed) {
+		fprintf(stderr, "\nrdc: %s changed: the guest was stopped\n", w->changed);
+		return 0;
+	}
 	struct ending e;
 	classify(s, q, &out, av->v[0], timeout_s, &e);
 	if (e.kind == END_STATUS && out.killed && powers_off && s->status >= 0)
@@ -1039,6 +1049,67 @@ static bool provides_init(const struct manifest *m)
 		if (!strcmp(m->symlinks[i].path, "/init"))
 			return true;
 	return false;
+}
+
+/* --watch: the build's inputs and the manifest files, watched from now on. */
+static void start_watch(struct watch *w, const struct manifest *m, const struct build_result *r)
+{
+	struct strlist all = STRLIST_INIT;
+	for (size_t i = 0; i < r->inputs.n; i++)
+		sl_push(&all, r->inputs.v[i]);
+	for (size_t i = 0; i < m->file_names.n; i++)
+		sl_push_owned(&all, absolute(m->file_names.v[i]));
+	if (watch_start(w, &all) == 0)
+		w->started = true;
+	sl_release(&all);
+}
+
+/* Blocks until an input changes or a signal comes; true on a change. */
+static bool wait_for_change(struct watch *w)
+{
+	fprintf(stderr, "rdc: watching %zu files for changes (^C ends)\n", w->files.n);
+	while (!run_signal) {
+		struct pollfd p = { w->fd, POLLIN, 0 };
+		if (poll(&p, 1, 1000) > 0 && watch_read(w))
+			return true;
+	}
+	return false;
+}
+
+int run_watch(const struct run_opts *o)
+{
+	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
+	while (!run_signal) {
+		struct watch w = { .fd = -1 };
+		struct run_opts ro = *o;
+		ro.watcher = &w;
+		struct manifest *m = manifest_load(o->manifest);
+		if (m) {
+			run_manifest(m, &ro);
+			manifest_free(m);
+		}
+		if (!w.started) { /* it did not load (or not that far): watch the manifest itself */
+			struct strlist one = STRLIST_INIT;
+			sl_push_owned(&one, absolute(o->manifest));
+			w.started = watch_start(&w, &one) == 0;
+			sl_release(&one);
+		}
+		if (!w.started)
+			return 1;
+		sigaction(SIGINT, &sa, &old_int);
+		sigaction(SIGTERM, &sa, &old_term);
+		bool changed = w.changed || wait_for_change(&w);
+		if (changed) {
+			usleep(200000); /* an editor's save is several events: take them as one */
+			watch_read(&w);
+			fprintf(stderr, "rdc: %s changed: rebuilding\n", w.changed);
+		}
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+		watch_stop(&w);
+	}
+	fprintf(stderr, "rdc: stopped watching (signal %d)\n", (int)run_signal);
+	return 128 + run_signal;
 }
 
 static void print_dry_run(const struct run_opts *o, const char *cmd, const char *image)
@@ -1104,12 +1175,13 @@ int run_manifest(struct manifest *m, const struct run_opts *o)
 	} else {
 		struct build_result r;
 		if (build_manifest(m, &bo, &r) < 0) {
-			build_result_free(&r);
 			rc = 1;
 		} else {
 			image = absolute(r.output);
-			build_result_free(&r);
 		}
+		if (o->watcher)
+			start_watch(o->watcher, m, &r);
+		build_result_free(&r);
 	}
 	if (!rc) {
 		struct strlist av = STRLIST_INIT;
@@ -1136,7 +1208,7 @@ int run_manifest(struct manifest *m, const struct run_opts *o)
 			diag_info("%s", cmd);
 			struct scan s;
 			scan_init(&s, m, tag, interactive);
-			rc = boot(m, &av, &q, timeout, &s, powers_off, o->report);
+			rc = boot(m, &av, &q, o->watcher, timeout, &s, powers_off, o->report);
 			scan_release(&s);
 			qmp_close(&q);
 		}

@@ -35,11 +35,16 @@ struct run_opts {
 	char **extra; /* after "--" */
 	int nextra;
 	struct run_report *report; /* filled when not NULL */
+	bool watch;        /* --watch: rebuild and reboot when an input changes */
+	struct watch *watcher; /* inside run/: set up after the build, polled while booting */
 };
 
 /* Builds m (incrementally), boots it and returns the exit status described
  * above; prints what it does and why it failed. */
 int run_manifest(struct manifest *m, const struct run_opts *o);
+/* --watch: loads o->manifest, runs it, and again whenever an input of the
+ * image changes, until a signal; returns 128+signal. */
+int run_watch(const struct run_opts *o);
 
 /* `rdc test`: runs each manifest as `rdc run` would, in parallel; the
  * exit status is 0 all as expected, 1 any not, 2 usage or build trouble. */
@@ -70,5 +75,17 @@ struct qmp {
 int qmp_open(struct qmp *q);
 bool qmp_read(struct qmp *q); /* false once QEMU closed it */
 void qmp_close(struct qmp *q);
+
+/* inotify on the directories of the build's inputs (watch.c). */
+struct watch {
+	int fd;
+	struct strlist files, dirs; /* files sorted; dirs[i] is watched as wds[i] */
+	int *wds;
+	char *changed;              /* the input an event named */
+	bool started;
+};
+int watch_start(struct watch *w, const struct strlist *inputs);
+bool watch_read(struct watch *w); /* true when an event named an input */
+void watch_stop(struct watch *w);
 
 #endif

@@ -27,6 +27,8 @@ static const char usage_text[] =
 	"                          print a module closure in load order (host paths; --dest: image paths)\n"
 	"  ls IMAGE [--long] [--json]\n"
 	"                          list any initramfs (rdc's, dracut's, mkinitramfs's) as the kernel reads it\n"
+	"  extract IMAGE DIR [--devices] [--setuid]\n"
+	"                          unpack any initramfs into a new or empty DIR, never outside it\n"
 	"  import LIST [-o MANIFEST]\n"
 	"                          turn a gen_init_cpio list into a manifest\n"
 	"  cache stats|verify|path|gc [--max-size N]\n"
@@ -40,7 +42,7 @@ static const struct {
 } commands[] = {
 	{ "build", cmd_build }, { "list", cmd_list }, { "check", cmd_check }, { "explain", cmd_explain }, { "run", cmd_run },
 	{ "deps", cmd_deps },   { "kmods", cmd_kmods }, { "import", cmd_import }, { "cache", cmd_cache },
-	{ "test", cmd_test }, { "ls", cmd_ls },
+	{ "test", cmd_test }, { "ls", cmd_ls }, { "extract", cmd_extract },
 };
 
 int main(int argc, char **argv)

@@ -87,3 +87,24 @@ strace() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" command 
 
 # A sanitized build (make check SANITIZE=1) measures memory that ASan adds.
 rdc_sanitized() { case "$RDC" in *build-san*) return 0 ;; esac; return 1; }
+
+# peer_image mkinitramfs|dracut: the path of an image that tool made for
+# $KVER (small: MODULES=list / no kernel), built once and kept with the
+# other slow setup; fails when the tool or the kernel is missing.
+peer_image() {
+	local dir=/var/cache/rdc-tests/peer-images/$KVER img
+	img=$dir/$1.img
+	[ -n "$KVER" ] && test_have "$1" || return 1
+	if [ ! -s "$img" ]; then
+		mkdir -p "$dir" || return 1
+		case $1 in
+		mkinitramfs)
+			rm -rf "$dir/conf" && cp -r /etc/initramfs-tools "$dir/conf" &&
+			sed -i "s/^MODULES=.*/MODULES=list/; s/^COMPRESS=.*/COMPRESS=gzip/" "$dir/conf/initramfs.conf" &&
+			mkinitramfs -d "$dir/conf" -o "$img.tmp" "$KVER" >/dev/null 2>&1 ;;
+		dracut)
+			dracut --no-hostonly --no-kernel -m base --compress=zstd --force "$img.tmp" "$KVER" >/dev/null 2>&1 ;;
+		esac && mv "$img.tmp" "$img" || return 1
+	fi
+	echo "$img"
+}

@@ -94,30 +94,18 @@ test_expect_success 'an early plain cpio, zero padding, then gzip, bzip2, lzma, 
 '
 
 # Peers' images, built once per kernel and kept with the other slow setup.
-PEERS=/var/cache/rdc-tests/peer-images/$KVER
-if [ -n "$KVER" ] && test_have mkinitramfs; then
+if img=$(peer_image mkinitramfs); then
 	test_expect_success "rdc ls agrees with cpio-ls on mkinitramfs's image (lsinitramfs too)" '
-		if [ ! -s $PEERS/mkinitramfs.img ]; then
-			mkdir -p $PEERS conf && cp -r /etc/initramfs-tools/. conf/ &&
-			sed -i "s/^MODULES=.*/MODULES=list/; s/^COMPRESS=.*/COMPRESS=gzip/" conf/initramfs.conf &&
-			mkinitramfs -d "$PWD/conf" -o $PEERS/mkinitramfs.img.tmp $KVER &&
-			mv $PEERS/mkinitramfs.img.tmp $PEERS/mkinitramfs.img
-		fi &&
-		agree $PEERS/mkinitramfs.img &&
-		diff <(lsinitramfs $PEERS/mkinitramfs.img | grep -v "^\.$" | sort) \
-			<("$RDC" ls $PEERS/mkinitramfs.img | sed -E "s/ -> .*//; s/ [0-9]+:[0-9]+$//" | awk "{print \$NF}" | sed "s|^/||" | grep . | sort)
+		agree $img &&
+		diff <(lsinitramfs $img | grep -v "^\.$" | sort) \
+			<("$RDC" ls $img | sed -E "s/ -> .*//; s/ [0-9]+:[0-9]+$//" | awk "{print \$NF}" | sed "s|^/||" | grep . | sort)
 	'
 else
 	test_skip "rdc ls on mkinitramfs's image" 'needs mkinitramfs and an installed kernel'
 fi
-if [ -n "$KVER" ] && test_have dracut; then
+if img=$(peer_image dracut); then
 	test_expect_success "rdc ls agrees with cpio-ls on dracut's image" '
-		if [ ! -s $PEERS/dracut.img ]; then
-			mkdir -p $PEERS &&
-			dracut --no-hostonly --no-kernel -m base --compress=zstd --force $PEERS/dracut.img.tmp $KVER 2>/dev/null &&
-			mv $PEERS/dracut.img.tmp $PEERS/dracut.img
-		fi &&
-		agree $PEERS/dracut.img
+		agree $img
 	'
 else
 	test_skip "rdc ls on dracut's image" 'needs dracut and an installed kernel'

@@ -14,6 +14,7 @@ int cmd_import(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
+int cmd_extract(int argc, char **argv);
 
 /* Shared by the commands that print image entries (ls.c). */
 #include <stdio.h>

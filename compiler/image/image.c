@@ -68,6 +68,13 @@ static uint64_t in_offset(const struct input *in) { return in->off + in->pos; }
 
 enum cstate { C_RESET, C_HEADER, C_NAME, C_BODY, C_SKIP };
 
+/* The kernel's find_link table: entries with nlink >= 2 by (dev, ino, type),
+ * forgotten at each trailer. */
+struct link {
+	unsigned dmajor, dminor, ino, type;
+	char *name;
+};
+
 struct reader {
 	const char *path;
 	const struct image_ops *ops;
@@ -86,7 +93,32 @@ struct reader {
 	const char *codec;
 	uint64_t stream_at; /* file offset of the compressed stream being read */
 	int rc;             /* a callback's status, or -1 */
+	struct link *links;
+	size_t nlinks, alinks;
 };
+
+static void forget_links(struct reader *r)
+{
+	for (size_t i = 0; i < r->nlinks; i++)
+		free(r->links[i].name);
+	r->nlinks = 0;
+}
+
+/* init/initramfs.c's maybe_link: regular files and nodes with nlink >= 2. */
+static const char *find_link(struct reader *r, const struct image_entry *e)
+{
+	if (e->nlink < 2 || !(S_ISREG(e->mode) || S_ISCHR(e->mode) || S_ISBLK(e->mode) || S_ISFIFO(e->mode) || S_ISSOCK(e->mode)))
+		return NULL;
+	unsigned type = e->mode & S_IFMT;
+	for (size_t i = 0; i < r->nlinks; i++) {
+		struct link *l = &r->links[i];
+		if (l->ino == e->ino && l->dmajor == e->dmajor && l->dminor == e->dminor && l->type == type)
+			return l->name;
+	}
+	GROW(r->links, r->nlinks + 1, r->alinks);
+	r->links[r->nlinks++] = (struct link){ e->dmajor, e->dminor, e->ino, type, xstrdup(e->name) };
+	return NULL;
+}
 
 static void fail(struct reader *r, const char *what)
 {
@@ -154,6 +186,7 @@ static void name_done(struct reader *r)
 	r->st = C_SKIP;
 	if (!strcmp(r->coll, "TRAILER!!!")) {
 		r->seg_open = false;
+		forget_links(r);
 		return;
 	}
 	if (!r->seg_open) { /* the first entry of a plain archive, or of a stream */
@@ -164,6 +197,7 @@ static void name_done(struct reader *r)
 	e->name = r->coll;
 	e->segment = r->segment;
 	e->codec = r->codec;
+	e->link = find_link(r, e);
 	if (r->is_link) {
 		char *t = r->coll + N_ALIGN(r->name_len);
 		t[e->size] = '\0';
@@ -486,6 +520,8 @@ int image_read(const char *path, const struct image_ops *ops, void *ctx)
 	int rc = read_all(&r);
 	free(r.in.buf);
 	free(r.coll);
+	forget_links(&r);
+	free(r.links);
 	if (fd)
 		close(fd);
 	return rc;

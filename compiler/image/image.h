@@ -18,6 +18,9 @@ struct image_entry {
 	unsigned rmajor, rminor; /* char and block devices */
 	uint64_t size;       /* body bytes */
 	const char *target;  /* symlinks: the body, without the NUL rdc and gen_init_cpio add */
+	const char *link;    /* a hard link (nlink >= 2, same dev and ino and type as an earlier
+			      * entry of this archive): that entry's name, as the kernel links
+			      * them; its body, if any, is then written into the shared file */
 	unsigned segment;    /* which archive or compressed stream, from 0 */
 	const char *codec;   /* that segment's: "cpio", "gzip", "xz", "lzma", "bzip2", "zstd", "lz4" */
 };

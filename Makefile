@@ -20,10 +20,17 @@ KMOD_SONAME := $(shell objdump -p $$(pkg-config --variable=libdir libkmod)/libkm
 ifeq ($(KMOD_SONAME),)
 KMOD_SONAME := libkmod.so.2
 endif
+# libcurl and hiredis (remote storage) are dlopen()ed on the first local cache
+# miss (see cache/remote.c): linked, they cost ~3 ms of every start.
+REMOTE_PKGS := libcurl hiredis
+PKG_CFLAGS  += $(shell pkg-config --cflags $(REMOTE_PKGS))
+soname = $(or $(shell objdump -p $$(pkg-config --variable=libdir $(1))/$(2) 2>/dev/null | awk '$$1 == "SONAME" { print $$2 }'),$(3))
+CURL_SONAME := $(call soname,libcurl,libcurl.so,libcurl.so.4)
+HIREDIS_SONAME := $(call soname,hiredis,libhiredis.so,libhiredis.so.0.14)
 VERSION  := 0.1.0
 
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' -DKMOD_SONAME='"$(KMOD_SONAME)"' -I. -Icompiler $(PKG_CFLAGS)
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' -DKMOD_SONAME='"$(KMOD_SONAME)"' -DRDC_CURL_SONAME='"$(CURL_SONAME)"' -DRDC_HIREDIS_SONAME='"$(HIREDIS_SONAME)"' -I. -Icompiler $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lbz2 -lpthread
 
 ifeq ($(SANITIZE),1)
@@ -61,7 +68,7 @@ check-slow: rdc
 bench: rdc
 	@bench/bench.sh
 
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' -DKMOD_SONAME='"$(KMOD_SONAME)"' $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' -DKMOD_SONAME='"$(KMOD_SONAME)"' -DRDC_CURL_SONAME='"$(CURL_SONAME)"' -DRDC_HIREDIS_SONAME='"$(HIREDIS_SONAME)"' $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
 FUZZ_LIBSRC := $(filter-out compiler/main.c,$(SRCS))
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIBSRC) $(HDRS)
 	@mkdir -p build-fuzz

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 #include "cache/cas.h"
+#include "cache/remote.h"
 #include "lib/diag.h"
 
 #define RACY_NS 2000000000LL /* coarse filesystem clocks tick in jiffies; 2 s is safe */
@@ -304,6 +305,7 @@ void cas_close(struct cas *c)
 		return;
 	if (c->dirty)
 		index_save(c);
+	remote_finish(c->dir); /* uploads end here, after the output's rename */
 	for (size_t i = 0; i < c->nslots; i++)
 		free(c->slots[i].path);
 	free(c->slots);
@@ -1167,8 +1169,10 @@ int cmd_cache(int argc, char **argv)
 	else if (cache_scan(c, &w) < 0)
 		rc = 1;
 	else {
-		if (!strcmp(sub, "stats"))
+		if (!strcmp(sub, "stats")) {
 			cache_print(&w, (index_load(c), c->used));
+			remote_print_stats(c->dir);
+		}
 		else if (!strcmp(sub, "verify"))
 			rc = cache_verify(&w);
 		else

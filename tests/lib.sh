@@ -9,6 +9,9 @@ name=$(basename "$0" .sh)
 TRASH="$TESTS_DIR/trash.$name"
 rm -rf "$TRASH" && mkdir -p "$TRASH" && cd "$TRASH" || exit 1
 export RDC_CACHE_DIR="$TRASH/.cache"
+# Remote storage only where a test asks for it: not the user's settings.
+unset RDC_REMOTE_STORAGE
+export XDG_CONFIG_HOME="$TRASH/.config"
 export SOURCE_DATE_EPOCH=
 unset SOURCE_DATE_EPOCH
 export LC_ALL=C

@@ -31,6 +31,7 @@
 #include <xxhash.h>
 #include <zlib.h>
 #include <zstd.h>
+#include "cache/remote.h"
 #include "lib/util.h"
 
 #define IO_CHUNK (256 * 1024)
@@ -838,7 +839,11 @@ static void *segment_worker(void *arg)
 	while ((i = atomic_fetch_add(&j->next, 1)) < j->nsegs) {
 		struct segment *s = &j->segs[i];
 		bool cached = access(s->path, F_OK) == 0; /* a damaged one is caught when copied */
+		/* from remote storage: checked before it was installed */
+		cached = cached || remote_fetch_segment(j->cas, &s->key);
 		s->rc = cached ? 0 : segment_build(j, s);
+		if (!cached && s->rc == 0)
+			remote_store_segment(j->cas, &s->key);
 		if (j->o->stats)
 			atomic_fetch_add(cached ? &j->o->stats->segments_reused : &j->o->stats->segments_built, 1);
 		segment_progress(j);

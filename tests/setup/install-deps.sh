@@ -5,13 +5,14 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 build=(build-essential pkg-config libyaml-dev libarchive-dev libelf-dev libkmod-dev
-       libxxhash-dev libacl1-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev)
+       libxxhash-dev libacl1-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
+       libcurl4-openssl-dev libhiredis-dev)
 tests=(busybox-static linux-image-amd64 linux-source-6.1 qemu-system-x86 qemu-system-arm
        qemu-user pax-utils kmod clang libclang-rt-14-dev cpio zstd xz-utils lz4 gzip strace
        libc6-arm64-cross libc6-riscv64-cross libc6-dev-arm64-cross libc6-dev-riscv64-cross gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu
        dropbear-bin dracut-core qemu-utils python3-pyelftools socat curl hwloc-nox iproute2 ca-certificates openssh-client time
        file procps musl-tools qemu-system-misc opensbi initramfs-tools-core python3-jsonschema
-       nginx-light redis-server libcurl4-openssl-dev libhiredis-dev bc flex bison libssl-dev
+       nginx-light redis-server bc flex bison libssl-dev
        gcc-riscv64-linux-gnu python3 debhelper lintian bash-completion groff-base dpkg-dev)
 missing=()
 for p in "${build[@]}" "${tests[@]}"; do

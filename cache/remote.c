@@ -1,0 +1,892 @@
+/* remote.c — remote storage backends (HTTP with libcurl, Redis with
+ * hiredis) behind the local cache; see remote.h for what travels and why.
+ *
+ * The syntax is ccache's: backends separated by whitespace, each a URL with
+ * attributes after `|` (ccache >= 4.10 writes them as whitespace-separated
+ * words, optionally with `@`: both are read).  Entries are named
+ * "<32 hex>.seg"; over HTTP the `subdirs` layout (the
+ * default) puts them at URL/ab/cdef..., `flat` at URL/abcdef...; in Redis the
+ * key is "rdc:<name>".
+ *
+ * Both libraries are dlopen()ed on the first local miss: linked, they cost
+ * about 3 ms of every start (a no-op build is ~2 ms), and a build that
+ * hits its local cache never needs them. */
+#define CURL_DISABLE_TYPECHECK /* curl_easy_setopt is called through a pointer */
+#include <curl/curl.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include "cache/remote.h"
+#include "lib/diag.h"
+
+#define CONNECT_MS_DEFAULT 100 /* ccache's defaults */
+#define OPERATION_MS_DEFAULT 10000
+#define UPLOAD_THREADS 2
+#define STATS_FILE "remote-stats"
+
+/* ---- the libraries, opened on first use -------------------------------- */
+
+#define CURL_FUNCS(X)                                                                       \
+	X(curl_global_init) X(curl_easy_init) X(curl_easy_setopt) X(curl_easy_perform)          \
+	X(curl_easy_getinfo) X(curl_easy_cleanup) X(curl_easy_reset) X(curl_easy_strerror)     \
+	X(curl_slist_append) X(curl_slist_free_all)
+#define REDIS_FUNCS(X) X(redisConnectWithTimeout) X(redisSetTimeout) X(redisCommandArgv) X(freeReplyObject) X(redisFree)
+
+#define LIB_SLOT(f) __typeof__(&f) f;
+static struct {
+	CURL_FUNCS(LIB_SLOT)
+} cu;
+static struct {
+	REDIS_FUNCS(LIB_SLOT)
+} rd;
+#undef LIB_SLOT
+
+/* Binds names[i] into slots[i]; false (with a warning) when any is missing. */
+static bool lib_bind(const char *soname, const char *const *names, void **slots, size_t n)
+{
+	void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		diag_warn(NULL, "install it (Debian: libcurl4, libhiredis0.14) or unset RDC_REMOTE_STORAGE",
+			  "remote storage needs %s: %s; building locally", soname, dlerror());
+		return false;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!(slots[i] = dlsym(h, names[i]))) {
+			diag_warn(NULL, NULL, "%s has no %s; remote storage is off", soname, names[i]);
+			dlclose(h);
+			return false;
+		}
+	return true;
+}
+
+#define LIB_NAME(f) #f,
+static bool curl_open(void)
+{
+	static const char *const names[] = { CURL_FUNCS(LIB_NAME) };
+	if (!lib_bind(RDC_CURL_SONAME, names, (void **)&cu, sizeof(names) / sizeof(*names)))
+		return false;
+	return cu.curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+static bool redis_open(void)
+{
+	static const char *const names[] = { REDIS_FUNCS(LIB_NAME) };
+	return lib_bind(RDC_HIREDIS_SONAME, names, (void **)&rd, sizeof(names) / sizeof(*names));
+}
+#undef LIB_NAME
+
+/* ---- backends ----------------------------------------------------------- */
+
+enum scheme { SCHEME_HTTP, SCHEME_REDIS };
+
+struct backend {
+	char *url; /* as configured, for messages */
+	enum scheme scheme;
+	char *base;                    /* http: the URL without a trailing '/' */
+	char *host, *user, *password; /* redis */
+	int port, db;
+	bool flat, read_only;
+	long connect_ms, operation_ms;
+	atomic_bool down;      /* failed: not asked again this run */
+	atomic_bool no_writes; /* refused a write */
+	atomic_uint damaged;
+	pthread_mutex_t lock; /* guards the idle connections and first_damaged */
+	void **idle;
+	size_t nidle, aidle;
+	char first_damaged[40];
+};
+
+static struct {
+	pthread_once_t once;
+	struct backend *b;
+	size_t n;
+	atomic_bool touched;
+	atomic_uint_fast64_t hits, misses, errors, bytes_in, uploads, bytes_out;
+	/* uploads, drained by background threads */
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	struct upload *q;
+	size_t qhead, qn, qalloc;
+	bool closing;
+	pthread_t threads[UPLOAD_THREADS];
+	int nthreads;
+} R = { .once = PTHREAD_ONCE_INIT, .qlock = PTHREAD_MUTEX_INITIALIZER, .qcond = PTHREAD_COND_INITIALIZER };
+
+struct upload {
+	char name[40];
+	char *path;
+	struct cas_hash key;
+};
+
+/* The first failure of a backend is warned about and ends its use for this
+ * run: a remote that is down costs one timeout, not one per entry. */
+static void backend_failed(struct backend *b, bool writing, const char *why)
+{
+	R.errors++;
+	atomic_bool *flag = writing ? &b->no_writes : &b->down;
+	if (!atomic_exchange(flag, true) && !(writing && atomic_load(&b->down)))
+		diag_warn(NULL, NULL, "remote storage %s: %s; %s", b->url, why,
+			  writing ? "not writing to it in this build" : "not using it in this build, building locally");
+}
+
+static bool parse_ms(const char *v, long *out)
+{
+	char *end;
+	errno = 0;
+	long n = v && *v >= '0' && *v <= '9' ? strtol(v, &end, 10) : -1;
+	if (n < 0 || errno)
+		return false;
+	if (!strcmp(end, "s"))
+		n *= 1000;
+	else if (*end && strcmp(end, "ms"))
+		return false;
+	*out = n;
+	return true;
+}
+
+static const char *const attr_names[] = { "read-only", "connect-timeout", "operation-timeout", "layout" };
+
+/* One attribute (`key` or `key=value`, ccache's names). */
+static bool backend_attr(struct backend *b, const char *attr, const char *origin)
+{
+	char *key = xstrdup(attr[0] == '@' ? attr + 1 : attr), *val = strchr(key, '=');
+	if (val)
+		*val++ = 0;
+	bool ok = true;
+	if (!strcmp(key, "read-only"))
+		ok = !val || !strcmp(val, "true") || !strcmp(val, "false"), b->read_only = !val || !strcmp(val, "true");
+	else if (!strcmp(key, "connect-timeout"))
+		ok = parse_ms(val, &b->connect_ms);
+	else if (!strcmp(key, "operation-timeout"))
+		ok = parse_ms(val, &b->operation_ms);
+	else if (!strcmp(key, "layout") && b->scheme == SCHEME_HTTP)
+		ok = val && (!strcmp(val, "subdirs") || !strcmp(val, "flat")), b->flat = val && !strcmp(val, "flat");
+	else {
+		const char *near = diag_closest(key, attr_names, sizeof(attr_names) / sizeof(*attr_names));
+		char hint[64];
+		snprintf(hint, sizeof(hint), "did you mean '%s'?", near ? near : "");
+		diag_warn(NULL, near ? hint : "known: read-only, connect-timeout=MS, operation-timeout=MS, layout=subdirs|flat (http)",
+			  "%s: remote storage %s: unknown attribute '%s'; ignoring this backend", origin, b->url, key);
+		free(key);
+		return false;
+	}
+	if (!ok)
+		diag_warn(NULL, "timeouts are milliseconds (100, 100ms or 2s); layout is subdirs or flat; read-only takes true or false",
+			  "%s: remote storage %s: bad value in '%s'; ignoring this backend", origin, b->url, attr);
+	free(key);
+	return ok;
+}
+
+/* redis://[[user:]password@]host[:port][/db] */
+static bool parse_redis(struct backend *b, const char *rest)
+{
+	const char *at = strchr(rest, '@'), *hp = at ? at + 1 : rest;
+	if (at) {
+		char *cred = xstrndup(rest, at - rest), *colon = strchr(cred, ':');
+		if (colon) {
+			*colon = 0;
+			b->user = xstrdup(cred);
+			b->password = xstrdup(colon + 1);
+		} else
+			b->password = xstrdup(cred);
+		free(cred);
+	}
+	size_t hl = strcspn(hp, ":/");
+	b->host = xstrndup(hp, hl);
+	b->port = 6379;
+	const char *p = hp + hl;
+	char *end;
+	if (*p == ':') {
+		long port = strtol(p + 1, &end, 10);
+		if (end == p + 1 || port <= 0 || port > 65535)
+			return false;
+		b->port = (int)port;
+		p = end;
+	}
+	if (*p == '/' && p[1]) {
+		long db = strtol(p + 1, &end, 10);
+		if (end == p + 1 || *end || db < 0)
+			return false;
+		b->db = (int)db;
+	} else if (*p && strcmp(p, "/"))
+		return false;
+	return *b->host != 0;
+}
+
+static bool backend_init(struct backend *b, const char *url)
+{
+	*b = (struct backend){ .url = xstrdup(url), .connect_ms = CONNECT_MS_DEFAULT, .operation_ms = OPERATION_MS_DEFAULT };
+	if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8)) {
+		b->scheme = SCHEME_HTTP;
+		b->base = xstrdup(url);
+		for (size_t l = strlen(b->base); l && b->base[l - 1] == '/'; l--)
+			b->base[l - 1] = 0;
+		return strlen(b->base) > strlen("https://") - (url[4] == ':');
+	}
+	if (!strncmp(url, "redis://", 8)) {
+		b->scheme = SCHEME_REDIS;
+		return parse_redis(b, url + 8);
+	}
+	return false;
+}
+
+static void backend_release(struct backend *b)
+{
+	for (size_t i = 0; i < b->nidle; i++) {
+		if (b->scheme == SCHEME_HTTP)
+			cu.curl_easy_cleanup(b->idle[i]);
+		else
+			rd.redisFree(b->idle[i]);
+	}
+	free(b->idle);
+	free(b->url);
+	free(b->base);
+	free(b->host);
+	free(b->user);
+	free(b->password);
+}
+
+/* ---- settings ------------------------------------------------------------- */
+
+static char *config_path(void)
+{
+	const char *x = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	if (x && *x == '/')
+		return xasprintf("%s/rdc/rdc.conf", x);
+	return home && *home ? xasprintf("%s/.config/rdc/rdc.conf", home) : NULL;
+}
+
+/* `key = value` lines, `#` comments; the environment wins over the file. */
+static char *settings(char **origin)
+{
+	const char *env = getenv("RDC_REMOTE_STORAGE");
+	if (env) {
+		*origin = xstrdup("RDC_REMOTE_STORAGE");
+		return xstrdup(env);
+	}
+	char *path = config_path(), *value = NULL;
+	struct strbuf sb = STRBUF_INIT;
+	*origin = path;
+	if (!path || read_file(path, &sb) < 0)
+		return NULL;
+	int lineno = 0;
+	for (char *line = sb.buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		lineno++;
+		char *eq = strchr(line, '='), *k = line + strspn(line, " \t");
+		if (!*k || *k == '#')
+			continue;
+		size_t kl = eq ? strcspn(k, " \t=") : 0;
+		if (kl == strlen("remote_storage") && !strncmp(k, "remote_storage", kl)) {
+			free(value);
+			value = xstrdup(eq + 1);
+		} else {
+			struct loc loc = { path, lineno, (int)(k - line) + 1 };
+			diag_warn(&loc, "rdc.conf knows: remote_storage = URL...", "unknown setting; ignored");
+		}
+	}
+	sb_release(&sb);
+	return value;
+}
+
+static void backend_warn_bad(const char *origin, const char *url)
+{
+	diag_warn(NULL, "backends are http://HOST[:PORT]/PATH or redis://HOST[:PORT][/DB], with |ATTR=VALUE after them",
+		  "%s: remote storage '%s' is not a URL rdc can use; ignoring it", origin, url);
+}
+
+/* Parse the setting into R.b; a backend with a bad URL or attribute is
+ * dropped with a warning (the build still works, locally). */
+static void parse_backends(char *value, const char *origin)
+{
+	size_t alloc = 0;
+	bool skipping = false; /* the attributes of a dropped backend */
+	for (char *p = value; *p; p++)
+		if (*p == '|') /* ccache reads `|` as a space too */
+			*p = ' ';
+	char *save = NULL;
+	for (char *tok = strtok_r(value, " \t\r\n", &save); tok; tok = strtok_r(NULL, " \t\r\n", &save)) {
+		if (strstr(tok, "://")) {
+			GROW(R.b, R.n + 1, alloc);
+			skipping = !backend_init(&R.b[R.n], tok);
+			if (skipping) {
+				backend_warn_bad(origin, tok);
+				backend_release(&R.b[R.n]);
+			} else
+				R.n++;
+		} else if (!skipping && !R.n) {
+			backend_warn_bad(origin, tok);
+			skipping = true;
+		} else if (!skipping && !backend_attr(&R.b[R.n - 1], tok, origin)) {
+			backend_release(&R.b[--R.n]);
+			skipping = true;
+		}
+	}
+}
+
+/* Drops the backends of a scheme whose library cannot be loaded. */
+static void drop_scheme(enum scheme s)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < R.n; i++)
+		if (R.b[i].scheme == s)
+			backend_release(&R.b[i]);
+		else
+			R.b[k++] = R.b[i];
+	R.n = k;
+}
+
+static void remote_init(void)
+{
+	char *origin = NULL, *value = settings(&origin);
+	if (value)
+		parse_backends(value, origin);
+	free(value);
+	free(origin);
+	bool http = false, redis = false;
+	for (size_t i = 0; i < R.n; i++)
+		http |= R.b[i].scheme == SCHEME_HTTP, redis |= R.b[i].scheme == SCHEME_REDIS;
+	if (http && !curl_open())
+		drop_scheme(SCHEME_HTTP);
+	if (redis && !redis_open())
+		drop_scheme(SCHEME_REDIS);
+	for (size_t i = 0; i < R.n; i++) /* the array no longer moves */
+		pthread_mutex_init(&R.b[i].lock, NULL);
+}
+
+static bool remote_ready(void)
+{
+	pthread_once(&R.once, remote_init);
+	return R.n > 0;
+}
+
+/* ---- connections: one per thread at a time, kept for reuse ------------------ */
+
+static struct timeval ms_tv(long ms) { return (struct timeval){ ms / 1000, (ms % 1000) * 1000 }; }
+
+/* A reply, or NULL with *why set (a transport failure or an error reply). */
+static redisReply *redis_cmd(redisContext *ctx, int argc, const char **argv, const size_t *lens, bool *refused,
+			     struct strbuf *why)
+{
+	redisReply *r = rd.redisCommandArgv(ctx, argc, argv, lens);
+	*refused = false;
+	if (!r) {
+		sb_addf(why, "%s", ctx->errstr[0] ? ctx->errstr : "no reply");
+		return NULL;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		sb_addf(why, "%s answered %s", argv[0], r->str);
+		*refused = true;
+		rd.freeReplyObject(r);
+		return NULL;
+	}
+	return r;
+}
+
+static redisContext *redis_connect(struct backend *b, struct strbuf *why)
+{
+	redisContext *ctx = rd.redisConnectWithTimeout(b->host, b->port, ms_tv(b->connect_ms));
+	if (!ctx || ctx->err) {
+		sb_addf(why, "cannot connect to %s:%d: %s", b->host, b->port, ctx ? ctx->errstr : "out of memory");
+		if (ctx)
+			rd.redisFree(ctx);
+		return NULL;
+	}
+	rd.redisSetTimeout(ctx, ms_tv(b->operation_ms));
+	char db[16];
+	snprintf(db, sizeof(db), "%d", b->db);
+	const char *auth[] = { "AUTH", b->user ? b->user : b->password, b->password }, *sel[] = { "SELECT", db };
+	size_t alen[] = { 4, strlen(auth[1] ? auth[1] : ""), b->password ? strlen(b->password) : 0 }, slen[] = { 6, strlen(db) };
+	bool refused;
+	redisReply *r = NULL;
+	if ((b->password && !(r = redis_cmd(ctx, b->user ? 3 : 2, auth, alen, &refused, why))) ||
+	    (r && (rd.freeReplyObject(r), 0)) || (b->db && !(r = redis_cmd(ctx, 2, sel, slen, &refused, why)))) {
+		rd.redisFree(ctx);
+		return NULL;
+	}
+	if (b->db)
+		rd.freeReplyObject(r);
+	return ctx;
+}
+
+static void *conn_take(struct backend *b, struct strbuf *why)
+{
+	void *h = NULL;
+	pthread_mutex_lock(&b->lock);
+	if (b->nidle)
+		h = b->idle[--b->nidle];
+	pthread_mutex_unlock(&b->lock);
+	if (h)
+		return h;
+	if (b->scheme == SCHEME_REDIS)
+		return redis_connect(b, why);
+	if (!(h = cu.curl_easy_init()))
+		sb_adds(why, "cannot start libcurl");
+	return h;
+}
+
+static void conn_give(struct backend *b, void *h)
+{
+	pthread_mutex_lock(&b->lock);
+	GROW(b->idle, b->nidle + 1, b->aidle);
+	b->idle[b->nidle++] = h;
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void conn_drop(struct backend *b, void *h)
+{
+	if (!h)
+		return;
+	if (b->scheme == SCHEME_HTTP)
+		cu.curl_easy_cleanup(h);
+	else
+		rd.redisFree(h);
+}
+
+/* ---- HTTP ------------------------------------------------------------------- */
+
+static char *http_url(const struct backend *b, const char *name)
+{
+	return b->flat ? xasprintf("%s/%s", b->base, name) : xasprintf("%s/%.2s/%s", b->base, name, name + 2);
+}
+
+/* curl_easy_reset keeps the handle's live connection: keep-alive for free. */
+static void http_setup(struct backend *b, CURL *h, const char *url)
+{
+	cu.curl_easy_reset(h);
+	cu.curl_easy_setopt(h, CURLOPT_URL, url);
+	cu.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* several threads */
+	cu.curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, b->connect_ms);
+	cu.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, b->operation_ms);
+	cu.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+}
+
+struct fd_io {
+	int fd;
+	uint64_t n;
+	const unsigned char *tail; /* sent after the file */
+	size_t tlen, toff;
+	bool eof;
+};
+
+static size_t to_fd(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct fd_io *io = arg;
+	size_t n = size * nmemb;
+	if (write_all(io->fd, p, n) < 0)
+		return 0;
+	io->n += n;
+	return n;
+}
+
+static size_t from_fd(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct fd_io *io = arg;
+	size_t want = size * nmemb;
+	if (!io->eof) {
+		ssize_t n = read(io->fd, p, want);
+		if (n < 0)
+			return CURL_READFUNC_ABORT;
+		if (n > 0)
+			return (size_t)n;
+		io->eof = true;
+	}
+	size_t k = io->tlen - io->toff < want ? io->tlen - io->toff : want;
+	memcpy(p, io->tail + io->toff, k);
+	io->toff += k;
+	return k;
+}
+
+/* 1: the entry is in fd, 0: the server has none, -1: failed (why). */
+static int http_get(struct backend *b, CURL *h, const char *name, int fd, uint64_t *n, struct strbuf *why)
+{
+	char *url = http_url(b, name);
+	struct fd_io io = { .fd = fd };
+	http_setup(b, h, url);
+	cu.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_fd);
+	cu.curl_easy_setopt(h, CURLOPT_WRITEDATA, &io);
+	CURLcode rc = cu.curl_easy_perform(h);
+	long status = 0;
+	cu.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	free(url);
+	*n = io.n;
+	if (rc != CURLE_OK)
+		sb_addf(why, "GET failed: %s", cu.curl_easy_strerror(rc));
+	else if (status != 200 && status != 404)
+		sb_addf(why, "GET answered HTTP %ld", status);
+	return rc != CURLE_OK || (status != 200 && status != 404) ? -1 : status == 200;
+}
+
+/* 0: stored, 1: refused (HTTP status), -1: failed. */
+static int http_put(struct backend *b, CURL *h, const char *name, struct fd_io *io, uint64_t size,
+		    struct strbuf *why)
+{
+	char *url = http_url(b, name);
+	struct curl_slist *hdr = cu.curl_slist_append(NULL, "Expect:"); /* no 100-continue round trip */
+	http_setup(b, h, url);
+	cu.curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+	cu.curl_easy_setopt(h, CURLOPT_READFUNCTION, from_fd);
+	cu.curl_easy_setopt(h, CURLOPT_READDATA, io);
+	cu.curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)(size + io->tlen));
+	cu.curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	CURLcode rc = cu.curl_easy_perform(h);
+	long status = 0;
+	cu.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	cu.curl_slist_free_all(hdr);
+	free(url);
+	if (rc != CURLE_OK) {
+		sb_addf(why, "PUT failed: %s", cu.curl_easy_strerror(rc));
+		return -1;
+	}
+	if (status < 200 || status > 299) {
+		sb_addf(why, "PUT answered HTTP %ld", status);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- Redis ---------------------------------------------------------------- */
+
+static int redis_get(redisContext *ctx, const char *name, int fd, uint64_t *n, struct strbuf *why)
+{
+	char *key = xasprintf("rdc:%s", name);
+	const char *argv[] = { "GET", key };
+	size_t lens[] = { 3, strlen(key) };
+	bool refused;
+	redisReply *r = redis_cmd(ctx, 2, argv, lens, &refused, why);
+	free(key);
+	if (!r)
+		return -1;
+	int rc = r->type == REDIS_REPLY_STRING;
+	if (rc && write_all(fd, r->str, r->len) < 0) {
+		sb_addf(why, "cannot write the local cache: %s", strerror(errno));
+		rc = -1;
+	}
+	*n = rc > 0 ? r->len : 0;
+	rd.freeReplyObject(r);
+	return rc;
+}
+
+/* Redis takes a value whole: the entry is read into memory first. */
+static int redis_put(redisContext *ctx, const char *name, struct fd_io *io, uint64_t size, struct strbuf *why)
+{
+	char *key = xasprintf("rdc:%s", name), *val = xmalloc(size + io->tlen + 1);
+	ssize_t got = pread(io->fd, val, size, 0);
+	int rc = -1;
+	if (got != (ssize_t)size)
+		sb_addf(why, "cannot read the local entry: %s", got < 0 ? strerror(errno) : "short read");
+	else {
+		memcpy(val + size, io->tail, io->tlen);
+		const char *argv[] = { "SET", key, val };
+		size_t lens[] = { 3, strlen(key), size + io->tlen };
+		bool refused;
+		redisReply *r = redis_cmd(ctx, 3, argv, lens, &refused, why);
+		rc = r ? 0 : refused ? 1 : -1;
+		if (r)
+			rd.freeReplyObject(r);
+	}
+	free(val);
+	free(key);
+	return rc;
+}
+
+/* ---- one entry, one backend ------------------------------------------------- */
+
+static int backend_get(struct backend *b, const char *name, int fd, uint64_t *n)
+{
+	struct strbuf why = STRBUF_INIT;
+	void *h = conn_take(b, &why);
+	int rc = !h ? -1 : b->scheme == SCHEME_HTTP ? http_get(b, h, name, fd, n, &why) : redis_get(h, name, fd, n, &why);
+	if (rc < 0) {
+		conn_drop(b, h);
+		backend_failed(b, false, why.buf);
+	} else
+		conn_give(b, h);
+	sb_release(&why);
+	return rc;
+}
+
+static void backend_put(struct backend *b, const char *name, struct fd_io *io, uint64_t size)
+{
+	struct strbuf why = STRBUF_INIT;
+	void *h = conn_take(b, &why);
+	int rc = !h ? -1 : b->scheme == SCHEME_HTTP ? http_put(b, h, name, io, size, &why) : redis_put(h, name, io, size, &why);
+	if (rc < 0)
+		conn_drop(b, h);
+	else
+		conn_give(b, h);
+	if (rc == 0) {
+		R.uploads++;
+		R.bytes_out += size + io->tlen;
+	} else
+		backend_failed(b, rc > 0, why.buf);
+	sb_release(&why);
+}
+
+static bool writable(const struct backend *b)
+{
+	return !b->read_only && !atomic_load(&b->down) && !atomic_load(&b->no_writes);
+}
+
+/* ---- checking what came back ------------------------------------------------ */
+
+static bool hash_range(int fd, uint64_t len, struct cas_hash *h)
+{
+	XXH3_state_t *st = XXH3_createState();
+	XXH3_128bits_reset(st);
+	enum { CHUNK = 1 << 20 };
+	char *buf = xmalloc(CHUNK);
+	uint64_t off = 0;
+	while (off < len) {
+		ssize_t n = pread(fd, buf, len - off < CHUNK ? len - off : CHUNK, off);
+		if (n <= 0)
+			break;
+		XXH3_128bits_update(st, buf, n);
+		off += n;
+	}
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
+	memcpy(h->b, c.digest, 16);
+	free(buf);
+	XXH3_freeState(st);
+	return off == len;
+}
+
+/* A segment travels with a tag after its trailer, XXH3-128(key, trailer):
+ * the trailer proves the bytes intact, the tag that they are the segment
+ * of this key and not another one filed under its name. */
+static void segment_tag(const struct cas_hash *key, const unsigned char trailer[16], struct cas_hash *tag)
+{
+	unsigned char both[32];
+	memcpy(both, key->b, 16);
+	memcpy(both + 16, trailer, 16);
+	cas_hash_data(both, sizeof(both), tag);
+}
+
+static bool segment_ok(int fd, uint64_t size, const struct cas_hash *key, uint64_t *keep)
+{
+	unsigned char end[32];
+	struct cas_hash body, tag;
+	if (size < 32 || pread(fd, end, 32, size - 32) != 32 || !hash_range(fd, size - 32, &body))
+		return false;
+	segment_tag(key, end, &tag);
+	*keep = size - 16;
+	return !memcmp(body.b, end, 16) && !memcmp(tag.b, end + 16, 16);
+}
+
+static void note_damaged(struct backend *b, const char *name)
+{
+	R.errors++;
+	if (atomic_fetch_add(&b->damaged, 1) == 0) {
+		pthread_mutex_lock(&b->lock);
+		snprintf(b->first_damaged, sizeof(b->first_damaged), "%s", name);
+		pthread_mutex_unlock(&b->lock);
+	}
+	diag_info("remote storage %s: %s is damaged or not what its name says; not used", b->url, name);
+}
+
+/* ---- fetch and store ---------------------------------------------------------- */
+
+static void entry_name(const struct cas_hash *h, const char *kind, char out[40])
+{
+	char hex[33];
+	cas_hash_hex(h, hex);
+	snprintf(out, 40, "%s.%s", hex, kind);
+}
+
+/* Download `name` into a temporary beside `path` from the first backend with
+ * an intact copy, check it, and rename it into place. */
+static bool fetch(const char *name, const char *path, const struct cas_hash *key)
+{
+	char *dir = path_dirname(path);
+	struct atomic_file af;
+	bool ok = mkdir_p(dir, 0755) == 0 && atomic_open(&af, path) == 0;
+	free(dir);
+	if (!ok)
+		return false;
+	atomic_store(&R.touched, true);
+	ok = false;
+	for (size_t i = 0; i < R.n && !ok; i++) {
+		struct backend *b = &R.b[i];
+		uint64_t n = 0, keep = 0;
+		if (atomic_load(&b->down) || ftruncate(af.fd, 0) < 0 || lseek(af.fd, 0, SEEK_SET) < 0 ||
+		    backend_get(b, name, af.fd, &n) <= 0)
+			continue;
+		R.bytes_in += n;
+		if (segment_ok(af.fd, n, key, &keep) && ftruncate(af.fd, keep) == 0)
+			ok = true;
+		else
+			note_damaged(b, name);
+	}
+	if (ok && atomic_commit(&af, 0444) == 0) {
+		R.hits++;
+		return true;
+	}
+	atomic_abort(&af);
+	R.misses++;
+	return false;
+}
+
+static void *upload_worker(void *arg);
+
+static void store(const char *name, char *path, const struct cas_hash *key)
+{
+	bool any = false;
+	for (size_t i = 0; remote_ready() && i < R.n; i++)
+		any |= writable(&R.b[i]);
+	if (!any) {
+		free(path);
+		return;
+	}
+	atomic_store(&R.touched, true);
+	pthread_mutex_lock(&R.qlock);
+	GROW(R.q, R.qn + 1, R.qalloc);
+	struct upload *u = &R.q[R.qn++];
+	*u = (struct upload){ .path = path, .key = *key };
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	if (R.nthreads < UPLOAD_THREADS && (size_t)R.nthreads < R.qn - R.qhead &&
+	    pthread_create(&R.threads[R.nthreads], NULL, upload_worker, NULL) == 0)
+		R.nthreads++;
+	pthread_cond_signal(&R.qcond);
+	pthread_mutex_unlock(&R.qlock);
+}
+
+static void upload_one(struct upload *u)
+{
+	int fd = open(u->path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	unsigned char trailer[16];
+	struct cas_hash tag;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 16 || pread(fd, trailer, 16, st.st_size - 16) != 16) {
+		if (fd >= 0)
+			close(fd);
+		return; /* gone from the local cache (gc): nothing to share */
+	}
+	segment_tag(&u->key, trailer, &tag);
+	for (size_t i = 0; i < R.n; i++) {
+		struct fd_io io = { .fd = fd, .tail = tag.b, .tlen = 16 };
+		if (writable(&R.b[i]) && lseek(fd, 0, SEEK_SET) == 0)
+			backend_put(&R.b[i], u->name, &io, (uint64_t)st.st_size);
+	}
+	close(fd);
+}
+
+static void *upload_worker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&R.qlock);
+	for (;;) {
+		while (R.qhead == R.qn && !R.closing)
+			pthread_cond_wait(&R.qcond, &R.qlock);
+		if (R.qhead == R.qn)
+			break;
+		struct upload u = R.q[R.qhead++];
+		pthread_mutex_unlock(&R.qlock);
+		upload_one(&u);
+		free(u.path);
+		pthread_mutex_lock(&R.qlock);
+	}
+	pthread_mutex_unlock(&R.qlock);
+	return NULL;
+}
+
+bool remote_fetch_segment(struct cas *c, const struct cas_hash *key)
+{
+	if (!remote_ready())
+		return false;
+	char name[40], *path = cas_segment_path(c, key);
+	entry_name(key, "seg", name);
+	bool ok = fetch(name, path, key);
+	free(path);
+	return ok;
+}
+
+void remote_store_segment(struct cas *c, const struct cas_hash *key)
+{
+	char name[40];
+	entry_name(key, "seg", name);
+	store(name, cas_segment_path(c, key), key);
+}
+
+/* ---- the end of a run ----------------------------------------------------- */
+
+static const char *bytes_text(uint64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB" };
+	double v = (double)n;
+	int u = 0;
+	while (v >= 1024 && u < 3)
+		v /= 1024, u++;
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+	return buf;
+}
+
+static void print_counts(FILE *f, const char *lead, const uint64_t v[6])
+{
+	char in[32], out[32];
+	fprintf(f, "%s%" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " errors; %s fetched, %" PRIu64 " uploads (%s)\n",
+		lead, v[0], v[1], v[2], bytes_text(v[3], in, sizeof(in)), v[4], bytes_text(v[5], out, sizeof(out)));
+}
+
+void remote_finish(const char *cache_dir)
+{
+	if (!atomic_exchange(&R.touched, false))
+		return;
+	pthread_mutex_lock(&R.qlock);
+	R.closing = true;
+	pthread_cond_broadcast(&R.qcond);
+	pthread_mutex_unlock(&R.qlock);
+	for (int i = 0; i < R.nthreads; i++)
+		pthread_join(R.threads[i], NULL);
+	R.nthreads = 0;
+	R.closing = false;
+	R.qhead = R.qn = 0;
+	for (size_t i = 0; i < R.n; i++) {
+		struct backend *b = &R.b[i];
+		unsigned n = atomic_exchange(&b->damaged, 0);
+		if (n)
+			diag_warn(NULL, NULL, "remote storage %s: %u entr%s damaged or not what %s name said (%s%s): not used, built here%s", b->url, n,
+				  n == 1 ? "y was" : "ies were", n == 1 ? "its" : "their", b->first_damaged, n > 1 ? ", ..." : "",
+				  writable(b) ? " and overwritten" : "");
+	}
+	uint64_t v[6] = { R.hits, R.misses, R.errors, R.bytes_in, R.uploads, R.bytes_out };
+	R.hits = R.misses = R.errors = R.bytes_in = R.uploads = R.bytes_out = 0;
+	if (diag_verbose)
+		print_counts(stderr, "rdc: remote storage: ", v);
+	char *path = path_join(cache_dir, STATS_FILE);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0) { /* one short append per run: concurrent builds do not mix lines */
+		dprintf(fd, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", v[0], v[1], v[2], v[3], v[4], v[5]);
+		close(fd);
+	}
+	free(path);
+}
+
+void remote_print_stats(const char *cache_dir)
+{
+	char *path = path_join(cache_dir, STATS_FILE);
+	struct strbuf sb = STRBUF_INIT;
+	uint64_t sum[6] = { 0 }, v[6];
+	bool any = read_file(path, &sb) == 0;
+	for (char *line = sb.buf, *nl; any && line && (nl = strchr(line, '\n')); line = nl + 1)
+		if (sscanf(line, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &v[0], &v[1], &v[2],
+			   &v[3], &v[4], &v[5]) == 6)
+			for (int i = 0; i < 6; i++)
+				sum[i] += v[i];
+	if (any)
+		print_counts(stdout, "remote    ", sum);
+	sb_release(&sb);
+	free(path);
+}

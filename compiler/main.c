@@ -29,6 +29,7 @@ static const char usage_text[] =
 	"                          list any initramfs (rdc's, dracut's, mkinitramfs's) as the kernel reads it\n"
 	"  extract IMAGE DIR [--devices] [--setuid]\n"
 	"                          unpack any initramfs into a new or empty DIR, never outside it\n"
+	"  diff A B [--json]       what differs between two images or manifests (exit 0 same, 1 not, 2 trouble)\n"
 	"  import LIST [-o MANIFEST]\n"
 	"                          turn a gen_init_cpio list into a manifest\n"
 	"  cache stats|verify|path|gc [--max-size N]\n"
@@ -42,7 +43,7 @@ static const struct {
 } commands[] = {
 	{ "build", cmd_build }, { "list", cmd_list }, { "check", cmd_check }, { "explain", cmd_explain }, { "run", cmd_run },
 	{ "deps", cmd_deps },   { "kmods", cmd_kmods }, { "import", cmd_import }, { "cache", cmd_cache },
-	{ "test", cmd_test }, { "ls", cmd_ls }, { "extract", cmd_extract },
+	{ "test", cmd_test }, { "ls", cmd_ls }, { "extract", cmd_extract }, { "diff", cmd_diff },
 };
 
 int main(int argc, char **argv)

@@ -774,6 +774,8 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 		rc = explain(b.plan, o->explain, o->nexplain, o->json);
 	if (rc == 0 && o->check_only && !o->nexplain)
 		rc = plan_hash_files(b.plan, false); /* every source readable, and known to the index */
+	if (rc == 0 && o->check_only && o->plan_cb)
+		rc = o->plan_cb(b.plan, o->plan_ctx);
 	if (rc == 0 && !o->check_only) {
 		struct cas_hash key;
 		bool cacheable = eo.format == EF_CPIO || eo.format == EF_C || eo.format == EF_LIST;

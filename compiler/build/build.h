@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include "manifest/manifest.h"
 
+struct plan;
+
 struct build_opts {
 	const char *output;    /* overrides output.path */
 	const char *format;    /* overrides output.format */
@@ -19,6 +21,11 @@ struct build_opts {
 	size_t nexplain;
 	bool progress;         /* a live progress line on stderr */
 	bool json;             /* explain: print JSON */
+	/* With check_only: called with the finished plan, every file hashed
+	 * (rdc diff compares the image a manifest would build); its status is
+	 * build_manifest's. */
+	int (*plan_cb)(const struct plan *p, void *ctx);
+	void *plan_ctx;
 };
 
 struct build_result {

@@ -15,6 +15,7 @@ int cmd_cache(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 /* Shared by the commands that print image entries (ls.c). */
 #include <stdio.h>
@@ -24,4 +25,5 @@ void mode_string(unsigned mode, char out[11]); /* "-rwxr-xr-x", as ls -l */
  * `command`, which wants a manifest or a list) is an initramfs image. */
 #include <stdbool.h>
 bool cli_is_image(const char *path, const char *command);
+bool cli_file_is_image(const char *path); /* the same, silently */
 #endif

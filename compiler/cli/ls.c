@@ -61,15 +61,20 @@ static void put_name(FILE *out, const char *s)
 			fputc(*p, out);
 }
 
-bool cli_is_image(const char *path, const char *command)
+bool cli_file_is_image(const char *path)
 {
 	unsigned char head[8];
 	struct stat st;
-	int fd = open_regular(path, &st); /* no FIFO is read, no device opened for more than its first bytes */
+	int fd = open_regular(path, &st); /* no FIFO is read, no device opened */
 	ssize_t n = fd >= 0 ? read(fd, head, sizeof(head)) : -1;
 	if (fd >= 0)
 		close(fd);
-	if (n <= 0 || !image_magic(head, (size_t)n))
+	return n > 0 && image_magic(head, (size_t)n);
+}
+
+bool cli_is_image(const char *path, const char *command)
+{
+	if (!cli_file_is_image(path))
 		return false;
 	diag_fail("%s is an initramfs image, not a %s: list it with 'rdc ls %s', compare it with 'rdc diff'", path,
 		  strcmp(command, "import") ? "manifest" : "gen_init_cpio list", path);

@@ -676,6 +676,14 @@ int cas_stream_close(struct cas *c, struct cas_stream *s, struct cas_hash *got, 
 	ident_of(&s->before, &before);
 	bool changed = s->fd >= 0 && (fstat(s->fd, &after) < 0 || (ident_of(&after, &now), !ident_eq(&before, &now)));
 	bool wrong = s->known && memcmp(&h, &s->expect, sizeof(h));
+	if (wrong && s->adopt && s->src && !changed && complete) {
+		/* The index was wrong (or the file was edited, keeping its
+		 * identity, before it was opened): what was read is the file's
+		 * content, read whole and unchanged, and the caller keys its
+		 * output after writing it.  The index learns the truth. */
+		wrong = false;
+		s->known = false;
+	}
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
@@ -985,8 +993,28 @@ static void cache_print(const struct cwalk *w, size_t nindex)
 	printf("total     %29" PRIu64 " bytes  %s\n", total, human_size(total, h, sizeof(h)));
 }
 
+/* An entry's claim, checked against the source itself: images are read
+ * from sources, so an entry whose (unchanged) source no longer hashes to it
+ * would only fail builds.  A source that changed is a stale entry, not
+ * damage. */
+static bool entry_lies(const struct index_entry *e)
+{
+	struct stat st;
+	struct ident now;
+	if (stat(e->path, &st) < 0 || (ident_of(&st, &now), !ident_eq(&now, &e->id)))
+		return false;
+	int fd = open_regular(e->path, &st);
+	struct cas_hash got;
+	uint64_t size;
+	bool lies = fd >= 0 && hash_fd(fd, &got, &size) == 0 && memcmp(&got, &e->hash, sizeof(got));
+	if (fd >= 0)
+		close(fd);
+	return lies;
+}
+
 /* Damaged index lines were dropped on load; an entry naming an object that
- * is there but cannot hold the source's content names the wrong one. */
+ * is there but cannot hold the source's content names the wrong one, and
+ * so does one its source does not hash to. */
 static uint64_t index_verify(struct cas *c)
 {
 	index_load(c);
@@ -998,7 +1026,7 @@ static uint64_t index_verify(struct cas *c)
 		struct index_entry *e = &c->slots[i];
 		char *obj = e->path ? cas_object_path(c, &e->hash) : NULL;
 		struct stat st;
-		if (obj && lstat(obj, &st) == 0 && !object_fits(c, &e->hash, e->id.size)) {
+		if (obj && ((lstat(obj, &st) == 0 && !object_fits(c, &e->hash, e->id.size)) || entry_lies(e))) {
 			printf("damaged: %s/index: the entry for %s names %s (dropped)\n", c->dir, e->path, obj);
 			free(e->path);
 			*e = (struct index_entry){ 0 };

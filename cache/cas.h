@@ -64,6 +64,10 @@ struct cas_stream {
 	int fd;
 	const char *src;
 	bool known, damaged;
+	/* Set after open by an output keyed only once written (one stream, no
+	 * segments): a stable source that hashes to something else than
+	 * `expect` is taken as it is, its hash in *got. */
+	bool adopt;
 	struct cas_hash expect;
 	uint64_t left;
 	int64_t opened_ns;

@@ -34,4 +34,20 @@ test_expect_success 'one module missing firmware keeps its own warning, at its m
 	[ "$(grep -c warning: err)" = 1 ]
 '
 
+# Missing files are remembered by the nearest directory that exists (the
+# closure's memo re-checks a few dozen directories, not thousands of paths):
+# a file that appears there, or in a new subdirectory, must still be seen.
+test_expect_success 'firmware that appears later is picked up (in its directory, or in a new one)' '
+	rm -rf fw2 && mkdir -p fw2/e100 &&
+	printf "rdc: 1\nkernel: {version: $KVER, firmware: fw2}\nkmods: [e100, tg3]\n" > late.yaml &&
+	sleep 2.2 && "$RDC" build late.yaml -o late.cpio 2> err && "$RDC" build late.yaml -o late.cpio 2> err &&
+	! cpio_tree late.cpio | grep -q d102e_ucode &&
+	echo ucode > fw2/e100/d102e_ucode.bin && "$RDC" build late.yaml -o late.cpio 2> err &&
+	cpio_tree late.cpio | grep -q "lib/firmware/e100/d102e_ucode.bin" &&
+	tg3=$(modinfo -k "$KVER" -F firmware tg3 | head -1) && ! test -d "fw2/$(dirname "$tg3")" &&
+	sleep 2.2 && "$RDC" build late.yaml -o late.cpio 2> err &&
+	mkdir -p "fw2/$(dirname "$tg3")" && echo fw > "fw2/$tg3" && "$RDC" build late.yaml -o late.cpio 2> err &&
+	cpio_tree late.cpio | grep -q "lib/firmware/$tg3"
+'
+
 test_done

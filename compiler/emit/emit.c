@@ -269,6 +269,7 @@ struct sink {
 	int level;
 	int err;           /* errno of the first failure */
 	XXH3_state_t *sum; /* hash of what reaches fd (segment trailers) */
+	bool keyed_after;  /* no segment cache: a source's true hash may replace the plan's (cas_stream.adopt) */
 	/* A piece of a segmented image (sink_open_piece): a raw deflate run, an
 	 * xz block or a zstd frame, joined into one stream by stream_*(). */
 	bool piece, final; /* final: the run that ends the deflate stream */
@@ -561,6 +562,7 @@ static int cpio_file_body(struct cpio *c, const struct plan *p, const struct pla
 	struct cas_stream st;
 	struct strbuf why = STRBUF_INIT;
 	int rc = cas_stream_open(c->cas, &st, e->src, e->hashed ? &e->hash : NULL, e->size, &why);
+	st.adopt = c->s->keyed_after;
 	unsigned char *buf = rc == 0 ? xmalloc(IO_CHUNK) : NULL;
 	while (rc == 0 && st.left) {
 		size_t room = IO_CHUNK;
@@ -578,7 +580,7 @@ static int cpio_file_body(struct cpio *c, const struct plan *p, const struct pla
 	bool opened = rc == 0;
 	if (opened)
 		rc = cas_stream_close(c->cas, &st, &got, &why);
-	if (rc == 0 && !e->hashed)
+	if (rc == 0 && (!e->hashed || memcmp(&got, &e->hash, sizeof(got))))
 		plan_learn_hash(p, e, &got);
 	if (rc < 0 && why.len)
 		diag_error(&e->loc, opened && e->src ? "run the build again once it has settled" : NULL, "%s", why.buf);
@@ -1054,6 +1056,7 @@ static int emit_stream(const struct plan *p, struct cas *cas, const struct emit_
 {
 	struct sink s;
 	sink_open(&s, fd, c_text ? EA_NONE : o->algo, o->level, c_text);
+	s.keyed_after = true; /* nothing cached from this stream: its key is computed once it is written */
 	size_t *idx = all_indices(p);
 	int rc = cpio_archive(&s, cas, p, idx, plan_count(p), o->mtime);
 	free(idx);

@@ -24,6 +24,7 @@
 #include <gelf.h>
 #include <getopt.h>
 #include <libkmod.h>
+#include <limits.h>
 #include <lzma.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,8 @@ struct mc {
 	struct strlist *roots;     /* per request: node names it asked for */
 	struct strbuf deps;        /* memo_note() of every input */
 	struct strbuf msgs;        /* warnings and notes, replayed on a memo hit */
+	struct strlist absent_dirs; /* noted for files that are not there (note_absent) */
+	char *last_absent;
 	int *order;                /* load order, node indexes */
 	int bad;                   /* errors found while walking the graph */
 	size_t norder;
@@ -1024,6 +1027,28 @@ static bool have_firmware(const struct modclosure *out, const char *dest)
 }
 
 /* A firmware file as is or compressed (the kernel's loader takes .xz/.zst). */
+/* A file that is not there is noted by the nearest directory that is: a
+ * file created under it changes that directory's mtime (or, deeper, creates
+ * a subdirectory that does).  A whole kernel misses thousands of firmware
+ * files in a few dozen directories, and each note costs a stat on every
+ * build. */
+static void note_absent(struct mc *mc, const char *path)
+{
+	char *dir = path_dirname(path);
+	struct stat st;
+	while (strcmp(dir, "/") && strcmp(dir, ".") && stat(dir, &st) < 0) {
+		char *up = path_dirname(dir);
+		free(dir);
+		dir = up;
+	}
+	if (strcmp(dir, mc->last_absent ? mc->last_absent : "") && !sl_has(&mc->absent_dirs, dir)) {
+		memo_note(&mc->deps, dir);
+		sl_push(&mc->absent_dirs, dir);
+	}
+	free(mc->last_absent);
+	mc->last_absent = dir;
+}
+
 static bool find_firmware(struct mc *mc, const char *fw, struct modclosure *out)
 {
 	static const char *const sufs[] = { "", ".xz", ".zst" };
@@ -1031,8 +1056,11 @@ static bool find_firmware(struct mc *mc, const char *fw, struct modclosure *out)
 		char *src = xasprintf("%s/%s%s", fw_dir(mc), fw, sufs[i]);
 		char *dest = xasprintf("/lib/firmware/%s%s", fw, sufs[i]), *norm = path_normalize(dest);
 		struct stat st;
-		memo_note(&mc->deps, src);
 		bool ok = norm && !strncmp(norm, "/lib/firmware/", 14) && stat(src, &st) == 0 && S_ISREG(st.st_mode);
+		if (ok)
+			memo_note(&mc->deps, src);
+		else
+			note_absent(mc, src);
 		if (ok && !have_firmware(out, norm)) {
 			GROW(out->firmware, out->nfirmware + 1, out->afirmware);
 			out->firmware[out->nfirmware].src = src;
@@ -1515,18 +1543,32 @@ static void memo_save(const struct mc *mc, const struct modclosure *out, struct 
 	put_str(pl, sb_str(&mc->msgs), mc->msgs.len);
 }
 
+/* " 12" -> 12.  Not sscanf: glibc's takes strlen of the whole rest of the
+ * payload on every call, quadratic over a whole kernel's 4,000 modules. */
+static bool get_int(const char **p, const char *end, int *v)
+{
+	char *after;
+	if (*p >= end || **p != ' ')
+		return false;
+	long n = strtol(*p + 1, &after, 10);
+	if (after == *p + 1 || after > end || n < INT_MIN || n > INT_MAX)
+		return false;
+	*v = (int)n;
+	*p = after;
+	return true;
+}
+
 static bool load_mod(struct mc *mc, const char **p, const char *end, struct modclosure *out)
 {
 	char *f[5] = { NULL, NULL, NULL, NULL, NULL };
-	int req = -1, soft = 0, group = -1, used = 0;
+	int req = -1, soft = 0, group = -1;
 	bool ok = get_str(p, end, &f[0], NULL) && get_str(p, end, &f[1], NULL) && get_str(p, end, &f[2], NULL) &&
 		  get_str(p, end, &f[3], NULL) && get_str(p, end, &f[4], NULL) && f[0] && f[1] && f[2] && f[4] &&
-		  sscanf(*p, " %d %d %d%n", &req, &soft, &group, &used) == 3 && *p + used <= end;
+		  get_int(p, end, &req) && get_int(p, end, &soft) && get_int(p, end, &group);
 	if (!ok) {
 		free(f[0]), free(f[1]), free(f[2]), free(f[3]), free(f[4]);
 		return false;
 	}
-	*p += used;
 	GROW(out->mods, out->nmods + 1, out->amods);
 	struct modclosure_mod *m = &out->mods[out->nmods++];
 	*m = (struct modclosure_mod){ f[0], f[1], f[2], STRBUF_INIT, f[3], f[4], req, soft != 0, group };
@@ -1673,6 +1715,8 @@ static void mc_release(struct mc *mc)
 	sl_release(&mc->builtin);
 	sb_release(&mc->deps);
 	sb_release(&mc->msgs);
+	sl_release(&mc->absent_dirs);
+	free(mc->last_absent);
 	free(mc->order);
 	free(mc->kdir);
 	if (mc->ctx)

@@ -1210,3 +1210,8 @@ int cmd_cache(int argc, char **argv)
 	cas_close(c);
 	return rc;
 }
+
+char *cas_default_dir(void)
+{
+	return default_dir();
+}

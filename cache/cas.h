@@ -34,6 +34,8 @@ struct cas *cas_open_existing(const char *dir);
 /* Saves the stat index if it changed. */
 void cas_close(struct cas *c);
 const char *cas_dir(const struct cas *c);
+/* Where cas_open(NULL) would put the cache, or NULL; caller frees. */
+char *cas_default_dir(void);
 
 /* Ingest a host file into objects/, for outputs that name objects (lists):
  * a stat-index hit whose object exists costs a stat and an access; otherwise

@@ -37,6 +37,7 @@ void build_result_free(struct build_result *r)
 	free(r->kver);
 	free(r->arch);
 	sl_release(&r->inputs);
+	free(r->share);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -82,6 +83,8 @@ static char *in_sysroot(const struct manifest *m, const char *path)
 
 static char *modules_dir(const struct manifest *m)
 {
+	if (m->kernel.tree)
+		return xstrdup(m->kernel.tree);
 	return m->kernel.modules ? xstrdup(m->kernel.modules) : in_sysroot(m, "/lib/modules");
 }
 
@@ -111,11 +114,48 @@ static char *latest_release(const char *moddir, const struct loc *loc)
 	return best;
 }
 
+/* No kernel named, and an out-of-tree .ko: the kernel it was built for
+ * (its vermagic), installed, or an error at its line — never the running
+ * kernel's modules mixed with a module made for another. */
+static char *oot_release(const struct manifest *m, bool *err)
+{
+	const struct mf_kmod *k = NULL;
+	for (size_t i = 0; i < m->nkmods && !k; i++)
+		if (m->kmods[i].path)
+			k = &m->kmods[i];
+	char *rel = k ? modclosure_module_release(k->path) : NULL;
+	if (!rel)
+		return NULL;
+	char *moddir = modules_dir(m), *p = path_join(moddir, rel);
+	struct stat st;
+	if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		diag_error(&k->loc, "name the kernel it was built against: kernel: {tree: DIR} (its build directory), "
+				    "or kernel: {version:, modules:}",
+			   "'%s' was built for kernel %s, which is not installed under %s", k->path, rel, moddir);
+		free(rel);
+		rel = NULL;
+		*err = true;
+	}
+	free(p);
+	free(moddir);
+	return rel;
+}
+
 char *build_kernel_release(const struct manifest *m, bool *err)
 {
 	*err = false;
+	if (m->kernel.tree) { /* the tree says, whatever else the manifest has */
+		char *kver = modclosure_tree_kver(m->kernel.tree, &m->kernel.tree_loc);
+		*err = kver == NULL;
+		return kver;
+	}
 	if (!m->kernel.version && !m->nkmods)
 		return NULL;
+	if (!m->kernel.version) {
+		char *rel = oot_release(m, err);
+		if (rel || *err)
+			return rel;
+	}
 	char *moddir = modules_dir(m);
 	/* with no kernel: section, the first kmods line is what asked for one */
 	const struct loc *loc = m->kernel.loc.line || !m->nkmods ? &m->kernel.loc : &m->kmods[0].loc;
@@ -258,27 +298,64 @@ static void add_binaries(struct builder *b)
 		add_binary(b, "busybox", NULL, "/bin/busybox", false, &m->init.loc, "BusyBox, which runs the generated /init");
 }
 
+/* The modules the guest needs to mount a 9p share: each one built in costs
+ * nothing, each modular one is packed with its closure. */
+static const char *const share_transport[] = { "virtio_pci", "9pnet_virtio", "9p" };
+#define NSHARE_TRANSPORT (sizeof(share_transport) / sizeof(*share_transport))
+
+/* kernel.share: the manifest's kmods are checked against the tree (errors
+ * at their lines) but stay in the tree; /init modprobes them from the share.
+ * Returns the requests to pack instead: the 9p transport. */
+static struct modclosure_req *share_requests(struct builder *b, const struct modclosure_opts *o,
+					     struct modclosure_req *reqs, size_t *n)
+{
+	struct manifest *m = b->m;
+	for (size_t i = 0; i < m->nkmods; i++)
+		if (m->kmods[i].path) {
+			diag_error(&m->kmods[i].loc, "build it in the tree (make M=... in its source) or drop kernel.share",
+				   "with kernel.share, modules come from the tree: '%s' is not in it", m->kmods[i].path);
+			b->errors++;
+		}
+	struct modclosure check;
+	if (!b->errors && *n && modclosure_resolve(o, reqs, *n, &check) == 0)
+		modclosure_free(&check);
+	else if (*n)
+		b->errors++;
+	free(reqs);
+	reqs = xcalloc(NSHARE_TRANSPORT, sizeof(*reqs));
+	for (size_t i = 0; i < NSHARE_TRANSPORT; i++)
+		reqs[i] = (struct modclosure_req){ share_transport[i], NULL, NULL, m->kernel.share_loc };
+	*n = NSHARE_TRANSPORT;
+	return reqs;
+}
+
 static void add_modules(struct builder *b)
 {
 	struct manifest *m = b->m;
-	if (!m->nkmods)
+	if (!m->nkmods && !m->kernel.share)
 		return;
-	struct modclosure_req *reqs = xcalloc(m->nkmods, sizeof(*reqs));
+	size_t n = m->nkmods;
+	struct modclosure_req *reqs = xcalloc(n ? n : 1, sizeof(*reqs));
 	for (size_t i = 0; i < m->nkmods; i++)
 		reqs[i] = (struct modclosure_req){ m->kmods[i].name, m->kmods[i].path, m->kmods[i].params,
 						   m->kmods[i].loc };
 	char *moddir = modules_dir(m), *fw = m->kernel.firmware ? xstrdup(m->kernel.firmware)
 								  : in_sysroot(m, "/lib/firmware");
-	struct modclosure_opts o = { moddir, b->kver, fw, m->kernel.decompress, b->cas };
-	if (modclosure_resolve(&o, reqs, m->nkmods, &b->mods) < 0) {
+	struct modclosure_opts o = { .moddir = moddir, .kver = b->kver, .tree = m->kernel.tree != NULL, .firmware = fw,
+				     .decompress = m->kernel.decompress, .cas = b->cas };
+	if (m->kernel.share)
+		reqs = share_requests(b, &o, reqs, &n);
+	if (b->errors) {
+		/* reported */
+	} else if (modclosure_resolve(&o, reqs, n, &b->mods) < 0) {
 		b->errors++;
 	} else {
 		b->have_mods = true;
 		for (size_t i = 0; i < b->mods.nmods; i++) {
 			struct modclosure_mod *mod = &b->mods.mods[i];
 			char *origin = xasprintf("module %s: %s", mod->name, mod->why);
-			const struct loc *loc = mod->req >= 0 && (size_t)mod->req < m->nkmods ? &m->kmods[mod->req].loc
-											 : &m->kernel.loc;
+			bool mine = !m->kernel.share && mod->req >= 0 && (size_t)mod->req < m->nkmods;
+			const struct loc *loc = mine ? &m->kmods[mod->req].loc : &m->kernel.loc;
 			if (mod->data.len)
 				count(b, plan_add_blob(b->plan, mod->dest, mod->data.buf, mod->data.len, 0644, 0, 0,
 						       SEG_MODULES, loc, origin));
@@ -322,7 +399,7 @@ static void add_init(struct builder *b)
 		return;
 	}
 	struct strbuf script = STRBUF_INIT;
-	if (initgen_script(m, b->have_mods ? &b->mods : NULL, &script) < 0)
+	if (initgen_script(m, b->have_mods ? &b->mods : NULL, b->kver, &script) < 0)
 		b->errors++;
 	else
 		count(b, plan_add_blob(b->plan, "/init", script.buf, script.len, 0755, 0, 0, SEG_INIT, &m->init.loc,
@@ -744,6 +821,54 @@ static void note_result(struct build_result *r, const struct plan *p, const stru
 	r->segments_reused = atomic_load(&stats->segments_reused);
 }
 
+/* kernel.share: the host side of the share.  The guest mounts the tree
+ * itself at /lib/modules/<release>/kernel and this directory — depmod's
+ * indexes for every module of the tree, written here as rdc writes them for
+ * an image — over /lib/modules/<release>, so modprobe finds kernel/<path>
+ * in modules.dep.  Made again on each run (memoised: a rebuilt module is
+ * one changed identity), so nothing in the image goes stale. */
+char *build_share_dir(const struct manifest *m, const char *cache_dir, const char *kver)
+{
+	struct cas_hash h;
+	char hex[33], *id = xasprintf("%s\n%s", m->kernel.tree, kver);
+	cas_hash_data(id, strlen(id), &h);
+	cas_hash_hex(&h, hex);
+	free(id);
+	return xasprintf("%s/share/%s", cache_dir, hex);
+}
+
+static char *stage_share(const struct manifest *m, struct cas *cas, const char *kver)
+{
+	struct strlist names = STRLIST_INIT;
+	modclosure_tree_names(m->kernel.tree, &names);
+	struct modclosure_req *reqs = xcalloc(names.n ? names.n : 1, sizeof(*reqs));
+	for (size_t i = 0; i < names.n; i++)
+		reqs[i] = (struct modclosure_req){ names.v[i], NULL, NULL, m->kernel.share_loc };
+	struct modclosure_opts o = { .moddir = m->kernel.tree, .kver = kver, .tree = true, .cas = cas };
+	struct modclosure c;
+	char *dir = NULL;
+	if (modclosure_resolve(&o, reqs, names.n, &c) == 0) {
+		dir = build_share_dir(m, cas_dir(cas), kver);
+		char *kdir = path_join(dir, "kernel"); /* the tree's mount point */
+		int rc = mkdir_p(kdir, 0755);
+		for (size_t i = 0; rc == 0 && i < c.nindexes; i++) {
+			char *p = path_join(dir, path_basename(c.indexes[i].dest));
+			rc = write_file_atomic(p, c.indexes[i].data.buf, c.indexes[i].data.len, 0644);
+			free(p);
+		}
+		if (rc < 0) {
+			diag_fail("cannot write the shared module indexes in %s: %s", dir, strerror(errno));
+			free(dir);
+			dir = NULL;
+		}
+		free(kdir);
+		modclosure_free(&c);
+	}
+	free(reqs);
+	sl_release(&names);
+	return dir;
+}
+
 int build_manifest(struct manifest *m, const struct build_opts *o, struct build_result *r)
 {
 	int64_t start = monotonic_ns();
@@ -801,6 +926,8 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 		note_result(r, b.plan, &eo, &stats, path);
 	}
 	r->ms = (double)(monotonic_ns() - start) / 1e6;
+	if (rc == 0 && o->stage_share && m->kernel.share && !(r->share = stage_share(m, b.cas, b.kver)))
+		rc = -1;
 	builder_release(&b);
 	cas_close(b.cas);
 	return rc;

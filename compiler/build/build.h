@@ -26,6 +26,7 @@ struct build_opts {
 	 * build_manifest's. */
 	int (*plan_cb)(const struct plan *p, void *ctx);
 	void *plan_ctx;
+	bool stage_share;      /* kernel.share: write the host side of the share (rdc run) */
 };
 
 struct build_result {
@@ -41,6 +42,7 @@ struct build_result {
 	size_t segments_built, segments_reused;
 	double ms;
 	struct strlist inputs;  /* the host files the image is made of (rdc run --watch) */
+	char *share;    /* stage_share: the directory of module indexes to share, or NULL */
 };
 
 int build_manifest(struct manifest *m, const struct build_opts *o, struct build_result *r);
@@ -55,6 +57,9 @@ void build_result_free(struct build_result *r);
 /* -z/--compression's word: ALGO or ALGO:LEVEL.  False, after saying why,
  * when it is neither (a usage error). */
 bool build_compression_known(const char *word);
+/* kernel.share: the directory (under the cache) that holds the shared
+ * module indexes of m's tree for release kver.  Caller frees. */
+char *build_share_dir(const struct manifest *m, const char *cache_dir, const char *kver);
 const char *host_arch(void);
 
 

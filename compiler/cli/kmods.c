@@ -122,7 +122,7 @@ int cmd_kmods(int argc, char **argv)
 	if (!rel)
 		return 1;
 	struct cas *cas = cas_open(NULL);
-	struct modclosure_opts o = { moddir, rel, fwdir, decompress, cas };
+	struct modclosure_opts o = { .moddir = moddir, .kver = rel, .firmware = fwdir, .decompress = decompress, .cas = cas };
 	int rc = kmods_run(&o, argv + optind, argc - optind, dest, fw);
 	if (cas)
 		cas_close(cas);

@@ -8,7 +8,9 @@
  *   2. mounts init.mounts in a fixed dependency order (devtmpfs before
  *      devpts, sysfs before debugfs ...), whatever order the manifest used;
  *   3. insmods the module closure in load order with each module's params,
- *      treating failures as modprobe would (rdc_insmod below);
+ *      treating failures as modprobe would (rdc_insmod below;
+ *      with kernel.share: 9p, the 9p transport's closure, then mounts the
+ *      shared modules at /lib/modules/<release> and modprobes the kmods);
  *   4. exports init.env and sets the hostname;
  *   5. runs each step as its own `sh -c` child; the first failure (of a
  *      mount, a hard module or a step) stops the rest;
@@ -183,6 +185,41 @@ static void add_modules(const struct modclosure *mods, const struct manifest *m,
 	}
 }
 
+/* kernel.share: 9p.  The shares are read-only: modprobe only reads. */
+static void add_share(const struct manifest *m, const char *kver, struct strbuf *out)
+{
+	static const char *const opts = "trans=virtio,version=9p2000.L,ro";
+	char *dir = xasprintf("/lib/modules/%s", kver ? kver : "unknown");
+	const char *const tags[] = { INITGEN_SHARE_INDEX_TAG, INITGEN_SHARE_TREE_TAG };
+	for (size_t i = 0; i < 2; i++) {
+		char *at = i ? xasprintf("%s/kernel", dir) : xstrdup(dir);
+		sb_adds(out, "[ $rdc_rc -ne 0 ] || { mkdir -p ");
+		sq(out, at);
+		sb_addf(out, " && mount -t 9p -o %s %s ", opts, tags[i]);
+		sq(out, at);
+		char *what = xasprintf("mount -t 9p %s %s", tags[i], at);
+		sb_adds(out, " || rdc_fail $? ");
+		sq(out, what);
+		sb_adds(out, "; }\n");
+		free(what);
+		free(at);
+	}
+	free(dir);
+	for (size_t i = 0; m->init.load_modules && i < m->nkmods; i++) {
+		sb_adds(out, "[ $rdc_rc -ne 0 ] || modprobe ");
+		sq(out, m->kmods[i].name);
+		if (m->kmods[i].params && *m->kmods[i].params) {
+			sb_addch(out, ' ');
+			sq(out, m->kmods[i].params);
+		}
+		char *what = xasprintf("modprobe %s", m->kmods[i].name);
+		sb_adds(out, " || rdc_fail $? ");
+		sq(out, what);
+		sb_addch(out, '\n');
+		free(what);
+	}
+}
+
 static int add_env(const struct mf_init *in, struct strbuf *out)
 {
 	for (size_t i = 0; i < in->nenv; i++) {
@@ -248,7 +285,7 @@ static void add_exit(const struct mf_init *in, struct strbuf *out)
 	sb_adds(out, "while :; do sleep 1; done\n");
 }
 
-int initgen_script(const struct manifest *m, const struct modclosure *mods, struct strbuf *out)
+int initgen_script(const struct manifest *m, const struct modclosure *mods, const char *kver, struct strbuf *out)
 {
 	const struct mf_init *in = &m->init;
 	if (!initgen_needs_busybox(m)) {
@@ -264,8 +301,10 @@ int initgen_script(const struct manifest *m, const struct modclosure *mods, stru
 	sb_adds(out, "; it prints \"rdc-exit[NONCE]: N\" on the console when the steps end.\n");
 	sb_adds(out, prologue);
 	add_mounts(in, out);
-	if (in->load_modules)
+	if (in->load_modules || m->kernel.share) /* the share needs its transport */
 		add_modules(mods, m, out);
+	if (m->kernel.share)
+		add_share(m, kver, out);
 	if (add_env(in, out) < 0)
 		return -1;
 	if (in->hostname) {

@@ -9,8 +9,14 @@
 
 #define INITGEN_EXIT_TAG "rdc-exit: "
 
-/* The script for /init.  mods may be NULL (no kmods). */
-int initgen_script(const struct manifest *m, const struct modclosure *mods, struct strbuf *out);
+/* The script for /init.  mods may be NULL (no kmods); kver is the kernel
+ * release (NULL: none), which kernel.share mounts the shared modules under. */
+int initgen_script(const struct manifest *m, const struct modclosure *mods, const char *kver, struct strbuf *out);
+/* kernel.share: 9p — the mount tags `rdc run` gives the two read-only
+ * virtio-9p shares: the module indexes (mounted at /lib/modules/<release>)
+ * and the build tree (at .../kernel, where modules.dep's paths point). */
+#define INITGEN_SHARE_INDEX_TAG "rdc-modules"
+#define INITGEN_SHARE_TREE_TAG "rdc-tree"
 /* True when the generated init needs /bin/busybox in the image. */
 bool initgen_needs_busybox(const struct manifest *m);
 /* True for a name init.mounts accepts (proc, sysfs, devtmpfs ...); the

@@ -573,8 +573,42 @@ static const struct field kernel_fields[] = {
 	{ "modules", FT_HOSTPATH, offsetof(struct manifest, kernel.modules), false },
 	{ "firmware", FT_HOSTPATH, offsetof(struct manifest, kernel.firmware), false },
 	{ "decompress", FT_BOOL, offsetof(struct manifest, kernel.decompress), false },
+	{ "tree", FT_HOSTPATH, offsetof(struct manifest, kernel.tree), false },
+	{ "share", FT_STR, offsetof(struct manifest, kernel.share), false },
 	{ NULL, 0, 0, false },
 };
+
+/* kernel: tree: gives the release and the modules itself, so version: and
+ * modules: beside it would be a second, contradicting answer; share: 9p
+ * needs the tree whose modules rdc run shares. */
+static void read_kernel(struct reader *r, yaml_node_t *v)
+{
+	struct manifest *m = r->m;
+	m->kernel.loc = node_loc(r, v);
+	if (!expect_kind(r, v, YAML_MAPPING_NODE, "kernel"))
+		return;
+	map_fields(r, v, kernel_fields, m, "kernel", NULL);
+	yaml_node_t *tree = NULL, *share = NULL, *other = NULL;
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node(r, p->key);
+		const char *key = k->type == YAML_SCALAR_NODE ? scalar(k) : "";
+		if (!strcmp(key, "tree"))
+			tree = node(r, p->value), m->kernel.tree_loc = node_loc(r, tree);
+		else if (!strcmp(key, "share"))
+			share = node(r, p->value), m->kernel.share_loc = node_loc(r, share);
+		else if (!strcmp(key, "version") || !strcmp(key, "modules"))
+			other = k;
+	}
+	if (tree && other)
+		error_at(r, other, "drop it: the tree's include/config/kernel.release and modules.order say",
+			 "kernel.%s cannot go with kernel.tree", scalar(other));
+	if (share && m->kernel.share && strcmp(m->kernel.share, "9p"))
+		error_at(r, share, "share: 9p is the one way there is (virtio-9p, read-only)",
+			 "unknown kernel.share '%s'", m->kernel.share);
+	else if (share && !tree)
+		error_at(r, share, "name the kernel build directory with tree: DIR",
+			 "kernel.share shares a build tree's modules, and there is no kernel.tree");
+}
 
 static const struct field init_fields[] = {
 	{ "exec", FT_IMGPATH, offsetof(struct mf_init, exec), false },
@@ -980,11 +1014,9 @@ static void read_top_key(struct reader *r, yaml_node_t *k, yaml_node_t *v)
 		; /* read first, see read_document */
 	else if (!strcmp(key, "arch") || !strcmp(key, "sysroot") || !strcmp(key, "epoch"))
 		read_top_scalar(r, key, v);
-	else if (!strcmp(key, "kernel")) {
-		r->m->kernel.loc = node_loc(r, v);
-		if (expect_kind(r, v, YAML_MAPPING_NODE, "kernel"))
-			map_fields(r, v, kernel_fields, r->m, "kernel", NULL);
-	} else if (!strcmp(key, "init"))
+	else if (!strcmp(key, "kernel"))
+		read_kernel(r, v);
+	else if (!strcmp(key, "init"))
 		read_init(r, v);
 	else if (!strcmp(key, "output"))
 		read_output(r, v);
@@ -1323,6 +1355,8 @@ void manifest_free(struct manifest *m)
 	free(m->kernel.version);
 	free(m->kernel.modules);
 	free(m->kernel.firmware);
+	free(m->kernel.tree);
+	free(m->kernel.share);
 	free(m->arch);
 	free(m->sysroot);
 	free(m->path);

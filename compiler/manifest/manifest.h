@@ -128,7 +128,9 @@ struct manifest {
 		char *modules;  /* dir holding <version>/; NULL: /lib/modules (inside sysroot) */
 		char *firmware; /* NULL: /lib/firmware (inside sysroot) */
 		bool decompress; /* unpack .ko.xz/.zst/.gz for kernels without module decompression */
-		struct loc loc;
+		char *tree;     /* a kernel build directory (absolute): release, modules, image; NULL: none */
+		char *share;    /* "9p": modules are not packed but shared at boot; NULL: packed */
+		struct loc loc, tree_loc, share_loc;
 	} kernel;
 	long long epoch; /* -1: unset */
 

@@ -271,12 +271,14 @@ static struct kmod_ctx *ctx_new(const char *dir)
 
 struct minfo {
 	char *name;
+	char *release; /* vermagic's first word: the kernel the module was built for */
 	struct strlist depends, softdeps, aliases, firmware;
 };
 
 static void minfo_release(struct minfo *mi)
 {
 	free(mi->name);
+	free(mi->release);
 	sl_release(&mi->depends);
 	sl_release(&mi->softdeps);
 	sl_release(&mi->aliases);
@@ -303,6 +305,8 @@ static void minfo_take(struct minfo *mi, const char *k, const char *v)
 		sl_push(&mi->aliases, v);
 	else if (!strcmp(k, "firmware"))
 		sl_push(&mi->firmware, v);
+	else if (!strcmp(k, "vermagic") && !mi->release && *v)
+		mi->release = xstrndup(v, strcspn(v, " "));
 }
 
 /* An uncompressed module's .modinfo ("key=value\0" ...), read with libelf:
@@ -602,12 +606,39 @@ static int lookup(struct mc *mc, const char *what, int req, struct strlist *out)
 	return mc->depmod ? lookup_depmod(mc, what, req, out) : lookup_nodepmod(mc, what, req, out);
 }
 
-/* Read the whole tree; nodes are sorted by file path, so alias matches come
- * out in a fixed order. */
+/* A build tree's modules: the .ko files modules.order names (6.1 writes
+ * "drivers/net/dummy.ko", later kernels "drivers/net/dummy.o"), in its
+ * order, never a walk of the sources.  rels are where modules_install would
+ * put them (kernel/<path>). */
+static void tree_modules(struct mc *mc, struct strlist *files, struct strlist *rels)
+{
+	char *path = path_join(mc->kdir, "modules.order");
+	struct strbuf sb = STRBUF_INIT;
+	memo_note(&mc->deps, path);
+	if (read_file(path, &sb) == 0) {
+		char *save = NULL;
+		for (char *l = strtok_r(sb.buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+			size_t n = strlen(l);
+			char *rel = n > 2 && !strcmp(l + n - 2, ".o") ? xasprintf("%.*s.ko", (int)(n - 2), l)
+								     : xstrdup(l);
+			sl_push_owned(files, path_join(mc->kdir, rel));
+			sl_push_owned(rels, xasprintf("kernel/%s", rel));
+			free(rel);
+		}
+	}
+	sb_release(&sb);
+	free(path);
+}
+
+/* Read the whole tree; nodes are sorted by file path (a build tree: in
+ * modules.order's order), so alias matches come out in a fixed order. */
 static void load_tree(struct mc *mc)
 {
-	struct strlist files = STRLIST_INIT;
-	walk_modules(mc, mc->kdir, &files);
+	struct strlist files = STRLIST_INIT, rels = STRLIST_INIT;
+	if (mc->o->tree)
+		tree_modules(mc, &files, &rels);
+	else
+		walk_modules(mc, mc->kdir, &files);
 	for (size_t i = 0; i < files.n; i++) {
 		struct minfo mi = { 0 };
 		memo_note(&mc->deps, files.v[i]);
@@ -616,7 +647,7 @@ static void load_tree(struct mc *mc)
 			mi.name = NULL;
 			struct mnode *m = &mc->nodes[idx];
 			m->src = xstrdup(files.v[i]);
-			m->rel = rel_of(mc, files.v[i]);
+			m->rel = rels.n ? xstrdup(rels.v[i]) : rel_of(mc, files.v[i]);
 			for (size_t j = 0; j < mi.depends.n; j++)
 				sl_push_owned(&m->deps, modname_of(mi.depends.v[j]));
 			node_set_info(m, &mi);
@@ -624,6 +655,7 @@ static void load_tree(struct mc *mc)
 		minfo_release(&mi);
 	}
 	sl_release(&files);
+	sl_release(&rels);
 	read_builtin_list(mc);
 	/* softdeps name aliases too: resolve them once every alias is known */
 	for (size_t i = 0; i < mc->n; i++)
@@ -687,7 +719,14 @@ static int node_from_path(struct mc *mc, size_t r)
 	}
 	struct strlist deps = STRLIST_INIT, pre = STRLIST_INIT, post = STRLIST_INIT;
 	int before = diag_error_count();
-	lookup_all(mc, &mi.depends, (int)r, &deps, q->path);
+	/* the kernel refuses a module whose vermagic is another release's, and
+	 * its depends= name that release's modules: never mix two kernels */
+	if (mi.release && strcmp(mi.release, mc->o->kver))
+		diag_error(&q->loc, "build it against this kernel (make -C KERNEL_BUILD_DIR M=$PWD), or name its kernel",
+			   "'%s' was built for kernel %s, but the manifest's kernel is %s", q->path, mi.release,
+			   mc->o->kver);
+	else
+		lookup_all(mc, &mi.depends, (int)r, &deps, q->path);
 	softdep_lookup(mc, &mi.softdeps, &pre, &post);
 	int idx = node_find(mc, mi.name);
 	if (idx < 0)
@@ -1438,6 +1477,8 @@ static void add_indexes(struct mc *mc, struct modclosure *out)
 	add_index(out, mc->o->kver, "modules.softdep", &soft);
 	add_index(out, mc->o->kver, "modules.builtin", &builtin);
 	add_index(out, mc->o->kver, "modules.order", &order);
+	if (mc->o->tree) /* what depmod would turn into modules.builtin.alias.bin */
+		copy_index(mc, out, "modules.builtin.modinfo");
 }
 
 static int build_result(struct mc *mc, struct modclosure *out)
@@ -1508,6 +1549,7 @@ static char *memo_key(const struct mc *mc)
 	put_s(&k, mc->kdir);
 	put_s(&k, fw_dir(mc));
 	put_s(&k, mc->o->decompress ? "1" : "0");
+	put_s(&k, mc->o->tree ? "tree" : "installed");
 	for (size_t r = 0; r < mc->nreqs; r++) {
 		char *p = mc->reqs[r].path ? abs_path(mc->reqs[r].path) : NULL;
 		put_s(&k, mc->reqs[r].name);
@@ -1637,7 +1679,8 @@ static void note_indexes(struct mc *mc)
 {
 	static const char *const names[] = { "modules.dep",     "modules.dep.bin",     "modules.alias.bin",
 					     "modules.softdep", "modules.builtin.bin", "modules.builtin.alias.bin",
-					     "modules.symbols.bin", "modules.builtin", "modules.builtin.modinfo" };
+					     "modules.symbols.bin", "modules.builtin", "modules.builtin.modinfo",
+					     "modules.order" };
 	memo_note(&mc->deps, mc->o->moddir ? mc->o->moddir : "/lib/modules");
 	memo_note(&mc->deps, mc->kdir);
 	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
@@ -1682,9 +1725,10 @@ static int mc_run(struct mc *mc, struct modclosure *out)
 		diag_fail("libkmod cannot open %s", mc->kdir);
 		return -1;
 	}
-	mc->depmod = exists(mc->kdir, "modules.dep.bin");
+	mc->depmod = !mc->o->tree && exists(mc->kdir, "modules.dep.bin");
 	if (!mc->depmod) {
-		diag_info("%s has no modules.dep.bin (depmod never ran): reading every module's modinfo", mc->kdir);
+		diag_info("%s %s: reading every module's modinfo", mc->kdir,
+			  mc->o->tree ? "is a build tree" : "has no modules.dep.bin (depmod never ran)");
 		load_tree(mc);
 	}
 	if (resolve_requests(mc) < 0)
@@ -1731,7 +1775,7 @@ int modclosure_resolve(const struct modclosure_opts *o, const struct modclosure_
 	memset(out, 0, sizeof(*out));
 	struct mc mc = { .o = o, .reqs = reqs, .nreqs = n };
 	char *base = abs_path(o->moddir ? o->moddir : "/lib/modules");
-	mc.kdir = path_join(base, o->kver);
+	mc.kdir = o->tree ? xstrdup(base) : path_join(base, o->kver);
 	free(base);
 	mc.roots = xcalloc(n ? n : 1, sizeof(*mc.roots));
 	char *key = memo_key(&mc);
@@ -1851,3 +1895,55 @@ char *modclosure_kver(const char *moddir, const char *version, const struct loc 
 	return rel;
 }
 
+
+char *modclosure_tree_kver(const char *dir, const struct loc *loc)
+{
+	char *path = path_join(dir, "include/config/kernel.release");
+	struct strbuf sb = STRBUF_INIT;
+	char *rel = NULL;
+	if (read_file(path, &sb) == 0) {
+		while (sb.len && (sb.buf[sb.len - 1] == '\n' || sb.buf[sb.len - 1] == ' '))
+			sb.buf[--sb.len] = '\0';
+		if (sb.len && !strchr(sb.buf, '/') && !strchr(sb.buf, '\n'))
+			rel = sb_detach(&sb);
+	}
+	if (!rel) {
+		const char *hint = is_dir(dir) ? "name the directory `make O=DIR` built into (or the source tree of an "
+						 "in-tree build): it has include/config/kernel.release"
+					       : "name the kernel build directory (make O=DIR)";
+		diag_error(loc, hint, "%s is not a kernel build tree (%s)", dir,
+			   is_dir(dir) ? "no include/config/kernel.release" : "no such directory");
+	}
+	sb_release(&sb);
+	free(path);
+	return rel;
+}
+
+char *modclosure_module_release(const char *path)
+{
+	struct kmod_ctx *ctx = ctx_new(NULL);
+	struct mc mc = { .fctx = ctx };
+	struct minfo mi = { 0 };
+	char *rel = NULL;
+	if (ctx && minfo_from_path(&mc, path, &mi) == 0) {
+		rel = mi.release;
+		mi.release = NULL;
+	}
+	minfo_release(&mi);
+	if (ctx)
+		kmod_unref(ctx);
+	return rel;
+}
+
+void modclosure_tree_names(const char *dir, struct strlist *out)
+{
+	char *path = path_join(dir, "modules.order");
+	struct strbuf sb = STRBUF_INIT;
+	if (read_file(path, &sb) == 0) {
+		char *save = NULL;
+		for (char *l = strtok_r(sb.buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+			sl_push_owned(out, modname_of(l));
+	}
+	sb_release(&sb);
+	free(path);
+}

@@ -11,8 +11,11 @@
 #include "lib/util.h"
 
 struct modclosure_opts {
-	const char *moddir;   /* dir holding <kver>/ (host path); NULL: /lib/modules */
+	const char *moddir;   /* dir holding <kver>/ (host path); NULL: /lib/modules;
+				 with tree, the kernel build directory itself */
 	const char *kver;     /* a kernel release (already resolved from "host") */
+	bool tree;            /* moddir is a build tree: modules.order names its .ko files,
+				 which go to kernel/<path> as modules_install would put them */
 	const char *firmware; /* host firmware dir; NULL: /lib/firmware */
 	bool decompress;      /* store .ko.xz/.zst/.gz decompressed */
 	struct cas *cas;      /* for the memo; may be NULL */
@@ -61,6 +64,14 @@ struct modclosure {
 /* Turn "host" / "" / "latest" into a release that exists under moddir, or report why not
  * (listing the installed versions as a hint).  Returns NULL on error. */
 char *modclosure_kver(const char *moddir, const char *version, const struct loc *loc);
+/* The release of a kernel build directory (its include/config/kernel.release),
+ * or NULL after reporting at loc that dir is no kernel build tree. */
+char *modclosure_tree_kver(const char *dir, const struct loc *loc);
+/* The release a module file was built for (its vermagic), or NULL when it
+ * does not say or is no module. */
+char *modclosure_module_release(const char *path);
+/* The names of every module a build tree has (its modules.order). */
+void modclosure_tree_names(const char *dir, struct strlist *out);
 
 /* Resolves every request; reports each failure at its request's loc (with a
  * "did you mean") and returns -1 if any failed. */

@@ -65,14 +65,16 @@ static const struct run_arch {
 	const char *machine; /* -M, or NULL for QEMU's default */
 	const char *cpu_tcg; /* -cpu under TCG, or NULL for QEMU's default */
 	const char *console; /* the serial port's name in the guest */
+	const char *tree_image; /* what a kernel build leaves to boot, in its tree */
 } arches[] = {
-	{ "x86_64", "qemu-system-x86_64", "qemu-system-x86", NULL, NULL, "ttyS0" },
-	{ "i386", "qemu-system-i386", "qemu-system-x86", NULL, NULL, "ttyS0" },
-	{ "aarch64", "qemu-system-aarch64", "qemu-system-arm", "virt", "cortex-a57", "ttyAMA0" },
-	{ "arm", "qemu-system-arm", "qemu-system-arm", "virt", "cortex-a15", "ttyAMA0" },
-	{ "riscv64", "qemu-system-riscv64", "qemu-system-misc", "virt", NULL, "ttyS0" },
-	{ "ppc64le", "qemu-system-ppc64", "qemu-system-ppc", "pseries", NULL, "hvc0" },
-	{ "s390x", "qemu-system-s390x", "qemu-system-s390x", NULL, NULL, "ttysclp0" },
+	{ "x86_64", "qemu-system-x86_64", "qemu-system-x86", NULL, NULL, "ttyS0", "arch/x86/boot/bzImage" },
+	{ "i386", "qemu-system-i386", "qemu-system-x86", NULL, NULL, "ttyS0", "arch/x86/boot/bzImage" },
+	{ "aarch64", "qemu-system-aarch64", "qemu-system-arm", "virt", "cortex-a57", "ttyAMA0",
+	  "arch/arm64/boot/Image" },
+	{ "arm", "qemu-system-arm", "qemu-system-arm", "virt", "cortex-a15", "ttyAMA0", "arch/arm/boot/zImage" },
+	{ "riscv64", "qemu-system-riscv64", "qemu-system-misc", "virt", NULL, "ttyS0", "arch/riscv/boot/Image" },
+	{ "ppc64le", "qemu-system-ppc64", "qemu-system-ppc", "pseries", NULL, "hvc0", "vmlinux" },
+	{ "s390x", "qemu-system-s390x", "qemu-system-s390x", NULL, NULL, "ttysclp0", "arch/s390/boot/bzImage" },
 };
 
 /* ---- choosing QEMU, the kernel and the accelerator ----------------------- */
@@ -324,8 +326,10 @@ static bool kernel_fits(const char *karch, const char *arch)
 	return !strcmp(karch, arch);
 }
 
-static char *pick_kernel(const struct manifest *m, const struct run_opts *o, const char *arch, bool foreign)
+static char *pick_kernel(const struct manifest *m, const struct run_opts *o, const struct run_arch *a,
+			 bool foreign)
 {
+	const char *arch = a->arch;
 	char *path;
 	const struct loc *loc = NULL;
 	if (o->kernel) {
@@ -333,6 +337,9 @@ static char *pick_kernel(const struct manifest *m, const struct run_opts *o, con
 	} else if (m->qemu.kernel) {
 		path = xstrdup(m->qemu.kernel);
 		loc = &m->qemu.loc;
+	} else if (m->kernel.tree) { /* the image the tree's build left, for the manifest's arch */
+		path = path_join(m->kernel.tree, a->tree_image);
+		loc = &m->kernel.tree_loc;
 	} else {
 		bool err;
 		char *kver = build_kernel_release(m, &err);
@@ -352,7 +359,10 @@ static char *pick_kernel(const struct manifest *m, const struct run_opts *o, con
 		}
 	}
 	if (access(path, F_OK) < 0) {
-		char *hint = foreign ? xasprintf("this host has no %s kernel there: give qemu.kernel or --kernel PATH "
+		bool tree = m->kernel.tree && !o->kernel && !m->qemu.kernel;
+		char *hint = tree ? xasprintf("build it (make %s in the tree), or give qemu.kernel or --kernel PATH",
+					      path_basename(a->tree_image))
+			     : foreign ? xasprintf("this host has no %s kernel there: give qemu.kernel or --kernel PATH "
 						 "(e.g. a Debian linux-image package unpacked into the sysroot)",
 						 arch)
 				     : o->kernel || m->qemu.kernel ? xstrdup("check the path (a kernel build leaves arch/x86/boot/bzImage)")
@@ -439,9 +449,32 @@ static void add_append(const struct manifest *m, const struct run_arch *a, const
 	sb_addf(sb, " console=%s", a->console);
 }
 
+/* QEMU's option syntax: a comma inside a value is written twice. */
+static char *qemu_value(const char *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (; *s; s++)
+		sb_adds(&sb, *s == ',' ? ",," : (char[]){ *s, 0 });
+	return sb_detach(&sb);
+}
+
+/* kernel.share: the index directory and the build tree, read-only over
+ * virtio-9p, under the tags the generated /init mounts (initgen.h). */
+static void share_args(const struct manifest *m, const char *share, struct strlist *av)
+{
+	const char *const paths[] = { share, m->kernel.tree };
+	const char *const tags[] = { INITGEN_SHARE_INDEX_TAG, INITGEN_SHARE_TREE_TAG };
+	for (size_t i = 0; i < 2; i++) {
+		char *p = qemu_value(paths[i]);
+		sl_push(av, "-virtfs");
+		sl_push_owned(av, xasprintf("local,path=%s,mount_tag=%s,security_model=none,readonly=on", p, tags[i]));
+		free(p);
+	}
+}
+
 static void qemu_argv(const struct manifest *m, const struct run_opts *o, const struct run_arch *a,
 		      bool kvm, bool interactive, const char *kernel, const char *image, const char *nonce,
-		      int qmp_fd, struct strlist *av)
+		      int qmp_fd, const char *share, struct strlist *av)
 {
 	sl_push(av, a->qemu);
 	if (a->machine) {
@@ -486,6 +519,8 @@ static void qemu_argv(const struct manifest *m, const struct run_opts *o, const 
 	add_append(m, a, nonce, &ap);
 	sl_push(av, "-append");
 	sl_push_owned(av, sb_detach(&ap));
+	if (share)
+		share_args(m, share, av);
 	for (size_t i = 0; i < m->qemu.nargs; i++)
 		sl_push(av, m->qemu.args[i]);
 	for (int i = 0; i < o->nextra; i++)
@@ -1128,6 +1163,17 @@ static void print_dry_run(const struct run_opts *o, const char *cmd, const char 
 	}
 }
 
+/* --dry-run: where the share would be, without writing it. */
+static char *dry_share_dir(const struct manifest *m)
+{
+	bool err;
+	char *kver = build_kernel_release(m, &err), *cache = kver ? cas_default_dir() : NULL;
+	char *dir = cache ? build_share_dir(m, cache, kver) : NULL;
+	free(cache);
+	free(kver);
+	return dir;
+}
+
 int run_manifest(struct manifest *m, const struct run_opts *o)
 {
 	const char *arch = m->arch ? m->arch : host_arch();
@@ -1147,7 +1193,7 @@ int run_manifest(struct manifest *m, const struct run_opts *o)
 		free(out);
 		return 1;
 	}
-	char *kernel = pick_kernel(m, o, arch, !native);
+	char *kernel = pick_kernel(m, o, a, !native);
 	if (!kernel) {
 		free(out);
 		return 1;
@@ -1164,7 +1210,7 @@ int run_manifest(struct manifest *m, const struct run_opts *o)
 	int timeout = o->timeout >= 0 ? o->timeout : m->qemu.timeout >= 0 ? m->qemu.timeout
 						   : interactive ? RUN_SHELL_TIMEOUT : RUN_DEFAULT_TIMEOUT;
 	int rc = 0;
-	char *image = NULL;
+	char *image = NULL, *share = NULL;
 	if (!o->dry_run && !in_path(a->qemu)) {
 		char *hint = xasprintf("install %s (Debian: apt-get install %s)", a->qemu, a->package);
 		diag_error(NULL, hint, "%s is not in PATH", a->qemu);
@@ -1172,12 +1218,16 @@ int run_manifest(struct manifest *m, const struct run_opts *o)
 		rc = 1;
 	} else if (o->dry_run) {
 		image = absolute(out);
+		if (m->kernel.share && !(share = dry_share_dir(m)))
+			rc = 1;
 	} else {
 		struct build_result r;
+		bo.stage_share = true;
 		if (build_manifest(m, &bo, &r) < 0) {
 			rc = 1;
 		} else {
 			image = absolute(r.output);
+			share = r.share ? xstrdup(r.share) : NULL;
 		}
 		if (o->watcher)
 			start_watch(o->watcher, m, &r);
@@ -1200,7 +1250,8 @@ int run_manifest(struct manifest *m, const struct run_opts *o)
 			diag_fail("socketpair: %s", strerror(errno));
 			rc = 1;
 		}
-		qemu_argv(m, o, a, kvm, interactive, kernel, image, o->dry_run ? NULL : nonce, o->dry_run ? -1 : q.child_fd, &av);
+		qemu_argv(m, o, a, kvm, interactive, kernel, image, o->dry_run ? NULL : nonce, o->dry_run ? -1 : q.child_fd,
+			  share, &av);
 		char *cmd = command_line(&av);
 		if (o->dry_run) {
 			print_dry_run(o, cmd, image);
@@ -1216,6 +1267,7 @@ int run_manifest(struct manifest *m, const struct run_opts *o)
 		sl_release(&av);
 	}
 	free(image);
+	free(share);
 	free(kernel);
 	free(out);
 	return rc;

@@ -26,3 +26,8 @@ fi
 for s in tests/setup/arm64-kernel.sh tests/setup/arm64-sysroot.sh tests/setup/musl-arm64.sh; do
 	[ -x "$s" ] && "$s" >/dev/null || true
 done
+# The tests' own small kernels (x86_64, riscv64) from linux-source-6.1: a few
+# minutes each on 2 cores, once per machine (cached by their config).
+if [ -x tests/setup/test-kernels.sh ]; then
+	tests/setup/test-kernels.sh >/dev/null || echo "install-deps.sh: the test kernels did not build; their tests will skip" >&2
+fi

@@ -10,6 +10,9 @@
 #
 #   rdc cold / no-op / one-file edit   the edit loop at xz -6: an empty cache,
 #                 nothing changed, one file edited (recompresses its segment)
+#   rdc warm remote     an empty local cache and a warm remote storage (nginx
+#                 WebDAV on 127.0.0.1, filled by one build): a CI runner's
+#                 first build once another runner has built the same content
 #   cold, same output   rdc, bench/ldd-cp-cpio.sh (ldd recursion + cp + cpio,
 #                 make-tiny-image.py's method), dracut --no-hostonly -m base
 #                 (skipped when absent) and the floor (the kernel's
@@ -40,7 +43,8 @@ for b in "${BINS[@]}"; do [ -x "$b" ] || die "$b is missing (see tests/setup/ins
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing (apt-get install time)"
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/rdc-bench.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+stop_nginx() { [ -s "$W/ng/nginx.pid" ] && kill "$(cat "$W/ng/nginx.pid")" 2>/dev/null; rm -f "$W/ng/nginx.pid"; }
+trap 'stop_nginx; rm -rf "$W"' EXIT
 export BENCH_EDIT=$W/edit.txt RDC_CACHE_DIR=$W/cache
 echo "edit 0" > "$BENCH_EDIT"
 MANIFEST=$ROOT/bench/bench.yaml
@@ -93,6 +97,40 @@ edits=0
 measure "rdc one-file edit" "$RUNS" 'edits=$((edits + 1)); echo "edit $edits" >> "$BENCH_EDIT"' \
 	"$RDC" build "$MANIFEST" -o "$W/rdc.cpio.xz"
 SIZE["rdc one-file edit"]=$(size_of "$W/rdc.cpio.xz")
+
+# A WebDAV store on a free loopback port: one build fills it, then every run
+# starts from an empty local cache.
+start_nginx() {
+	local port
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') || return 1
+	mkdir -p "$W/ng/store"
+	cat > "$W/ng/conf" <<NGINX
+$([ "$(id -u)" -eq 0 ] && echo 'user root;')
+events { worker_connections 64; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$port;
+    location / { root $W/ng/store; dav_methods PUT; create_full_put_path on; client_max_body_size 0; }
+  }
+}
+NGINX
+	nginx -p "$W/ng" -e "$W/ng/err" -c "$W/ng/conf" -g "daemon off; pid $W/ng/pid; error_log $W/ng/err;" >/dev/null 2>&1 &
+	echo $! > "$W/ng/nginx.pid"
+	REMOTE="http://127.0.0.1:$port/rdc|connect-timeout=2000"
+	for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0; sleep 0.1; done
+	return 1
+}
+if command -v nginx >/dev/null && command -v python3 >/dev/null && start_nginx; then
+	RDC_CACHE_DIR=$W/rfill RDC_REMOTE_STORAGE=$REMOTE "$RDC" build "$MANIFEST" -o "$W/rdc-remote.cpio.xz" >/dev/null 2>&1
+	measure "rdc warm remote" "$RUNS" 'rm -rf "$W/rcache" "$W/rdc-remote.cpio.xz"' \
+		env RDC_CACHE_DIR="$W/rcache" RDC_REMOTE_STORAGE="$REMOTE" "$RDC" build "$MANIFEST" -o "$W/rdc-remote.cpio.xz"
+	SIZE["rdc warm remote"]=$(size_of "$W/rdc-remote.cpio.xz")
+	cmp -s "$W/rdc-remote.cpio.xz" "$W/rdc.cpio.xz" || NOTE["rdc warm remote"]="differs from the local build"
+	stop_nginx
+else
+	NOTE["rdc warm remote"]="skipped (needs nginx-light and python3)"
+fi
 
 # ---- cold builds at equal output ----------------------------------------
 # Each tool writes the same kind of image with the same compressor command,
@@ -181,7 +219,7 @@ row() { # row NAME BASE: one line of the table, the ratio against MS[BASE]
 echo
 printf '%-28s %12s %10s %12s %10s\n' "" "median ms" "peak KiB" "image bytes" "vs rdc"
 echo "edit loop, xz -6:"
-for name in "rdc cold" "rdc no-op" "rdc one-file edit"; do row "$name" "rdc cold"; done
+for name in "rdc cold" "rdc no-op" "rdc one-file edit" "rdc warm remote"; do row "$name" "rdc cold"; done
 for a in "${ALGOS[@]}"; do
 	echo "cold, same output ($a):"
 	for t in "rdc cold" ldd-cp-cpio dracut floor; do row "$t, $a" "rdc cold, $a"; done
@@ -209,6 +247,10 @@ target "$(ge 5 "${MS["rdc no-op"]}")" "rdc no-op <= 5 ms" "${MS["rdc no-op"]} ms
 target "$(ge "$(awk -v c="$cold" 'BEGIN { print c / 10 }')" "${MS["rdc one-file edit"]}")" \
 	"rdc one-file edit at xz <= 10% of cold" \
 	"$(awk -v e="${MS["rdc one-file edit"]}" -v c="$cold" 'BEGIN { printf "%.1f%%", 100 * e / c }')"
+[ -n "${MS["rdc warm remote"]:-}" ] &&
+	target "$(ge "$(awk -v c="$cold" 'BEGIN { print c / 10 }')" "${MS["rdc warm remote"]}")" \
+		"rdc warm remote (empty local cache) <= 10% of cold" \
+		"$(awk -v e="${MS["rdc warm remote"]}" -v c="$cold" 'BEGIN { printf "%.1f%%", 100 * e / c }')"
 target "$(ge 32768 "${RSS["100 MiB image, zstd, cold"]:-999999}")" "peak RSS <= 32 MiB for a 100 MiB image (zstd)" \
 	"${RSS["100 MiB image, zstd, cold"]:-?} KiB"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -832,18 +832,30 @@ int cas_memo_put(struct cas *c, const char *ns, const char *key, const struct st
 		 const struct strbuf *payload)
 {
 	char *path = memo_path(c, ns, key), *dir = path_dirname(path);
-	struct strbuf body = STRBUF_INIT, sb = STRBUF_INIT;
-	sb_adds(&body, key);
-	sb_add(&body, sb_str(deps), deps->len);
-	sb_add(&body, sb_str(payload), payload->len);
-	sb_adds(&sb, MEMO_MAGIC);
-	sb_addf(&sb, "%zu %zu %zu %016" PRIx64 "\n", strlen(key), deps->len, payload->len, sum64(body.buf, body.len));
-	sb_add(&sb, body.buf, body.len);
-	int rc = mkdir_p(dir, 0755) == 0 ? write_file_atomic(path, sb.buf, sb.len, 0644) : -1;
+	/* Written piece by piece, never copied whole: a whole kernel's module
+	 * memo is megabytes, and two copies of it were a build's peak memory. */
+	const void *piece[3] = { key, sb_str(deps), sb_str(payload) };
+	size_t len[3] = { strlen(key), deps->len, payload->len };
+	XXH3_state_t *x = XXH3_createState();
+	XXH3_64bits_reset(x);
+	for (int i = 0; i < 3; i++)
+		XXH3_64bits_update(x, piece[i], len[i]);
+	char *head = xasprintf(MEMO_MAGIC "%zu %zu %zu %016" PRIx64 "\n", len[0], len[1], len[2], XXH3_64bits_digest(x));
+	XXH3_freeState(x);
+	struct atomic_file af;
+	int rc = mkdir_p(dir, 0755) == 0 && atomic_open(&af, path) == 0 ? 0 : -1;
+	if (rc == 0) {
+		rc = write_all(af.fd, head, strlen(head));
+		for (int i = 0; i < 3 && rc == 0; i++)
+			rc = write_all(af.fd, piece[i], len[i]);
+		if (rc == 0)
+			rc = atomic_commit(&af, 0644);
+		else
+			atomic_abort(&af);
+	}
+	free(head);
 	free(path);
 	free(dir);
-	sb_release(&sb);
-	sb_release(&body);
 	return rc; /* a memo that could not be written only costs time later */
 }
 

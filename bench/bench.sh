@@ -21,6 +21,16 @@
 #                 (what make-tiny-image.py writes), then zstd -3, then xz -6,
 #                 the same compressor command and all cores for every tool
 #   closures      rdc deps vs lddtree vs ldd recursion
+#   whole kernel  an image of every module of $KVER (a manifest generated
+#                 from modules.order): rdc cold / warm (output removed) /
+#                 no-op against the floor; mkinitramfs, dracut and the ldd
+#                 method once each (BENCH_KERNEL_PEERS=0 skips them); zstd -3
+#                 cold against one zstd stream / cores; xz -6 likewise with
+#                 BENCH_KERNEL_XZ=1 (minutes of compression: off by default)
+#   mkinitramfs   Debian's initramfs-tools with a private config dir (-d):
+#                 MODULES=list, a hook that copy_execs the binaries, the same
+#                 compressor (COMPRESS/COMPRESSLEVEL; uncompressed through a
+#                 zstd in PATH that only copies: mkinitramfs has no plain mode)
 #
 # Times are the median of BENCH_RUNS runs (5; BENCH_SLOW_RUNS=3 for the slow
 # ones), from bash's EPOCHREALTIME; peak RSS from /usr/bin/time -f %M.  The
@@ -66,11 +76,21 @@ measure() {
 	for ((i = 0; i < runs; i++)); do
 		eval "$setup"
 		t0=$(now_us)
-		"$@" >/dev/null 2>"$W/err" || { cat "$W/err" >&2; NOTE[$name]="failed"; return 1; }
+		"$@" >/dev/null 2>"$W/err" || {
+			local rc=$?
+			[ $rc = 124 ] && NOTE[$name]="over ${PEER_TIMEOUT}s (stopped)" && return 1
+			cat "$W/err" >&2
+			NOTE[$name]="failed"
+			return 1
+		}
 		t1=$(now_us)
 		times+=($(( (t1 - t0) )))
 	done
 	MS[$name]=$(printf '%s\n' "${times[@]}" | median | awk '{ printf "%.1f", $1 / 1000 }')
+	if [ "${NO_RSS:-0}" = 1 ]; then # a slow peer: its memory is not what is measured
+		printf '  %-22s %10s ms  (median of %d)\n' "$name" "${MS[$name]}" "$runs" >&2
+		return 0
+	fi
 	eval "$setup"
 	if declare -F "$1" >/dev/null; then # a shell function: time(1) runs it in bash
 		/usr/bin/time -o "$W/rss" -f %M bash -c "$(declare -f "$1"); $*" >/dev/null 2>&1
@@ -132,6 +152,37 @@ else
 	NOTE["rdc warm remote"]="skipped (needs nginx-light and python3)"
 fi
 
+# ---- mkinitramfs: Debian's generator, at equal output ----------------------
+# mkinit_conf DIR ALGO MODULE...: a private initramfs-tools config dir (the
+# machine's /etc/initramfs-tools is not touched): MODULES=list with these
+# modules, the bench's binaries through a copy_exec hook (none with
+# MKINIT_NO_BINS=1), the compressor ALGO at the bench's level.
+have_mkinit=0
+command -v mkinitramfs >/dev/null 2>&1 && [ -d /etc/initramfs-tools ] && have_mkinit=1
+mkinit_conf() {
+	local dir=$1 algo=$2
+	shift 2
+	rm -rf "$dir" && mkdir -p "$dir/hooks" "$dir/conf.d" "$dir/scripts" && cp /etc/initramfs-tools/initramfs.conf "$dir/" &&
+		sed -i "s/^MODULES=.*/MODULES=list/; s/^COMPRESS=.*/COMPRESS=$([ "$algo" = xz ] && echo xz || echo zstd)/" \
+			"$dir/initramfs.conf" &&
+		echo "COMPRESSLEVEL=${LEVEL[$algo]:-3}" >> "$dir/initramfs.conf" && printf '%s\n' "$@" > "$dir/modules" || return 1
+	[ "${MKINIT_NO_BINS:-0}" = 1 ] && return 0
+	{
+		echo '#!/bin/sh'
+		echo '[ "$1" = prereqs ] && exit 0'
+		echo '. /usr/share/initramfs-tools/hook-functions'
+		echo "for b in ${BINS[*]} $BENCH_EDIT; do copy_exec \"\$b\" /bin; done"
+	} > "$dir/hooks/rdc-bench" && chmod +x "$dir/hooks/rdc-bench"
+}
+# "none": mkinitramfs runs "$compress -c FILE"; this zstd only copies FILE.
+mkdir -p "$W/nozstd"
+printf '#!/bin/sh\nfor a; do f=$a; done\nexec cat -- "$f"\n' > "$W/nozstd/zstd" && chmod +x "$W/nozstd/zstd"
+mkinit() { # mkinit DIR ALGO OUT
+	local path=$PATH
+	[ "$2" = none ] && path=$W/nozstd:$PATH
+	PATH=$path TMPDIR=$W mkinitramfs -d "$1" -o "$3" "$KVER"
+}
+
 # ---- cold builds at equal output ----------------------------------------
 # Each tool writes the same kind of image with the same compressor command,
 # given all cores (-T0) as rdc uses them: "none" is the archive
@@ -153,13 +204,23 @@ for a in "${ALGOS[@]}"; do
 	SIZE["ldd-cp-cpio, $a"]=$(size_of "$W/ldd-$a.img")
 	if [ $have_dracut = 1 ]; then
 		if [ "$a" = none ]; then dc=(--no-compress); else dc=(--compress "${CMD[$a]}"); fi
-		measure "dracut, $a" "$SLOW_RUNS" ':' dracut --quiet --no-hostonly -m base --install "${BINS[*]} $BENCH_EDIT" \
+		measure "dracut, $a" "$SLOW_RUNS" ':' dracut --quiet --tmpdir "$W" --no-hostonly -m base --install "${BINS[*]} $BENCH_EDIT" \
 			--add-drivers "${MODS[*]}" --kver "$KVER" --force "${dc[@]}" --no-early-microcode "$W/dracut-$a.img"
 		SIZE["dracut, $a"]=$(size_of "$W/dracut-$a.img")
 	else
 		NOTE["dracut, $a"]="skipped: dracut not installed (apt-get install dracut-core)"
 	fi
+	if [ $have_mkinit = 1 ] && mkinit_conf "$W/mkinit-$a" "$a" "${MODS[@]}"; then
+		measure "mkinitramfs, $a" "$SLOW_RUNS" ':' mkinit "$W/mkinit-$a" "$a" "$W/mkinit-$a.img"
+		SIZE["mkinitramfs, $a"]=$(size_of "$W/mkinit-$a.img")
+	else
+		NOTE["mkinitramfs, $a"]="skipped: no mkinitramfs (apt-get install initramfs-tools)"
+	fi
 done
+# warm: the cache kept, the output removed (every hash known, every byte
+# streamed again from its source)
+measure "rdc warm, none" "$RUNS" "rm -f '$W/rdc-none.img'" \
+	env RDC_CACHE_DIR="$W/cache-none" "$RDC" build "$W/bench-none.yaml" -o "$W/rdc-none.img"
 
 # ---- the floor: gen_init_cpio [| compressor] -------------------------------
 GIC=$W/gen_init_cpio
@@ -205,25 +266,102 @@ measure "100 MiB image, zstd, cold" 1 'rm -rf "$W/bigcache" "$W/big.cpio.zst"' \
 	env RDC_CACHE_DIR="$W/bigcache" "$RDC" build "$W/big.yaml" -o "$W/big.cpio.zst"
 SIZE["100 MiB image, zstd, cold"]=$(size_of "$W/big.cpio.zst")
 
+# ---- the whole kernel: every module of $KVER --------------------------------
+KMAN=$W/kernel.yaml
+NKMODS=$(wc -l < "/lib/modules/$KVER/modules.order")
+{
+	echo "rdc: 1"
+	echo 'kernel: {version: "${KVER}"}'
+	echo "kmods:"
+	sed 's|.*/||; s|\.ko.*$||; s|^|  - |' "/lib/modules/$KVER/modules.order"
+} > "$KMAN"
+KENV=(env RDC_CACHE_DIR="$W/kcache")
+measure "kernel: rdc cold" "$SLOW_RUNS" 'rm -rf "$W/kcache" "$W/k.cpio"' "${KENV[@]}" "$RDC" build "$KMAN" -o "$W/k.cpio" ||
+	die "rdc build of the whole kernel failed"
+SIZE["kernel: rdc cold"]=$(size_of "$W/k.cpio")
+measure "kernel: rdc warm" "$RUNS" 'rm -f "$W/k.cpio"' "${KENV[@]}" "$RDC" build "$KMAN" -o "$W/k.cpio"
+sleep 2.1 # past the racy window: the no-op trusts every index entry
+"${KENV[@]}" "$RDC" build "$KMAN" -o "$W/k.cpio" >/dev/null 2>&1
+measure "kernel: rdc no-op" "$RUNS" ':' "${KENV[@]}" "$RDC" build "$KMAN" -o "$W/k.cpio"
+if [ -x "$GIC" ]; then
+	"${KENV[@]}" "$RDC" list "$KMAN" > "$W/klist" 2>/dev/null
+	kfloor() { "$GIC" -t 0 "$W/klist" > "$W/kfloor.cpio"; }
+	measure "kernel: floor" "$SLOW_RUNS" ':' kfloor
+	SIZE["kernel: floor"]=$(size_of "$W/kfloor.cpio")
+	cmp -s "$W/kfloor.cpio" "$W/k.cpio" || NOTE["kernel: rdc cold"]="differs from the floor's bytes!"
+fi
+# The peers take minutes here (mkinitramfs copies and depmods 4,000 modules
+# through shell functions): one run each, stopped after PEER_TIMEOUT.
+PEER_TIMEOUT=${BENCH_PEER_TIMEOUT:-120}
+if [ "${BENCH_KERNEL_PEERS:-1}" = 1 ]; then
+	mapfile -t KMODS < <(sed 's|.*/||; s|\.ko.*$||' "/lib/modules/$KVER/modules.order")
+	if [ $have_mkinit = 1 ] && MKINIT_NO_BINS=1 mkinit_conf "$W/kmkinit" none "${KMODS[@]}"; then
+		NO_RSS=1 measure "kernel: mkinitramfs" 1 ':' timeout -k 5 "$PEER_TIMEOUT" env PATH="$W/nozstd:$PATH" TMPDIR="$W" \
+			mkinitramfs -d "$W/kmkinit" -o "$W/kmkinit.img" "$KVER"
+		SIZE["kernel: mkinitramfs"]=$(size_of "$W/kmkinit.img")
+	fi
+	if [ $have_dracut = 1 ]; then
+		NO_RSS=1 measure "kernel: dracut" 1 ':' timeout -k 5 "$PEER_TIMEOUT" dracut --quiet --tmpdir "$W" --no-hostonly -m base \
+			--add-drivers "${KMODS[*]}" --kver "$KVER" --force --no-compress --no-early-microcode "$W/kdracut.img"
+		SIZE["kernel: dracut"]=$(size_of "$W/kdracut.img")
+	fi
+	kldd=(-k "$KVER" -c cat)
+	for m in "${KMODS[@]}"; do kldd+=(-m "$m"); done
+	NO_RSS=1 measure "kernel: ldd-cp-cpio" 1 ':' timeout -k 5 "$PEER_TIMEOUT" "$ROOT/bench/ldd-cp-cpio.sh" \
+		-o "$W/kldd.img" "${kldd[@]}"
+	SIZE["kernel: ldd-cp-cpio"]=$(size_of "$W/kldd.img")
+fi
+# Compressed at this size the work is the compressor's: rdc's segments
+# compress on all cores, against one stream of the same bytes / cores.
+NCPU=$(nproc)
+sed 's/^rdc: 1$/rdc: 1\noutput: {compression: {algo: zstd, level: 3}}/' "$KMAN" > "$W/kernel-zstd.yaml"
+measure "kernel: rdc cold, zstd" 1 'rm -rf "$W/kzcache" "$W/k.cpio.zst"' env RDC_CACHE_DIR="$W/kzcache" \
+	"$RDC" build "$W/kernel-zstd.yaml" -o "$W/k.cpio.zst"
+SIZE["kernel: rdc cold, zstd"]=$(size_of "$W/k.cpio.zst")
+if [ -s "$W/kfloor.cpio" ]; then
+	kz1() { zstd -3 -T1 -q -c "$W/kfloor.cpio" > "$W/kz1.zst"; }
+	measure "kernel: zstd -3, one stream" 1 ':' kz1
+	SIZE["kernel: zstd -3, one stream"]=$(size_of "$W/kz1.zst")
+fi
+if [ "${BENCH_KERNEL_XZ:-0}" = 1 ] && [ -s "$W/kfloor.cpio" ]; then
+	sed 's/^rdc: 1$/rdc: 1\noutput: {compression: {algo: xz, level: 6}}/' "$KMAN" > "$W/kernel-xz.yaml"
+	measure "kernel: rdc cold, xz" 1 'rm -rf "$W/kxcache" "$W/k.cpio.xz"' env RDC_CACHE_DIR="$W/kxcache" \
+		"$RDC" build "$W/kernel-xz.yaml" -o "$W/k.cpio.xz"
+	kx1() { xz -6 -T1 --check=crc32 -c "$W/kfloor.cpio" > "$W/kx1.xz"; }
+	measure "kernel: xz -6, one stream" 1 ':' kx1
+fi
+
 # ---- the table -------------------------------------------------------------
 cold=${MS["rdc cold"]}
-ratio() { [ -n "${MS[$1]:-}" ] && awk -v a="${MS[$1]}" -v b="$2" 'BEGIN { printf "%.3gx", a / b }' || echo -; }
-row() { # row NAME BASE: one line of the table, the ratio against MS[BASE]
+ratio() { [ -n "${MS[$1]:-}" ] && [ -n "${2:-}" ] && awk -v a="${MS[$1]}" -v b="$2" 'BEGIN { printf "%.3gx", a / b }' || echo -; }
+row() { # row NAME RDC FLOOR: one line of the table, its ratios against MS[RDC] and MS[FLOOR]
 	if [ -n "${NOTE[$1]:-}" ]; then
-		printf '%-28s %s\n' "$1" "${NOTE[$1]}"
+		printf '%-30s %s\n' "$1" "${NOTE[$1]}"
 	else
-		printf '%-28s %12s %10s %12s %10s\n' "$1" "${MS[$1]:--}" "${RSS[$1]:--}" "${SIZE[$1]:--}" \
-			"$( [ -n "$2" ] && ratio "$1" "${MS[$2]:-1}" || echo)"
+		printf '%-30s %11s %9s %12s %9s %9s\n' "$1" "${MS[$1]:--}" "${RSS[$1]:--}" "${SIZE[$1]:--}" \
+			"$( [ -n "$2" ] && ratio "$1" "${MS[$2]:-}" || echo)" "$( [ -n "${3:-}" ] && ratio "$1" "${MS[$3]:-}" || echo)"
 	fi
 }
 echo
-printf '%-28s %12s %10s %12s %10s\n' "" "median ms" "peak KiB" "image bytes" "vs rdc"
+printf '%-30s %11s %9s %12s %9s %9s\n' "" "median ms" "peak KiB" "image bytes" "vs rdc" "vs floor"
 echo "edit loop, xz -6:"
 for name in "rdc cold" "rdc no-op" "rdc one-file edit" "rdc warm remote"; do row "$name" "rdc cold"; done
 for a in "${ALGOS[@]}"; do
 	echo "cold, same output ($a):"
-	for t in "rdc cold" ldd-cp-cpio dracut floor; do row "$t, $a" "rdc cold, $a"; done
+	for t in "rdc cold" ldd-cp-cpio dracut mkinitramfs floor; do row "$t, $a" "rdc cold, $a" "floor, $a"; done
+	[ "$a" = none ] && row "rdc warm, none" "rdc cold, none" "floor, none"
 done
+echo "the whole kernel: $NKMODS modules of $KVER, uncompressed:"
+for t in "rdc cold" "rdc warm" "rdc no-op" mkinitramfs dracut ldd-cp-cpio floor; do
+	row "kernel: $t" "kernel: rdc cold" "kernel: floor"
+done
+echo "the whole kernel, compressed (vs floor: against one compressor stream):"
+row "kernel: rdc cold, zstd" "kernel: rdc cold, zstd" "kernel: zstd -3, one stream"
+row "kernel: zstd -3, one stream" "kernel: rdc cold, zstd" ""
+if [ -n "${MS["kernel: rdc cold, xz"]:-}" ]; then
+	row "kernel: rdc cold, xz" "kernel: rdc cold, xz" "kernel: xz -6, one stream"
+	row "kernel: xz -6, one stream" "kernel: rdc cold, xz" ""
+fi
 echo "closures of the five binaries:"
 for name in "closure: rdc deps cold" "closure: rdc deps warm" "closure: lddtree" "closure: ldd recursion"; do
 	row "$name" "closure: rdc deps cold"
@@ -231,26 +369,46 @@ done
 row "100 MiB image, zstd, cold" ""
 
 # target OK WHAT FIGURE
-target() { printf '  %-4s %-52s %s\n' "$([ "$1" = 1 ] && echo met || echo MISS)" "$2" "$3"; }
+target() { printf '  %-4s %-60s %s\n' "$([ "$1" = 1 ] && echo met || echo MISS)" "$2" "$3"; }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }' && echo 1 || echo 0; }
+at_most() { # at_most NAME BASE FACTOR WHAT: MS[NAME] <= FACTOR * MS[BASE]
+	local r
+	r=$(ratio "$1" "${MS[$2]:-}")
+	target "$(ge "$3" "${r%x}")" "$4" "$r"
+}
 echo
 echo "targets:"
-for a in "${ALGOS[@]}"; do
-	r=$(ratio "ldd-cp-cpio, $a" "${MS["rdc cold, $a"]}")
-	target "$(ge "${r%x}" 20)" "rdc cold >= 20x faster than ldd-cp-cpio ($a)" "$r"
-	if [ $have_dracut = 1 ]; then
-		r=$(ratio "dracut, $a" "${MS["rdc cold, $a"]}")
-		target "$(ge "${r%x}" 50)" "rdc cold >= 50x faster than dracut ($a)" "$r"
-	fi
+at_most "rdc cold, none" "floor, none" 1.5 "rdc cold <= 1.5x the floor (bench content, uncompressed)"
+at_most "kernel: rdc cold" "kernel: floor" 1.5 "rdc cold <= 1.5x the floor (whole kernel)"
+at_most "rdc warm, none" "floor, none" 1.2 "rdc warm <= 1.2x the floor (bench content)"
+at_most "kernel: rdc warm" "kernel: floor" 1.2 "rdc warm <= 1.2x the floor (whole kernel)"
+target "$(ge 5 "${MS["rdc no-op"]}")" "rdc no-op <= 5 ms (bench content)" "${MS["rdc no-op"]} ms"
+target "$(ge 20 "${MS["kernel: rdc no-op"]:-999}")" "rdc no-op <= 20 ms (whole kernel)" "${MS["kernel: rdc no-op"]:-?} ms"
+target "$(ge "$(awk -v c="$cold" 'BEGIN { print c / 100 }')" "${MS["rdc one-file edit"]}")" \
+	"rdc one-file edit at xz <= 1% of cold" \
+	"$(awk -v e="${MS["rdc one-file edit"]}" -v c="$cold" 'BEGIN { printf "%.2f%%", 100 * e / c }')"
+target "$(ge 32768 "${RSS["kernel: rdc cold"]:-999999}")" "peak RSS <= 32 MiB, whole kernel uncompressed" \
+	"${RSS["kernel: rdc cold"]:-?} KiB"
+target "$(ge 32768 "${RSS["rdc cold, none"]:-999999}")" "peak RSS <= 32 MiB, bench content uncompressed" \
+	"${RSS["rdc cold, none"]:-?} KiB"
+if [ -n "${MS["kernel: zstd -3, one stream"]:-}" ]; then
+	MS["kernel: zstd / cores"]=$(awk -v t="${MS["kernel: zstd -3, one stream"]}" -v n="$NCPU" 'BEGIN { print t / n }')
+	at_most "kernel: rdc cold, zstd" "kernel: zstd / cores" 1.2 "whole kernel zstd cold <= 1.2x (one zstd stream / $NCPU cores)"
+fi
+if [ -n "${MS["kernel: xz -6, one stream"]:-}" ]; then
+	MS["kernel: xz / cores"]=$(awk -v t="${MS["kernel: xz -6, one stream"]}" -v n="$NCPU" 'BEGIN { print t / n }')
+	at_most "kernel: rdc cold, xz" "kernel: xz / cores" 1.2 "whole kernel xz cold <= 1.2x (one xz stream / $NCPU cores)"
+fi
+for a in "${ALGOS[@]}"; do # the peers, for the record
+	for t in ldd-cp-cpio dracut mkinitramfs; do
+		[ -n "${MS["$t, $a"]:-}" ] && printf '  %-4s %-60s %s\n' "" "$t / rdc cold ($a)" "$(ratio "$t, $a" "${MS["rdc cold, $a"]}")"
+	done
 done
-target "$(ge 5 "${MS["rdc no-op"]}")" "rdc no-op <= 5 ms" "${MS["rdc no-op"]} ms"
-target "$(ge "$(awk -v c="$cold" 'BEGIN { print c / 10 }')" "${MS["rdc one-file edit"]}")" \
-	"rdc one-file edit at xz <= 10% of cold" \
-	"$(awk -v e="${MS["rdc one-file edit"]}" -v c="$cold" 'BEGIN { printf "%.1f%%", 100 * e / c }')"
 [ -n "${MS["rdc warm remote"]:-}" ] &&
 	target "$(ge "$(awk -v c="$cold" 'BEGIN { print c / 10 }')" "${MS["rdc warm remote"]}")" \
 		"rdc warm remote (empty local cache) <= 10% of cold" \
 		"$(awk -v e="${MS["rdc warm remote"]}" -v c="$cold" 'BEGIN { printf "%.1f%%", 100 * e / c }')"
 target "$(ge 32768 "${RSS["100 MiB image, zstd, cold"]:-999999}")" "peak RSS <= 32 MiB for a 100 MiB image (zstd)" \
 	"${RSS["100 MiB image, zstd, cold"]:-?} KiB"
+
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

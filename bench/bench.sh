@@ -31,6 +31,8 @@
 #                 MODULES=list, a hook that copy_execs the binaries, the same
 #                 compressor (COMPRESS/COMPRESSLEVEL; uncompressed through a
 #                 zstd in PATH that only copies: mkinitramfs has no plain mode)
+#   listing       rdc ls (and --long) vs lsinitramfs, lsinitrd and bare
+#                 decompression of the same image (xz and zstd)
 #
 # Times are the median of BENCH_RUNS runs (5; BENCH_SLOW_RUNS=3 for the slow
 # ones), from bash's EPOCHREALTIME; peak RSS from /usr/bin/time -f %M.  The
@@ -252,6 +254,29 @@ else
 fi
 measure "closure: ldd recursion" "$RUNS" ':' "$ROOT/bench/ldd-cp-cpio.sh" --deps "${BINS[@]}"
 
+# ---- listing an image: rdc ls vs lsinitramfs, lsinitrd, bare decompression --
+# The segmented xz image of the edit loop and the zstd one of the cold
+# builds; the floor is decompressing it (to nowhere), nothing listed.
+LS_IMGS=("$W/rdc.cpio.xz" "$W/rdc-zstd.img")
+LS_CAT=(xzcat zstdcat)
+for i in 0 1; do
+	img=${LS_IMGS[$i]} z=${LS_CAT[$i]%cat}
+	[ -s "$img" ] || continue
+	measure "ls $z: rdc ls" "$RUNS" ':' "$RDC" ls "$img"
+	measure "ls $z: rdc ls --long" "$RUNS" ':' "$RDC" ls --long "$img"
+	if command -v lsinitramfs >/dev/null 2>&1; then
+		measure "ls $z: lsinitramfs" "$SLOW_RUNS" ':' lsinitramfs "$img"
+	else
+		NOTE["ls $z: lsinitramfs"]="skipped: apt-get install initramfs-tools-core"
+	fi
+	if command -v lsinitrd >/dev/null 2>&1; then
+		measure "ls $z: lsinitrd" "$SLOW_RUNS" ':' lsinitrd "$img"
+	else
+		NOTE["ls $z: lsinitrd"]="skipped: apt-get install dracut-core"
+	fi
+	measure "ls $z: ${LS_CAT[$i]}" "$RUNS" ':' "${LS_CAT[$i]}" "$img"
+done
+
 # ---- peak RSS for a 100 MiB image at zstd ---------------------------------
 mkdir -p "$W/big"
 for i in $(seq 1 12); do head -c 4194304 /dev/urandom > "$W/big/r$i"; done
@@ -367,6 +392,10 @@ for name in "closure: rdc deps cold" "closure: rdc deps warm" "closure: lddtree"
 	row "$name" "closure: rdc deps cold"
 done
 row "100 MiB image, zstd, cold" ""
+for z in xz zstd; do
+	echo "listing the $z image:"
+	for t in "rdc ls" "rdc ls --long" lsinitramfs lsinitrd ${z}cat; do row "ls $z: $t" "ls $z: rdc ls"; done
+done
 
 # target OK WHAT FIGURE
 target() { printf '  %-4s %-60s %s\n' "$([ "$1" = 1 ] && echo met || echo MISS)" "$2" "$3"; }

@@ -324,7 +324,9 @@ static void un_gzip(struct reader *r, unsigned char *out)
 static void un_lzma(struct reader *r, unsigned char *out, bool alone)
 {
 	lzma_stream x = LZMA_STREAM_INIT;
-	if ((alone ? lzma_alone_decoder(&x, UINT64_MAX) : lzma_stream_decoder(&x, UINT64_MAX, 0)) != LZMA_OK) {
+	/* A hostile header may ask for a 4 GiB dictionary: xz -9 needs 65 MiB. */
+	const uint64_t memlimit = 1ull << 30;
+	if ((alone ? lzma_alone_decoder(&x, memlimit) : lzma_stream_decoder(&x, memlimit, 0)) != LZMA_OK) {
 		fail(r, "cannot start liblzma");
 		return;
 	}
@@ -337,7 +339,9 @@ static void un_lzma(struct reader *r, unsigned char *out, bool alone)
 		x.avail_out = CHUNK;
 		rc = lzma_code(&x, LZMA_RUN);
 		r->in.pos += avail - x.avail_in;
-		if (rc != LZMA_OK && rc != LZMA_STREAM_END)
+		if (rc == LZMA_MEMLIMIT_ERROR)
+			fail(r, "a stream that needs more than 1 GiB of memory to decompress");
+		else if (rc != LZMA_OK && rc != LZMA_STREAM_END)
 			fail(r, alone ? "bad lzma data" : "bad xz data (or a check that does not match)");
 		pump(r, out, CHUNK - x.avail_out);
 	}

@@ -396,7 +396,10 @@ const struct plan_entry *plan_lookup(const struct plan *p, const char *path)
  * ones).  The others are checked against it. */
 static void sort_entries(struct plan *p)
 {
-	if (p->n) /* qsort(NULL, 0) is undefined behaviour */
+	size_t i = 1;
+	while (i < p->n && cmp_entry(&p->v[i - 1], &p->v[i]) <= 0) /* often sorted already: n compares */
+		i++;
+	if (i < p->n) /* qsort(NULL, 0) is undefined behaviour */
 		qsort(p->v, p->n, sizeof(*p->v), cmp_entry);
 }
 
@@ -567,8 +570,15 @@ static int add_implied_parents(struct plan *p)
 {
 	size_t n = p->n;
 	int rc = 0;
+	char *done = NULL; /* the last directory whose whole chain was found or added */
 	for (size_t i = 0; i < n; i++) {
 		char *dir = path_dirname(p->v[i].path);
+		if (done && !strcmp(dir, done)) { /* sorted: siblings come together (4,000 modules, 200 dirs) */
+			free(dir);
+			continue;
+		}
+		free(done);
+		done = xstrdup(dir);
 		while (strcmp(dir, "/")) {
 			const struct plan_entry *e = find_sorted(p->v, n, dir);
 			if (e && e->kind != PK_DIR) {
@@ -578,6 +588,8 @@ static int add_implied_parents(struct plan *p)
 					   "%s needs %s to be a directory, but it is %s", p->v[i].path, dir, a.buf);
 				sb_release(&a);
 				rc = -1;
+				free(done); /* report it for every entry under it, as before */
+				done = NULL;
 				break;
 			}
 			if (!e) {
@@ -592,6 +604,7 @@ static int add_implied_parents(struct plan *p)
 		}
 		free(dir);
 	}
+	free(done);
 	return rc;
 }
 

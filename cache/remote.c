@@ -223,9 +223,19 @@ static bool parse_redis(struct backend *b, const char *rest)
 	return *b->host != 0;
 }
 
+/* The URL for messages: CI logs are read by many, so a password in it
+ * (http://user:pw@host, redis://pw@host) is shown as ***. */
+static char *url_shown(const char *url)
+{
+	const char *rest = strstr(url, "://"), *at = rest ? strchr(rest + 3, '@') : NULL;
+	if (!at || memchr(rest + 3, '/', at - rest - 3))
+		return xstrdup(url);
+	return xasprintf("%.*s***%s", (int)(rest + 3 - url), url, at);
+}
+
 static bool backend_init(struct backend *b, const char *url)
 {
-	*b = (struct backend){ .url = xstrdup(url), .connect_ms = CONNECT_MS_DEFAULT, .operation_ms = OPERATION_MS_DEFAULT };
+	*b = (struct backend){ .url = url_shown(url), .connect_ms = CONNECT_MS_DEFAULT, .operation_ms = OPERATION_MS_DEFAULT };
 	if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8)) {
 		b->scheme = SCHEME_HTTP;
 		b->base = xstrdup(url);
@@ -303,8 +313,10 @@ static char *settings(char **origin)
 
 static void backend_warn_bad(const char *origin, const char *url)
 {
+	char *shown = url_shown(url);
 	diag_warn(NULL, "backends are http://HOST[:PORT]/PATH or redis://HOST[:PORT][/DB], with |ATTR=VALUE after them",
-		  "%s: remote storage '%s' is not a URL rdc can use; ignoring it", origin, url);
+		  "%s: remote storage '%s' is not a URL rdc can use; ignoring it", origin, shown);
+	free(shown);
 }
 
 /* Parse the setting into R.b; a backend with a bad URL or attribute is

@@ -269,7 +269,7 @@ test_expect_success 'remote_storage in rdc.conf; the environment wins, even empt
 	! grep -q "remote storage" f2.cpio.xz.err
 '
 
-test_expect_success 'a bad URL or attribute is a warning; the build goes on locally' '
+test_expect_success 'a bad URL or attribute is a warning; the build goes on locally; passwords are never shown' '
 	RDC_REMOTE_STORAGE="ftp://example/x" build b1 b1.cpio.xz &&
 	expect_grep "not a URL rdc can use" b1.cpio.xz.err &&
 	RDC_REMOTE_STORAGE="$(url_of ng)|read-onyl" build b2 b2.cpio.xz &&
@@ -277,7 +277,13 @@ test_expect_success 'a bad URL or attribute is a warning; the build goes on loca
 	expect_grep "did you mean .read-only." b2.cpio.xz.err &&
 	RDC_REMOTE_STORAGE="$(url_of ng)|connect-timeout=soon" build b3 b3.cpio.xz &&
 	expect_grep "bad value in .connect-timeout=soon." b3.cpio.xz.err &&
-	cmp ref.cpio.xz b3.cpio.xz
+	cmp ref.cpio.xz b3.cpio.xz &&
+	RDC_REMOTE_STORAGE="redis://s3cret@127.0.0.1:1|connect-timeout=2000" build b4 b4.cpio.xz &&
+	expect_grep "remote storage redis://\*\*\*@127.0.0.1:1: cannot connect" b4.cpio.xz.err &&
+	! grep -q s3cret b4.cpio.xz.err &&
+	RDC_REMOTE_STORAGE="http://u:s3cret@127.0.0.1:1/x" build b5 b5.cpio.xz &&
+	expect_grep "remote storage http://\*\*\*@127.0.0.1:1/x: GET failed" b5.cpio.xz.err &&
+	! grep -q s3cret b5.cpio.xz.err
 '
 
 stop_all

@@ -96,17 +96,24 @@ assert tc[\"fail\"].get(\"file\") == \"s/fail.yaml\"
 "
 '
 
-test_expect_success 'two boots at -j 1 and at -j 2 (TAP), figures on stderr' '
+# the same name in two directories: two logs, two images, two testcases
+mkdir -p other && cp s/fail.yaml other/pass.yaml
+
+test_expect_success 'two boots at -j 1 and at -j 2 (TAP), figures on stderr; pass.yaml twice' '
 	t1=$(date +%s%N) &&
-	expect_fail 1 "$RDC" test -j 1 --tap s/pass.yaml s/fail.yaml </dev/null &&
+	expect_fail 1 "$RDC" test -j 1 --tap --logs logs2 s/pass.yaml other/pass.yaml </dev/null &&
 	t2=$(date +%s%N) &&
 	expect_grep "^1\.\.2$" out &&
 	expect_grep "^ok 1 - pass (status" out &&
-	expect_grep "^not ok 2 - fail (status" out &&
+	expect_grep "^not ok 2 - pass-2 (status" out &&
 	expect_grep "^# expected status 0, but the guest reported status 4" out &&
-	expect_fail 1 "$RDC" test -j 2 --tap s/pass.yaml s/fail.yaml </dev/null &&
+	expect_grep "^all good" logs2/pass.log &&
+	expect_grep "^bad <thing>" logs2/pass-2.log &&
+	[ -s pass.cpio.zst ] && [ -s pass-2.cpio.zst ] &&
+	expect_fail 1 "$RDC" test -j 2 --tap s/pass.yaml other/pass.yaml </dev/null &&
 	t3=$(date +%s%N) &&
-	expect_grep "^ok 1 - pass" out &&
+	expect_grep "^ok 1 - pass (status" out &&
+	expect_grep "^not ok 2 - pass-2 (status" out &&
 	echo "two boots: -j 1 $(( (t2 - t1) / 1000000 )) ms, -j 2 $(( (t3 - t2) / 1000000 )) ms" >&2
 '
 

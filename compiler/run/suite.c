@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "build/build.h"
 #include "lib/diag.h"
 
 #define GUEST_OVERHEAD_MB 96  /* QEMU itself and the build, besides the guest's RAM */
@@ -31,6 +32,7 @@ enum scen_state { S_WAITING, S_RUNNING, S_DONE };
 struct scen {
 	const char *path;
 	char *name, *log;
+	char *output;        /* -o for it, when its default image name is another scenario's; or NULL */
 	struct manifest *m;  /* NULL: it did not load */
 	long mem_mb;
 	enum scen_state state;
@@ -116,7 +118,8 @@ static _Noreturn void child(struct scen *s, const struct suite_opts *o, int wfd)
 	dup2(log, STDOUT_FILENO);
 	dup2(log, STDERR_FILENO);
 	struct run_report rep = { 0 };
-	struct run_opts ro = { .manifest = s->path, .kernel = o->kernel, .timeout = o->timeout, .report = &rep };
+	struct run_opts ro = { .manifest = s->path, .kernel = o->kernel, .output = s->output, .timeout = o->timeout,
+			       .report = &rep };
 	int code = run_manifest(s->m, &ro);
 	fflush(stdout);
 	fflush(stderr);
@@ -457,6 +460,21 @@ static void collect(struct scen *v, int n, int timeout_ms)
 	}
 }
 
+/* Two boot.yaml in two directories would build the same ./boot.cpio.zst
+ * at once: the second is named for its scenario (boot-2.cpio.zst). */
+static void own_output(struct scen *v, int i)
+{
+	struct build_opts none = { 0 };
+	char *mine = build_output_path(v[i].m, &none);
+	for (int j = 0; j < i && !v[i].m->output.path; j++) {
+		char *theirs = v[j].m ? v[j].output ? xstrdup(v[j].output) : build_output_path(v[j].m, &none) : NULL;
+		if (theirs && !strcmp(theirs, mine))
+			v[i].output = xasprintf("%s%s", v[i].name, mine + strcspn(mine, "."));
+		free(theirs);
+	}
+	free(mine);
+}
+
 static void load_all(struct scen *v, const struct suite_opts *o, const char *logdir)
 {
 	for (int i = 0; i < o->nmanifests; i++) {
@@ -466,14 +484,17 @@ static void load_all(struct scen *v, const struct suite_opts *o, const char *log
 		s->status = -1;
 		for (int j = 0, k = 2; j < i; j++) /* two a.yaml in two directories: a, a-2 */
 			if (!strcmp(v[j].name, s->name)) {
-				char *n2 = xasprintf("%s-%d", stem(s->path), k++);
+				char *base = stem(s->path);
 				free(s->name);
-				s->name = n2;
+				s->name = xasprintf("%s-%d", base, k++);
+				free(base);
 				j = -1;
 			}
 		s->log = xasprintf("%s/%s.log", logdir, s->name);
 		s->m = manifest_load(s->path);
 		s->mem_mb = memory_mb(s->m);
+		if (s->m)
+			own_output(v, i);
 		if (!s->m) {
 			s->state = S_DONE;
 			s->outcome = xstrdup("error");
@@ -594,6 +615,7 @@ int suite_run(const struct suite_opts *o)
 			manifest_free(v[i].m);
 		free(v[i].name);
 		free(v[i].log);
+		free(v[i].output);
 		free(v[i].outcome);
 		free(v[i].reason);
 		sb_release(&v[i].said);

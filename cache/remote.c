@@ -126,7 +126,9 @@ struct upload {
 	char name[40];
 	char *path;
 	struct cas_hash key;
+	uint64_t to; /* a bit per backend to write */
 };
+#define MAX_BACKENDS 64
 
 /* The first failure of a backend is warned about and ends its use for this
  * run: a remote that is down costs one timeout, not one per entry. */
@@ -330,6 +332,10 @@ static void parse_backends(char *value, const char *origin)
 			*p = ' ';
 	char *save = NULL;
 	for (char *tok = strtok_r(value, " \t\r\n", &save); tok; tok = strtok_r(NULL, " \t\r\n", &save)) {
+		if (strstr(tok, "://") && R.n == MAX_BACKENDS) {
+			diag_warn(NULL, NULL, "%s: more than %d remote storage backends; ignoring the rest", origin, MAX_BACKENDS);
+			break;
+		}
 		if (strstr(tok, "://")) {
 			GROW(R.b, R.n + 1, alloc);
 			skipping = !backend_init(&R.b[R.n], tok);
@@ -718,10 +724,14 @@ static void entry_name(const struct cas_hash *h, const char *kind, char out[40])
 	snprintf(out, 40, "%s.%s", hex, kind);
 }
 
+static void store(const char *name, char *path, const struct cas_hash *key, uint64_t to);
+
 /* Download `name` into a temporary beside `path` from the first backend with
- * an intact copy, check it, and rename it into place. */
+ * an intact copy, check it, and rename it into place.  The backends asked
+ * before it (which had none, or a damaged one) get it uploaded. */
 static bool fetch(const char *name, const char *path, const struct cas_hash *key)
 {
+	uint64_t lacking = 0;
 	char *dir = path_dirname(path);
 	struct atomic_file af;
 	bool ok = mkdir_p(dir, 0755) == 0 && atomic_open(&af, path) == 0;
@@ -733,17 +743,24 @@ static bool fetch(const char *name, const char *path, const struct cas_hash *key
 	for (size_t i = 0; i < R.n && !ok; i++) {
 		struct backend *b = &R.b[i];
 		uint64_t n = 0, keep = 0;
+		int got = 0;
 		if (atomic_load(&b->down) || ftruncate(af.fd, 0) < 0 || lseek(af.fd, 0, SEEK_SET) < 0 ||
-		    backend_get(b, name, af.fd, &n) <= 0)
+		    (got = backend_get(b, name, af.fd, &n)) <= 0) {
+			lacking |= (uint64_t)(got == 0) << i;
 			continue;
+		}
 		R.bytes_in += n;
 		if (segment_ok(af.fd, n, key, &keep) && ftruncate(af.fd, keep) == 0)
 			ok = true;
-		else
+		else {
 			note_damaged(b, name);
+			lacking |= (uint64_t)1 << i;
+		}
 	}
 	if (ok && atomic_commit(&af, 0444) == 0) {
 		R.hits++;
+		if (lacking)
+			store(name, xstrdup(path), key, lacking);
 		return true;
 	}
 	atomic_abort(&af);
@@ -753,11 +770,12 @@ static bool fetch(const char *name, const char *path, const struct cas_hash *key
 
 static void *upload_worker(void *arg);
 
-static void store(const char *name, char *path, const struct cas_hash *key)
+/* Queue an upload of the local file `path` (taken) to the backends in `to`. */
+static void store(const char *name, char *path, const struct cas_hash *key, uint64_t to)
 {
 	bool any = false;
 	for (size_t i = 0; remote_ready() && i < R.n; i++)
-		any |= writable(&R.b[i]);
+		any |= (to >> i & 1) && writable(&R.b[i]);
 	if (!any) {
 		free(path);
 		return;
@@ -766,7 +784,7 @@ static void store(const char *name, char *path, const struct cas_hash *key)
 	pthread_mutex_lock(&R.qlock);
 	GROW(R.q, R.qn + 1, R.qalloc);
 	struct upload *u = &R.q[R.qn++];
-	*u = (struct upload){ .path = path, .key = *key };
+	*u = (struct upload){ .path = path, .key = *key, .to = to };
 	snprintf(u->name, sizeof(u->name), "%s", name);
 	if (R.nthreads < UPLOAD_THREADS && (size_t)R.nthreads < R.qn - R.qhead &&
 	    pthread_create(&R.threads[R.nthreads], NULL, upload_worker, NULL) == 0)
@@ -789,7 +807,7 @@ static void upload_one(struct upload *u)
 	segment_tag(&u->key, trailer, &tag);
 	for (size_t i = 0; i < R.n; i++) {
 		struct fd_io io = { .fd = fd, .tail = tag.b, .tlen = 16 };
-		if (writable(&R.b[i]) && lseek(fd, 0, SEEK_SET) == 0)
+		if ((u->to >> i & 1) && writable(&R.b[i]) && lseek(fd, 0, SEEK_SET) == 0)
 			backend_put(&R.b[i], u->name, &io, (uint64_t)st.st_size);
 	}
 	close(fd);
@@ -829,7 +847,7 @@ void remote_store_segment(struct cas *c, const struct cas_hash *key)
 {
 	char name[40];
 	entry_name(key, "seg", name);
-	store(name, cas_segment_path(c, key), key);
+	store(name, cas_segment_path(c, key), key, ~(uint64_t)0);
 }
 
 /* ---- the end of a run ----------------------------------------------------- */

@@ -173,6 +173,26 @@ test_expect_success 'backends are tried in order: a miss in the first, a hit in 
 	grep -q "\"GET /rdc/.*\.seg HTTP/1.1\" 404" empty/access.log
 '
 
+test_expect_success 'a hit in a later backend fills the earlier ones that missed it or had it damaged' '
+	start_nginx second &&
+	export RDC_REMOTE_STORAGE="$(url_of second)$CT $(url_of ng)$CT" &&
+	build c14 fourteen.cpio.xz &&
+	cmp ref.cpio.xz fourteen.cpio.xz &&
+	n=$(grep -c "\"GET /rdc/.*\.seg HTTP/1.1\" 404" second/access.log) &&
+	test "$n" -ge 3 &&
+	test "$(find second/store -name "*.seg" | wc -l)" -eq "$n" &&
+	for f in $(find second/store -type f -name "*.seg"); do
+		flip_byte "$f" 20 || exit 1
+	done &&
+	build c15 fifteen.cpio.xz &&
+	cmp ref.cpio.xz fifteen.cpio.xz &&
+	expect_grep "remote storage $(url_of second): [0-9]* entries were damaged" fifteen.cpio.xz.err &&
+	export RDC_REMOTE_STORAGE="$(url_of second)$CT" &&
+	build c16 sixteen.cpio.xz &&
+	cmp ref.cpio.xz sixteen.cpio.xz &&
+	expect_grep "remote storage: $n hits, 0 misses, 0 errors" sixteen.cpio.xz.err
+'
+
 test_expect_success 'layout=flat puts entries straight under the URL' '
 	export RDC_REMOTE_STORAGE="$(url_of ng)/flat|layout=flat$CT" &&
 	build c9 nine.cpio.xz &&

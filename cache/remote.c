@@ -870,6 +870,46 @@ static void print_counts(FILE *f, const char *lead, const uint64_t v[6])
 		lead, v[0], v[1], v[2], bytes_text(v[3], in, sizeof(in)), v[4], bytes_text(v[5], out, sizeof(out)));
 }
 
+static int stats_line(char *buf, size_t len, const uint64_t v[6])
+{
+	return snprintf(buf, len, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", v[0], v[1],
+			v[2], v[3], v[4], v[5]);
+}
+
+/* The sums of the stats file's lines; false when it cannot be read. */
+static bool stats_sum(const char *path, uint64_t sum[6])
+{
+	struct strbuf sb = STRBUF_INIT;
+	uint64_t v[6];
+	memset(sum, 0, 6 * sizeof(*sum));
+	bool ok = read_file(path, &sb) == 0;
+	for (char *line = sb.buf, *nl; ok && line && (nl = strchr(line, '\n')); line = nl + 1)
+		if (sscanf(line, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &v[0], &v[1], &v[2],
+			   &v[3], &v[4], &v[5]) == 6)
+			for (int i = 0; i < 6; i++)
+				sum[i] += v[i];
+	sb_release(&sb);
+	return ok;
+}
+
+/* One line per run, appended in one write() so that concurrent builds never
+ * mix lines; past 64 KiB the file is folded into one line of sums (a run
+ * appending in that instant may lose its line: these are statistics). */
+static void stats_add(const char *cache_dir, const uint64_t v[6])
+{
+	char *path = path_join(cache_dir, STATS_FILE), line[160];
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644), n = stats_line(line, sizeof(line), v);
+	struct stat st;
+	uint64_t sum[6];
+	if (fd >= 0 && write(fd, line, n) == n && fstat(fd, &st) == 0 && st.st_size > (64 << 10) && stats_sum(path, sum)) {
+		n = stats_line(line, sizeof(line), sum);
+		write_file_atomic(path, line, n, 0644);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+}
+
 void remote_finish(const char *cache_dir)
 {
 	if (!atomic_exchange(&R.touched, false))
@@ -895,28 +935,14 @@ void remote_finish(const char *cache_dir)
 	R.hits = R.misses = R.errors = R.bytes_in = R.uploads = R.bytes_out = 0;
 	if (diag_verbose)
 		print_counts(stderr, "rdc: remote storage: ", v);
-	char *path = path_join(cache_dir, STATS_FILE);
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0) { /* one short append per run: concurrent builds do not mix lines */
-		dprintf(fd, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", v[0], v[1], v[2], v[3], v[4], v[5]);
-		close(fd);
-	}
-	free(path);
+	stats_add(cache_dir, v);
 }
 
 void remote_print_stats(const char *cache_dir)
 {
 	char *path = path_join(cache_dir, STATS_FILE);
-	struct strbuf sb = STRBUF_INIT;
-	uint64_t sum[6] = { 0 }, v[6];
-	bool any = read_file(path, &sb) == 0;
-	for (char *line = sb.buf, *nl; any && line && (nl = strchr(line, '\n')); line = nl + 1)
-		if (sscanf(line, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &v[0], &v[1], &v[2],
-			   &v[3], &v[4], &v[5]) == 6)
-			for (int i = 0; i < 6; i++)
-				sum[i] += v[i];
-	if (any)
+	uint64_t sum[6];
+	if (stats_sum(path, sum))
 		print_counts(stdout, "remote    ", sum);
-	sb_release(&sb);
 	free(path);
 }

@@ -117,6 +117,17 @@ test_expect_success 'rdc cache stats shows what the remote did' '
 	expect_grep "^remote .* hits, 0 misses, 0 errors; .* fetched" stats
 '
 
+test_expect_success 'the stats file is folded into one line of sums when it grows' '
+	export RDC_REMOTE_STORAGE="$(url_of ng)$CT" &&
+	n=$(find ng/store -name "*.seg" | wc -l) &&
+	for i in $(seq 6000); do echo "1 0 0 10 0 0"; done > c2b-stats &&
+	mkdir -p c2b && mv c2b-stats c2b/remote-stats &&
+	build c2b twob.cpio.xz &&
+	test "$(wc -l < c2b/remote-stats)" -eq 1 &&
+	RDC_CACHE_DIR=$PWD/c2b "$RDC" cache stats > stats &&
+	expect_grep "^remote    $((6000 + n)) hits, 0 misses" stats
+'
+
 test_expect_success 'a build that hits its local cache never asks the remote, nor loads libcurl' '
 	export RDC_REMOTE_STORAGE="$(url_of ng)$CT" &&
 	before=$(wc -l < ng/access.log) &&

@@ -80,4 +80,14 @@ test_expect_success 'include: of a private file that is no manifest does not pri
 	expect_fail 1 "$RDC" check shadow && ! grep -q secrethash err
 '
 
+test_expect_success 'silent changes are errors: epoch past 32 bits, a NUL byte, gzip level 0' '
+	printf "rdc: 1\nepoch: 4294967296\ndirs: [/d]\n" > ep.yaml &&
+	expect_fail 1 "$RDC" build ep.yaml -o ep.cpio && expect_grep "ep.yaml:2:8: error: epoch must be" err &&
+	printf "rdc: 1\nepoch: 4294967295\ndirs: [/d]\n" > ep2.yaml && "$RDC" build ep2.yaml -o ep2.cpio &&
+	printf "rdc: 1\nfiles: [{dest: \"/a\\\\0b\", content: x}]\n" > nul.yaml && grep -q "a.0b" nul.yaml &&
+	expect_fail 1 "$RDC" build nul.yaml -o nul.cpio && expect_grep "a NUL byte in a manifest value" err &&
+	printf "rdc: 1\ndirs: [/d]\noutput: {path: g.cpio.gz, compression: {algo: gzip, level: 0}}\n" > g0.yaml &&
+	expect_fail 1 "$RDC" build g0.yaml && expect_grep "compression level 0 is out of range" err && test ! -e g.cpio.gz
+'
+
 test_done

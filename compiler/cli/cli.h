@@ -11,6 +11,11 @@ int cmd_run(int argc, char **argv);
 int cmd_deps(int argc, char **argv);
 int cmd_kmods(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+/* rdc import's reader and writer, for the fuzzer: the list `text` (named
+ * `list` in messages; may be changed) becomes manifest text in *yaml as if
+ * written to `out` (NULL: stdout).  -1 after messages. */
+struct strbuf;
+int import_text(const char *list, struct strbuf *text, const char *out, struct strbuf *yaml);
 int cmd_cache(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_ls(int argc, char **argv);

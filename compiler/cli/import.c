@@ -783,40 +783,38 @@ static int imp_setup(struct imp_ctx *c, const char *out)
 	return c->out_dir ? 0 : -1;
 }
 
-static int imp_run(const char *list, const char *out)
+int import_text(const char *list, struct strbuf *text, const char *out, struct strbuf *yaml)
 {
 	struct imp_ctx c = { .list = list };
-	struct strbuf text = STRBUF_INIT, yaml = STRBUF_INIT;
 	bool *drop = NULL;
-	int rc = 1;
-	if (imp_setup(&c, out) < 0)
-		goto done;
-	if (out && same_file(list, out)) {
-		diag_fail("the output %s is the list %s: not overwriting it", out, list);
-		goto done;
+	int rc = -1;
+	if (imp_setup(&c, out) == 0 && imp_parse(&c, text) == 0) {
+		drop = xcalloc(c.n ? c.n : 1, sizeof(*drop));
+		if (!imp_dedupe(&c, drop) && !imp_write_yaml(&c, drop, yaml))
+			rc = 0;
 	}
-	if (imp_read(list, &text) < 0) {
-		diag_fail("cannot read %s: %s", list, read_strerror(errno));
-		goto done;
-	}
-	if (imp_parse(&c, &text))
-		goto done;
-	drop = xcalloc(c.n ? c.n : 1, sizeof(*drop));
-	if (imp_dedupe(&c, drop) || imp_write_yaml(&c, drop, &yaml))
-		goto done;
-	struct strbuf why = STRBUF_INIT;
-	if (out ? write_output(out, yaml.buf, yaml.len, &why) < 0 : write_all(1, yaml.buf, yaml.len) < 0) {
-		diag_fail("cannot write %s: %s", out ? out : "stdout", out ? why.buf : strerror(errno));
-		sb_release(&why);
-		goto done;
-	}
-	sb_release(&why);
-	rc = 0;
-done:
 	free(drop);
+	imp_free(&c);
+	return rc;
+}
+
+static int imp_run(const char *list, const char *out)
+{
+	struct strbuf text = STRBUF_INIT, yaml = STRBUF_INIT, why = STRBUF_INIT;
+	int rc = 1;
+	if (out && same_file(list, out))
+		diag_fail("the output %s is the list %s: not overwriting it", out, list);
+	else if (imp_read(list, &text) < 0)
+		diag_fail("cannot read %s: %s", list, read_strerror(errno));
+	else if (import_text(list, &text, out, &yaml) < 0)
+		; /* reported */
+	else if (out ? write_output(out, yaml.buf, yaml.len, &why) < 0 : write_all(1, yaml.buf, yaml.len) < 0)
+		diag_fail("cannot write %s: %s", out ? out : "stdout", out ? why.buf : strerror(errno));
+	else
+		rc = 0;
+	sb_release(&why);
 	sb_release(&text);
 	sb_release(&yaml);
-	imp_free(&c);
 	return rc;
 }
 

@@ -145,7 +145,8 @@ bool emit_algo_known(const char *algo) { return pick(algo, algo_names, 5, NULL, 
 
 int emit_check_level(const struct emit_opts *o, const struct loc *loc)
 {
-	static const int lo[] = { 0, 0, 1, 0, 1 }, hi[] = { 0, 9, 22, 9, 12 };
+	/* gzip as gzip(1): 1-9 (zlib's 0 would store, not compress) */
+	static const int lo[] = { 0, 1, 1, 0, 1 }, hi[] = { 0, 9, 22, 9, 12 };
 	if (o->level < 0 || o->algo == EA_NONE || (o->level >= lo[o->algo] && o->level <= hi[o->algo]))
 		return 0;
 	char *hint = xasprintf("%s takes levels %d-%d", algo_names[o->algo], lo[o->algo], hi[o->algo]);

@@ -976,8 +976,9 @@ static void read_top_scalar(struct reader *r, const char *key, yaml_node_t *v)
 		free(s);
 	} else { /* epoch */
 		unsigned long e;
-		if (!parse_number(s, 10, LLONG_MAX, &e))
-			error_at(r, v, NULL, "epoch must be seconds since 1970, not '%s'", s);
+		if (!parse_number(s, 10, 0xffffffffUL, &e)) /* cpio's mtime is 32 bits: more would wrap */
+			error_at(r, v, "cpio stores 32-bit times: 0 to 4294967295 (2106)",
+				 "epoch must be seconds since 1970, not '%s'", s);
 		else
 			m->epoch = (long long)e;
 		free(s);
@@ -1138,6 +1139,19 @@ static bool nesting_ok(struct reader *r, const char *data, size_t len)
 	return ok; /* a syntax error is reported by the real parse, with its hints */
 }
 
+/* "\0" in a quoted scalar is a NUL byte that every C string after the
+ * reader would cut at (a path, a name, content): an error at the value. */
+static bool no_nul_bytes(struct reader *r)
+{
+	bool ok = true;
+	for (yaml_node_t *n = r->doc.nodes.start; n < r->doc.nodes.top; n++)
+		if (n->type == YAML_SCALAR_NODE && strlen((const char *)n->data.scalar.value) != n->data.scalar.length) {
+			error_at(r, n, "use src: for a file that holds NUL bytes", "a NUL byte in a manifest value");
+			ok = false;
+		}
+	return ok;
+}
+
 /* Parse `data` as the file `name`; returns the number of errors. */
 static int read_buffer(struct reader *r, const char *data, size_t len, bool top)
 {
@@ -1166,7 +1180,8 @@ static int read_buffer(struct reader *r, const char *data, size_t len, bool top)
 		yaml_parser_delete(&parser);
 		return 1;
 	}
-	read_document(r, top);
+	if (no_nul_bytes(r))
+		read_document(r, top);
 	yaml_document_delete(&r->doc);
 	yaml_parser_delete(&parser);
 	return r->errors;

@@ -7,9 +7,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int quiet;
-	if (!quiet++) /* diagnostics are the expected output; keep the log readable */
-		(void)!freopen("/dev/null", "w", stderr);
 	struct manifest *m = manifest_load_buffer("fuzz.yaml", "/nonexistent", (const char *)data, size);
 	manifest_free(m);
 	return 0;

@@ -93,6 +93,13 @@ test_expect_success 'an early plain cpio, zero padding, then gzip, bzip2, lzma, 
 	EOT
 '
 
+test_expect_success 'a stream whose magic straddles two reads of the image (256 KiB) is found' '
+	for at in 262143 262144 524287; do
+		{ cat early.cpio && head -c $((at - $(stat -c %s early.cpio))) /dev/zero && cat part1; } > straddle.img &&
+		"$RDC" ls --long straddle.img > out && grep -q " 1:gzip /dir1/file1$" out || exit 1
+	done
+'
+
 # Peers' images, built once per kernel and kept with the other slow setup.
 if img=$(peer_image mkinitramfs); then
 	test_expect_success "rdc ls agrees with cpio-ls on mkinitramfs's image (lsinitramfs too)" '

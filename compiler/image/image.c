@@ -454,9 +454,10 @@ static const struct {
 
 static void decompress_one(struct reader *r, unsigned char *out)
 {
-	const unsigned char *p = r->in.buf + r->in.pos;
 	size_t i, n = sizeof(methods) / sizeof(methods[0]);
-	for (i = 0; i < n && (in_peek(&r->in, 2) < 2 || memcmp(p, methods[i].magic, 2)); i++)
+	bool two = in_peek(&r->in, 2) >= 2; /* may move the buffer: p only after it */
+	const unsigned char *p = r->in.buf + r->in.pos;
+	for (i = 0; i < n && (!two || memcmp(p, methods[i].magic, 2)); i++)
 		;
 	if (i == n) {
 		fail(r, "neither a cpio archive nor a compressed stream (invalid magic)");

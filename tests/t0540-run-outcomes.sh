@@ -4,7 +4,7 @@
 # "Attempted to kill init! exitcode="), for a manifest of files and for an
 # image made by `rdc import`; a kernel panic is its own outcome with the
 # console that led to it; an expect: that is not met says what differed.
-# Four boots; the watchdog is t0530's, the timeout t0520's.
+# Five boots; the watchdog is t0530's, the timeout t0520's.
 . "$(dirname "$0")/lib.sh"
 
 test_expect_success 'expect: is checked when the manifest is read, at its line' '
@@ -61,6 +61,15 @@ test_expect_success 'an image made by rdc import reports its /init'"'"'s exit st
 	expect_fail 5 "$RDC" run five.yaml </dev/null &&
 	expect_grep "^static init says hello" out &&
 	expect_grep "rdc: /init exited with status 5" err
+'
+
+test_expect_success 'an /init killed by a signal gives 128+signal (SIGSEGV: 139)' '
+	printf "int main(void) { *(volatile int *)0 = 1; return 0; }\n" > segv.c &&
+	gcc -static -O0 -o initsegv segv.c &&
+	printf "rdc: 1\nkernel: {version: %s}\nfiles: [{src: initsegv, dest: /init, mode: \"0755\"}]\n" "$KVER" > segv.yaml &&
+	expect_fail 139 "$RDC" run segv.yaml </dev/null &&
+	expect_grep "Attempted to kill init! exitcode=0x0000000b" out &&
+	expect_grep "rdc: /init exited with status 139" err
 '
 
 cat > panic.yaml <<YAML

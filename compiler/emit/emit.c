@@ -229,9 +229,24 @@ static void key_entry(XXH3_state_t *st, const struct plan_entry *e)
 	}
 }
 
+/* The compressor's release is part of every key: another release may write
+ * other bytes for the same input, and an image must not depend on which
+ * machine (or which runner, through remote storage) compressed a segment. */
+static int32_t codec_version(enum emit_algo a)
+{
+	switch (a) {
+	case EA_GZIP: return (int32_t)XXH32(zlibVersion(), strlen(zlibVersion()), 0);
+	case EA_ZSTD: return (int32_t)ZSTD_versionNumber();
+	case EA_XZ: return (int32_t)lzma_version_number();
+	case EA_LZ4: return LZ4_versionNumber();
+	default: return 0;
+	}
+}
+
 static void key_opts(XXH3_state_t *st, const struct emit_opts *o, int seg)
 {
-	int32_t f[6] = { 3 /* layout version: 3 makes segments pieces of one stream */, o->format, o->algo, o->level, seg, (int32_t)o->mtime };
+	int32_t f[7] = { 3 /* layout version: 3 makes segments pieces of one stream */, o->format, o->algo, o->level, seg,
+			 (int32_t)o->mtime, codec_version(o->algo) };
 	XXH3_128bits_update(st, f, sizeof(f));
 }
 

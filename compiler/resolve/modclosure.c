@@ -321,7 +321,7 @@ static int minfo_elf(const char *path, struct minfo *mi)
 			close(fd);
 		return -1;
 	}
-	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	Elf *elf = elf_begin(fd, ELF_C_READ, NULL); /* pread()s the headers and .modinfo only: no mapping */
 	size_t shstrndx;
 	Elf_Scn *scn = NULL;
 	if (elf && elf_kind(elf) == ELF_K_ELF && elf_getshdrstrndx(elf, &shstrndx) == 0) {

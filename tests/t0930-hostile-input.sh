@@ -90,4 +90,13 @@ test_expect_success 'silent changes are errors: epoch past 32 bits, a NUL byte, 
 	expect_fail 1 "$RDC" build g0.yaml && expect_grep "compression level 0 is out of range" err && test ! -e g.cpio.gz
 '
 
+test_expect_success 'rdc import refuses names a manifest cannot hold (surrogate, C1, NEL, bad bytes)' '
+	for name in "$(printf "/a\355\240\200")" "$(printf "/a\302\233x")" "$(printf "/a\302\205b")" "$(printf "/a\377")"; do
+		printf "dir %s 0755 0 0\n" "$name" > bad.list &&
+		expect_fail 1 "$RDC" import bad.list -o bad.yaml && expect_grep "cannot be written in a manifest" err &&
+		test ! -e bad.yaml || exit 1
+	done &&
+	printf "dir /caf\303\251 0755 0 0\n" > ok.list && "$RDC" import ok.list -o ok.yaml && "$RDC" check ok.yaml
+'
+
 test_done

@@ -553,16 +553,28 @@ static int imp_dedupe(struct imp_ctx *c, bool *drop)
 
 /* ---- writing YAML --------------------------------------------------------- */
 
+/* Can `s` be written in a YAML double-quoted scalar (C0 controls escaped)
+ * and read back unchanged?  Strict UTF-8 (no overlong forms, surrogates or
+ * code points past U+10FFFF) of what YAML calls printable, less what it
+ * would fold or drop: NEL U+0085, the separators U+2028/9, the BOM U+FEFF.
+ * Bytes that are not such text cannot be in a manifest at all. */
 static bool imp_utf8_ok(const unsigned char *s)
 {
 	while (*s) {
-		int n = *s < 0x80 ? 0 : (*s & 0xe0) == 0xc0 ? 1 : (*s & 0xf0) == 0xe0 ? 2 : (*s & 0xf8) == 0xf0 ? 3 : -1;
-		if (n < 0 || (n == 1 && *s < 0xc2))
+		unsigned c = *s, n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 9;
+		if (n == 9)
 			return false;
+		c &= n ? 0x3f >> n : 0x7f;
 		s++;
-		for (int i = 0; i < n; i++, s++)
+		for (unsigned i = 0; i < n; i++, s++) {
 			if ((*s & 0xc0) != 0x80)
 				return false;
+			c = c << 6 | (*s & 0x3f);
+		}
+		static const unsigned min[] = { 0, 0x80, 0x800, 0x10000 };
+		if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff) || (c >= 0x80 && c < 0xa0) ||
+		    c == 0x2028 || c == 0x2029 || c == 0xfeff || c == 0xfffe || c == 0xffff || c == 0x7f)
+			return false;
 	}
 	return true;
 }
@@ -604,11 +616,12 @@ static void imp_scalar(struct strbuf *sb, const char *s)
 	sb_addch(sb, '"');
 }
 
-/* A comment must stay on its line whatever the names hold. */
+/* A comment must stay on its line whatever the names hold, and be text
+ * the reader takes: anything but printable ASCII becomes '?'. */
 static void imp_comment_text(struct strbuf *sb, const char *s)
 {
 	for (; *s; s++)
-		sb_addch(sb, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+		sb_addch(sb, (unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f ? '?' : *s);
 }
 
 static bool imp_writable(const struct imp_entry *e)
@@ -616,7 +629,8 @@ static bool imp_writable(const struct imp_entry *e)
 	const char *s[] = { e->name, e->src, e->target };
 	for (size_t i = 0; i < 3; i++)
 		if (s[i] && !imp_utf8_ok((const unsigned char *)s[i])) {
-			diag_error(&e->loc, "YAML holds only UTF-8 text", "'%s' is not valid UTF-8", s[i]);
+			diag_error(&e->loc, "a manifest holds UTF-8 text without C1 controls, NEL or line separators",
+				   "'%s' cannot be written in a manifest", s[i]);
 			return false;
 		}
 	return true;

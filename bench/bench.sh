@@ -80,7 +80,8 @@ measure() {
 		t0=$(now_us)
 		"$@" >/dev/null 2>"$W/err" || {
 			local rc=$?
-			[ $rc = 124 ] && NOTE[$name]="over ${PEER_TIMEOUT}s (stopped)" && return 1
+			# timeout(1): 124 stopped by SIGTERM, 137 by the SIGKILL after it
+			{ [ $rc = 124 ] || [ $rc = 137 ]; } && NOTE[$name]="over ${PEER_TIMEOUT}s (stopped)" && return 1
 			cat "$W/err" >&2
 			NOTE[$name]="failed"
 			return 1

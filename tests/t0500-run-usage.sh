@@ -63,7 +63,7 @@ test_expect_success '--dry-run quotes each argument so the shell gives QEMU the 
 	"$RDC" run --dry-run m.yaml -- -device "virtio-rng-pci,id=it'"'"'s" > cmd &&
 	cmd=$(cat cmd) &&
 	eval "printf \"<%s>\\n\" ${cmd#qemu-system-x86_64 }" > argv &&
-	expect_grep "^<panic=-1 quiet rdinit=/init foo=1 bar='"'"'x y'"'"' console=ttyS0>$" argv &&
+	expect_grep "^<panic=-1 no_timer_check quiet rdinit=/init foo=1 bar='"'"'x y'"'"' console=ttyS0>$" argv &&
 	tail -6 argv > tail &&
 	printf "%s\n" "<-device>" "<i6300esb>" "<-action>" "<watchdog=poweroff>" "<-device>" "<virtio-rng-pci,id=it'"'"'s>" > want &&
 	diff want tail
@@ -71,7 +71,7 @@ test_expect_success '--dry-run quotes each argument so the shell gives QEMU the 
 
 test_expect_success '-v drops quiet from the kernel command line' '
 	"$RDC" run --dry-run -v m.yaml > cmd 2>/dev/null &&
-	expect_grep "panic=-1 rdinit=/init" cmd &&
+	expect_grep "panic=-1 no_timer_check rdinit=/init" cmd &&
 	! grep -q " quiet " cmd
 '
 

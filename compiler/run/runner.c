@@ -22,10 +22,13 @@
  * The timeout is --timeout, else qemu.timeout, else 300 s (1800 s for
  * on_exit: shell); 0 means none.
  *
- * The kernel command line is "panic=-1 [no_timer_check on x86] quiet rdinit=/init", then qemu.append,
+ * The kernel command line is "panic=-1 [no_timer_check on x86] quiet
+ * panic_print=0x20 rdinit=/init", then qemu.append,
  * then console=<the serial port>: panic=-1 turns a panic into a reboot, which
  * -no-reboot turns into QEMU exiting, and console= comes last so /dev/console
- * is the port rdc reads.  -v drops "quiet". */
+ * is the port rdc reads.  panic_print=0x20 makes a panic replay the kernel's
+ * log, whose last lines (hidden by quiet) rdc reports and does not echo.
+ * -v drops "quiet" and "panic_print". */
 #include "run/runner.h"
 #include <dirent.h>
 #include <errno.h>
@@ -444,8 +447,8 @@ static void add_append(const struct manifest *m, const struct run_arch *a, const
 	sb_adds(sb, "panic=-1");
 	if (a->append)
 		sb_addf(sb, " %s", a->append);
-	if (!diag_verbose)
-		sb_adds(sb, " quiet");
+	if (!diag_verbose) /* panic_print=0x20: a panic replays the kernel's whole log, quiet's hidden lines too */
+		sb_adds(sb, " quiet panic_print=0x20");
 	sb_adds(sb, " rdinit=/init");
 	if (nonce) /* init's environment: the generated /init signs its status with it */
 		sb_addf(sb, " RDC_NONCE=%s", nonce);
@@ -573,7 +576,7 @@ static void on_signal(int sig)
 }
 
 #define TAIL_LINES 16    /* console lines kept for the report */
-#define PANIC_CONTEXT 10 /* of which shown with a panic: what led to it */
+#define PANIC_CONTEXT 12 /* of which shown with a panic: what led to it */
 #define PANIC_LINE "Kernel panic - not syncing: "
 #define INIT_EXIT "Attempted to kill init! exitcode=0x"
 #define MUX_QUIT "QEMU: Terminated" /* what QEMU's console mux prints on Ctrl-A x */
@@ -590,7 +593,11 @@ struct scan {
 	int plain;           /* from a plain tag, -1 */
 	int init_exit;       /* from the kernel's "Attempted to kill init! exitcode=", -1 */
 	char *panic;         /* the reason of the first other panic */
-	struct strbuf before; /* the console lines up to and with that panic line */
+	struct strbuf before; /* the kernel's lines up to and with that panic line */
+	double panic_ts;     /* its printk timestamp, or -1 */
+	bool after_panic;    /* from the panic line on, the console is echoed a line at a time */
+	bool replaying;      /* the kernel's replay of its log (panic_print): scanned for the context, not echoed */
+	int out_fd;          /* where the console goes */
 	bool escape;         /* QEMU's console mux said it ended the guest (Ctrl-A x) */
 	uint64_t bytes;      /* console output seen */
 	char *tail[TAIL_LINES];
@@ -615,6 +622,35 @@ static int tag_status(const char *l, size_t n, const char *tag)
 	return v <= 255 ? v : -1;
 }
 
+/* A printk line's "[    4.927249]" timestamp, or -1. */
+static double line_ts(const char *l)
+{
+	if (*l != '[')
+		return -1;
+	char *end;
+	double t = strtod(l + 1, &end);
+	return end != l + 1 && *end == ']' ? t : -1;
+}
+
+/* The lines before the panic line (which is the newest in the ring) and
+ * it; the nonce the kernel lists in init's environment stays out. */
+static void take_context(struct scan *s)
+{
+	size_t n = s->lines < PANIC_CONTEXT ? s->lines : PANIC_CONTEXT;
+	sb_reset(&s->before);
+	for (size_t i = s->lines - n; i < s->lines; i++)
+		if (!strstr(s->tail[i % TAIL_LINES], "RDC_NONCE="))
+			sb_addf(&s->before, "    %s\n", s->tail[i % TAIL_LINES]);
+}
+
+/* After a panic, panic_print=0x20 makes the kernel print its whole log
+ * again: its lines are older than the panic (or start at its banner). */
+static bool replay_begins(const struct scan *s, const char *l)
+{
+	double t = line_ts(l);
+	return (t >= 0 && s->panic_ts >= 0 && t < s->panic_ts) || strstr(l, "Linux version ");
+}
+
 /* PID 1's exit as the kernel reports it: the wait status (exit code << 8,
  * or the signal) becomes a shell-style status, N or 128+signal. */
 static void scan_panic(struct scan *s, const char *l)
@@ -623,15 +659,15 @@ static void scan_panic(struct scan *s, const char *l)
 	if (!p || s->panic || s->init_exit >= 0)
 		return;
 	p += strlen(PANIC_LINE);
+	s->after_panic = true;
+	s->panic_ts = line_ts(l);
 	if (!strncmp(p, INIT_EXIT, strlen(INIT_EXIT))) {
 		unsigned long ec = strtoul(p + strlen(INIT_EXIT), NULL, 16);
 		s->init_exit = ec & 0x7f ? 128 + (int)(ec & 0x7f) : (int)((ec >> 8) & 0xff);
 		return;
 	}
 	s->panic = xstrdup(p);
-	size_t n = s->lines < PANIC_CONTEXT ? s->lines : PANIC_CONTEXT;
-	for (size_t i = s->lines - n; i < s->lines; i++)
-		sb_addf(&s->before, "    %s\n", s->tail[i % TAIL_LINES]);
+	take_context(s);
 }
 
 static void scan_expect(struct scan *s, const char *l)
@@ -651,8 +687,15 @@ static void scan_line(struct scan *s)
 	while (n && (l[n - 1] == '\r' || l[n - 1] == ' ' || l[n - 1] == '\t'))
 		n--;
 	l[n] = '\0';
+	if (s->after_panic && !s->replaying && replay_begins(s, l))
+		s->replaying = true;
 	free(s->tail[s->lines % TAIL_LINES]);
 	s->tail[s->lines++ % TAIL_LINES] = xstrdup(l);
+	if (s->replaying) { /* its panic line: the context, quiet's lines included */
+		if (s->panic && strstr(l, PANIC_LINE))
+			take_context(s);
+		return;
+	}
 	int v = tag_status(l, n, s->tag);
 	if (v >= 0)
 		s->status = v;
@@ -664,13 +707,32 @@ static void scan_line(struct scan *s)
 	scan_expect(s, l);
 }
 
+/* A whole line from the panic on, unless it is the kernel's replay. */
+static void echo_line(struct scan *s)
+{
+	if (!s->replaying) {
+		write_all(s->out_fd, s->line.buf, strlen(s->line.buf)); /* a closed stdout does not stop the run */
+		write_all(s->out_fd, "\n", 1);
+	}
+}
+
+/* Scans the console and echoes it: as it comes (a prompt without its
+ * newline shows at once), and from the panic line on a line at a time. */
 static void scan_bytes(struct scan *s, const char *p, size_t n)
 {
 	s->bytes += n;
+	size_t raw = 0; /* p[raw..] is still to be echoed as it came */
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] == '\n') {
+			bool live = !s->after_panic;
 			if (s->line.len)
 				scan_line(s);
+			if (live && s->after_panic) /* that was the panic line */
+				write_all(s->out_fd, p + raw, i + 1 - raw);
+			else if (!live && s->line.len)
+				echo_line(s);
+			if (s->after_panic)
+				raw = i + 1;
 			sb_reset(&s->line);
 			continue;
 		}
@@ -681,6 +743,8 @@ static void scan_bytes(struct scan *s, const char *p, size_t n)
 		}
 		sb_addch(&s->line, p[i]);
 	}
+	if (!s->after_panic && raw < n)
+		write_all(s->out_fd, p + raw, n - raw);
 }
 
 static regex_t *compile_all(char **res, size_t n)
@@ -699,6 +763,8 @@ static void scan_init(struct scan *s, const struct manifest *m, const char *tag,
 	s->plain_too = m->init.exec != NULL || !m->init.present;
 	s->interactive = interactive;
 	s->status = s->plain = s->init_exit = -1;
+	s->panic_ts = -1;
+	s->out_fd = STDOUT_FILENO;
 	s->nwant = m->expect.nconsole;
 	s->ndeny = m->expect.nnot_console;
 	s->want = compile_all(m->expect.console, s->nwant);
@@ -766,7 +832,7 @@ static bool pump_console(int fd, int out_fd, struct scan *s)
 		return true;
 	if (n <= 0)
 		return false;
-	write_all(out_fd, buf, (size_t)n); /* a closed stdout does not stop the run */
+	s->out_fd = out_fd;
 	scan_bytes(s, buf, (size_t)n);
 	return true;
 }
@@ -802,8 +868,12 @@ static void pump(int fd, struct qmp *q, struct watch *w, pid_t pid, int timeout_
 			break;
 		}
 	}
-	if (s->line.len) /* the last line may lack its newline */
+	if (s->line.len) { /* the last line may lack its newline */
+		bool live = !s->after_panic;
 		scan_line(s);
+		if (!live)
+			echo_line(s);
+	}
 	if (!out->exited) {
 		out->wstatus = stop_child(pid);
 		out->killed = ended;
@@ -954,7 +1024,7 @@ static bool met(const struct mf_expect *x, const struct ending *e, const struct 
 
 static void print_tail(const struct scan *s)
 {
-	fprintf(stderr, "rdc: the console up to the panic:\n%s", sb_str(&s->before));
+	fprintf(stderr, "rdc: the kernel's last lines before the panic:\n%s", sb_str(&s->before));
 }
 
 /* What the user is told about an ending nobody declared in expect:. */

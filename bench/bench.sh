@@ -144,16 +144,25 @@ NGINX
 	for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0; sleep 0.1; done
 	return 1
 }
-if command -v nginx >/dev/null && command -v python3 >/dev/null && start_nginx; then
-	RDC_CACHE_DIR=$W/rfill RDC_REMOTE_STORAGE=$REMOTE "$RDC" build "$MANIFEST" -o "$W/rdc-remote.cpio.xz" >/dev/null 2>&1
-	measure "rdc warm remote" "$RUNS" 'rm -rf "$W/rcache" "$W/rdc-remote.cpio.xz"' \
-		env RDC_CACHE_DIR="$W/rcache" RDC_REMOTE_STORAGE="$REMOTE" "$RDC" build "$MANIFEST" -o "$W/rdc-remote.cpio.xz"
-	SIZE["rdc warm remote"]=$(size_of "$W/rdc-remote.cpio.xz")
-	cmp -s "$W/rdc-remote.cpio.xz" "$W/rdc.cpio.xz" || NOTE["rdc warm remote"]="differs from the local build"
-	stop_nginx
-else
-	NOTE["rdc warm remote"]="skipped (needs nginx-light and python3)"
-fi
+# warm_remote NAME RUNS MANIFEST LOCAL: one build with its own cache fills
+# the remote; then each run has an empty local cache.  The image must be
+# LOCAL's bytes.
+warm_remote() {
+	local name=$1 runs=$2 man=$3 ref=$4 out=$W/remote-out.${4##*/}
+	if [ -z "${REMOTE:-}" ]; then
+		NOTE[$name]="skipped (needs nginx-light and python3)"
+		return
+	fi
+	RDC_CACHE_DIR=$W/rfill RDC_REMOTE_STORAGE=$REMOTE "$RDC" build "$man" -o "$out" >/dev/null 2>&1
+	rm -rf "$W/rfill"
+	measure "$name" "$runs" "rm -rf '$W/rcache' '$out'" \
+		env RDC_CACHE_DIR="$W/rcache" RDC_REMOTE_STORAGE="$REMOTE" "$RDC" build "$man" -o "$out"
+	SIZE[$name]=$(size_of "$out")
+	cmp -s "$out" "$ref" || NOTE[$name]="differs from the local build!"
+	rm -rf "$W/rcache" "$out"
+}
+command -v nginx >/dev/null && command -v python3 >/dev/null && start_nginx || REMOTE=
+warm_remote "rdc warm remote" "$RUNS" "$MANIFEST" "$W/rdc.cpio.xz"
 
 # ---- mkinitramfs: Debian's generator, at equal output ----------------------
 # mkinit_conf DIR ALGO MODULE...: a private initramfs-tools config dir (the
@@ -344,6 +353,7 @@ sed 's/^rdc: 1$/rdc: 1\noutput: {compression: {algo: zstd, level: 3}}/' "$KMAN" 
 measure "kernel: rdc cold, zstd" 1 'rm -rf "$W/kzcache" "$W/k.cpio.zst"' env RDC_CACHE_DIR="$W/kzcache" \
 	"$RDC" build "$W/kernel-zstd.yaml" -o "$W/k.cpio.zst"
 SIZE["kernel: rdc cold, zstd"]=$(size_of "$W/k.cpio.zst")
+warm_remote "kernel: rdc warm remote, zstd" 1 "$W/kernel-zstd.yaml" "$W/k.cpio.zst"
 if [ -s "$W/kfloor.cpio" ]; then
 	kz1() { zstd -3 -T1 -q -c "$W/kfloor.cpio" > "$W/kz1.zst"; }
 	measure "kernel: zstd -3, one stream" 1 ':' kz1
@@ -353,6 +363,7 @@ if [ "${BENCH_KERNEL_XZ:-0}" = 1 ] && [ -s "$W/kfloor.cpio" ]; then
 	sed 's/^rdc: 1$/rdc: 1\noutput: {compression: {algo: xz, level: 6}}/' "$KMAN" > "$W/kernel-xz.yaml"
 	measure "kernel: rdc cold, xz" 1 'rm -rf "$W/kxcache" "$W/k.cpio.xz"' env RDC_CACHE_DIR="$W/kxcache" \
 		"$RDC" build "$W/kernel-xz.yaml" -o "$W/k.cpio.xz"
+	warm_remote "kernel: rdc warm remote, xz" 1 "$W/kernel-xz.yaml" "$W/k.cpio.xz"
 	kx1() { xz -6 -T1 --check=crc32 -c "$W/kfloor.cpio" > "$W/kx1.xz"; }
 	measure "kernel: xz -6, one stream" 1 ':' kx1
 fi
@@ -384,8 +395,10 @@ done
 echo "the whole kernel, compressed (vs floor: against one compressor stream):"
 row "kernel: rdc cold, zstd" "kernel: rdc cold, zstd" "kernel: zstd -3, one stream"
 row "kernel: zstd -3, one stream" "kernel: rdc cold, zstd" ""
+row "kernel: rdc warm remote, zstd" "kernel: rdc cold, zstd" ""
 if [ -n "${MS["kernel: rdc cold, xz"]:-}" ]; then
 	row "kernel: rdc cold, xz" "kernel: rdc cold, xz" "kernel: xz -6, one stream"
+	row "kernel: rdc warm remote, xz" "kernel: rdc cold, xz" ""
 	row "kernel: xz -6, one stream" "kernel: rdc cold, xz" ""
 fi
 echo "closures of the five binaries:"

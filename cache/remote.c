@@ -99,6 +99,7 @@ struct backend {
 	long connect_ms, operation_ms;
 	atomic_bool down;      /* failed: not asked again this run */
 	atomic_bool no_writes; /* refused a write */
+	atomic_bool warned;
 	atomic_uint damaged;
 	pthread_mutex_t lock; /* guards the idle connections and first_damaged */
 	void **idle;
@@ -135,8 +136,8 @@ struct upload {
 static void backend_failed(struct backend *b, bool writing, const char *why)
 {
 	R.errors++;
-	atomic_bool *flag = writing ? &b->no_writes : &b->down;
-	if (!atomic_exchange(flag, true) && !(writing && atomic_load(&b->down)))
+	atomic_store(writing ? &b->no_writes : &b->down, true);
+	if (!atomic_exchange(&b->warned, true))
 		diag_warn(NULL, NULL, "remote storage %s: %s; %s", b->url, why,
 			  writing ? "not writing to it in this build" : "not using it in this build, building locally");
 }
@@ -146,7 +147,7 @@ static bool parse_ms(const char *v, long *out)
 	char *end;
 	errno = 0;
 	long n = v && *v >= '0' && *v <= '9' ? strtol(v, &end, 10) : -1;
-	if (n < 0 || errno)
+	if (n <= 0 || errno) /* 0 would mean "no limit" to libcurl */
 		return false;
 	if (!strcmp(end, "s"))
 		n *= 1000;
@@ -165,15 +166,17 @@ static bool backend_attr(struct backend *b, const char *attr, const char *origin
 	if (val)
 		*val++ = 0;
 	bool ok = true;
-	if (!strcmp(key, "read-only"))
-		ok = !val || !strcmp(val, "true") || !strcmp(val, "false"), b->read_only = !val || !strcmp(val, "true");
-	else if (!strcmp(key, "connect-timeout"))
+	if (!strcmp(key, "read-only")) {
+		ok = !val || !strcmp(val, "true") || !strcmp(val, "false");
+		b->read_only = !val || !strcmp(val, "true");
+	} else if (!strcmp(key, "connect-timeout"))
 		ok = parse_ms(val, &b->connect_ms);
 	else if (!strcmp(key, "operation-timeout"))
 		ok = parse_ms(val, &b->operation_ms);
-	else if (!strcmp(key, "layout") && b->scheme == SCHEME_HTTP)
-		ok = val && (!strcmp(val, "subdirs") || !strcmp(val, "flat")), b->flat = val && !strcmp(val, "flat");
-	else {
+	else if (!strcmp(key, "layout") && b->scheme == SCHEME_HTTP) {
+		ok = val && (!strcmp(val, "subdirs") || !strcmp(val, "flat"));
+		b->flat = ok && !strcmp(val, "flat");
+	} else {
 		const char *near = diag_closest(key, attr_names, sizeof(attr_names) / sizeof(*attr_names));
 		char hint[64];
 		snprintf(hint, sizeof(hint), "did you mean '%s'?", near ? near : "");
@@ -243,7 +246,8 @@ static bool backend_init(struct backend *b, const char *url)
 		b->base = xstrdup(url);
 		for (size_t l = strlen(b->base); l && b->base[l - 1] == '/'; l--)
 			b->base[l - 1] = 0;
-		return strlen(b->base) > strlen("https://") - (url[4] == ':');
+		const char *host = strstr(b->base, "://") + 3;
+		return *host && *host != '/';
 	}
 	if (!strncmp(url, "redis://", 8)) {
 		b->scheme = SCHEME_REDIS;
@@ -374,8 +378,10 @@ static void remote_init(void)
 	free(value);
 	free(origin);
 	bool http = false, redis = false;
-	for (size_t i = 0; i < R.n; i++)
-		http |= R.b[i].scheme == SCHEME_HTTP, redis |= R.b[i].scheme == SCHEME_REDIS;
+	for (size_t i = 0; i < R.n; i++) {
+		http |= R.b[i].scheme == SCHEME_HTTP;
+		redis |= R.b[i].scheme == SCHEME_REDIS;
+	}
 	if (http && !curl_open())
 		drop_scheme(SCHEME_HTTP);
 	if (redis && !redis_open())

@@ -714,6 +714,38 @@ int cas_stream_close(struct cas *c, struct cas_stream *s, struct cas_hash *got, 
 
 /* A dependency record: "<len> <path> <identity>\n".  The identity covers the
  * entry itself (lstat) and, for a symlink, what it points at. */
+/* Decimal (octal for the mode) without printf: a whole kernel's memo holds
+ * 4,000 identities, formatted again on every check. */
+static void add_num(struct strbuf *out, uint64_t v, unsigned base, bool neg)
+{
+	char buf[24], *p = buf + sizeof(buf);
+	do
+		*--p = (char)('0' + v % base);
+	while (v /= base);
+	if (neg)
+		*--p = '-';
+	sb_add(out, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+static void add_signed(struct strbuf *out, int64_t v)
+{
+	add_num(out, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 10, v < 0);
+}
+
+/* dev:ino:size:mtime:ctime */
+static void add_ident(struct strbuf *out, const struct stat *st)
+{
+	add_num(out, (uint64_t)st->st_dev, 10, false);
+	sb_addch(out, ':');
+	add_num(out, (uint64_t)st->st_ino, 10, false);
+	sb_addch(out, ':');
+	add_num(out, (uint64_t)st->st_size, 10, false);
+	sb_addch(out, ':');
+	add_signed(out, ts_ns(st->st_mtim));
+	sb_addch(out, ':');
+	add_signed(out, ts_ns(st->st_ctim));
+}
+
 static void ident_text(const char *path, struct strbuf *out)
 {
 	struct stat st;
@@ -721,14 +753,16 @@ static void ident_text(const char *path, struct strbuf *out)
 		sb_adds(out, "-");
 		return;
 	}
-	sb_addf(out, "%lo:%" PRIu64 ":%" PRIu64 ":%" PRIu64 ":%" PRId64 ":%" PRId64, (unsigned long)st.st_mode,
-		(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size, ts_ns(st.st_mtim), ts_ns(st.st_ctim));
+	add_num(out, (unsigned long)st.st_mode, 8, false);
+	sb_addch(out, ':');
+	add_ident(out, &st);
 	if (S_ISLNK(st.st_mode)) {
-		if (stat(path, &st) < 0)
+		if (stat(path, &st) < 0) {
 			sb_adds(out, ">-");
-		else
-			sb_addf(out, ">%" PRIu64 ":%" PRIu64 ":%" PRIu64 ":%" PRId64 ":%" PRId64, (uint64_t)st.st_dev,
-				(uint64_t)st.st_ino, (uint64_t)st.st_size, ts_ns(st.st_mtim), ts_ns(st.st_ctim));
+		} else {
+			sb_addch(out, '>');
+			add_ident(out, &st);
+		}
 	}
 }
 
@@ -819,8 +853,14 @@ int cas_memo_get(struct cas *c, const char *ns, const char *key, struct strbuf *
 	size_t kl, dl, pl;
 	if (read_file_max(path, &sb, MEMO_MAX) == 0 && memo_parse(&sb, &k, &kl, &d, &dl, &pay, &pl) &&
 	    kl == strlen(key) && !memcmp(k, key, kl) && deps_current(d, d + dl)) {
-		sb_reset(payload);
-		sb_add(payload, pay, pl);
+		/* the payload moves to the front of the buffer read, which is
+		 * handed over: no second copy of megabytes */
+		memmove(sb.buf, pay, pl);
+		sb.len = pl;
+		sb.buf[pl] = '\0';
+		sb_release(payload);
+		*payload = sb;
+		sb = (struct strbuf)STRBUF_INIT;
 		hit = 1;
 	}
 	sb_release(&sb);

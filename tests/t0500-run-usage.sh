@@ -63,7 +63,7 @@ test_expect_success '--dry-run quotes each argument so the shell gives QEMU the 
 	"$RDC" run --dry-run m.yaml -- -device "virtio-rng-pci,id=it'"'"'s" > cmd &&
 	cmd=$(cat cmd) &&
 	eval "printf \"<%s>\\n\" ${cmd#qemu-system-x86_64 }" > argv &&
-	expect_grep "^<panic=-1 no_timer_check quiet rdinit=/init foo=1 bar='"'"'x y'"'"' console=ttyS0>$" argv &&
+	expect_grep "^<panic=-1 no_timer_check quiet panic_print=0x20 rdinit=/init foo=1 bar='"'"'x y'"'"' console=ttyS0>$" argv &&
 	tail -6 argv > tail &&
 	printf "%s\n" "<-device>" "<i6300esb>" "<-action>" "<watchdog=poweroff>" "<-device>" "<virtio-rng-pci,id=it'"'"'s>" > want &&
 	diff want tail

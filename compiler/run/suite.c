@@ -211,6 +211,33 @@ static const char *verdict(const struct scen *s)
 	return s->state == S_WAITING ? "waiting" : s->state == S_RUNNING ? "running" : s->ok ? "ok" : s->trouble ? "ERROR" : "FAIL";
 }
 
+/* The last line its console printed so far, printable and short: what a
+ * running scenario is at. */
+static bool last_line(const char *log, char *out, size_t size)
+{
+	char buf[512];
+	int fd = open(log, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	off_t end = lseek(fd, 0, SEEK_END);
+	off_t from = end > (off_t)sizeof(buf) ? end - (off_t)sizeof(buf) : 0;
+	ssize_t n = pread(fd, buf, sizeof(buf), from);
+	close(fd);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		n--;
+	if (n <= 0)
+		return false;
+	ssize_t b = n;
+	while (b > 0 && buf[b - 1] != '\n')
+		b--;
+	size_t k = 0;
+	for (ssize_t i = b; i < n && k + 1 < size; i++)
+		if ((unsigned char)buf[i] >= 0x20 && buf[i] != 0x7f)
+			out[k++] = buf[i];
+	out[k] = '\0';
+	return k > 0;
+}
+
 static void live_line(const struct scen *s, int width, FILE *out)
 {
 	long long ms = s->state == S_RUNNING ? ms_now() - s->start : s->ms;
@@ -219,6 +246,9 @@ static void live_line(const struct scen *s, int width, FILE *out)
 		fprintf(out, " %5.1f s", ms / 1000.0);
 	if (s->state == S_DONE)
 		fprintf(out, "  %s%s%s", s->outcome, s->reason ? ": " : "", s->reason ? s->reason : "");
+	char last[61];
+	if (s->state == S_RUNNING && last_line(s->log, last, sizeof(last)))
+		fprintf(out, "  | %s", last);
 	fputc('\n', out);
 }
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +53,7 @@ struct cas {
 	size_t nslots, used;
 	bool loaded, dirty;
 	size_t index_damaged; /* lines dropped when the index was loaded */
+	int lockfd;           /* <dir>/lock, flocked shared (gc: exclusive); -1: none */
 };
 
 /* ---- hashing ---------------------------------------------------------- */
@@ -259,11 +261,27 @@ static char *default_dir(void)
 	return NULL;
 }
 
-static struct cas *open_dir(char *d)
+/* Every user of the cache holds a shared flock on <dir>/lock from open to
+ * close; `rdc cache gc` takes it exclusively, so it never removes what a
+ * running build has put into the plan and not yet read back (gc beside
+ * running builds made them fail: generated content missing).  A cache
+ * that cannot hold the file (read-only) goes unlocked. */
+static struct cas *open_dir(char *d, bool create)
 {
 	struct cas *c = xcalloc(1, sizeof(*c));
 	c->dir = d;
 	pthread_mutex_init(&c->lock, NULL);
+	char *lock = path_join(d, "lock");
+	c->lockfd = open(lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (create ? O_CREAT : 0), 0644);
+	struct stat st;
+	if (c->lockfd >= 0 && (fstat(c->lockfd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(c->lockfd);
+		c->lockfd = -1;
+	}
+	if (c->lockfd >= 0)
+		while (flock(c->lockfd, LOCK_SH) < 0 && errno == EINTR)
+			;
+	free(lock);
 	return c;
 }
 
@@ -275,7 +293,7 @@ struct cas *cas_open_existing(const char *dir)
 		free(d);
 		return NULL;
 	}
-	return open_dir(d);
+	return open_dir(d, false);
 }
 
 struct cas *cas_open(const char *dir)
@@ -296,7 +314,7 @@ struct cas *cas_open(const char *dir)
 			return NULL;
 		}
 	}
-	return open_dir(d); /* the index is read when first needed: memos and probes do without it */
+	return open_dir(d, true); /* the index is read when first needed: memos and probes do without it */
 }
 
 void cas_close(struct cas *c)
@@ -310,6 +328,8 @@ void cas_close(struct cas *c)
 		free(c->slots[i].path);
 	free(c->slots);
 	pthread_mutex_destroy(&c->lock);
+	if (c->lockfd >= 0)
+		close(c->lockfd); /* releases the flock */
 	free(c->dir);
 	free(c);
 }
@@ -1215,6 +1235,18 @@ static bool parse_size(const char *s, uint64_t *out)
 static const char cache_usage[] = "usage: rdc cache stats|verify|path\n"
 				  "       rdc cache gc [--max-size SIZE]   (SIZE in bytes, or with K, M, G)\n";
 
+/* gc waits for the builds that have the cache open (their shared locks). */
+static void lock_exclusive(struct cas *c)
+{
+	if (c->lockfd < 0)
+		return;
+	if (flock(c->lockfd, LOCK_EX | LOCK_NB) == 0)
+		return;
+	fprintf(stderr, "rdc cache gc: waiting for the builds using %s\n", c->dir);
+	while (flock(c->lockfd, LOCK_EX) < 0 && errno == EINTR)
+		;
+}
+
 int cmd_cache(int argc, char **argv)
 {
 	const char *sub = argc >= 2 ? argv[1] : "";
@@ -1244,6 +1276,8 @@ int cmd_cache(int argc, char **argv)
 		return 1;
 	int rc = 0;
 	struct cwalk w;
+	if (!strcmp(sub, "gc"))
+		lock_exclusive(c);
 	if (!strcmp(sub, "path"))
 		printf("%s\n", c->dir);
 	else if (cache_scan(c, &w) < 0)

@@ -99,4 +99,13 @@ test_expect_success 'rdc import refuses names a manifest cannot hold (surrogate,
 	printf "dir /caf\303\251 0755 0 0\n" > ok.list && "$RDC" import ok.list -o ok.yaml && "$RDC" check ok.yaml
 '
 
+test_expect_success 'a 4.5 GiB source is refused before it is copied; a /proc source is refused, not shipped empty' '
+	truncate -s 4500M huge && printf "rdc: 1\nfiles: [{src: huge, dest: /huge}]\n" > huge.yaml &&
+	(ulimit -f 102400 && expect_fail 1 timeout 20 "$RDC" build huge.yaml -o huge.cpio) &&
+	expect_grep "huge.yaml:2:.*larger than cpio.s 4 GiB limit" err && test ! -e huge.cpio &&
+	test -z "$(find "$RDC_CACHE_DIR" -size +1M 2>/dev/null)" && rm -f huge &&
+	printf "rdc: 1\nfiles: [{src: /proc/cpuinfo, dest: /cpuinfo}]\n" > proc.yaml &&
+	expect_fail 1 "$RDC" build proc.yaml -o proc.cpio && expect_grep "pseudo filesystem" err
+'
+
 test_done

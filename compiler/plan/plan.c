@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include "manifest/manifest.h"
@@ -223,6 +225,15 @@ static int add_file_hashed(struct plan *p, const char *dest, const char *src, co
 	return 0;
 }
 
+/* /proc and /sys files say size 0 and read as something: an image made
+ * from the stat would hold nothing.  Asked only of empty files. */
+static bool on_pseudo_fs(const char *path)
+{
+	struct statfs fs;
+	return statfs(path, &fs) == 0 && (fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC ||
+					  fs.f_type == DEBUGFS_MAGIC || fs.f_type == TRACEFS_MAGIC);
+}
+
 int plan_add_file(struct plan *p, const char *dest, const char *src, int perm, unsigned uid, unsigned gid,
 		  enum plan_seg seg, const struct loc *loc, const char *origin)
 {
@@ -234,6 +245,16 @@ int plan_add_file(struct plan *p, const char *dest, const char *src, int perm, u
 	if (!S_ISREG(st.st_mode)) {
 		diag_error(loc, S_ISDIR(st.st_mode) ? "end src with '/' to copy a whole tree" : NULL,
 			   "%s is not a regular file", src);
+		return -1;
+	}
+	/* checked before the file is copied into the cache, not after */
+	if ((uint64_t)st.st_size > 0xffffffffu) {
+		diag_error(loc, NULL, "%s is larger than cpio's 4 GiB limit", src);
+		return -1;
+	}
+	if (st.st_size == 0 && on_pseudo_fs(src)) {
+		diag_error(loc, "copy it to a file first (cat it into one)",
+			   "%s is on a pseudo filesystem whose files have no size: it would be empty in the image", src);
 		return -1;
 	}
 	unsigned mode = perm == MODE_UNSET ? (st.st_mode & 07777) : (unsigned)perm;

@@ -72,6 +72,16 @@ test_expect_success 'the decompressed bytes are the same archive for gzip, xz an
 	cmp a b && cmp a c && [ $(( $(stat -c %s a) % 512 )) -eq 0 ]
 '
 
+test_expect_success '--single-segment: one stream (one block, one frame) holding exactly the plain .cpio' '
+	for a in gz xz zst; do
+		"$RDC" build --single-segment src/m.yaml -o one.cpio.$a || exit 1
+	done &&
+	gzip -t one.cpio.gz && xz -t one.cpio.xz && zstd -qt one.cpio.zst &&
+	[ "$(xz -lvv one.cpio.xz | grep -E "^ +Blocks: +[0-9]+$" | awk "{print \$2}")" -eq 1 ] &&
+	[ "$(zstd -lv one.cpio.zst 2>&1 | grep -E "^# Zstandard Frames:" | awk "{print \$NF}")" -eq 1 ] &&
+	zcat one.cpio.gz | cmp - m.cpio && xzcat one.cpio.xz | cmp - m.cpio && zstdcat one.cpio.zst | cmp - m.cpio
+'
+
 test_expect_success 'incompressible data is stored by the codec itself: barely larger than plain cpio' '
 	for a in gz zst xz; do
 		[ $(stat -c %s m.cpio.$a) -lt $(stat -c %s m.cpio) ] || exit 1

@@ -19,21 +19,68 @@ test_count=0 test_failed=0
 ORACLES="$TESTS_DIR/.work"   # built oracles (gen_init_cpio), shared between tests
 
 # test_expect_success 'what the user sees' 'commands'
+# The body is first checked for a broken && chain (chainlint.awk), then run
+# in a subshell with set -e, in a function so that `|| return 1` works.  The
+# subshell's status is read on the next line, never tested by if/&&/||:
+# bash ignores set -e in any command whose status is being tested, however
+# deep, which made every unchained line of a body unchecked.
 test_expect_success() {
 	test_count=$((test_count + 1))
-	local out
-	if out=$( (set -e; eval "$2") 2>&1); then
+	local log="$TRASH.log" rc lint
+	lint=$(printf '%s\n' "$2" | awk -f "$TESTS_DIR/chainlint.awk")
+	rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "not ok $test_count - $1"
+		echo "# broken && chain (tests/chainlint.awk):"
+		echo "$lint" | sed 's/^/#   /'
+		test_failed=$((test_failed + 1))
+		return 0
+	fi
+	# A probe: in a context whose status is tested, set -e would be dead
+	# in the body too.
+	(set -e; false; true)
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		echo "not ok $test_count - $1"
+		echo "# test_expect_success is called where its status is tested (if, &&, ||): set -e would not work"
+		test_failed=$((test_failed + 1))
+		return 0
+	fi
+	test_code_=$2
+	(
+		set -e
+		test_cleanup_=
+		trap test_cleanup_run_ EXIT
+		test_body_() { eval "$test_code_"; }
+		test_body_
+	) >"$log" 2>&1
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
 		echo "ok $test_count - $1"
 	else
-		echo "not ok $test_count - $1"
-		echo "$out" | tail -30 | sed 's/^/#   /'
+		echo "not ok $test_count - $1 (status $rc)"
+		tail -30 "$log" | sed 's/^/#   /'
 		test_failed=$((test_failed + 1))
 	fi
+	rm -f "$log"
+	return 0
+}
+# test_when_finished 'commands': run them when the test ends, passed or
+# failed (git's), e.g. to restore a file the test changes for later tests.
+# A cleanup that fails fails the test.
+test_when_finished() { test_cleanup_="{ $*
+} && $test_cleanup_"; }
+test_cleanup_run_() {
+	local rc=$?
+	[ -n "$test_cleanup_" ] || return 0
+	set +e
+	eval "$test_cleanup_ :" || { echo "test_when_finished: the cleanup failed"; [ "$rc" -ne 0 ] || rc=1; }
+	exit "$rc"
 }
 test_skip() { test_count=$((test_count + 1)); echo "skip $test_count - $1 ($2)"; }
 # A test that needs a command or file: test_have CMD || skip
 test_have() { command -v "$1" >/dev/null 2>&1; }
-test_done() { rm -rf "$TRASH"; [ "$test_failed" -eq 0 ]; }
+test_done() { rm -rf "$TRASH" "$TRASH.log"; [ "$test_failed" -eq 0 ]; }
 
 # expect_fail STATUS cmd...: runs cmd, requires that exact exit status;
 # its stderr is left in ./err

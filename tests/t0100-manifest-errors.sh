@@ -108,7 +108,7 @@ test_expect_success 'rdc: 1 is required' '
 '
 
 test_expect_success 'an unset ${VAR} is an error at its value' '
-	unset RDC_TEST_UNSET_VAR
+	unset RDC_TEST_UNSET_VAR &&
 	bad unsetvar ".*RDC_TEST_UNSET_VAR" 3:5 <<-YAML
 	rdc: 1
 	dirs:
@@ -155,7 +155,7 @@ test_expect_success 'an unquoted ${VAR} in flow style gets a hint to quote it' '
 	kernel: {version: \${KVER}}
 	YAML
 	expect_grep "quote a value that uses" err &&
-	bad flowquoted "did not find expected" "2:9" <<-YAML
+	bad flowquoted "did not find expected" "2:9" <<-YAML &&
 	rdc: 1
 	kernel: {version: "\${KVER}"
 	YAML

@@ -48,7 +48,7 @@ test_expect_success 'reverting the edit gives the first bytes again' '
 
 test_expect_success 'a damaged cached segment is detected and rebuilt, never shipped' '
 	for f in "$RDC_CACHE_DIR"/segments/*; do
-		flip_byte "$f" 40
+		flip_byte "$f" 40 || return 1
 	done &&
 	"$RDC" build src/m.yaml -o fixed.cpio.xz 2>warn &&
 	cmp fixed.cpio.xz v1cold.cpio.xz && grep -q damaged warn

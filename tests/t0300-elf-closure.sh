@@ -17,13 +17,13 @@ test_expect_success 'closures equal lddtree for binaries with large closures' '
 '
 
 test_expect_success 'every binary of the image starts inside a chroot of it' '
-	{ echo "rdc: 1"; echo "nodes: [{path: /dev/null, type: c, major: 1, minor: 3, mode: \"0666\"}]"
-	  echo "binaries:"; for b in $BINS; do echo "  - $b"; done; } > m.yaml &&
+	{ echo "rdc: 1" && echo "nodes: [{path: /dev/null, type: c, major: 1, minor: 3, mode: \"0666\"}]" &&
+	  echo "binaries:" && for b in $BINS; do echo "  - $b"; done; } > m.yaml &&
 	"$RDC" build m.yaml -o root/ --dir-special && # /dev/null for the chroot
 	for b in $BINS; do
 		p=$(type -P $b) &&
-		{ chroot root "$p" --version || chroot root "$p" -V || chroot root "$p" -h; } </dev/null >run.out 2>&1 || true
-		! grep -q "error while loading shared libraries\|No such file" run.out || { cat run.out; exit 1; }
+		{ chroot root "$p" --version || chroot root "$p" -V || chroot root "$p" -h || true; } </dev/null >run.out 2>&1 &&
+		{ ! grep -q "error while loading shared libraries\|No such file" run.out || { cat run.out; exit 1; }; } &&
 		test -s run.out || { echo "$b printed nothing"; exit 1; }
 	done
 '

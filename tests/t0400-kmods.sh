@@ -15,15 +15,15 @@ deps_first() {
 }
 
 test_expect_success 'a broad sample: rdc has everything modprobe --show-depends insmods' '
-	{ awk -F: "NR % 67 == 1 {print \$1}" $MODS/modules.dep | sed "s|.*/||; s|\.ko.*||";
+	{ awk -F: "NR % 67 == 1 {print \$1}" $MODS/modules.dep | sed "s|.*/||; s|\.ko.*||" &&
 	  echo btrfs vfat e1000 virtio_net nvme kvm_intel xfs ext4 | tr " " "\n"; } > sample &&
 	[ "$(wc -l < sample)" -ge 60 ] &&
 	while read -r m; do
-		"$RDC" kmods --kver $KVER "$m" > ours || { echo "rdc failed on $m"; exit 1; }
-		oracle "$m" > theirs
-		[ -s theirs ] || continue
-		comm -13 <(sort -u ours) <(sort -u theirs) > missing
-		[ ! -s missing ] || { echo "$m: rdc misses"; cat missing; exit 1; }
+		{ "$RDC" kmods --kver $KVER "$m" > ours || { echo "rdc failed on $m"; exit 1; }; } &&
+		oracle "$m" > theirs &&
+		{ [ -s theirs ] || continue; } &&
+		comm -13 <(sort -u ours) <(sort -u theirs) > missing &&
+		{ [ ! -s missing ] || { echo "$m: rdc misses"; cat missing; exit 1; }; } &&
 		deps_first ours $MODS || { echo "$m: bad order"; exit 1; }
 	done < sample
 '
@@ -106,11 +106,11 @@ test_expect_success 'an out-of-tree module whose depends= the kernel lacks is an
 
 # A tree where depmod never ran: a few modules copied (some compressed), no indexes.
 staging() {
-	rm -rf st && mkdir -p st/$KVER/kernel
+	rm -rf st && mkdir -p st/$KVER/kernel &&
 	for f in fs/fat/fat.ko fs/fat/vfat.ko lib/libcrc32c.ko crypto/crc32c_generic.ko \
 		 fs/xfs/xfs.ko; do
-		mkdir -p st/$KVER/kernel/${f%/*} && cp $MODS/kernel/$f st/$KVER/kernel/$f
-	done
+		mkdir -p st/$KVER/kernel/${f%/*} && cp $MODS/kernel/$f st/$KVER/kernel/$f || return 1
+	done &&
 	xz st/$KVER/kernel/fs/fat/fat.ko && zstd -q --rm st/$KVER/kernel/lib/libcrc32c.ko
 }
 
@@ -183,7 +183,7 @@ test_expect_success 'the image is the same from a cold cache and from the memo' 
 
 test_expect_success 'rdc explain names the kmods line and the chain that pulled a module in, memoised or not' '
 	for run in cold memo; do
-		[ $run = cold ] && rm -rf "$RDC_CACHE_DIR"
+		{ [ $run = memo ] || rm -rf "$RDC_CACHE_DIR"; } &&
 		"$RDC" explain m.yaml /lib/modules/$KVER/kernel/fs/fat/vfat.ko /lib/modules/$KVER/kernel/fs/fat/fat.ko \
 			/lib/modules/$KVER/kernel/lib/libcrc32c.ko /lib/modules/$KVER/kernel/fs/btrfs/btrfs.ko > ex.$run &&
 		expect_grep "vfat.ko: .*module vfat: kmods (alias fs-vfat) (m.yaml:3:9)" ex.$run &&

@@ -68,12 +68,11 @@ test_expect_success 'concurrent builds with a warm shared cache equal the serial
 '
 
 test_expect_success 'four builds of one manifest to one output at once: the right bytes, no leftovers' '
-	rm -rf shared-cache && pids="" &&
+	rm -rf shared-cache &&
 	for k in 1 2 3 4; do
 		RDC_CACHE_DIR=$PWD/shared-cache "$RDC" build src/m1.yaml -o same.cpio.xz &
-		pids="$pids $!"
 	done &&
-	for p in $pids; do wait $p || exit 1; done &&
+	for p in $(jobs -p); do wait $p || exit 1; done &&
 	cmp same.cpio.xz ref1.cpio.xz && ! ls same.cpio.xz.rdc-tmp.* 2>/dev/null &&
 	RDC_CACHE_DIR=$PWD/shared-cache "$RDC" cache verify >/dev/null
 '

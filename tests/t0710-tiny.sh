@@ -86,7 +86,7 @@ test_expect_success 'tiny-kmod: every module modprobe --show-depends names, load
 		awk "/^insmod/ { print \$2 }" | sort -u > oracle.mods &&
 	[ $(wc -l < oracle.mods) -eq 7 ] &&
 	while read -r ko; do
-		base=$(basename "$ko")
+		base=$(basename "$ko") &&
 		grep -q "/${base%%.ko*}\.ko" kmod.names || { echo "missing $ko"; exit 1; }
 	done < oracle.mods &&
 	[ $(grep -c "\.ko" kmod.names) -eq 7 ] &&

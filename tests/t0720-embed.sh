@@ -103,8 +103,8 @@ test_expect_success 'riscv64-hello: nothing of the x86_64 host, every ELF file i
 	! grep -q "x86_64\|x86-64\|lib64" rv.tree &&
 	mkdir rx && (cd rx && cpio -idm --quiet < ../rv.cpio) &&
 	n=0 && for f in $(find rx -type f); do
-		readelf -h "$f" | grep -q "Machine: *RISC-V" || { echo "$f is not RISC-V"; exit 1; }
-		n=$((n + 1))
+		{ readelf -h "$f" | grep -q "Machine: *RISC-V" || { echo "$f is not RISC-V"; exit 1; }; } &&
+		n=$((n + 1)) || return 1
 	done && [ $n -eq 3 ] &&
 	cmp rx/lib/libc.so.6 $RV/lib/libc.so.6
 '

@@ -20,7 +20,7 @@ test_expect_success '-v lists every module and every missing file' '
 	"$RDC" build -v m.yaml -o m.cpio 2> err &&
 	[ "$(grep -c warning: err)" = 1 ] &&
 	for m in e100 tg3 bnx2 r8169; do
-		expect_grep "module .$m. wants firmware that is not under [^ ]*nofw: " err || exit 1
+		{ expect_grep "module .$m. wants firmware that is not under [^ ]*nofw: " err || exit 1; } &&
 		for f in $(modinfo -k "$KVER" -F firmware $m); do
 			grep "module .$m. wants" err | grep -qF "$f" || { echo "$m: $f not listed"; exit 1; }
 		done

@@ -48,12 +48,12 @@ test_expect_success 'rdc(1) renders without groff warnings' '
 test_expect_success 'rdc(1) documents every command and every long option rdc has' '
 	sed "s/\\\\-/-/g" "$ROOT/docs/man/rdc.1" >man.txt &&
 	for cmd in $("$RDC" --help | awk "/^  [a-z]/ { print \$1 }"); do
-		grep -q "^\.B $cmd\b" man.txt || grep -q "^\.B $cmd \\\\f" man.txt ||
-			{ echo "rdc(1) lacks the command $cmd"; exit 1; }
+		{ grep -q "^\.B $cmd\b" man.txt || grep -q "^\.B $cmd \\\\f" man.txt ||
+			{ echo "rdc(1) lacks the command $cmd"; exit 1; }; } &&
 		for opt in $("$RDC" $cmd --help 2>&1 | grep -o -- "--[a-z][a-z-]*" | sort -u); do
-			[ "$opt" = --help ] && continue
+			{ [ "$opt" != --help ] || continue; } &&
 			# a word of the help text, not an option of this command
-			"$RDC" $cmd $opt </dev/null 2>&1 | grep -q "unrecognized option" && continue
+			{ ! "$RDC" $cmd $opt </dev/null 2>&1 | grep -q "unrecognized option" || continue; } &&
 			grep -q -- "$opt" man.txt || { echo "rdc(1) lacks $cmd $opt"; exit 1; }
 		done
 	done

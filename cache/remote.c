@@ -948,6 +948,9 @@ void remote_print_stats(const char *cache_dir)
 {
 	char *path = path_join(cache_dir, STATS_FILE);
 	uint64_t sum[6];
+	for (size_t i = 0; remote_ready() && i < R.n; i++) /* the settings, as this process reads them */
+		printf("remote    %s%s%s\n", R.b[i].url, R.b[i].read_only ? " (read-only)" : "",
+		       R.b[i].flat ? " (layout=flat)" : "");
 	if (stats_sum(path, sum))
 		print_counts(stdout, "remote    ", sum);
 	free(path);

@@ -114,7 +114,11 @@ test_expect_success 'http: a cold build uploads its segments; an empty local cac
 test_expect_success 'rdc cache stats shows what the remote did' '
 	export RDC_REMOTE_STORAGE="$(url_of ng)$CT" &&
 	RDC_CACHE_DIR=$PWD/c2 "$RDC" cache stats > stats &&
-	expect_grep "^remote .* hits, 0 misses, 0 errors; .* fetched" stats
+	expect_grep "^remote    [0-9]* hits, 0 misses, 0 errors; .* fetched" stats &&
+	expect_grep "^remote    $(url_of ng)$" stats &&
+	RDC_REMOTE_STORAGE="$(url_of ng)|read-only redis://pw@127.0.0.1:9" "$RDC" cache stats > stats2 &&
+	expect_grep "^remote    $(url_of ng) (read-only)$" stats2 &&
+	expect_grep "^remote    redis://\*\*\*@127.0.0.1:9$" stats2
 '
 
 test_expect_success 'the stats file is folded into one line of sums when it grows' '

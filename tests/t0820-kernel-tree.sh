@@ -64,6 +64,15 @@ MODULE_LICENSE("GPL");
 C
 echo 'obj-m := rdchello.o' >hello/Kbuild
 
+test_expect_success 'rdc kmods --tree: the closure from the build tree, image paths at kernel/<path>' '
+	"$RDC" kmods --tree "$K" dummy test_module >got &&
+	printf "%s\n" "$K/drivers/net/dummy.ko" "$K/lib/test_module.ko" | sort >want &&
+	sort got | diff want - &&
+	"$RDC" kmods --dest --tree "$K" dummy >got &&
+	[ "$(cat got)" = "/lib/modules/$REL/kernel/drivers/net/dummy.ko" ] &&
+	expect_fail 2 "$RDC" kmods --tree "$K" --kver "$REL" dummy
+'
+
 test_expect_success 'an out-of-tree module builds against the tree (make -C TREE M=)' '
 	make -s -C "$K" M="$PWD/hello" modules >hello/log 2>&1 &&
 	modinfo -F vermagic hello/rdchello.ko | grep -q "^$REL "

@@ -1,4 +1,4 @@
-/* cli/kmods.c — rdc kmods [--kver K] [--moddir DIR] [--firmware] [--fwdir DIR]
+/* cli/kmods.c — rdc kmods [--kver K] [--moddir DIR | --tree DIR] [--firmware] [--fwdir DIR]
  *                        [--decompress] [--dest] [-v] NAME|ALIAS|PATH...
  *
  * A module closure in load order, resolved with libkmod as modprobe would. */
@@ -16,13 +16,14 @@
 
 
 static const char kmods_usage[] =
-	"usage: rdc kmods [--kver K] [--moddir DIR] [--firmware] [--fwdir DIR] [--decompress]\n"
-	"                 [--dest] [--json] [-v] NAME|ALIAS|PATH...\n"
+	"usage: rdc kmods [--kver K] [--moddir DIR | --tree DIR] [--firmware] [--fwdir DIR]\n"
+	"                 [--decompress] [--dest] [--json] [-v] NAME|ALIAS|PATH...\n"
 	"Prints the module closure in load order, one host path per line (the file\n"
 	"that would be copied; what `modprobe --show-depends` insmods).  --dest prints\n"
 	"image paths instead; --firmware adds the firmware files after the modules.\n"
 	"An argument with a '/' or ending in .ko* is an out-of-tree module file.\n"
-	"K defaults to the running kernel; DIR to /lib/modules.  --json prints\n"
+	"K defaults to the running kernel; DIR to /lib/modules.  --tree DIR: a kernel\n"
+	"build directory (release and modules.order from it, as kernel.tree).  --json prints\n"
 	"{\"modules\": [{name, src, dest, why, soft, params}], \"firmware\": [{src, dest}]}.\n";
 
 static void print_json(const struct modclosure *c)
@@ -89,6 +90,7 @@ int cmd_kmods(int argc, char **argv)
 {
 	static const struct option opts[] = { { "kver", required_argument, NULL, 'k' },
 					       { "moddir", required_argument, NULL, 'm' },
+					       { "tree", required_argument, NULL, 't' },
 					       { "firmware", no_argument, NULL, 'f' },
 					       { "fwdir", required_argument, NULL, 'F' },
 					       { "decompress", no_argument, NULL, 'd' },
@@ -96,7 +98,7 @@ int cmd_kmods(int argc, char **argv)
 					       { "json", no_argument, NULL, 'J' },
 					       { "help", no_argument, NULL, 'h' },
 					       { NULL, 0, NULL, 0 } };
-	const char *kver = NULL, *fwdir = NULL, *moddir = NULL;
+	const char *kver = NULL, *fwdir = NULL, *moddir = NULL, *tree = NULL;
 	bool fw = false, decompress = false, dest = false;
 	int ch;
 	optind = 1;
@@ -104,6 +106,7 @@ int cmd_kmods(int argc, char **argv)
 		switch (ch) {
 		case 'k': kver = optarg; break;
 		case 'm': moddir = optarg; break;
+		case 't': tree = optarg; break;
 		case 'f': fw = true; break;
 		case 'F': fwdir = optarg; break;
 		case 'd': decompress = true; break;
@@ -118,11 +121,16 @@ int cmd_kmods(int argc, char **argv)
 		fputs(kmods_usage, stderr);
 		return 2;
 	}
-	char *rel = modclosure_kver(moddir, kver, NULL);
+	if (tree && (kver || moddir)) { /* the tree names its release and holds its modules */
+		fputs("rdc kmods: --tree cannot go with --kver or --moddir\n", stderr);
+		return 2;
+	}
+	char *rel = tree ? modclosure_tree_kver(tree, NULL) : modclosure_kver(moddir, kver, NULL);
 	if (!rel)
 		return 1;
 	struct cas *cas = cas_open(NULL);
-	struct modclosure_opts o = { .moddir = moddir, .kver = rel, .firmware = fwdir, .decompress = decompress, .cas = cas };
+	struct modclosure_opts o = { .moddir = tree ? tree : moddir, .kver = rel, .tree = tree != NULL,
+				     .firmware = fwdir, .decompress = decompress, .cas = cas };
 	int rc = kmods_run(&o, argv + optind, argc - optind, dest, fw);
 	if (cas)
 		cas_close(cas);

@@ -801,11 +801,11 @@ static void store(const char *name, char *path, const struct cas_hash *key, uint
 
 static void upload_one(struct upload *u)
 {
-	int fd = open(u->path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
+	int fd = open_regular(u->path, &st); /* a FIFO planted in the cache must not hang the upload */
 	unsigned char trailer[16];
 	struct cas_hash tag;
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 16 || pread(fd, trailer, 16, st.st_size - 16) != 16) {
+	if (fd < 0 || st.st_size < 16 || pread(fd, trailer, 16, st.st_size - 16) != 16) {
 		if (fd >= 0)
 			close(fd);
 		return; /* gone from the local cache (gc): nothing to share */
@@ -904,9 +904,15 @@ static bool stats_sum(const char *path, uint64_t sum[6])
 static void stats_add(const char *cache_dir, const uint64_t v[6])
 {
 	char *path = path_join(cache_dir, STATS_FILE), line[160];
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644), n = stats_line(line, sizeof(line), v);
+	/* only a regular file: never a FIFO's reader (O_NONBLOCK) or a symlink's target */
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+	int n = stats_line(line, sizeof(line), v);
 	struct stat st;
 	uint64_t sum[6];
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+	}
 	if (fd >= 0 && write(fd, line, n) == n && fstat(fd, &st) == 0 && st.st_size > (64 << 10) && stats_sum(path, sum)) {
 		n = stats_line(line, sizeof(line), sum);
 		write_file_atomic(path, line, n, 0644);

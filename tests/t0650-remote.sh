@@ -132,6 +132,17 @@ test_expect_success 'the stats file is folded into one line of sums when it grow
 	expect_grep "^remote    $((6000 + n)) hits, 0 misses" stats
 '
 
+test_expect_success 'a FIFO or a symlink planted as remote-stats is neither waited on nor followed' '
+	export RDC_REMOTE_STORAGE="$(url_of ng)$CT" &&
+	mkdir -p c2f c2s && mkfifo c2f/remote-stats &&
+	timeout 60 env RDC_CACHE_DIR=$PWD/c2f "$RDC" build src/m.yaml -o twof.cpio.xz &&
+	cmp ref.cpio.xz twof.cpio.xz &&
+	echo outside > outside && ln -s "$PWD/outside" c2s/remote-stats &&
+	RDC_CACHE_DIR=$PWD/c2s "$RDC" build src/m.yaml -o twos.cpio.xz &&
+	test "$(cat outside)" = outside &&
+	timeout 60 env RDC_CACHE_DIR=$PWD/c2f "$RDC" cache stats > /dev/null
+'
+
 test_expect_success 'a build that hits its local cache never asks the remote, nor loads libcurl' '
 	export RDC_REMOTE_STORAGE="$(url_of ng)$CT" &&
 	before=$(wc -l < ng/access.log) &&

@@ -104,4 +104,49 @@ test_expect_success 'a module rebuilt in the tree loads in the next boot with th
 	expect_grep "^rdc-exit\[[0-9a-f]*\]: 0" out
 '
 
+# A tree whose 9p is modular (Debian's kernel, laid out as its build tree
+# would be: modules beside their objects, no depmod): the image packs the
+# transport's closure and nothing else, /init insmods it, then mounts and
+# modprobes from the share.  One boot.
+if [ -z "$KVER" ] || [ ! -r "/boot/vmlinuz-$KVER" ]; then
+	test_skip 'a modular 9p transport' 'needs linux-image-amd64 and a readable /boot/vmlinuz-$KVER'
+	test_done
+	exit
+fi
+D=$PWD/debtree
+mkdir -p "$D/include/config" "$D/arch/x86/boot" &&
+echo "$KVER" >"$D/include/config/kernel.release" &&
+cp "/boot/vmlinuz-$KVER" "$D/arch/x86/boot/bzImage" &&
+cp "/lib/modules/$KVER/modules.builtin" "/lib/modules/$KVER/modules.builtin.modinfo" "$D/" &&
+for m in virtio_pci 9pnet_virtio 9p i6300esb; do
+	modprobe -S "$KVER" --show-depends "$m"
+done | awk "/^insmod/ {print \$2}" | sort -u | sed "s|^/lib/modules/$KVER/kernel/||" >"$D/modules.order" &&
+while read -r f; do
+	mkdir -p "$D/$(dirname "$f")" && cp "/lib/modules/$KVER/kernel/$f" "$D/$f" || exit 1
+done <"$D/modules.order" || exit 1
+cat >deb.yaml <<YAML
+rdc: 1
+kernel: {tree: $D, share: 9p}
+kmods: [{name: i6300esb, params: "heartbeat=7"}]
+init:
+  mounts: [proc, sysfs, devtmpfs]
+  modules: load
+  steps:
+    - grep "^9pnet_virtio " /proc/modules && grep "^i6300esb " /proc/modules
+    - 'dmesg | grep -o "heartbeat=7 sec"'
+qemu:
+  args: [-device, i6300esb]
+YAML
+
+test_expect_success 'a modular 9p: its closure is packed and loaded first, the kmods come over the share' '
+	"$RDC" build deb.yaml -o deb/ &&
+	(cd deb && find . -name "*.ko" | sed "s|.*/||" | sort) >packed &&
+	printf "%s\n" 9p.ko 9pnet.ko 9pnet_virtio.ko fscache.ko netfs.ko virtio.ko virtio_pci.ko \
+		virtio_pci_legacy_dev.ko virtio_pci_modern_dev.ko virtio_ring.ko | diff - packed &&
+	{ "$RDC" run --timeout 240 deb.yaml </dev/null >out 2>err || { tail -15 out err; false; }; } &&
+	expect_grep "^i6300esb " out &&
+	expect_grep "^heartbeat=7 sec" out &&
+	expect_grep "^rdc-exit\[[0-9a-f]*\]: 0" out
+'
+
 test_done

@@ -5,7 +5,7 @@
 # ends rdc with its usual status.
 . "$(dirname "$0")/lib.sh"
 
-head -c 40000000 /dev/urandom > big
+head -c 120000000 /dev/urandom > big
 printf 'rdc: 1\nfiles: [{src: big, dest: /big}]\n' > m.yaml
 
 # interrupt SIG PATTERN: start a build (SIGINT at its default even in the
@@ -14,9 +14,9 @@ interrupt() {
 	rm -rf "$RDC_CACHE_DIR" out.* || return 1
 	perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV' "$RDC" build m.yaml -o out.cpio.xz -z xz:9 --single-segment 2>/dev/null &
 	local pid=$! i
-	for i in $(seq 300); do
+	for i in $(seq 3000); do
 		compgen -G "$2" >/dev/null && break
-		sleep 0.05
+		sleep 0.01
 	done
 	compgen -G "$2" >/dev/null || { echo "no temporary $2 appeared"; kill -9 $pid; return 1; }
 	kill -"$1" $pid

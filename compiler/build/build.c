@@ -329,6 +329,37 @@ static struct modclosure_req *share_requests(struct builder *b, const struct mod
 	return reqs;
 }
 
+/* A module of another machine (x86-64 modules in an aarch64 image: the
+ * kernel.modules of the host) is refused at its line, as the kernel would
+ * refuse it at boot.  One header read per module; a compressed module that
+ * was not unpacked (decompress: false) is checked by the kernel alone. */
+static bool module_machine_ok(struct builder *b, const struct modclosure_mod *mod, const struct loc *loc)
+{
+	unsigned char head[20];
+	size_t n = 0;
+	if (mod->data.len) {
+		n = mod->data.len < sizeof(head) ? mod->data.len : sizeof(head);
+		memcpy(head, mod->data.buf, n);
+	} else {
+		struct stat st;
+		int fd = open_regular(mod->src, &st);
+		ssize_t got = fd >= 0 ? pread(fd, head, sizeof(head), 0) : -1;
+		n = got > 0 ? (size_t)got : 0;
+		if (fd >= 0)
+			close(fd);
+	}
+	int want = elf_arch_machine(b->m->arch ? b->m->arch : host_arch()), got = elf_head_machine(head, n);
+	if (!want || !got || got == want)
+		return true;
+	const char *name = elf_machine_arch(got);
+	char *hint = xasprintf("the image is for %s: use its kernel's modules (kernel.modules)",
+			       b->m->arch ? b->m->arch : host_arch());
+	diag_error(loc, hint, "the module %s (%s) is for %s%s%d%s", mod->name, mod->src, name ? name : "machine ",
+		   name ? " (EM " : "", got, name ? ")" : "");
+	free(hint);
+	return false;
+}
+
 static void add_modules(struct builder *b)
 {
 	struct manifest *m = b->m;
@@ -356,6 +387,11 @@ static void add_modules(struct builder *b)
 			char *origin = xasprintf("module %s: %s", mod->name, mod->why);
 			bool mine = !m->kernel.share && mod->req >= 0 && (size_t)mod->req < m->nkmods;
 			const struct loc *loc = mine ? &m->kmods[mod->req].loc : &m->kernel.loc;
+			if (!module_machine_ok(b, mod, loc)) {
+				b->errors++;
+				free(origin);
+				continue;
+			}
 			if (mod->data.len)
 				count(b, plan_add_blob(b->plan, mod->dest, mod->data.buf, mod->data.len, 0644, 0, 0,
 						       SEG_MODULES, loc, origin));

@@ -69,6 +69,26 @@ static const struct arch_desc *arch_by_machine(int machine)
 	return NULL;
 }
 
+int elf_arch_machine(const char *arch)
+{
+	const struct arch_desc *a = arch_find(arch);
+	return a ? a->machine : 0;
+}
+
+const char *elf_machine_arch(int machine)
+{
+	const struct arch_desc *a = arch_by_machine(machine);
+	return a ? a->name : NULL;
+}
+
+/* e_machine of an ELF image's first bytes (either byte order), 0 if none. */
+int elf_head_machine(const unsigned char *h, size_t n)
+{
+	if (n < 20 || memcmp(h, ELFMAG, SELFMAG))
+		return 0;
+	return h[EI_DATA] == ELFDATA2MSB ? h[18] << 8 | h[19] : h[19] << 8 | h[18];
+}
+
 struct elf_ctx {
 	char *sysroot; /* "" for the host */
 	const struct arch_desc *arch;

@@ -34,6 +34,11 @@ struct elf_ctx;
 /* sysroot NULL means "/".  arch NULL means the host's (x86_64 here); else
  * x86_64, aarch64, riscv64, i386, arm ... .  cas may be NULL (no memo). */
 struct elf_ctx *elf_ctx_new(const char *sysroot, const char *arch, struct cas *cas);
+/* The ELF machine (EM_*) of an arch name, 0 when unknown; and back (NULL). */
+int elf_arch_machine(const char *arch);
+const char *elf_machine_arch(int machine);
+/* e_machine read from an ELF file's first n bytes, 0 when they are no ELF. */
+int elf_head_machine(const unsigned char *head, size_t n);
 void elf_ctx_free(struct elf_ctx *e);
 
 /* Add a binary (absolute path inside the sysroot, or a name looked up in

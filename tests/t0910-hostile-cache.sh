@@ -76,4 +76,9 @@ test_expect_success 'a FIFO as a segment, a zero device as a memo or the index: 
 	{ with_timeout "$RDC" cache verify >v; test $? = 1; } && expect_grep "damaged: $memo" v
 '
 
+test_expect_success 'a cache path with a space: rdc list says so instead of writing a broken list' '
+	RDC_CACHE_DIR="$PWD/with space" expect_fail 1 "$RDC" list m.yaml &&
+	expect_grep "has a space in its path" err && ! grep -q "^file " out
+'
+
 test_done

@@ -56,4 +56,12 @@ test_expect_success 'leftovers of a dead build (tmp and old trees) are removed, 
 	! test -e k.rdc-tmp.$dead && ! test -e k.rdc-old.$dead && ! test -e k.rdc-tmp.$dead.cpio && test -d k.rdc-tmp.$$
 '
 
+test_expect_success 'a tree output inside a tree source is not archived into the next build' '
+	mkdir -p src/etc && echo conf > src/etc/c &&
+	printf "rdc: 1\nfiles: [{src: src/, dest: /}]\n" > t.yaml &&
+	"$RDC" build t.yaml -o src/out/ && test -f src/out/etc/c &&
+	"$RDC" build t.yaml -o src/out/ && test ! -e src/out/out &&
+	"$RDC" build t.yaml -o t.cpio && ! cpio -it < t.cpio 2>/dev/null | grep -q "^out"
+'
+
 test_done

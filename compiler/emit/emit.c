@@ -1144,6 +1144,12 @@ int emit_list(const struct plan *p, struct cas *cas, FILE *out)
 			break;
 		case PK_FILE: {
 			char *obj = cas_object_path(cas, &e->hash);
+			if (strpbrk(obj, " \t\n")) { /* gen_init_cpio would split the line there */
+				diag_fail("the cache %s has a space in its path, which a gen_init_cpio list cannot hold: "
+					  "set RDC_CACHE_DIR to a path without one", cas_dir(cas));
+				free(obj);
+				return -1;
+			}
 			fprintf(out, "file %s %s %04o %u %u\n", e->path, obj, perm, e->uid, e->gid);
 			free(obj);
 			break;

@@ -341,6 +341,23 @@ static int add_tree_entry(struct plan *p, const char *dest, const char *src, con
 			     uid, gid, loc, origin);
 }
 
+/* Inside a source tree, what rdc itself writes is no source: a -o DIR/ tree
+ * (marked .rdc-tree) under the tree would otherwise be archived into the
+ * next image, and that into the next (every build re-archived itself), and
+ * temporaries of a running build come and go. */
+static bool rdc_own(const char *path, const char *name, const struct stat *st)
+{
+	if (strstr(name, ".rdc-tmp.") || strstr(name, ".rdc-old."))
+		return true;
+	if (!S_ISDIR(st->st_mode))
+		return false;
+	char *mark = path_join(path, ".rdc-tree");
+	struct stat ms;
+	bool ours = lstat(mark, &ms) == 0 && S_ISREG(ms.st_mode);
+	free(mark);
+	return ours;
+}
+
 int plan_add_tree(struct plan *p, const char *dest, const char *src, int perm, unsigned uid, unsigned gid,
 		  enum plan_seg seg, const struct loc *loc, const char *origin)
 {
@@ -368,6 +385,8 @@ int plan_add_tree(struct plan *p, const char *dest, const char *src, int perm, u
 		if (lstat(s, &st) < 0) {
 			diag_error(loc, NULL, "cannot read %s: %s", s, strerror(errno));
 			rc = -1;
+		} else if (rdc_own(s, names.v[i], &st)) {
+			diag_info("%s: left out, rdc wrote it (a -o DIR/ tree or a temporary)", s);
 		} else {
 			rc = add_tree_entry(p, t, s, &st, uid, gid, seg, loc, origin);
 		}

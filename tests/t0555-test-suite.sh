@@ -28,6 +28,22 @@ assert e is not None and \"errors\" in e.get(\"message\"), e
 "
 '
 
+test_expect_success 'no more guests at once than MemAvailable holds by qemu.memory, and it says so' '
+	avail=$(awk "/^MemAvailable:/ { print int(\$2 / 1024) }" /proc/meminfo) &&
+	for i in 1 2; do
+		printf "rdc: 1\ninit: {steps: [true]}\nqemu: {memory: %dM}\n" $((avail * 2)) > big$i.yaml || return 1
+	done &&
+	expect_fail 2 "$RDC" test -j 2 --kernel /nonexistent big1.yaml big2.yaml &&
+	expect_grep "one guest at a time, not 2: .* MiB of memory available does not hold even one of $((avail * 2)) MiB" err &&
+	expect_grep "^big1  *ERROR  *error  *-  .*no kernel image /nonexistent" out &&
+	half=$((avail * 7 / 20)) &&
+	for i in 1 2 3; do
+		printf "rdc: 1\ninit: {steps: [true]}\nqemu: {memory: %dM}\n" $half > mid$i.yaml || return 1
+	done &&
+	expect_fail 2 "$RDC" test -j 3 --kernel /nonexistent mid1.yaml mid2.yaml mid3.yaml &&
+	expect_grep "2 guests at a time, not 3: .* holds 2 of $half MiB" err
+'
+
 if ! test_have qemu-system-x86_64 || [ ! -r "/boot/vmlinuz-$KVER" ]; then
 	test_skip 'booting under QEMU' 'needs qemu-system-x86_64 and a readable /boot/vmlinuz-$KVER'
 	test_done

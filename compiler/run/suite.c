@@ -117,7 +117,7 @@ static _Noreturn void child(struct scen *s, const struct suite_opts *o, int wfd)
 	dup2(null, STDIN_FILENO);
 	dup2(log, STDOUT_FILENO);
 	dup2(log, STDERR_FILENO);
-	struct run_report rep = { 0 };
+	struct run_report rep = { .status = -1 };
 	struct run_opts ro = { .manifest = s->path, .kernel = o->kernel, .output = s->output, .timeout = o->timeout,
 			       .report = &rep };
 	int code = run_manifest(s->m, &ro);
@@ -169,7 +169,7 @@ static char *log_error(const char *log)
 			if (nl)
 				*nl = '\0';
 			if (strstr(l, "error:"))
-				r = xstrdup(l);
+				r = xstrdup(strncmp(l, "rdc: error: ", 12) ? l : l + 12);
 		}
 	sb_release(&sb);
 	return r ? r : xstrdup("rdc run failed before the guest ended (see the log)");
@@ -572,6 +572,25 @@ static void remove_logs(char *dir, struct scen *v, int n)
 	rmdir(dir);
 }
 
+/* When memory, not -j, bounds how many guests run at once, say so: a
+ * suite that runs one at a time should not look like a hang. */
+static void say_memory_bound(const struct scen *v, int n, int jobs, long avail)
+{
+	long biggest = 0;
+	for (int i = 0; i < n; i++)
+		if (v[i].m && v[i].mem_mb > biggest)
+			biggest = v[i].mem_mb;
+	long budget = avail * 9 / 10, fit = budget / (biggest + GUEST_OVERHEAD_MB);
+	if (!(avail > 0 && biggest && fit < jobs && fit < n))
+		return;
+	if (fit)
+		fprintf(stderr, "rdc test: %ld guest%s at a time, not %d: %ld MiB of memory available holds %ld of %ld MiB "
+			"(qemu.memory, and QEMU's own)\n", fit, fit == 1 ? "" : "s", jobs, avail, fit, biggest);
+	else
+		fprintf(stderr, "rdc test: one guest at a time, not %d: %ld MiB of memory available does not hold even "
+			"one of %ld MiB (qemu.memory, and QEMU's own)\n", jobs, avail, biggest);
+}
+
 int suite_run(const struct suite_opts *o)
 {
 	int n = o->nmanifests;
@@ -584,6 +603,7 @@ int suite_run(const struct suite_opts *o)
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	int jobs = o->jobs > 0 ? o->jobs : cores > 0 ? (int)cores : 1;
 	long avail = mem_available_mb();
+	say_memory_bound(v, n, jobs, avail);
 	int width = 8;
 	for (int i = 0; i < n; i++)
 		if ((int)strlen(v[i].name) > width)

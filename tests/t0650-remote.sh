@@ -72,11 +72,12 @@ url_of() { echo "http://127.0.0.1:$(cat "$1/port")/rdc"; }
 CT='|connect-timeout=5000'
 
 
+# start_redis DIR [OPTIONS...]
 start_redis() {
 	local d=$PWD/$1 port
 	port=$(free_port)
 	mkdir -p "$d"
-	(cd "$d" && exec redis-server --port "$port" --save '' --appendonly no --bind 127.0.0.1 --dir "$d" >"$d/log" 2>&1) &
+	(cd "$d" && exec redis-server --port "$port" --save '' --appendonly no --bind 127.0.0.1 --dir "$d" "${@:2}" >"$d/log" 2>&1) &
 	echo $! > "$d/redis.pid"
 	echo $! > "pids/$1"
 	echo "$port" > "$d/port"
@@ -302,6 +303,17 @@ test_expect_success 'redis: a warm remote gives the same bytes; damaged entries 
 	build r6 r6.cpio.xz &&
 	cmp ref.cpio.xz r6.cpio.xz &&
 	test "$(grep -c warning r6.cpio.xz.err)" -eq 1
+'
+
+test_expect_success 'redis that refuses writes (maxmemory): one warning, the build succeeds' '
+	start_redis full --maxmemory 100kb --maxmemory-policy noeviction &&
+	export RDC_REMOTE_STORAGE="redis://127.0.0.1:$(cat full/port)$CT" &&
+	build r7 r7.cpio.xz &&
+	cmp ref.cpio.xz r7.cpio.xz &&
+	test "$(grep -c warning r7.cpio.xz.err)" -eq 1 &&
+	expect_grep "SET answered OOM .*; not writing to it in this build" r7.cpio.xz.err &&
+	rcli full dbsize | grep -qx 0 &&
+	stop_server full/redis.pid
 '
 
 test_expect_success 'remote_storage in rdc.conf; the environment wins, even empty' '

@@ -73,6 +73,14 @@ test_expect_success 'rdc kmods --tree: the closure from the build tree, image pa
 	expect_fail 2 "$RDC" kmods --tree "$K" --kver "$REL" dummy
 '
 
+test_expect_success 'an alias of a builtin module (modules.builtin.modinfo) is built in, not unknown' '
+	tr "\0" "\n" <"$K/modules.builtin.modinfo" | grep -qx "9p.alias=fs-9p" &&
+	"$RDC" kmods -v --tree "$K" fs-9p >got 2>err &&
+	[ ! -s got ] &&
+	expect_grep "9p. is built into the kernel" err &&
+	expect_fail 1 "$RDC" kmods --tree "$K" fs-nosuch
+'
+
 test_expect_success 'an out-of-tree module builds against the tree (make -C TREE M=)' '
 	make -s -C "$K" M="$PWD/hello" modules >hello/log 2>&1 &&
 	modinfo -F vermagic hello/rdchello.ko | grep -q "^$REL "

@@ -62,6 +62,7 @@ struct mc {
 	int *slots;                /* name -> node index + 1, open addressing */
 	size_t nslots;
 	struct strlist builtin;    /* no-depmod: names in modules.builtin */
+	struct strlist builtin_aliases; /* no-depmod: "alias\tname" from modules.builtin.modinfo */
 	struct strlist *roots;     /* per request: node names it asked for */
 	struct strbuf deps;        /* memo_note() of every input */
 	struct strbuf msgs;        /* warnings and notes, replayed on a memo hit */
@@ -566,6 +567,40 @@ static void walk_modules(struct mc *mc, const char *dir, struct strlist *out)
 		free(ents);
 }
 
+/* modules.builtin.modinfo: "name.key=value" strings, NUL-separated; the
+ * aliases of builtin modules (what depmod turns into
+ * modules.builtin.alias.bin), so kmods: [fs-9p] is a builtin, not unknown. */
+static void read_builtin_aliases(struct mc *mc)
+{
+	char *path = path_join(mc->kdir, "modules.builtin.modinfo");
+	struct strbuf sb = STRBUF_INIT;
+	memo_note(&mc->deps, path);
+	if (read_file(path, &sb) < 0)
+		sb_reset(&sb);
+	/* sb.buf is NUL-terminated past len, so the last string ends too */
+	for (size_t off = 0; off < sb.len; off += strlen(sb.buf + off) + 1) {
+		const char *e = sb.buf + off, *dot = strchr(e, '.');
+		if (dot && !strncmp(dot + 1, "alias=", 6) && dot[7])
+			sl_push_owned(&mc->builtin_aliases, xasprintf("%s\t%.*s", dot + 7, (int)(dot - e), e));
+	}
+	sb_release(&sb);
+	free(path);
+}
+
+/* The builtin module an alias stands for, or NULL. */
+static char *builtin_alias(const struct mc *mc, const char *what)
+{
+	for (size_t i = 0; i < mc->builtin_aliases.n; i++) {
+		const char *a = mc->builtin_aliases.v[i], *tab = strchr(a, '\t');
+		char *pat = xstrndup(a, tab - a);
+		bool hit = fnmatch(pat, what, 0) == 0;
+		free(pat);
+		if (hit)
+			return modname_of(tab + 1);
+	}
+	return NULL;
+}
+
 static void read_builtin_list(struct mc *mc)
 {
 	char *path = path_join(mc->kdir, "modules.builtin");
@@ -579,6 +614,7 @@ static void read_builtin_list(struct mc *mc)
 	}
 	sb_release(&sb);
 	free(path);
+	read_builtin_aliases(mc);
 }
 
 static int lookup_nodepmod(struct mc *mc, const char *what, int req, struct strlist *out)
@@ -595,8 +631,12 @@ static int lookup_nodepmod(struct mc *mc, const char *what, int req, struct strl
 				break;
 			}
 	bool builtin = out->n == before && sl_has_sorted(&mc->builtin, norm);
+	char *via = out->n == before && !builtin ? builtin_alias(mc, what) : NULL;
 	if (builtin)
 		note_builtin(mc, norm, req);
+	else if (via)
+		note_builtin(mc, via, req), builtin = true;
+	free(via);
 	free(norm);
 	return out->n > before || builtin ? 0 : -1;
 }
@@ -1757,6 +1797,7 @@ static void mc_release(struct mc *mc)
 		sl_release(&mc->roots[r]);
 	free(mc->roots);
 	sl_release(&mc->builtin);
+	sl_release(&mc->builtin_aliases);
 	sb_release(&mc->deps);
 	sb_release(&mc->msgs);
 	sl_release(&mc->absent_dirs);

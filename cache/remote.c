@@ -93,6 +93,7 @@ struct backend {
 	char *url; /* as configured, for messages */
 	enum scheme scheme;
 	char *base;                    /* http: the URL without a trailing '/' */
+	char *bearer;                  /* http: ccache's bearer-token */
 	char *host, *user, *password; /* redis */
 	int port, db;
 	bool flat, read_only;
@@ -157,7 +158,7 @@ static bool parse_ms(const char *v, long *out)
 	return true;
 }
 
-static const char *const attr_names[] = { "read-only", "connect-timeout", "operation-timeout", "layout" };
+static const char *const attr_names[] = { "read-only", "connect-timeout", "operation-timeout", "layout", "bearer-token" };
 
 /* One attribute (`key` or `key=value`, ccache's names). */
 static bool backend_attr(struct backend *b, const char *attr, const char *origin)
@@ -176,18 +177,22 @@ static bool backend_attr(struct backend *b, const char *attr, const char *origin
 	else if (!strcmp(key, "layout") && b->scheme == SCHEME_HTTP) {
 		ok = val && (!strcmp(val, "subdirs") || !strcmp(val, "flat"));
 		b->flat = ok && !strcmp(val, "flat");
+	} else if (!strcmp(key, "bearer-token") && b->scheme == SCHEME_HTTP) {
+		ok = val && *val;
+		free(b->bearer);
+		b->bearer = ok ? xstrdup(val) : NULL;
 	} else {
 		const char *near = diag_closest(key, attr_names, sizeof(attr_names) / sizeof(*attr_names));
 		char hint[64];
 		snprintf(hint, sizeof(hint), "did you mean '%s'?", near ? near : "");
-		diag_warn(NULL, near ? hint : "known: read-only, connect-timeout=MS, operation-timeout=MS, layout=subdirs|flat (http)",
+		diag_warn(NULL, near ? hint : "known: read-only, connect-timeout=MS, operation-timeout=MS, layout=subdirs|flat and bearer-token=T (http)",
 			  "%s: remote storage %s: unknown attribute '%s'; ignoring this backend", origin, b->url, key);
 		free(key);
 		return false;
 	}
 	if (!ok)
 		diag_warn(NULL, "timeouts are milliseconds (100, 100ms or 2s); layout is subdirs or flat; read-only takes true or false",
-			  "%s: remote storage %s: bad value in '%s'; ignoring this backend", origin, b->url, attr);
+			  "%s: remote storage %s: bad value for '%s'; ignoring this backend", origin, b->url, key);
 	free(key);
 	return ok;
 }
@@ -267,6 +272,7 @@ static void backend_release(struct backend *b)
 	free(b->idle);
 	free(b->url);
 	free(b->base);
+	free(b->bearer);
 	free(b->host);
 	free(b->user);
 	free(b->password);
@@ -495,6 +501,10 @@ static void http_setup(struct backend *b, CURL *h, const char *url)
 	cu.curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, b->connect_ms);
 	cu.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, b->operation_ms);
 	cu.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (b->bearer) {
+		cu.curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+		cu.curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, b->bearer);
+	}
 }
 
 struct fd_io {

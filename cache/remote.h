@@ -2,7 +2,7 @@
  * RDC_REMOTE_STORAGE (else `remote_storage = ...` in
  * $XDG_CONFIG_HOME/rdc/rdc.conf) lists backends, tried in order:
  *
- *   http://host[:port]/path|layout=subdirs|read-only|connect-timeout=MS|operation-timeout=MS
+ *   http://host[:port]/path|layout=subdirs|read-only|connect-timeout=MS|operation-timeout=MS|bearer-token=T
  *   redis://[[user:]password@]host[:port][/db]|read-only|connect-timeout=MS
  *
  * What travels is compressed segments: keyed by their entries (content

@@ -69,10 +69,11 @@ static uint64_t in_offset(const struct input *in) { return in->off + in->pos; }
 enum cstate { C_RESET, C_HEADER, C_NAME, C_BODY, C_SKIP };
 
 /* The kernel's find_link table: entries with nlink >= 2 by (dev, ino, type),
- * forgotten at each trailer. */
+ * forgotten at each trailer.  Open addressing, so that an archive of a
+ * million linked names costs a million look-ups, not their square. */
 struct link {
 	unsigned dmajor, dminor, ino, type;
-	char *name;
+	char *name; /* NULL: a free slot */
 };
 
 struct reader {
@@ -93,15 +94,42 @@ struct reader {
 	const char *codec;
 	uint64_t stream_at; /* file offset of the compressed stream being read */
 	int rc;             /* a callback's status, or -1 */
-	struct link *links;
+	struct link *links; /* alinks slots (a power of two, or 0), nlinks used */
 	size_t nlinks, alinks;
 };
 
+/* Freed whole, not cleared: many small archives after one big one must
+ * not each pay for the big one's table. */
 static void forget_links(struct reader *r)
 {
-	for (size_t i = 0; i < r->nlinks; i++)
+	for (size_t i = 0; i < r->alinks; i++)
 		free(r->links[i].name);
-	r->nlinks = 0;
+	free(r->links);
+	r->links = NULL;
+	r->nlinks = r->alinks = 0;
+}
+
+static size_t link_slot(const struct link *t, size_t size, unsigned dmajor, unsigned dminor, unsigned ino, unsigned type)
+{
+	uint64_t h = (((uint64_t)dmajor << 32 | dminor) * 0x9E3779B97F4A7C15ull) ^ (((uint64_t)type << 32 | ino) * 0xC2B2AE3D27D4EB4Full);
+	size_t i = (size_t)(h ^ h >> 31) & (size - 1);
+	while (t[i].name && !(t[i].ino == ino && t[i].dmajor == dmajor && t[i].dminor == dminor && t[i].type == type))
+		i = (i + 1) & (size - 1);
+	return i;
+}
+
+static void grow_links(struct reader *r)
+{
+	size_t size = r->alinks ? r->alinks * 2 : 64;
+	struct link *t = xcalloc(size, sizeof(*t));
+	for (size_t i = 0; i < r->alinks; i++) {
+		const struct link *l = &r->links[i];
+		if (l->name)
+			t[link_slot(t, size, l->dmajor, l->dminor, l->ino, l->type)] = *l;
+	}
+	free(r->links);
+	r->links = t;
+	r->alinks = size;
 }
 
 /* init/initramfs.c's maybe_link: regular files and nodes with nlink >= 2. */
@@ -110,13 +138,13 @@ static const char *find_link(struct reader *r, const struct image_entry *e)
 	if (e->nlink < 2 || !(S_ISREG(e->mode) || S_ISCHR(e->mode) || S_ISBLK(e->mode) || S_ISFIFO(e->mode) || S_ISSOCK(e->mode)))
 		return NULL;
 	unsigned type = e->mode & S_IFMT;
-	for (size_t i = 0; i < r->nlinks; i++) {
-		struct link *l = &r->links[i];
-		if (l->ino == e->ino && l->dmajor == e->dmajor && l->dminor == e->dminor && l->type == type)
-			return l->name;
-	}
-	GROW(r->links, r->nlinks + 1, r->alinks);
-	r->links[r->nlinks++] = (struct link){ e->dmajor, e->dminor, e->ino, type, xstrdup(e->name) };
+	if (2 * (r->nlinks + 1) > r->alinks)
+		grow_links(r);
+	struct link *l = &r->links[link_slot(r->links, r->alinks, e->dmajor, e->dminor, e->ino, type)];
+	if (l->name)
+		return l->name;
+	*l = (struct link){ e->dmajor, e->dminor, e->ino, type, xstrdup(e->name) };
+	r->nlinks++;
 	return NULL;
 }
 
@@ -526,7 +554,6 @@ int image_read(const char *path, const struct image_ops *ops, void *ctx)
 	free(r.in.buf);
 	free(r.coll);
 	forget_links(&r);
-	free(r.links);
 	if (fd)
 		close(fd);
 	return rc;

@@ -36,6 +36,7 @@ struct dent {
 	struct cas_hash hash; /* regular files */
 	char *why;            /* manifest side: origin and line */
 	char *group;          /* image side: the first name of its hard-link group */
+	size_t seq;           /* order of reading: of two entries with one path the later wins */
 };
 
 struct side {
@@ -53,6 +54,7 @@ static struct dent *side_add(struct side *s, const char *path)
 	struct dent *d = &s->e[s->n++];
 	memset(d, 0, sizeof(*d));
 	d->path = xstrdup(path);
+	d->seq = s->n - 1;
 	return d;
 }
 
@@ -127,26 +129,42 @@ static int img_end(void *ctx, const struct image_entry *e)
 	return 0;
 }
 
+static int by_group(const void *a, const void *b)
+{
+	const struct dent *x = *(const struct dent *const *)a, *y = *(const struct dent *const *)b;
+	int c = strcmp(x->group, y->group);
+	return c ? c : x->seq < y->seq ? -1 : 1;
+}
+
 /* Hard links share one file: every name of a group gets what was written
- * into it last (newc puts the body on one of the names only). */
+ * into it last (newc puts the body on one of the names only).  Sorted by
+ * group, so that many groups cost n log n, not n squared. */
 static void settle_links(struct side *s)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		if (!s->e[i].group || !s->e[i].size)
-			continue;
-		for (size_t k = 0; k < s->n; k++)
-			if (k != i && s->e[k].group && !strcmp(s->e[k].group, s->e[i].group)) {
-				s->e[k].size = s->e[i].size;
-				s->e[k].hash = s->e[i].hash;
-			}
+	struct dent **g = xmalloc((s->n ? s->n : 1) * sizeof(*g));
+	size_t n = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->e[i].group)
+			g[n++] = &s->e[i];
+	qsort(g, n, sizeof(*g), by_group);
+	for (size_t i = 0, end; i < n; i = end) {
+		const struct dent *last = NULL; /* the last of the group with a body */
+		for (end = i; end < n && !strcmp(g[end]->group, g[i]->group); end++)
+			if (g[end]->size)
+				last = g[end];
+		for (size_t k = i; last && k < end; k++) {
+			g[k]->size = last->size;
+			g[k]->hash = last->hash;
+		}
 	}
+	free(g);
 }
 
 static int by_path(const void *a, const void *b)
 {
 	const struct dent *x = a, *y = b;
 	int c = strcmp(x->path, y->path);
-	return c ? c : x < y ? -1 : 1; /* stable: the later of two equal paths sorts last */
+	return c ? c : x->seq < y->seq ? -1 : 1; /* the later of two equal paths sorts last (qsort is not stable) */
 }
 
 static void free_dent(struct dent *d)
@@ -162,7 +180,8 @@ static void free_dent(struct dent *d)
 static void settle(struct side *s)
 {
 	settle_links(s);
-	qsort(s->e, s->n, sizeof(*s->e), by_path);
+	if (s->n) /* an empty image has no array: qsort's pointer may not be NULL */
+		qsort(s->e, s->n, sizeof(*s->e), by_path);
 	size_t out = 0;
 	for (size_t i = 0; i < s->n; i++) {
 		if (out && !strcmp(s->e[out - 1].path, s->e[i].path)) {

@@ -319,8 +319,9 @@ int cmd_extract(int argc, char **argv)
 		return 1;
 	static const struct image_ops ops = { ex_begin, ex_data, ex_end };
 	int rc = image_read(argv[optind], &ops, &x);
-	if (x.fd >= 0)
+	if (x.fd >= 0) /* the image ended inside this file */
 		close(x.fd);
+	free(x.cur);
 	fix_dirs(&x);
 	close(x.root);
 	if (x.skipped_nodes)

@@ -8,18 +8,22 @@
 head -c 120000000 /dev/urandom > big
 printf 'rdc: 1\nfiles: [{src: big, dest: /big}]\n' > m.yaml
 
-# interrupt SIG PATTERN: start a build (SIGINT at its default even in the
-# background), wait for a temporary matching PATTERN, send SIG, wait.
+# interrupt SIG PATTERN [BUILD ARGS]: start a build (SIGINT at its default
+# even in the background), wait for a temporary matching PATTERN, send SIG,
+# wait.
 interrupt() {
+	local sig=$1 pattern=$2
+	shift 2
+	[ $# -gt 0 ] || set -- -o out.cpio.xz -z xz:9 --single-segment
 	rm -rf "$RDC_CACHE_DIR" out.* || return 1
-	perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV' "$RDC" build m.yaml -o out.cpio.xz -z xz:9 --single-segment 2>/dev/null &
+	perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV' "$RDC" build m.yaml "$@" 2>/dev/null &
 	local pid=$! i
 	for i in $(seq 3000); do
-		compgen -G "$2" >/dev/null && break
+		compgen -G "$pattern" >/dev/null && break
 		sleep 0.01
 	done
-	compgen -G "$2" >/dev/null || { echo "no temporary $2 appeared"; kill -9 $pid; return 1; }
-	kill -"$1" $pid
+	compgen -G "$pattern" >/dev/null || { echo "no temporary $pattern appeared"; kill -9 $pid; return 1; }
+	kill -"$sig" $pid
 	wait $pid
 	echo $? > status
 }
@@ -36,7 +40,7 @@ for sig in TERM INT HUP; do
 done
 
 test_expect_success 'SIGTERM while a source is copied into the cache leaves no temporary there' '
-	interrupt TERM "$RDC_CACHE_DIR/objects/incoming.rdc-tmp.*" && test "$(cat status)" = 143 && no_temps
+	interrupt TERM "$RDC_CACHE_DIR/objects/incoming.rdc-tmp.*" -o out.list && test "$(cat status)" = 143 && no_temps
 '
 
 test_done

@@ -117,4 +117,16 @@ test_expect_success 'x86-64 modules are refused in an aarch64 image, at the kmod
 	printf "rdc: 1\nkernel: {version: $KVER}\nkmods:\n  - {path: $ko}\n" > host.yaml && "$RDC" build host.yaml -o host.cpio
 '
 
+# A program whose .note.dlopen nests a "soname" key inside another key.
+cat > note.c <<\EOF
+__asm__(".pushsection .note.dlopen,\"a\",@note\n.balign 4\n.long 4\n.long 2f-1f\n.long 0x407c0c0a\n.asciz \"FDO\"\n"
+	"1: .asciz \"[{\\\"feature\\\":\\\"soname\\\",\\\"nested\\\":{\\\"soname\\\":[\\\"libevil.so.9\\\"]},\\\"soname\\\":[\\\"libz.so.1\\\"],\\\"priority\\\":\\\"required\\\"}]\"\n"
+	"2: .balign 4\n.popsection");
+int main(void) { return 0; }
+EOF
+
+test_expect_success 'a .note.dlopen soname nested in another key names no library' '
+	cc -o note note.c && "$RDC" deps ./note > deps.out && expect_grep "libz.so.1" deps.out && ! grep -q libevil deps.out
+'
+
 test_done

@@ -295,30 +295,64 @@ static const char *json_string(const char *p, const char *end, struct strbuf *ou
 	return p < end ? p + 1 : end;
 }
 
+/* Past one JSON value (string, number, nested object or array) at p. */
+static const char *json_skip(const char *p, const char *end, struct strbuf *tmp)
+{
+	int depth = 0;
+	do {
+		if (*p == '"')
+			p = json_string(p, end, tmp);
+		else {
+			depth += *p == '{' || *p == '[';
+			depth -= *p == '}' || *p == ']';
+			if (depth <= 0 && (*p == ',' || *p == '}' || *p == ']'))
+				return *p == ',' && depth == 0 ? p : p + 1; /* a stray closer: past it */
+			p++;
+		}
+	} while (p < end && depth > 0);
+	return p;
+}
+
+static const char *json_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* One object's own keys only: a "soname" inside a nested object (or a
+ * string value that reads "soname") names no library. */
 static void dlopen_object(const char *p, const char *end, struct elf_info *in)
 {
 	struct strbuf s = STRBUF_INIT;
 	struct strlist names = STRLIST_INIT;
 	char priority[16] = "recommended";
-	while (p < end) {
+	while ((p = json_ws(p, end)) < end) {
 		if (*p != '"') {
-			p++;
+			p = *p == ',' ? p + 1 : json_skip(p, end, &s);
 			continue;
 		}
-		p = json_string(p, end, &s);
+		p = json_ws(json_string(p, end, &s), end);
+		if (p >= end || *p != ':')
+			continue;
 		bool soname = !strcmp(sb_str(&s), "soname"), prio = !strcmp(sb_str(&s), "priority");
-		while (p < end && (*p == ' ' || *p == ':' || *p == '\n' || *p == '\t'))
-			p++;
+		p = json_ws(p + 1, end);
 		if (soname && p < end && *p == '[') {
-			while (++p < end && *p != ']')
+			for (p++; (p = json_ws(p, end)) < end && *p != ']';) {
 				if (*p == '"') {
-					p = json_string(p, end, &s) - 1;
+					p = json_string(p, end, &s);
 					if (s.len && !strchr(s.buf, '\n'))
 						sl_push(&names, s.buf);
+				} else {
+					p = *p == ',' ? p + 1 : json_skip(p, end, &s);
 				}
+			}
+			p = p < end ? p + 1 : end;
 		} else if (prio && p < end && *p == '"') {
 			p = json_string(p, end, &s);
 			snprintf(priority, sizeof(priority), "%s", sb_str(&s));
+		} else if (p < end) {
+			p = json_skip(p, end, &s);
 		}
 	}
 	for (size_t i = 0; i < names.n; i++)

@@ -1250,6 +1250,10 @@ static void lock_exclusive(struct cas *c)
 int cmd_cache(int argc, char **argv)
 {
 	const char *sub = argc >= 2 ? argv[1] : "";
+	if (argc == 2 && (!strcmp(sub, "--help") || !strcmp(sub, "-h"))) {
+		fputs(cache_usage, stdout);
+		return 0;
+	}
 	uint64_t max_size = UINT64_MAX;
 	bool known = !strcmp(sub, "stats") || !strcmp(sub, "verify") || !strcmp(sub, "gc") || !strcmp(sub, "path");
 	int extra = argc - 2;

@@ -27,10 +27,15 @@
 #include "lib/diag.h"
 #include "lib/json.h"
 
+static void print_usage(FILE *f, const char *cmd)
+{
+	fprintf(f, "usage: rdc %s MANIFEST%s\n", cmd,
+		strcmp(cmd, "build") ? "" : " [-o OUT] [--format cpio|list|c|S|dir] [-z|--compression ALGO[:LEVEL]] [--single-segment] [--dir-special] [-j N] [-v] [-q] [--json]");
+}
+
 static int usage(const char *cmd)
 {
-	fprintf(stderr, "usage: rdc %s MANIFEST%s\n", cmd,
-		strcmp(cmd, "build") ? "" : " [-o OUT] [--format cpio|list|c|S|dir] [-z|--compression ALGO[:LEVEL]] [--single-segment] [--dir-special] [-j N] [-v] [-q] [--json]");
+	print_usage(stderr, cmd);
 	return 2;
 }
 
@@ -121,6 +126,7 @@ static int parse_build_args(int argc, char **argv, struct build_opts *o, const c
 		case 'v': diag_verbose = 1; break;
 		case 'q': quiet = true; break;
 		case 'J': json = true; break;
+		case 'h': print_usage(stdout, argv[0]); return -1; /* asked for: exit 0 */
 		default: return usage(argv[0]);
 		}
 	}
@@ -135,7 +141,7 @@ static int run_build(int argc, char **argv, struct build_opts *o)
 	const char *path = NULL;
 	int rc = parse_build_args(argc, argv, o, &path);
 	if (rc)
-		return rc;
+		return rc < 0 ? 0 : rc;
 	if (o->format && !strcmp(o->format, "list") && !o->output)
 		o->output = "-";
 	if (cli_is_image(path, argv[0]))
@@ -171,6 +177,10 @@ int cmd_list(int argc, char **argv)
 
 int cmd_explain(int argc, char **argv)
 {
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs("usage: rdc explain [--json] MANIFEST PATH...\n", stdout);
+		return 0;
+	}
 	bool as_json = argc > 1 && !strcmp(argv[1], "--json");
 	if (as_json) {
 		argc--;

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# A first user's look at the command line: what `rdc --help` promises.
+. "$(dirname "$0")/lib.sh"
+
+test_expect_success 'rdc CMD --help of every command rdc --help lists: its usage on stdout, exit 0' '
+	"$RDC" --help > help &&
+	cmds=$(awk "/^  [a-z]/ { print \$1 }" help) &&
+	[ "$(echo $cmds | wc -w)" -ge 13 ] &&
+	for c in $cmds; do
+		{ "$RDC" $c --help > out 2> err || { echo "rdc $c --help: status $?"; cat err; return 1; }; } &&
+		grep -q "^usage: rdc $c" out || { echo "rdc $c --help printed:"; cat out err; return 1; }
+	done
+'
+
+test_expect_success 'a wrong option is still a usage error (2), its usage on stderr' '
+	for c in build list check cache; do
+		expect_fail 2 "$RDC" $c --no-such-option &&
+		grep -q "usage: rdc $c" err || { cat err; return 1; }
+	done
+'
+
+# help_lacks README HELP: each option of a `rdc CMD ...` line of the
+# README's Commands section that rdc --help does not name for CMD
+help_lacks() {
+	python3 - "$1" "$2" <<'PY'
+import re, sys
+readme, helptext = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+block = readme.split("## Commands", 1)[1].split("\n\n", 2)[1]
+cmds, cur = {}, None   # rdc --help: each command's lines, up to the next command
+for line in helptext.splitlines():
+    m = re.match(r"  ([a-z]+) ", line)
+    if m:
+        cur = m.group(1)
+    if cur:
+        cmds[cur] = cmds.get(cur, "") + line
+for line in block.splitlines():
+    m = re.match(r"\s+rdc ([a-z]+) (.*)", line)
+    if not m:
+        continue
+    for opt in re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", m.group(2).split("#")[0]):
+        if not re.search(r"(?<![\w-])" + re.escape(opt) + r"(?![\w-])", cmds.get(m.group(1), "")):
+            print("rdc %s %s" % (m.group(1), opt))
+PY
+}
+
+test_expect_success 'rdc --help names every option the README'"'"'s Commands section gives each command' '
+	"$RDC" --help > help &&
+	help_lacks "$ROOT/README.md" help > lacks &&
+	{ [ ! -s lacks ] || { echo "rdc --help lacks:"; cat lacks; return 1; }; }
+'
+
+test_expect_success 'rdc(1) shows no troff request as text (a synopsis line ran into .br)' '
+	groff -man -Tutf8 -P-cbou "$ROOT/docs/man/rdc.1" 2>/dev/null > man.txt &&
+	expect_grep "rdc test \[options\] MANIFEST" man.txt &&
+	! grep -n "\.br\|^\.[A-Z][A-Z]* " man.txt
+'
+
+test_expect_success 'every rdc page rdc(1) refers to is one the tree ships' '
+	sed -n "s/^\.BR* rdc\\\\-\([a-z-]*\) (\([0-9]\)).*/rdc-\1.\2/p" "$ROOT/docs/man/rdc.1" > refs &&
+	while read -r page; do
+		[ -f "$ROOT/docs/man/$page" ] || { echo "rdc(1) refers to $page, which is not shipped"; return 1; }
+	done < refs
+'
+
+test_done

@@ -62,4 +62,15 @@ test_expect_success 'every rdc page rdc(1) refers to is one the tree ships' '
 	done < refs
 '
 
+test_expect_success '"-o -" is stdout for a list only: an image is never written to a file named -' '
+	printf "rdc: 1\nfiles: [{dest: /a, content: x}]\n" > m.yaml &&
+	"$RDC" build m.yaml --format list -o - > list &&
+	expect_grep "^file /a " list &&
+	expect_fail 2 "$RDC" build m.yaml -o - &&
+	expect_grep "takes only --format list" err &&
+	expect_fail 2 "$RDC" build m.yaml --format cpio -o - &&
+	expect_fail 2 "$RDC" run --dry-run m.yaml -o - &&
+	[ ! -e ./- ]
+'
+
 test_done

@@ -132,6 +132,12 @@ static int parse_build_args(int argc, char **argv, struct build_opts *o, const c
 	}
 	if (optind != argc - 1)
 		return usage(argv[0]);
+	/* "-" is stdout only for a list: any other format would be written to
+	 * a file named "-" in the current directory */
+	if (o->output && !strcmp(o->output, "-") && !(o->format && !strcmp(o->format, "list"))) {
+		fprintf(stderr, "rdc %s: -o - (stdout) takes only --format list; name a file for the image\n", argv[0]);
+		return 2;
+	}
 	*manifest = argv[optind];
 	return 0;
 }

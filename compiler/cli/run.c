@@ -56,7 +56,13 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 	while ((c = getopt_long(own, argv, "o:z:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->kernel = optarg; break;
-		case 'o': o->output = optarg; break;
+		case 'o':
+			o->output = optarg;
+			if (!strcmp(optarg, "-")) { /* QEMU reads a file: it would be one named "-" */
+				fprintf(stderr, "rdc run: -o names the image file QEMU boots, not -\n");
+				return run_usage();
+			}
+			break;
 		case 'z':
 			o->compression = optarg;
 			if (!build_compression_known(optarg))

@@ -73,4 +73,17 @@ test_expect_success '"-o -" is stdout for a list only: an image is never written
 	[ ! -e ./- ]
 '
 
+test_expect_success '--json is one object on stdout, or a usage error where stdout is a list or no image is written' '
+	printf "rdc: 1\nfiles: [{dest: /a, content: x}]\n" > m.yaml &&
+	"$RDC" build m.yaml -o m.cpio --json > j &&
+	"$RDC" build m.yaml --json > j2 &&
+	expect_grep "\"output\":\"m.cpio.zst\"" j2 &&
+	python3 -c "import json, sys; d = json.load(open(\"j\")); assert d[\"entries\"] == 1 and d[\"output\"] == \"m.cpio\", d" &&
+	expect_fail 2 "$RDC" list m.yaml --json &&
+	[ ! -s out ] &&
+	expect_fail 2 "$RDC" build m.yaml --format list --json &&
+	expect_fail 2 "$RDC" check m.yaml --json &&
+	expect_grep "rdc check writes none" err
+'
+
 test_done

@@ -150,6 +150,11 @@ static int run_build(int argc, char **argv, struct build_opts *o)
 		return rc < 0 ? 0 : rc;
 	if (o->format && !strcmp(o->format, "list") && !o->output)
 		o->output = "-";
+	if (json && (o->check_only || (o->output && !strcmp(o->output, "-")))) { /* stdout is the list's, or there is no image */
+		fprintf(stderr, "rdc %s: --json describes the image a build writes: %s\n", argv[0],
+			o->check_only ? "rdc check writes none" : "here stdout is the list's");
+		return 2;
+	}
 	if (cli_is_image(path, argv[0]))
 		return 1;
 	struct manifest *m = manifest_load(path);

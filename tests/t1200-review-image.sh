@@ -53,4 +53,12 @@ test_expect_success 'rdc extract of an image cut inside a file: exit 1, the offs
 	! grep -q Sanitizer err
 '
 
+test_expect_success 'rdc ls of a character device (/dev/zero: padding for ever) is refused, not read for ever' '
+	expect_fail 1 timeout 20 "$RDC" ls /dev/zero &&
+	expect_grep "/dev/zero is a character device, not an image" err &&
+	linked_archive 1 "" one.cpio &&
+	zstd -q -c one.cpio | "$RDC" ls - > out &&
+	expect_grep " /f0$" out
+'
+
 test_done

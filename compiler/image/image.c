@@ -543,8 +543,14 @@ int image_read(const char *path, const struct image_ops *ops, void *ctx)
 		return -1;
 	}
 	struct stat st;
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+	bool known = fstat(fd, &st) == 0;
+	if (known && S_ISDIR(st.st_mode)) {
 		diag_fail("%s is a directory, not an image", path);
+		close(fd);
+		return -1;
+	}
+	if (known && fd && S_ISCHR(st.st_mode)) { /* /dev/zero would be padding for ever, a tty would wait */
+		diag_fail("%s is a character device, not an image (a stream on stdin is read with -)", path);
 		close(fd);
 		return -1;
 	}

@@ -591,6 +591,52 @@ static void say_memory_bound(const struct scen *v, int n, int jobs, long avail)
 			"one of %ld MiB (qemu.memory, and QEMU's own)\n", jobs, avail, biggest);
 }
 
+/* Starts, watches and reaps the scenarios until all are done or a signal
+ * came; the live lines or one line per ending on stderr. */
+static void run_all(struct scen *v, int n, const struct suite_opts *o, int jobs, long avail, int width, bool live)
+{
+	long long drawn = 0;
+	if (live)
+		redraw(v, n, width, true);
+	for (;;) {
+		if (suite_signal) {
+			stop_all(v, n);
+			break;
+		}
+		start_more(v, n, o, jobs, avail > 0 ? avail * 9 / 10 : 0);
+		if (done_count(v, n) == n)
+			break;
+		int before = done_count(v, n);
+		collect(v, n, 250);
+		bool changed = done_count(v, n) != before;
+		if (live && (changed || ms_now() - drawn >= 1000)) {
+			redraw(v, n, width, false);
+			drawn = ms_now();
+		} else if (!live && changed) {
+			announce(v, n, width);
+		}
+	}
+	if (live)
+		redraw(v, n, width, false);
+	else
+		announce(v, n, width);
+}
+
+static void free_all(struct scen *v, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (v[i].m)
+			manifest_free(v[i].m);
+		free(v[i].name);
+		free(v[i].log);
+		free(v[i].output);
+		free(v[i].outcome);
+		free(v[i].reason);
+		sb_release(&v[i].said);
+	}
+	free(v);
+}
+
 int suite_run(const struct suite_opts *o)
 {
 	int n = o->nmanifests;
@@ -613,35 +659,9 @@ int suite_run(const struct suite_opts *o)
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	sigaction(SIGHUP, &sa, &old_hup);
-	long long t0 = ms_now(), drawn = 0;
-	if (live)
-		redraw(v, n, width, true);
-	for (;;) {
-		if (suite_signal) {
-			stop_all(v, n);
-			break;
-		}
-		start_more(v, n, o, jobs, avail > 0 ? avail * 9 / 10 : 0);
-		bool busy = false;
-		for (int i = 0; i < n; i++)
-			busy |= v[i].state != S_DONE;
-		if (!busy)
-			break;
-		int before = done_count(v, n);
-		collect(v, n, 250);
-		bool changed = done_count(v, n) != before;
-		if (live && (changed || ms_now() - drawn >= 1000)) {
-			redraw(v, n, width, false);
-			drawn = ms_now();
-		} else if (!live && changed) {
-			announce(v, n, width);
-		}
-	}
+	long long t0 = ms_now();
+	run_all(v, n, o, jobs, avail, width, live);
 	long long ms = ms_now() - t0;
-	if (live)
-		redraw(v, n, width, false);
-	else
-		announce(v, n, width);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGHUP, &old_hup, NULL);
@@ -660,17 +680,7 @@ int suite_run(const struct suite_opts *o)
 		fprintf(stderr, "rdc test: the consoles are in %s/NAME.log\n", logdir);
 	else
 		remove_logs(logdir, v, n);
-	for (int i = 0; i < n; i++) {
-		if (v[i].m)
-			manifest_free(v[i].m);
-		free(v[i].name);
-		free(v[i].log);
-		free(v[i].output);
-		free(v[i].outcome);
-		free(v[i].reason);
-		sb_release(&v[i].said);
-	}
-	free(v);
+	free_all(v, n);
 	free(logdir);
 	return rc;
 }

@@ -86,4 +86,17 @@ test_expect_success '--json is one object on stdout, or a usage error where stdo
 	expect_grep "rdc check writes none" err
 '
 
+test_expect_success 'rdc test: a --junit or --logs that cannot be written is a usage error before any build' '
+	printf "rdc: 1\ninit: {steps: [true]}\n" > s.yaml &&
+	mkdir -p adir &&
+	: > afile &&
+	expect_fail 2 "$RDC" test --junit adir s.yaml &&
+	expect_grep "junit adir: is a directory" err &&
+	expect_fail 2 "$RDC" test --junit nodir/r.xml s.yaml &&
+	expect_grep "its directory does not exist" err &&
+	expect_fail 2 "$RDC" test --logs afile s.yaml &&
+	expect_grep "logs afile: exists and is not a directory" err &&
+	[ ! -e s.cpio.zst ]
+'
+
 test_done

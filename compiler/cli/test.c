@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "lib/diag.h"
+#include "lib/util.h"
 #include "run/runner.h"
 
 static const char test_usage_text[] =
@@ -30,6 +32,28 @@ static int number(const char *s, long max)
 	errno = 0;
 	long v = strtol(s, &end, 10);
 	return errno || end == s || *end || v < 0 || v > max ? -1 : (int)v;
+}
+
+/* Where the report and the logs go is checked before the first boot: a
+ * suite of slow boots should not end in "cannot write" (exit 2). */
+static bool places_ok(const struct suite_opts *o)
+{
+	struct stat st;
+	if (o->junit) {
+		char *dir = path_dirname(o->junit);
+		bool dir_ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+		free(dir);
+		if (!dir_ok || (stat(o->junit, &st) == 0 && S_ISDIR(st.st_mode))) {
+			fprintf(stderr, "rdc test: --junit %s: %s\n", o->junit,
+				dir_ok ? "is a directory; name the report file" : "its directory does not exist");
+			return false;
+		}
+	}
+	if (o->logs && stat(o->logs, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "rdc test: --logs %s: exists and is not a directory\n", o->logs);
+		return false;
+	}
+	return true;
 }
 
 int cmd_test(int argc, char **argv)
@@ -73,5 +97,7 @@ int cmd_test(int argc, char **argv)
 	}
 	o.manifests = argv + optind;
 	o.nmanifests = argc - optind;
+	if (!places_ok(&o))
+		return 2;
 	return suite_run(&o);
 }

@@ -249,10 +249,10 @@ static bool backend_init(struct backend *b, const char *url)
 	if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8)) {
 		b->scheme = SCHEME_HTTP;
 		b->base = xstrdup(url);
-		for (size_t l = strlen(b->base); l && b->base[l - 1] == '/'; l--)
+		size_t host = (size_t)(strstr(url, "://") + 3 - url); /* "http://" alone: no host to strip to */
+		for (size_t l = strlen(b->base); l > host && b->base[l - 1] == '/'; l--)
 			b->base[l - 1] = 0;
-		const char *host = strstr(b->base, "://") + 3;
-		return *host && *host != '/';
+		return b->base[host] && b->base[host] != '/';
 	}
 	if (!strncmp(url, "redis://", 8)) {
 		b->scheme = SCHEME_REDIS;

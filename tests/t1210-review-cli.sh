@@ -99,4 +99,13 @@ test_expect_success 'rdc test: a --junit or --logs that cannot be written is a u
 	[ ! -e s.cpio.zst ]
 '
 
+test_expect_success 'RDC_REMOTE_STORAGE with no host (http://, https:///) is a warning, and the build succeeds locally' '
+	printf "rdc: 1\nfiles: [{dest: /a, content: x}]\n" > r.yaml &&
+	for url in "http://" "https:///" "http:////x"; do
+		rm -rf "$RDC_CACHE_DIR" r.cpio.zst &&
+		RDC_REMOTE_STORAGE="$url" "$RDC" build r.yaml -o r.cpio.zst 2> err &&
+		expect_grep "is not a URL rdc can use; ignoring it" err || return 1
+	done
+'
+
 test_done

@@ -83,7 +83,17 @@ install: rdc
 	install -D -m 0644 tools/completion/rdc $(DESTDIR)$(PREFIX)/share/bash-completion/completions/rdc
 	install -D -m 0644 docs/man/rdc.1 $(DESTDIR)$(PREFIX)/share/man/man1/rdc.1
 
+# The schema and the README's key reference are written from the manifest
+# reader's key table (tests/t0110-schema.sh checks they are current).
+schema: rdc
+	$(BUILDDIR)/rdc schema > schema/manifest.schema.json.tmp && mv schema/manifest.schema.json.tmp schema/manifest.schema.json
+	$(BUILDDIR)/rdc schema --markdown > README.keys.tmp
+	awk 'FNR == NR { keys = keys $$0 "\n"; next } \
+	     /^<!-- end of the key reference -->/ { printf "%s", keys; skip = 0 } !skip { print } \
+	     /^<!-- the key reference: / { skip = 1 }' README.keys.tmp README.md > README.md.tmp && mv README.md.tmp README.md
+	rm -f README.keys.tmp
+
 clean:
 	rm -rf build build-san build-fuzz rdc
 
-.PHONY: all rdc check check-slow bench fuzz install clean
+.PHONY: all rdc check check-slow bench fuzz install clean schema

@@ -47,6 +47,7 @@ static const struct {
 	{ "build", cmd_build }, { "list", cmd_list }, { "check", cmd_check }, { "explain", cmd_explain }, { "run", cmd_run },
 	{ "deps", cmd_deps },   { "kmods", cmd_kmods }, { "import", cmd_import }, { "cache", cmd_cache },
 	{ "test", cmd_test }, { "ls", cmd_ls }, { "extract", cmd_extract }, { "diff", cmd_diff },
+	{ "schema", cmd_schema },
 };
 
 int main(int argc, char **argv)

@@ -204,15 +204,16 @@ static void add_declared(struct builder *b)
 	}
 	for (size_t i = 0; i < m->nfiles; i++) {
 		struct mf_file *f = &m->files[i];
+		int perm = f->mode == MODE_UNSET ? PLAN_MODE_OF_SOURCE : f->mode;
 		if (f->content)
 			count(b, plan_add_blob(b->plan, f->dest, f->content, f->content_len,
 					       f->mode == MODE_UNSET ? 0644 : (unsigned)f->mode, f->uid, f->gid, SEG_FILES,
 					       &f->loc, "files"));
 		else if (f->tree)
-			count(b, plan_add_tree(b->plan, f->dest, f->src, f->mode, f->uid, f->gid, SEG_FILES, &f->loc,
+			count(b, plan_add_tree(b->plan, f->dest, f->src, perm, f->uid, f->gid, SEG_FILES, &f->loc,
 					       "files (tree)"));
 		else
-			count(b, plan_add_file(b->plan, f->dest, f->src, f->mode, f->uid, f->gid, SEG_FILES, &f->loc,
+			count(b, plan_add_file(b->plan, f->dest, f->src, perm, f->uid, f->gid, SEG_FILES, &f->loc,
 					       "files"));
 	}
 }
@@ -227,7 +228,7 @@ static void add_closure(struct builder *b, const struct elf_closure *c, const ch
 		bool root = it->needed_by == NULL;
 		if (root && dest && !it->target && !strcmp(it->path, elf_closure_root(c, 0))) {
 			char *src = in_sysroot(b->m, it->path);
-			count(b, plan_add_file(b->plan, dest, src, MODE_UNSET, 0, 0, root_seg, loc, dest_origin));
+			count(b, plan_add_file(b->plan, dest, src, PLAN_MODE_OF_SOURCE, 0, 0, root_seg, loc, dest_origin));
 			free(src);
 			continue;
 		}
@@ -238,7 +239,7 @@ static void add_closure(struct builder *b, const struct elf_closure *c, const ch
 			count(b, plan_add_symlink(b->plan, it->path, it->target, 0, 0, loc, origin));
 		} else {
 			char *src = it->src ? xstrdup(it->src) : in_sysroot(b->m, it->path);
-			count(b, plan_add_file(b->plan, it->path, src, MODE_UNSET, 0, 0, root ? root_seg : SEG_LIBS, loc,
+			count(b, plan_add_file(b->plan, it->path, src, PLAN_MODE_OF_SOURCE, 0, 0, root ? root_seg : SEG_LIBS, loc,
 					       origin));
 			free(src);
 		}

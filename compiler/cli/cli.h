@@ -21,6 +21,7 @@ int cmd_test(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_schema(int argc, char **argv); /* hidden: make schema */
 
 /* Shared by the commands that print image entries (ls.c). */
 #include <stdio.h>

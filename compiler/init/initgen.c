@@ -22,41 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The mounts init.mounts accepts, in the order they are mounted: a mount
- * point inside another filesystem comes after that filesystem. */
-static const struct initgen_mount {
-	const char *name, *type, *dir, *opts;
-} mounts[] = {
-	{ "proc", "proc", "/proc", "nosuid,nodev,noexec" },
-	{ "sysfs", "sysfs", "/sys", "nosuid,nodev,noexec" },
-	{ "devtmpfs", "devtmpfs", "/dev", "nosuid,mode=0755" },
-	{ "devpts", "devpts", "/dev/pts", "nosuid,noexec,gid=5,mode=0620,ptmxmode=0666" },
-	{ "mqueue", "mqueue", "/dev/mqueue", "nosuid,nodev,noexec" },
-	{ "hugetlbfs", "hugetlbfs", "/dev/hugepages", NULL },
-	{ "tmpfs", "tmpfs", "/tmp", "nosuid,nodev,mode=1777" },
-	{ "run", "tmpfs", "/run", "nosuid,nodev,mode=0755" },
-	{ "shm", "tmpfs", "/dev/shm", "nosuid,nodev,mode=1777" },
-	{ "securityfs", "securityfs", "/sys/kernel/security", NULL },
-	{ "debugfs", "debugfs", "/sys/kernel/debug", NULL },
-	{ "tracefs", "tracefs", "/sys/kernel/tracing", NULL },
-	{ "configfs", "configfs", "/sys/kernel/config", NULL },
-	{ "cgroup2", "cgroup2", "/sys/fs/cgroup", "nsdelegate" },
-	{ "bpf", "bpf", "/sys/fs/bpf", "mode=0700" },
-	{ "pstore", "pstore", "/sys/fs/pstore", NULL },
-	{ "fusectl", "fusectl", "/sys/fs/fuse/connections", NULL },
-	{ "efivarfs", "efivarfs", "/sys/firmware/efi/efivars", NULL },
-	{ "binfmt_misc", "binfmt_misc", "/proc/sys/fs/binfmt_misc", NULL },
-};
-#define NMOUNTS (sizeof(mounts) / sizeof(mounts[0]))
-
-bool initgen_mount_known(const char *name)
-{
-	for (size_t i = 0; i < NMOUNTS; i++)
-		if (!strcmp(mounts[i].name, name))
-			return true;
-	return false;
-}
-
 bool initgen_needs_busybox(const struct manifest *m)
 {
 	return m->init.present && !m->init.exec;
@@ -138,8 +103,8 @@ static const char prologue[] =
 static void add_mounts(const struct mf_init *in, struct strbuf *out)
 {
 	bool dev = false, proc = false;
-	for (size_t i = 0; i < NMOUNTS; i++) {
-		const struct initgen_mount *mt = &mounts[i];
+	for (size_t i = 0; i < manifest_nmounts; i++) {
+		const struct mf_mount *mt = &manifest_mounts[i];
 		size_t j;
 		for (j = 0; j < in->nmounts && strcmp(in->mounts[j], mt->name); j++)
 			;

@@ -19,8 +19,5 @@ int initgen_script(const struct manifest *m, const struct modclosure *mods, cons
 #define INITGEN_SHARE_TREE_TAG "rdc-tree"
 /* True when the generated init needs /bin/busybox in the image. */
 bool initgen_needs_busybox(const struct manifest *m);
-/* True for a name init.mounts accepts (proc, sysfs, devtmpfs ...); the
- * manifest reader rejects the others. */
-bool initgen_mount_known(const char *name);
 
 #endif

@@ -1,9 +1,15 @@
 /* manifest.c — the YAML manifest reader.
  *
- * libyaml loads a document; one table of keys per section (as gen_init_cpio
- * maps list keywords to handlers) turns its nodes into the typed structures
- * of manifest.h.  The same tables give "did you mean" for unknown keys and
- * are what schema/manifest.schema.json describes (a test keeps them equal).
+ * libyaml loads a document; ONE table of keys (`top_keys` and the tables it
+ * points to, at "the key table" below) turns its nodes into the typed
+ * structures of manifest.h, as gen_init_cpio maps list keywords to
+ * handlers.  Every key's name, type, place, enum values, documentation and
+ * checks are a row there, and everything else follows from the rows: the
+ * reader, "did you mean" for unknown keys, manifest_free, the JSON Schema
+ * (`rdc schema`, which `make schema` writes to schema/manifest.schema.json)
+ * and the README's key reference (`rdc schema --markdown`).  Adding a key is
+ * adding a field to manifest.h and a row here; tests/t0110-schema.sh checks
+ * that the schema and the README are the ones the table gives.
  */
 #include "manifest/manifest.h"
 #include <errno.h>
@@ -15,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <yaml.h>
-#include "init/initgen.h"
+#include "lib/arch.h"
 #include "lib/util.h"
 
 #define MAX_INCLUDE_DEPTH 32
@@ -45,28 +51,82 @@ struct reader {
 	int errors;
 };
 
-/* ---- values ------------------------------------------------------------ */
+
+/* ---- the row type of the key table --------------------------------------- */
 
 enum ftype {
 	FT_STR,      /* char *, ${VAR} expanded */
 	FT_RAWSTR,   /* char *, kept as written (shell text, content) */
 	FT_IMGPATH,  /* char *, normalised image path */
 	FT_HOSTPATH, /* char *, absolute host path (relative to the manifest) */
+	FT_ENUM,     /* char *, expanded, one of values() */
 	FT_MODE,     /* unsigned or int, octal */
 	FT_UINT,     /* unsigned */
-	FT_INT,      /* int */
+	FT_INT,      /* int, >= 0 */
+	FT_EPOCH,    /* long long, seconds since 1970 that cpio's 32 bits hold, expanded */
 	FT_BOOL,     /* bool */
-	FT_STRLIST,  /* char ** + size_t count right after it */
+	FT_STRLIST,  /* char ** + size_t count right after it; each one of values() if given */
 	FT_NODETYPE, /* char: c, b, p (pipe), s (sock) */
+	FT_MAP,      /* a mapping of the keys in sub, stored from base + off */
+	FT_LIST,     /* a list of items (mappings of sub, or a shorthand scalar):
+		      * an array at off + size_t count right after it */
+	FT_SPECIAL,  /* read by read() alone; stores nothing the table frees */
 };
+
+struct field;
+struct seen { const struct field *fields; unsigned long bits; }; /* keys given, a bit per row (at most 64) */
+typedef void (*check_fn)(struct reader *r, void *obj, yaml_node_t *n, const struct seen *seen);
+typedef void (*read_fn)(struct reader *r, const struct field *f, void *base, yaml_node_t *v);
 
 struct field {
 	const char *key;
 	enum ftype type;
-	size_t off;
+	size_t off;         /* where the value goes, from the base of its mapping */
 	bool required;
+	const char *doc;    /* one line: the README reference and the schema's description */
+	const char *def;    /* the default, as documented */
+	const char *const *(*values)(void); /* the words taken (FT_ENUM, FT_STRLIST, FT_NODETYPE) */
+	const char *noun;   /* FT_ENUM, FT_STRLIST: "unknown <noun> 'x'" */
+	size_t loc;         /* LOC(offset from base): where the value's location goes */
+	/* FT_MAP and FT_LIST */
+	const struct field *sub; /* the mapping's keys (of each item, for a list) */
+	const char *shorthand;   /* the key a bare scalar sets: output: x.cpio is {path: x.cpio} */
+	check_fn check;          /* after the mapping (each item) is read */
+	/* FT_LIST */
+	size_t elem_size, item_loc; /* item size; where each item's location goes */
+	void (*init)(void *item);   /* defaults of a new item */
+	/* a reader of its own, instead of the type's */
+	read_fn read;
+	/* for the schema, which says what the checks enforce */
+	const char *const *exclusive; /* exactly one of these keys */
+	const char *schema;   /* the value's JSON Schema, when the type does not say it (FT_SPECIAL) */
+	const char *alt;      /* FT_MAP: the schema of a scalar allowed instead (init: none) */
+	const char *extra;    /* FT_MAP, FT_LIST: more members of the object's schema */
 };
 
+#define LOC(off) ((off) + 1) /* 0 in .loc means: no location kept */
+#define WORDS(name, ...)                                                  \
+	static const char *const *name(void)                              \
+	{                                                                 \
+		static const char *const w[] = { __VA_ARGS__, NULL };     \
+		return w;                                                 \
+	}
+
+static bool given(const struct seen *s, const char *key)
+{
+	for (const struct field *f = s->fields; f->key; f++)
+		if (!strcmp(f->key, key))
+			return f - s->fields < 64 && (s->bits & (1UL << (f - s->fields)));
+	return false;
+}
+
+static bool one_of(const char *s, const char *const *set)
+{
+	for (; *set; set++)
+		if (!strcmp(s, *set))
+			return true;
+	return false;
+}
 static struct loc node_loc(struct reader *r, yaml_node_t *n)
 {
 	struct loc l = { r->file, (int)n->start_mark.line + 1, (int)n->start_mark.column + 1 };
@@ -183,8 +243,41 @@ static bool parse_bool(const char *s, bool *out)
 	return false;
 }
 
-static void set_strlist(struct reader *r, yaml_node_t *n, char ***v, size_t *count, const char *what)
+
+/* The words of an enum, as a hint: "one of: a, b, c (did you mean 'b'?)" */
+static char *words_hint(const char *word, const char *const *set)
 {
+	struct strbuf sb = STRBUF_INIT;
+	int n = 0;
+	sb_adds(&sb, "one of:");
+	for (const char *const *w = set; *w; w++, n++)
+		sb_addf(&sb, "%s %s", n ? "," : "", *w);
+	const char *close = diag_closest(word, set, n);
+	if (close)
+		sb_addf(&sb, " (did you mean '%s'?)", close);
+	return sb_detach(&sb);
+}
+
+static bool check_word(struct reader *r, const struct field *f, yaml_node_t *n, const char *word)
+{
+	const char *const *set = f->values();
+	if (one_of(word, set))
+		return true;
+	char *hint = words_hint(word, set);
+	error_at(r, n, hint, "unknown %s '%s'", f->noun ? f->noun : f->key, word);
+	free(hint);
+	return false;
+}
+
+static void push_str(char ***v, size_t *count, char *x)
+{
+	*v = xrealloc(*v, (*count + 1) * sizeof(**v));
+	(*v)[(*count)++] = x;
+}
+
+static void set_strlist(struct reader *r, const struct field *f, yaml_node_t *n, char ***v, size_t *count)
+{
+	const char *what = f->key;
 	if (n->type == YAML_SCALAR_NODE && strpbrk(scalar(n), " \t")) { /* args: -smp 2 */
 		struct strbuf words = STRBUF_INIT;
 		for (const char *p = scalar(n); *p; p++)
@@ -198,25 +291,24 @@ static void set_strlist(struct reader *r, yaml_node_t *n, char ***v, size_t *cou
 		free(hint);
 		return;
 	}
-	if (n->type == YAML_SCALAR_NODE) {
-		char *x = expand(r, n, what);
-		if (x) {
-			*v = xrealloc(*v, (*count + 1) * sizeof(**v));
-			(*v)[(*count)++] = x;
-		}
+	yaml_node_item_t one = 0, *start = &one, *top = &one + 1;
+	if (n->type == YAML_SEQUENCE_NODE) {
+		start = n->data.sequence.items.start;
+		top = n->data.sequence.items.top;
+	} else if (!expect_kind(r, n, YAML_SCALAR_NODE, what)) {
 		return;
 	}
-	if (!expect_kind(r, n, YAML_SEQUENCE_NODE, what))
-		return;
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-		yaml_node_t *e = node(r, *it);
+	for (yaml_node_item_t *it = start; it < top; it++) {
+		yaml_node_t *e = it == &one ? n : node(r, *it);
 		if (!expect_kind(r, e, YAML_SCALAR_NODE, what))
 			continue;
 		char *x = expand(r, e, what);
-		if (!x)
-			continue;
-		*v = xrealloc(*v, (*count + 1) * sizeof(**v));
-		(*v)[(*count)++] = x;
+		if (x && f->values && !check_word(r, f, e, x)) {
+			free(x);
+			x = NULL;
+		}
+		if (x)
+			push_str(v, count, x);
 	}
 }
 
@@ -231,6 +323,7 @@ static void set_node_type(struct reader *r, yaml_node_t *n, char *out)
 		}
 	error_at(r, n, "c (character), b (block), p or pipe, s or sock", "unknown node type '%s'", scalar(n));
 }
+WORDS(node_types, "c", "b", "p", "s", "pipe", "sock")
 
 /* Store one value of type f->type at base + f->off. */
 static void set_field(struct reader *r, const struct field *f, void *base, yaml_node_t *n)
@@ -238,7 +331,7 @@ static void set_field(struct reader *r, const struct field *f, void *base, yaml_
 	char *at = (char *)base + f->off;
 	unsigned long num;
 	if (f->type == FT_STRLIST) {
-		set_strlist(r, n, (char ***)at, (size_t *)(at + sizeof(char **)), f->key);
+		set_strlist(r, f, n, (char ***)at, (size_t *)(at + sizeof(char **)));
 		return;
 	}
 	if (!expect_kind(r, n, YAML_SCALAR_NODE, f->key))
@@ -253,10 +346,15 @@ static void set_field(struct reader *r, const struct field *f, void *base, yaml_
 	case FT_STR:
 	case FT_IMGPATH:
 	case FT_HOSTPATH:
+	case FT_ENUM:
 		if (!(v = expand(r, n, f->key)))
 			return;
+		if (f->type == FT_ENUM && !check_word(r, f, n, v)) {
+			free(v);
+			return;
+		}
 		free(*(char **)at);
-		*(char **)at = f->type == FT_STR ? xstrdup(v) : f->type == FT_IMGPATH ? image_path(r, n, v) : host_path(r, v);
+		*(char **)at = f->type == FT_IMGPATH ? image_path(r, n, v) : f->type == FT_HOSTPATH ? host_path(r, v) : xstrdup(v);
 		free(v);
 		break;
 	case FT_MODE:
@@ -277,6 +375,16 @@ static void set_field(struct reader *r, const struct field *f, void *base, yaml_
 		else
 			*(int *)at = (int)num;
 		break;
+	case FT_EPOCH:
+		if (!(v = expand(r, n, f->key)))
+			return;
+		if (!parse_number(v, 10, 0xffffffffUL, &num)) /* cpio's mtime is 32 bits: more would wrap */
+			error_at(r, n, "cpio stores 32-bit times: 0 to 4294967295 (2106)",
+				 "%s must be seconds since 1970, not '%s'", f->key, v);
+		else
+			*(long long *)at = (long long)num;
+		free(v);
+		break;
 	case FT_BOOL:
 		if (!parse_bool(s, (bool *)at))
 			error_at(r, n, NULL, "%s must be true or false, not '%s'", f->key, s);
@@ -285,6 +393,9 @@ static void set_field(struct reader *r, const struct field *f, void *base, yaml_
 		set_node_type(r, n, (char *)at);
 		break;
 	case FT_STRLIST:
+	case FT_MAP:
+	case FT_LIST:
+	case FT_SPECIAL:
 		break;
 	}
 }
@@ -299,26 +410,30 @@ static const struct field *find_field(const struct field *fields, const char *ke
 
 static void unknown_key(struct reader *r, yaml_node_t *k, const struct field *fields, const char *where)
 {
-	const char *cands[64] = { NULL };
-	int n = 0;
-	for (const struct field *f = fields; f->key && n < 64; f++)
-		cands[n++] = f->key;
-	const char *best = diag_closest(scalar(k), cands, n);
+	size_t n = 0;
+	while (fields[n].key)
+		n++;
+	const char **cands = xcalloc(n + 1, sizeof(*cands));
+	for (size_t i = 0; i < n; i++)
+		cands[i] = fields[i].key;
+	const char *best = diag_closest(scalar(k), cands, (int)n);
 	struct strbuf hint = STRBUF_INIT;
 	if (best) {
 		sb_addf(&hint, "did you mean '%s'?", best);
 	} else {
-		sb_addf(&hint, "known keys in %s:", where);
-		for (int i = 0; i < n; i++)
+		sb_addf(&hint, "known keys%s%s:", where ? " in " : "", where ? where : "");
+		for (size_t i = 0; i < n; i++)
 			sb_addf(&hint, " %s", cands[i]);
 	}
-	error_at(r, k, hint.buf, "unknown key '%s' in %s", scalar(k), where);
+	if (where)
+		error_at(r, k, hint.buf, "unknown key '%s' in %s", scalar(k), where);
+	else
+		error_at(r, k, hint.buf, "unknown key '%s'", scalar(k));
 	sb_release(&hint);
+	free(cands);
 }
 
-/* Walk a mapping against a field table; `seen` gets a bit per field index.
- * Keys with no field go to `other` when given (for nested sections). */
-typedef void (*other_key_fn)(struct reader *r, void *base, const char *key, yaml_node_t *k, yaml_node_t *v);
+/* ---- the engine: a mapping read against a table ------------------------- */
 
 /* Which pairs of `map` repeat an earlier scalar key: sorted once, so a
  * mapping of many keys costs k log k, not k^2.  NULL when none does;
@@ -356,349 +471,130 @@ static bool *duplicate_keys(struct reader *r, yaml_node_t *map)
 	return dup;
 }
 
-static unsigned long map_fields(struct reader *r, yaml_node_t *map, const struct field *fields, void *base,
-				const char *where, other_key_fn other)
+static void read_value(struct reader *r, const struct field *f, void *base, yaml_node_t *v, const char *where);
+
+/* Walk a mapping against a field table: each key's value is read by its
+ * row, an unknown key gets "did you mean".  `where` names the mapping in
+ * messages (NULL: the top level). */
+static struct seen map_fields(struct reader *r, yaml_node_t *map, const struct field *fields, void *base,
+			      const char *where, bool check_required)
 {
-	unsigned long seen = 0;
+	struct seen seen = { fields, 0 };
 	bool *dup = duplicate_keys(r, map);
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = node(r, p->key), *v = node(r, p->value);
 		if (!expect_kind(r, k, YAML_SCALAR_NODE, "a key"))
 			continue;
-		if (dup && dup[p - map->data.mapping.pairs.start])
-			error_at(r, k, NULL, "duplicate key '%s' in %s", scalar(k), where);
-		const struct field *f = find_field(fields, scalar(k));
-		if (f) {
-			seen |= 1UL << (f - fields);
-			set_field(r, f, base, v);
-		} else if (other) {
-			other(r, base, scalar(k), k, v);
-		} else {
-			unknown_key(r, k, fields, where);
+		if (dup && dup[p - map->data.mapping.pairs.start]) {
+			if (where)
+				error_at(r, k, NULL, "duplicate key '%s' in %s", scalar(k), where);
+			else
+				error_at(r, k, NULL, "duplicate key '%s'", scalar(k));
 		}
+		const struct field *f = find_field(fields, scalar(k));
+		if (!f) {
+			unknown_key(r, k, fields, where);
+			continue;
+		}
+		if (f - fields < 64)
+			seen.bits |= 1UL << (f - fields);
+		read_value(r, f, base, v, where);
 	}
-	for (const struct field *f = fields; f->key; f++)
-		if (f->required && !(seen & (1UL << (f - fields))))
-			error_at(r, map, NULL, "%s needs '%s'", where, f->key);
+	for (const struct field *f = fields; check_required && f->key; f++)
+		if (f->required && !given(&seen, f->key))
+			error_at(r, map, NULL, "%s needs '%s'", where ? where : "the manifest", f->key);
 	free(dup);
 	return seen;
 }
 
-/* ---- list sections ----------------------------------------------------- */
-
-/* A list section: items are mappings described by `fields`, or a bare scalar
- * that sets `scalar_field` (binaries: [busybox]). */
-struct section {
-	const char *key;
-	size_t elem_size;
-	size_t arr_off, count_off, loc_off;
-	const struct field *fields;
-	const char *scalar_field; /* NULL: items must be mappings */
-	void (*init)(void *elem);
-	void (*check)(struct reader *r, void *elem, yaml_node_t *n, unsigned long seen);
-};
-
-#define M(f) offsetof(struct manifest, f)
-
-static const struct field binary_fields[] = {
-	{ "path", FT_STR, offsetof(struct mf_binary, path), false },
-	{ "dest", FT_IMGPATH, offsetof(struct mf_binary, dest), false },
-	{ "src", FT_HOSTPATH, offsetof(struct mf_binary, src), false },
-	{ NULL, 0, 0, false },
-};
-static const struct field library_fields[] = {
-	{ "name", FT_STR, offsetof(struct mf_library, name), true },
-	{ NULL, 0, 0, false },
-};
-static const struct field kmod_fields[] = {
-	{ "name", FT_STR, offsetof(struct mf_kmod, name), false },
-	{ "path", FT_HOSTPATH, offsetof(struct mf_kmod, path), false },
-	{ "params", FT_STR, offsetof(struct mf_kmod, params), false },
-	{ NULL, 0, 0, false },
-};
-static const struct field node_fields[] = {
-	{ "path", FT_IMGPATH, offsetof(struct mf_node, path), true },
-	{ "type", FT_NODETYPE, offsetof(struct mf_node, type), true },
-	{ "major", FT_UINT, offsetof(struct mf_node, major), false },
-	{ "minor", FT_UINT, offsetof(struct mf_node, minor), false },
-	{ "mode", FT_MODE, offsetof(struct mf_node, mode), false },
-	{ "uid", FT_UINT, offsetof(struct mf_node, uid), false },
-	{ "gid", FT_UINT, offsetof(struct mf_node, gid), false },
-	{ NULL, 0, 0, false },
-};
-static const struct field dir_fields[] = {
-	{ "path", FT_IMGPATH, offsetof(struct mf_dir, path), true },
-	{ "mode", FT_MODE, offsetof(struct mf_dir, mode), false },
-	{ "uid", FT_UINT, offsetof(struct mf_dir, uid), false },
-	{ "gid", FT_UINT, offsetof(struct mf_dir, gid), false },
-	{ NULL, 0, 0, false },
-};
-static const struct field symlink_fields[] = {
-	{ "path", FT_IMGPATH, offsetof(struct mf_symlink, path), true },
-	{ "target", FT_STR, offsetof(struct mf_symlink, target), true },
-	{ "uid", FT_UINT, offsetof(struct mf_symlink, uid), false },
-	{ "gid", FT_UINT, offsetof(struct mf_symlink, gid), false },
-	{ NULL, 0, 0, false },
-};
-static const struct field file_fields[] = {
-	{ "src", FT_STR, offsetof(struct mf_file, src), false }, /* made absolute in check */
-	{ "dest", FT_IMGPATH, offsetof(struct mf_file, dest), false },
-	{ "content", FT_RAWSTR, offsetof(struct mf_file, content), false },
-	{ "mode", FT_MODE, offsetof(struct mf_file, mode), false },
-	{ "uid", FT_UINT, offsetof(struct mf_file, uid), false },
-	{ "gid", FT_UINT, offsetof(struct mf_file, gid), false },
-	{ NULL, 0, 0, false },
-};
-
-static void init_node(void *e) { ((struct mf_node *)e)->mode = 0; }
-static void init_dir(void *e) { ((struct mf_dir *)e)->mode = 0755; }
-static void init_file(void *e) { ((struct mf_file *)e)->mode = MODE_UNSET; }
-
-static void check_node(struct reader *r, void *elem, yaml_node_t *n, unsigned long seen)
+/* A nested mapping; a scalar sets its shorthand key. */
+static void read_map(struct reader *r, const struct field *f, void *obj, yaml_node_t *v, const char *parent)
 {
-	struct mf_node *nd = elem;
-	bool dev = nd->type == 'c' || nd->type == 'b';
-	if (dev && (!(seen & (1UL << 2)) || !(seen & (1UL << 3))))
-		error_at(r, n, NULL, "a %s device node needs major and minor", nd->type == 'c' ? "character" : "block");
-	else if (dev && (nd->major > 4095 || nd->minor > 1048575)) /* Linux's dev_t: 12 + 20 bits */
-		error_at(r, n, "Linux device numbers: major 0-4095, minor 0-1048575",
-			 "device %u:%u cannot exist: the kernel would make another node", nd->major, nd->minor);
-	if (!(seen & (1UL << 4)))
-		nd->mode = dev ? 0600 : 0644;
-}
-
-static void check_binary(struct reader *r, void *elem, yaml_node_t *n, unsigned long seen)
-{
-	struct mf_binary *b = elem;
-	bool dest_given = seen & (1UL << 1); /* binary_fields[1]: a bad dest was reported already */
-	if (!b->path == !b->src)
-		error_at(r, n, "e.g. busybox, {path: /usr/sbin/ip, dest: /sbin/ip} or {src: out/prog, dest: /usr/bin/prog}",
-			 "a binary needs exactly one of path and src");
-	else if (b->src && !b->dest && !dest_given)
-		error_at(r, n, "a program from the host has no path in the sysroot to keep, e.g. dest: /usr/bin/prog",
-			 "a binary with 'src' needs 'dest'");
-}
-
-static void check_kmod(struct reader *r, void *elem, yaml_node_t *n, unsigned long seen)
-{
-	(void)seen;
-	struct mf_kmod *k = elem;
-	if (!k->name == !k->path)
-		error_at(r, n, "e.g. {name: i6300esb} or {path: ./out/mydrv.ko}", "a kmod needs exactly one of name and path");
-}
-
-static void check_file(struct reader *r, void *elem, yaml_node_t *n, unsigned long seen)
-{
-	struct mf_file *f = elem;
-	bool dest_given = seen & (1UL << 1); /* file_fields[1]: a bad dest was reported already */
-	bool src_given = seen & 1UL;         /* file_fields[0]: a bad src (unset ${VAR}) was reported */
-	if (!f->src && !f->content && src_given)
-		return;
-	if (!f->src == !f->content) {
-		error_at(r, n, "e.g. {src: scripts/test.sh, dest: /test.sh} or {dest: /etc/hostname, content: \"tiny\\n\"}",
-			 "a file needs exactly one of src and content");
-		return;
+	char *where = parent ? xasprintf("%s.%s", parent, f->key) : xstrdup(f->key);
+	if (v->type == YAML_SCALAR_NODE && f->shorthand) {
+		read_value(r, find_field(f->sub, f->shorthand), obj, v, where);
+	} else if (expect_kind(r, v, YAML_MAPPING_NODE, f->key)) {
+		struct seen seen = map_fields(r, v, f->sub, obj, where, true);
+		if (f->check)
+			f->check(r, obj, v, &seen);
 	}
-	if (f->content)
-		f->content_len = strlen(f->content);
-	if (f->src) {
-		size_t len = strlen(f->src);
-		f->tree = len > 0 && f->src[len - 1] == '/';
-		char *abs = host_path(r, f->src);
-		free(f->src);
-		f->src = abs;
-	}
-	if (!f->dest && !dest_given) {
-		if (f->content || f->src[0] == '\0') {
-			error_at(r, n, NULL, "a file needs 'dest'");
-			return;
-		}
-		error_at(r, n, "say where it goes in the image, e.g. dest: /test.sh", "a file needs 'dest'");
-	}
+	free(where);
 }
 
-static const struct section sections[] = {
-	{ "binaries", sizeof(struct mf_binary), M(binaries), M(nbinaries), offsetof(struct mf_binary, loc), binary_fields, "path", NULL, check_binary },
-	{ "libraries", sizeof(struct mf_library), M(libraries), M(nlibraries), offsetof(struct mf_library, loc), library_fields, "name", NULL, NULL },
-	{ "kmods", sizeof(struct mf_kmod), M(kmods), M(nkmods), offsetof(struct mf_kmod, loc), kmod_fields, "name", NULL, check_kmod },
-	{ "nodes", sizeof(struct mf_node), M(nodes), M(nnodes), offsetof(struct mf_node, loc), node_fields, NULL, init_node, check_node },
-	{ "dirs", sizeof(struct mf_dir), M(dirs), M(ndirs), offsetof(struct mf_dir, loc), dir_fields, "path", init_dir, NULL },
-	{ "symlinks", sizeof(struct mf_symlink), M(symlinks), M(nsymlinks), offsetof(struct mf_symlink, loc), symlink_fields, NULL, NULL, NULL },
-	{ "files", sizeof(struct mf_file), M(files), M(nfiles), offsetof(struct mf_file, loc), file_fields, NULL, init_file, check_file },
-	{ NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL },
-};
-
-static void read_section_item(struct reader *r, const struct section *s, void *elem, yaml_node_t *item)
+static void read_item(struct reader *r, const struct field *f, void *elem, yaml_node_t *item)
 {
 	char where[64];
-	snprintf(where, sizeof(where), "an item of %s", s->key);
-	if (s->init)
-		s->init(elem);
-	*(struct loc *)((char *)elem + s->loc_off) = node_loc(r, item);
-	unsigned long seen;
-	if (item->type == YAML_SCALAR_NODE && s->scalar_field) {
-		const struct field *f = find_field(s->fields, s->scalar_field);
-		set_field(r, f, elem, item);
-		seen = 1UL << (f - s->fields);
+	snprintf(where, sizeof(where), "an item of %s", f->key);
+	if (f->init)
+		f->init(elem);
+	*(struct loc *)((char *)elem + f->item_loc) = node_loc(r, item);
+	struct seen seen = { f->sub, 0 };
+	if (item->type == YAML_SCALAR_NODE && f->shorthand) {
+		const struct field *sf = find_field(f->sub, f->shorthand);
+		set_field(r, sf, elem, item);
+		seen.bits = 1UL << (sf - f->sub);
 	} else if (item->type == YAML_MAPPING_NODE) {
-		seen = map_fields(r, item, s->fields, elem, where, NULL);
+		seen = map_fields(r, item, f->sub, elem, where, true);
 	} else {
-		error_at(r, item, NULL, "%s must be a mapping%s, not %s", where,
-			 s->scalar_field ? " or a scalar" : "", kind_name(item));
+		error_at(r, item, NULL, "%s must be a mapping%s, not %s", where, f->shorthand ? " or a scalar" : "",
+			 kind_name(item));
 		return;
 	}
-	if (s->check)
-		s->check(r, elem, item, seen);
+	if (f->check)
+		f->check(r, elem, item, &seen);
 }
 
-static void read_section(struct reader *r, const struct section *s, yaml_node_t *v)
+static void read_list(struct reader *r, const struct field *f, void *base, yaml_node_t *v)
 {
-	if (!expect_kind(r, v, YAML_SEQUENCE_NODE, s->key))
+	if (!expect_kind(r, v, YAML_SEQUENCE_NODE, f->key))
 		return;
-	char **arr = (char **)((char *)r->m + s->arr_off);
-	size_t *count = (size_t *)((char *)r->m + s->count_off);
+	char **arr = (char **)((char *)base + f->off);
+	size_t *count = (size_t *)((char *)base + f->off + sizeof(void *));
 	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
-		*arr = xrealloc(*arr, (*count + 1) * s->elem_size);
-		void *elem = *arr + *count * s->elem_size;
-		memset(elem, 0, s->elem_size);
+		*arr = xrealloc(*arr, (*count + 1) * f->elem_size);
+		void *elem = *arr + *count * f->elem_size;
+		memset(elem, 0, f->elem_size);
 		(*count)++;
-		read_section_item(r, s, elem, node(r, *it));
+		read_item(r, f, elem, node(r, *it));
 	}
 }
 
-/* ---- nested mappings: kernel, init, output, qemu ------------------------ */
-
-static const struct field kernel_fields[] = {
-	{ "version", FT_STR, offsetof(struct manifest, kernel.version), false },
-	{ "modules", FT_HOSTPATH, offsetof(struct manifest, kernel.modules), false },
-	{ "firmware", FT_HOSTPATH, offsetof(struct manifest, kernel.firmware), false },
-	{ "decompress", FT_BOOL, offsetof(struct manifest, kernel.decompress), false },
-	{ "tree", FT_HOSTPATH, offsetof(struct manifest, kernel.tree), false },
-	{ "share", FT_STR, offsetof(struct manifest, kernel.share), false },
-	{ NULL, 0, 0, false },
-};
-
-/* kernel: tree: gives the release and the modules itself, so version: and
- * modules: beside it would be a second, contradicting answer; share: 9p
- * needs the tree whose modules rdc run shares. */
-static void read_kernel(struct reader *r, yaml_node_t *v)
+static void read_value(struct reader *r, const struct field *f, void *base, yaml_node_t *v, const char *where)
 {
-	struct manifest *m = r->m;
-	m->kernel.loc = node_loc(r, v);
-	if (!expect_kind(r, v, YAML_MAPPING_NODE, "kernel"))
+	if (f->loc)
+		*(struct loc *)((char *)base + f->loc - 1) = node_loc(r, v);
+	if (f->read)
+		f->read(r, f, base, v);
+	else if (f->type == FT_MAP)
+		read_map(r, f, (char *)base + f->off, v, where);
+	else if (f->type == FT_LIST)
+		read_list(r, f, base, v);
+	else
+		set_field(r, f, base, v);
+}
+
+/* ---- readers and checks of their own ------------------------------------ */
+
+static void read_version(struct reader *r, const struct field *f, void *base, yaml_node_t *v)
+{
+	(void)f;
+	(void)base;
+	if (!expect_kind(r, v, YAML_SCALAR_NODE, "rdc"))
 		return;
-	map_fields(r, v, kernel_fields, m, "kernel", NULL);
-	yaml_node_t *tree = NULL, *share = NULL, *other = NULL;
-	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = node(r, p->key);
-		const char *key = k->type == YAML_SCALAR_NODE ? scalar(k) : "";
-		if (!strcmp(key, "tree"))
-			tree = node(r, p->value), m->kernel.tree_loc = node_loc(r, tree);
-		else if (!strcmp(key, "share"))
-			share = node(r, p->value), m->kernel.share_loc = node_loc(r, share);
-		else if (!strcmp(key, "version") || !strcmp(key, "modules"))
-			other = k;
-	}
-	if (tree && other)
-		error_at(r, other, "drop it: the tree's include/config/kernel.release and modules.order say",
-			 "kernel.%s cannot go with kernel.tree", scalar(other));
-	if (share && m->kernel.share && strcmp(m->kernel.share, "9p"))
-		error_at(r, share, "share: 9p is the one way there is (virtio-9p, read-only)",
-			 "unknown kernel.share '%s'", m->kernel.share);
-	else if (share && !tree)
-		error_at(r, share, "name the kernel build directory with tree: DIR",
-			 "kernel.share shares a build tree's modules, and there is no kernel.tree");
-}
-
-static const struct field init_fields[] = {
-	{ "exec", FT_IMGPATH, offsetof(struct mf_init, exec), false },
-	{ "mounts", FT_STRLIST, offsetof(struct mf_init, mounts), false },
-	{ "modules", FT_RAWSTR, 0, false }, /* load | none: other_init */
-	{ "env", FT_RAWSTR, 0, false },
-	{ "hostname", FT_STR, offsetof(struct mf_init, hostname), false },
-	{ "steps", FT_RAWSTR, 0, false },
-	{ "on_exit", FT_STR, offsetof(struct mf_init, on_exit), false },
-	{ NULL, 0, 0, false },
-};
-
-static const struct field output_fields[] = {
-	{ "path", FT_HOSTPATH, offsetof(struct mf_output, path), false },
-	{ "format", FT_STR, offsetof(struct mf_output, format), false },
-	{ "compression", FT_RAWSTR, 0, false }, /* other_output */
-	{ "single_segment", FT_BOOL, offsetof(struct mf_output, single_segment), false },
-	{ NULL, 0, 0, false },
-};
-
-static const struct field compression_fields[] = {
-	{ "algo", FT_STR, offsetof(struct mf_output, algo), false },
-	{ "level", FT_INT, offsetof(struct mf_output, level), false },
-	{ NULL, 0, 0, false },
-};
-
-static const struct field qemu_fields[] = {
-	{ "memory", FT_STR, offsetof(struct mf_qemu, memory), false },
-	{ "args", FT_STRLIST, offsetof(struct mf_qemu, args), false },
-	{ "kernel", FT_HOSTPATH, offsetof(struct mf_qemu, kernel), false },
-	{ "append", FT_STR, offsetof(struct mf_qemu, append), false },
-	{ "smp", FT_INT, offsetof(struct mf_qemu, smp), false },
-	{ "timeout", FT_INT, offsetof(struct mf_qemu, timeout), false },
-	{ NULL, 0, 0, false },
-};
-
-/* Walk a mapping, sending the keys whose field has offset 0 and type RAWSTR
- * (the structured ones) to `other`. */
-static void map_nested(struct reader *r, yaml_node_t *map, const struct field *fields, void *base,
-		       const char *where, other_key_fn other)
-{
-	size_t n = 0;
-	while (fields[n].key)
-		n++;
-	struct field *plain = xcalloc(n + 1, sizeof(*plain));
-	size_t j = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!(fields[i].type == FT_RAWSTR && fields[i].off == 0))
-			plain[j++] = fields[i];
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = node(r, p->key);
-		if (k->type != YAML_SCALAR_NODE)
-			continue;
-		const struct field *f = find_field(fields, scalar(k));
-		if (!f)
-			unknown_key(r, k, fields, where);
-		else if (f->type == FT_RAWSTR && f->off == 0)
-			other(r, base, scalar(k), k, node(r, p->value));
-	}
-	/* the plain fields, skipping the keys already handled or unknown */
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = node(r, p->key);
-		if (!expect_kind(r, k, YAML_SCALAR_NODE, "a key"))
-			continue;
-		const struct field *f = find_field(plain, scalar(k));
-		if (f)
-			set_field(r, f, base, node(r, p->value));
-	}
-	free(plain);
-}
-
-static void read_steps(struct reader *r, struct mf_init *in, yaml_node_t *v)
-{
-	if (!expect_kind(r, v, YAML_SEQUENCE_NODE, "steps"))
+	if (strcmp(scalar(v), "1")) {
+		error_at(r, v, "this rdc reads manifests of version 1: rdc: 1", "unsupported manifest version '%s'", scalar(v));
 		return;
-	static const struct field step_fields[] = {
-		{ "run", FT_RAWSTR, offsetof(struct mf_step, run), true },
-		{ NULL, 0, 0, false },
-	};
-	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
-		yaml_node_t *e = node(r, *it);
-		in->steps = xrealloc(in->steps, (in->nsteps + 1) * sizeof(*in->steps));
-		struct mf_step *st = &in->steps[in->nsteps++];
-		memset(st, 0, sizeof(*st));
-		st->loc = node_loc(r, e);
-		if (e->type == YAML_SCALAR_NODE)
-			st->run = xstrdup(scalar(e));
-		else if (expect_kind(r, e, YAML_MAPPING_NODE, "a step"))
-			map_fields(r, e, step_fields, st, "a step", NULL);
 	}
+	r->m->version = 1;
+}
+
+static void read_nothing(struct reader *r, const struct field *f, void *base, yaml_node_t *v)
+{
+	/* include: read before the other keys, see read_document */
+	(void)r;
+	(void)f;
+	(void)base;
+	(void)v;
 }
 
 static void add_env(struct reader *r, struct mf_init *in, yaml_node_t *at, const char *kv)
@@ -717,8 +613,11 @@ static void add_env(struct reader *r, struct mf_init *in, yaml_node_t *at, const
 	in->env[in->nenv++] = xstrdup(kv);
 }
 
-static void read_env(struct reader *r, struct mf_init *in, yaml_node_t *v)
+
+static void read_env(struct reader *r, const struct field *f, void *base, yaml_node_t *v)
 {
+	(void)f;
+	struct mf_init *in = base;
 	if (v->type == YAML_MAPPING_NODE) {
 		for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
 			yaml_node_t *k = node(r, p->key), *val = node(r, p->value);
@@ -738,104 +637,106 @@ static void read_env(struct reader *r, struct mf_init *in, yaml_node_t *v)
 	}
 }
 
-static void other_init(struct reader *r, void *base, const char *key, yaml_node_t *k, yaml_node_t *v)
+WORDS(load_words, "load", "none")
+static void read_load(struct reader *r, const struct field *f, void *base, yaml_node_t *v)
 {
-	(void)k;
+	(void)f;
 	struct mf_init *in = base;
-	if (!strcmp(key, "steps")) {
-		read_steps(r, in, v);
-	} else if (!strcmp(key, "env")) {
-		read_env(r, in, v);
-	} else if (!strcmp(key, "modules")) {
-		if (!expect_kind(r, v, YAML_SCALAR_NODE, "modules"))
+	if (!expect_kind(r, v, YAML_SCALAR_NODE, "modules"))
+		return;
+	if (!strcmp(scalar(v), "load"))
+		in->load_modules = true;
+	else if (!strcmp(scalar(v), "none"))
+		in->load_modules = false;
+	else
+		error_at(r, v, "load: insmod the kmods closure at boot; none: only pack them",
+			 "init.modules must be load or none, not '%s'", scalar(v));
+}
+
+/* init: none (or no init: at all) means no /init. */
+static void read_init(struct reader *r, const struct field *f, void *base, yaml_node_t *v)
+{
+	struct mf_init *in = (struct mf_init *)((char *)base + f->off);
+	in->present = !(v->type == YAML_SCALAR_NODE && !strcmp(scalar(v), "none"));
+	if (in->present)
+		read_map(r, f, in, v, NULL);
+}
+
+static void check_node(struct reader *r, void *elem, yaml_node_t *n, const struct seen *seen)
+{
+	struct mf_node *nd = elem;
+	bool dev = nd->type == 'c' || nd->type == 'b';
+	if (dev && (!given(seen, "major") || !given(seen, "minor")))
+		error_at(r, n, NULL, "a %s device node needs major and minor", nd->type == 'c' ? "character" : "block");
+	else if (dev && (nd->major > 4095 || nd->minor > 1048575)) /* Linux's dev_t: 12 + 20 bits */
+		error_at(r, n, "Linux device numbers: major 0-4095, minor 0-1048575",
+			 "device %u:%u cannot exist: the kernel would make another node", nd->major, nd->minor);
+	if (!given(seen, "mode"))
+		nd->mode = dev ? 0600 : 0644;
+}
+
+static void check_binary(struct reader *r, void *elem, yaml_node_t *n, const struct seen *seen)
+{
+	struct mf_binary *b = elem;
+	if (!b->path == !b->src)
+		error_at(r, n, "e.g. busybox, {path: /usr/sbin/ip, dest: /sbin/ip} or {src: out/prog, dest: /usr/bin/prog}",
+			 "a binary needs exactly one of path and src");
+	else if (b->src && !b->dest && !given(seen, "dest")) /* a bad dest was reported already */
+		error_at(r, n, "a program from the host has no path in the sysroot to keep, e.g. dest: /usr/bin/prog",
+			 "a binary with 'src' needs 'dest'");
+}
+
+static void check_kmod(struct reader *r, void *elem, yaml_node_t *n, const struct seen *seen)
+{
+	(void)seen;
+	struct mf_kmod *k = elem;
+	if (!k->name == !k->path)
+		error_at(r, n, "e.g. {name: i6300esb} or {path: ./out/mydrv.ko}", "a kmod needs exactly one of name and path");
+}
+
+static void check_file(struct reader *r, void *elem, yaml_node_t *n, const struct seen *seen)
+{
+	struct mf_file *f = elem;
+	if (!f->src && !f->content && given(seen, "src")) /* a bad src (unset ${VAR}) was reported */
+		return;
+	if (!f->src == !f->content) {
+		error_at(r, n, "e.g. {src: scripts/test.sh, dest: /test.sh} or {dest: /etc/hostname, content: \"tiny\\n\"}",
+			 "a file needs exactly one of src and content");
+		return;
+	}
+	if (f->content)
+		f->content_len = strlen(f->content);
+	if (f->src) {
+		size_t len = strlen(f->src);
+		f->tree = len > 0 && f->src[len - 1] == '/';
+		char *abs = host_path(r, f->src);
+		free(f->src);
+		f->src = abs;
+	}
+	if (!f->dest && !given(seen, "dest")) { /* a bad dest was reported already */
+		if (f->content || f->src[0] == '\0') {
+			error_at(r, n, NULL, "a file needs 'dest'");
 			return;
-		if (!strcmp(scalar(v), "load"))
-			in->load_modules = true;
-		else if (!strcmp(scalar(v), "none"))
-			in->load_modules = false;
-		else
-			error_at(r, v, "load: insmod the kmods closure at boot; none: only pack them",
-				 "init.modules must be load or none, not '%s'", scalar(v));
+		}
+		error_at(r, n, "say where it goes in the image, e.g. dest: /test.sh", "a file needs 'dest'");
 	}
 }
 
-static void check_init(struct reader *r, struct mf_init *in, yaml_node_t *v)
+/* qemu.memory as QEMU's -m takes it: a number, optionally k/M/G/T. */
+static void check_qemu(struct reader *r, void *obj, yaml_node_t *map, const struct seen *seen)
 {
-	static const char *const exits[] = { "poweroff", "reboot", "halt", "shell" };
-	if (in->on_exit) {
-		int n = sizeof(exits) / sizeof(*exits), i;
-		for (i = 0; i < n; i++)
-			if (!strcmp(in->on_exit, exits[i]))
-				break;
-		if (i == n)
-			error_at(r, v, "on_exit is one of poweroff, reboot, halt, shell",
-				 "unknown on_exit '%s'", in->on_exit);
-	}
-	for (size_t i = 0; i < in->nmounts; i++)
-		if (!initgen_mount_known(in->mounts[i]))
-			error_at(r, v, "known: proc sysfs devtmpfs tmpfs devpts debugfs ...",
-				 "unknown mount '%s' in init.mounts", in->mounts[i]);
-}
-
-static void read_init(struct reader *r, yaml_node_t *v)
-{
-	struct mf_init *in = &r->m->init;
-	in->present = true;
-	in->loc = node_loc(r, v);
-	if (v->type == YAML_SCALAR_NODE && !strcmp(scalar(v), "none")) {
-		in->present = false;
+	(void)seen;
+	const char *mem = ((struct mf_qemu *)obj)->memory;
+	if (!mem)
 		return;
-	}
-	if (!expect_kind(r, v, YAML_MAPPING_NODE, "init"))
+	size_t digits = strspn(mem, "0123456789");
+	bool ok = digits > 0 && (!mem[digits] || (strchr("kKmMgGtT", mem[digits]) && !mem[digits + 1]));
+	if (ok && strtoull(mem, NULL, 10) > 0)
 		return;
-	map_nested(r, v, init_fields, in, "init", other_init);
-	check_init(r, in, v);
-}
-
-static bool one_of(const char *s, const char *const *set)
-{
-	for (; *set; set++)
-		if (!strcmp(s, *set))
-			return true;
-	return false;
-}
-
-static void other_output(struct reader *r, void *base, const char *key, yaml_node_t *k, yaml_node_t *v)
-{
-	(void)k;
-	(void)key;
-	struct mf_output *o = base;
-	if (v->type == YAML_SCALAR_NODE) {
-		set_field(r, &compression_fields[0], o, v);
-		return;
-	}
-	if (!expect_kind(r, v, YAML_MAPPING_NODE, "compression"))
-		return;
-	map_fields(r, v, compression_fields, o, "output.compression", NULL);
-	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-		yaml_node_t *pk = node(r, p->key);
-		if (pk->type == YAML_SCALAR_NODE && !strcmp(scalar(pk), "level"))
-			o->level_loc = node_loc(r, node(r, p->value)); /* an out-of-range level points here */
-	}
-}
-
-static void read_output(struct reader *r, yaml_node_t *v)
-{
-	static const char *const formats[] = { "cpio", "list", "c", "S", "dir", NULL };
-	static const char *const algos[] = { "none", "gzip", "zstd", "xz", "lz4", NULL };
-	struct mf_output *o = &r->m->output;
-	o->loc = node_loc(r, v);
-	if (v->type == YAML_SCALAR_NODE) {
-		set_field(r, &output_fields[0], o, v);
-		return;
-	}
-	if (!expect_kind(r, v, YAML_MAPPING_NODE, "output"))
-		return;
-	map_nested(r, v, output_fields, o, "output", other_output);
-	if (o->format && !one_of(o->format, formats))
-		error_at(r, v, "formats: cpio list c S dir", "unknown output format '%s'", o->format);
-	if (o->algo && !one_of(o->algo, algos))
-		error_at(r, v, "compression: none gzip zstd xz lz4", "unknown compression '%s'", o->algo);
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++)
+		if (!strcmp(scalar(node(r, p->key)), "memory"))
+			error_at(r, node(r, p->value), "e.g. 256M or 1G (a number with an optional k, M, G or T)",
+				 "memory '%s' is not a size QEMU takes", mem);
 }
 
 /* ---- expect: how the guest must end ------------------------------------ */
@@ -843,14 +744,7 @@ static void read_output(struct reader *r, yaml_node_t *v)
 /* The outcomes a guest can end in besides reporting a status (run/runner.c
  * tells them apart). */
 const char *const manifest_outcomes[] = { "watchdog", "panic", "poweroff", "timeout", NULL };
-
-static const struct field expect_fields[] = {
-	{ "status", FT_INT, offsetof(struct mf_expect, status), false },
-	{ "outcome", FT_STR, offsetof(struct mf_expect, outcome), false },
-	{ "console", FT_RAWSTR, 0, false },     /* other_expect: regexes, kept as written */
-	{ "not_console", FT_RAWSTR, 0, false },
-	{ NULL, 0, 0, false },
-};
+static const char *const *outcome_words(void) { return manifest_outcomes; }
 
 /* One regex, checked by compiling it as rdc run will. */
 static void read_regex(struct reader *r, yaml_node_t *e, const char *key, char ***list, size_t *n)
@@ -882,31 +776,29 @@ static void read_regexes(struct reader *r, yaml_node_t *v, const char *key, char
 		read_regex(r, node(r, *it), key, list, n);
 }
 
-static void other_expect(struct reader *r, void *base, const char *key, yaml_node_t *k, yaml_node_t *v)
+
+/* expect.console, expect.not_console: a regex or a list of them. */
+static void read_console(struct reader *r, const struct field *f, void *base, yaml_node_t *v)
 {
-	(void)k;
-	struct mf_expect *e = base;
-	if (!strcmp(key, "console"))
-		read_regexes(r, v, key, &e->console, &e->nconsole);
-	else
-		read_regexes(r, v, key, &e->not_console, &e->nnot_console);
+	char *at = (char *)base + f->off;
+	read_regexes(r, v, f->key, (char ***)at, (size_t *)(at + sizeof(char **)));
 }
 
-static void read_expect(struct reader *r, yaml_node_t *v)
+static void read_expect(struct reader *r, const struct field *f, void *base, yaml_node_t *v)
 {
-	struct mf_expect *e = &r->m->expect;
+	struct mf_expect *e = (struct mf_expect *)((char *)base + f->off);
 	e->present = true;
-	e->loc = node_loc(r, v);
-	if (!expect_kind(r, v, YAML_MAPPING_NODE, "expect"))
-		return;
-	map_nested(r, v, expect_fields, e, "expect", other_expect);
-	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+	read_map(r, f, e, v, NULL);
+}
+
+static void check_expect(struct reader *r, void *obj, yaml_node_t *map, const struct seen *seen)
+{
+	(void)seen;
+	struct mf_expect *e = obj;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
 		yaml_node_t *val = node(r, p->value);
 		const char *k = scalar(node(r, p->key));
-		if (!strcmp(k, "outcome") && e->outcome && !one_of(e->outcome, manifest_outcomes))
-			error_at(r, val, "outcomes: watchdog panic poweroff timeout (or status: N for a status)",
-				 "unknown outcome '%s'", e->outcome);
-		else if (!strcmp(k, "status") && e->status > 255)
+		if (!strcmp(k, "status") && e->status > 255)
 			error_at(r, val, "a status is what /init exits with: 0..255", "status %d is out of range", e->status);
 		else if (!strcmp(k, "outcome") && e->outcome && e->status >= 0)
 			error_at(r, val, "a guest that reports a status did not end in an outcome: keep one of the two",
@@ -914,14 +806,194 @@ static void read_expect(struct reader *r, yaml_node_t *v)
 	}
 }
 
-/* ---- the top level ----------------------------------------------------- */
+/* kernel: tree: gives the release and the modules itself, so version: and
+ * modules: beside it would be a second, contradicting answer; share: 9p
+ * needs the tree whose modules rdc run shares. */
+WORDS(share_words, "9p")
+static void check_kernel(struct reader *r, void *obj, yaml_node_t *map, const struct seen *seen)
+{
+	(void)obj;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node(r, p->key);
+		const char *key = k->type == YAML_SCALAR_NODE ? scalar(k) : "";
+		if (given(seen, "tree") && (!strcmp(key, "version") || !strcmp(key, "modules")))
+			error_at(r, k, "drop it: the tree's include/config/kernel.release and modules.order say",
+				 "kernel.%s cannot go with kernel.tree", key);
+		else if (!strcmp(key, "share") && !given(seen, "tree"))
+			error_at(r, node(r, p->value), "name the kernel build directory with tree: DIR",
+				 "kernel.share shares a build tree's modules, and there is no kernel.tree");
+	}
+}
 
-const char *const manifest_top_keys[] = {
-	"rdc", "include", "arch", "sysroot", "kernel", "epoch", "binaries", "libraries", "kmods",
-	"nodes", "dirs", "symlinks", "files", "init", "output", "qemu", "expect", NULL,
+static void init_dir(void *e) { ((struct mf_dir *)e)->mode = 0755; }
+static void init_file(void *e) { ((struct mf_file *)e)->mode = MODE_UNSET; }
+
+/* ---- the key table -------------------------------------------------------- */
+
+WORDS(on_exit_words, "poweroff", "reboot", "halt", "shell")
+WORDS(format_words, "cpio", "list", "c", "S", "dir")
+WORDS(algo_words, "none", "gzip", "zstd", "xz", "lz4")
+
+#define M(f) offsetof(struct manifest, f)
+#define K(f) (offsetof(struct manifest, kernel.f) - offsetof(struct manifest, kernel))
+#define O(type, f) offsetof(struct type, f)
+#define ONE_OF(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define MODE_DOC "octal, quoted: \"0644\""
+
+static const struct field binary_keys[] = {
+	{ "path", FT_STR, O(mf_binary, path), .doc = "a name looked up in PATH inside the sysroot, or an absolute path there" },
+	{ "dest", FT_IMGPATH, O(mf_binary, dest), .doc = "where it goes in the image", .def = "its own path" },
+	{ "src", FT_HOSTPATH, O(mf_binary, src), .doc = "a program built on the host instead (needs dest; its libraries come from the sysroot)" },
+	{ 0 },
+};
+static const struct field library_keys[] = {
+	{ "name", FT_STR, O(mf_library, name), true, .doc = "a soname or a path inside the sysroot" },
+	{ 0 },
+};
+static const struct field kmod_keys[] = {
+	{ "name", FT_STR, O(mf_kmod, name), .doc = "a module name or alias (fs-vfat)" },
+	{ "path", FT_HOSTPATH, O(mf_kmod, path), .doc = "an out-of-tree .ko instead" },
+	{ "params", FT_STR, O(mf_kmod, params), .doc = "module parameters: \"heartbeat=2\"" },
+	{ 0 },
+};
+static const struct field node_keys[] = {
+	{ "path", FT_IMGPATH, O(mf_node, path), true, .doc = "the node's path in the image" },
+	{ "type", FT_NODETYPE, O(mf_node, type), true, .doc = "c, b, pipe (p) or sock (s)", .values = node_types },
+	{ "major", FT_UINT, O(mf_node, major), .doc = "needed for c and b" },
+	{ "minor", FT_UINT, O(mf_node, minor), .doc = "needed for c and b" },
+	{ "mode", FT_MODE, O(mf_node, mode), .doc = MODE_DOC, .def = "0600 for c and b, 0644" },
+	{ "uid", FT_UINT, O(mf_node, uid), .def = "0" },
+	{ "gid", FT_UINT, O(mf_node, gid), .def = "0" },
+	{ 0 },
+};
+static const struct field dir_keys[] = {
+	{ "path", FT_IMGPATH, O(mf_dir, path), true, .doc = "the directory's path in the image" },
+	{ "mode", FT_MODE, O(mf_dir, mode), .doc = MODE_DOC, .def = "0755" },
+	{ "uid", FT_UINT, O(mf_dir, uid), .def = "0" },
+	{ "gid", FT_UINT, O(mf_dir, gid), .def = "0" },
+	{ 0 },
+};
+static const struct field symlink_keys[] = {
+	{ "path", FT_IMGPATH, O(mf_symlink, path), true, .doc = "the link's path in the image" },
+	{ "target", FT_STR, O(mf_symlink, target), true, .doc = "what it points to, as written" },
+	{ "uid", FT_UINT, O(mf_symlink, uid), .def = "0" },
+	{ "gid", FT_UINT, O(mf_symlink, gid), .def = "0" },
+	{ 0 },
+};
+static const struct field file_keys[] = {
+	{ "src", FT_STR, O(mf_file, src), .doc = "relative to the manifest; ending in / copies a whole tree" }, /* made absolute in check_file */
+	{ "dest", FT_IMGPATH, O(mf_file, dest), .doc = "the path in the image" },
+	{ "content", FT_RAWSTR, O(mf_file, content), .doc = "the file's bytes instead of src (not ${VAR}-expanded)" },
+	{ "mode", FT_MODE, O(mf_file, mode), .doc = MODE_DOC, .def = "the source's mode; 0644 for content" },
+	{ "uid", FT_UINT, O(mf_file, uid), .def = "0" },
+	{ "gid", FT_UINT, O(mf_file, gid), .def = "0" },
+	{ 0 },
+};
+static const struct field kernel_keys[] = {
+	{ "version", FT_STR, K(version), .doc = "host (uname -r), latest, a release, or ${KVER}" },
+	{ "modules", FT_HOSTPATH, K(modules), .doc = "the directory holding <version>/, e.g. $INSTALL_MOD_PATH/lib/modules", .def = "/lib/modules in the sysroot" },
+	{ "firmware", FT_HOSTPATH, K(firmware), .doc = "where modules' firmware is found (firmware that is missing is one warning for the image, -v lists it)", .def = "/lib/firmware in the sysroot" },
+	{ "decompress", FT_BOOL, K(decompress), .doc = "store .ko.xz/.zst/.gz modules unpacked", .def = "false" },
+	{ "tree", FT_HOSTPATH, K(tree), .doc = "a kernel build directory: its release, its modules (never installed) and its image; not with version or modules (see *Kernel build trees*)",
+	  .loc = LOC(K(tree_loc)) },
+	{ "share", FT_ENUM, K(share), .doc = "9p: the tree's modules are shared with the guest at boot instead of packed (needs tree)",
+	  .values = share_words, .noun = "kernel.share", .loc = LOC(K(share_loc)) },
+	{ 0 },
+};
+static const struct field step_keys[] = {
+	{ "run", FT_RAWSTR, O(mf_step, run), true, .doc = "a shell command, run as its own sh -c (not ${VAR}-expanded)" },
+	{ 0 },
+};
+static const struct field init_keys[] = {
+	{ "exec", FT_IMGPATH, O(mf_init, exec), .doc = "hand PID 1 to this program of the image instead of a generated /init" },
+	{ "mounts", FT_STRLIST, O(mf_init, mounts), .doc = "mounted in dependency order, whatever the order here", .values = manifest_mount_names, .noun = "mount" },
+	{ "modules", FT_BOOL, 0, .doc = "load: insmod the kmods closure at boot; none: only pack them", .def = "none", .values = load_words, .read = read_load },
+	{ "env", FT_STRLIST, O(mf_init, env), .doc = "a map, or a list of NAME=VALUE", .read = read_env,
+	  .schema = "{\"oneOf\": [{\"type\": \"object\", \"propertyNames\": {\"pattern\": \"^(?!rdc_|IFS$)[A-Za-z0-9_]+$\"},"
+		    " \"additionalProperties\": {\"type\": [\"string\", \"number\", \"boolean\"]}},"
+		    " {\"type\": \"array\", \"items\": {\"type\": \"string\", \"pattern\": \"^(?!rdc_|IFS=)[A-Za-z0-9_]+=\"}}]}" },
+	{ "hostname", FT_STR, O(mf_init, hostname), .doc = "the guest's host name" },
+	{ "steps", FT_LIST, O(mf_init, steps), .doc = "commands run in order; the first failure stops the rest", .sub = step_keys,
+	  .shorthand = "run", .elem_size = sizeof(struct mf_step), .item_loc = O(mf_step, loc) },
+	{ "on_exit", FT_ENUM, O(mf_init, on_exit), .doc = "what /init does when the steps end", .def = "poweroff", .values = on_exit_words },
+	{ 0 },
+};
+static const struct field compression_keys[] = {
+	{ "algo", FT_ENUM, O(mf_output, algo), .doc = "the compressor", .def = "from the suffix", .values = algo_words, .noun = "compression" },
+	{ "level", FT_INT, O(mf_output, level), .doc = "the compressor's level", .def = "the compressor's default", .loc = LOC(O(mf_output, level_loc)) },
+	{ 0 },
+};
+static const struct field output_keys[] = {
+	{ "path", FT_HOSTPATH, O(mf_output, path), .doc = "the image; the suffix names the format", .def = "<manifest name>.cpio.zst" },
+	{ "format", FT_ENUM, O(mf_output, format), .doc = "the format, when the suffix does not say it", .values = format_words, .noun = "output format" },
+	{ "compression", FT_MAP, 0, .doc = "an algo, or {algo, level}", .sub = compression_keys, .shorthand = "algo" },
+	{ "single_segment", FT_BOOL, O(mf_output, single_segment), .doc = "one compressed stream instead of cached segments", .def = "false" },
+	{ 0 },
+};
+static const struct field qemu_keys[] = {
+	{ "memory", FT_STR, O(mf_qemu, memory), .doc = "as -m takes it: 512M, 1G", .def = "256M",
+	  .schema = "{\"anyOf\": [{\"type\": \"string\", \"pattern\": \"^0*[1-9][0-9]*[kKmMgGtT]?$\"}, {\"type\": \"integer\", \"minimum\": 1}]}" },
+	{ "args", FT_STRLIST, O(mf_qemu, args), .doc = "more QEMU arguments, one word per item" },
+	{ "kernel", FT_HOSTPATH, O(mf_qemu, kernel), .doc = "the kernel image to boot", .def = "/boot/vmlinuz-<version>" },
+	{ "append", FT_STR, O(mf_qemu, append), .doc = "more of the kernel command line" },
+	{ "smp", FT_INT, O(mf_qemu, smp), .doc = "CPUs", .def = "1" },
+	{ "timeout", FT_INT, O(mf_qemu, timeout), .doc = "seconds; 0: none", .def = "300" },
+	{ 0 },
 };
 
-static const char *const known_arches[] = { "x86_64", "aarch64", "riscv64", "i386", "arm", "ppc64le", "s390x", NULL };
+static const char *const console_schema =
+	"{\"anyOf\": [{\"type\": \"string\"}, {\"type\": \"array\", \"items\": {\"type\": \"string\"}}]}";
+static const struct field expect_keys[] = {
+	{ "status", FT_INT, O(mf_expect, status), .doc = "the status /init must report (0..255)", .def = "0 unless outcome is given",
+	  .schema = "{\"type\": \"integer\", \"minimum\": 0, \"maximum\": 255}" },
+	{ "outcome", FT_ENUM, O(mf_expect, outcome), .doc = "how the guest must end instead of reporting a status", .values = outcome_words,
+	  .noun = "outcome" },
+	{ "console", FT_STRLIST, O(mf_expect, console), .doc = "POSIX extended regexes, each matching some console line (kept as written)",
+	  .read = read_console, .schema = console_schema },
+	{ "not_console", FT_STRLIST, O(mf_expect, not_console), .doc = "regexes no console line may match", .read = read_console,
+	  .schema = console_schema },
+	{ 0 },
+};
+
+/* The top level.  rdc: is required of the top file only (read_document). */
+static const struct field top_keys[] = {
+	{ "rdc", FT_SPECIAL, 0, true, .doc = "the manifest's version: 1", .read = read_version, .schema = "{\"enum\": [1, \"1\"]}" },
+	{ "include", FT_SPECIAL, 0, .doc = "manifests merged first, relative to this one: their lists come first, this file's scalars win; cycles are an error",
+	  .read = read_nothing, .schema = "{\"anyOf\": [{\"type\": \"string\"}, {\"type\": \"array\", \"items\": {\"type\": \"string\"}}]}" },
+	{ "arch", FT_ENUM, M(arch), .doc = "the image's architecture", .def = "the host's", .values = arch_names, .loc = LOC(M(arch_loc)) },
+	{ "sysroot", FT_HOSTPATH, M(sysroot), .doc = "where binaries, libraries, modules and firmware come from (nothing of the host leaks in)", .def = "/", .loc = LOC(M(sysroot_loc)) },
+	{ "kernel", FT_MAP, M(kernel), .doc = "the kernel the modules are for", .sub = kernel_keys, .loc = LOC(M(kernel.loc)), .check = check_kernel,
+	  .extra = "\"not\": {\"anyOf\": [{\"required\": [\"tree\", \"version\"]}, {\"required\": [\"tree\", \"modules\"]}]},"
+		   " \"dependentRequired\": {\"share\": [\"tree\"]}" },
+	{ "epoch", FT_EPOCH, M(epoch), .doc = "the mtime of every entry, in seconds (SOURCE_DATE_EPOCH wins)", .def = "0" },
+	{ "binaries", FT_LIST, M(binaries), .doc = "programs with their shared-library closure", .sub = binary_keys, .shorthand = "path",
+	  .elem_size = sizeof(struct mf_binary), .item_loc = O(mf_binary, loc), .check = check_binary,
+	  .exclusive = ONE_OF("path", "src"), .extra = "\"dependentRequired\": {\"src\": [\"dest\"]}" },
+	{ "libraries", FT_LIST, M(libraries), .doc = "dlopen()ed libraries DT_NEEDED cannot show", .sub = library_keys, .shorthand = "name",
+	  .elem_size = sizeof(struct mf_library), .item_loc = O(mf_library, loc) },
+	{ "kmods", FT_LIST, M(kmods), .doc = "kernel modules with their dependencies, softdeps and firmware", .sub = kmod_keys, .shorthand = "name",
+	  .elem_size = sizeof(struct mf_kmod), .item_loc = O(mf_kmod, loc), .check = check_kmod, .exclusive = ONE_OF("name", "path") },
+	{ "nodes", FT_LIST, M(nodes), .doc = "device nodes, FIFOs and sockets (building needs no root)", .sub = node_keys,
+	  .elem_size = sizeof(struct mf_node), .item_loc = O(mf_node, loc), .check = check_node,
+	  .extra = "\"if\": {\"required\": [\"type\"], \"properties\": {\"type\": {\"enum\": [\"c\", \"b\"]}}},"
+		   " \"then\": {\"required\": [\"major\", \"minor\"], \"properties\": {\"major\": {\"maximum\": 4095}, \"minor\": {\"maximum\": 1048575}}}" },
+	{ "dirs", FT_LIST, M(dirs), .doc = "directories", .sub = dir_keys, .shorthand = "path",
+	  .elem_size = sizeof(struct mf_dir), .item_loc = O(mf_dir, loc), .init = init_dir },
+	{ "symlinks", FT_LIST, M(symlinks), .doc = "symbolic links", .sub = symlink_keys,
+	  .elem_size = sizeof(struct mf_symlink), .item_loc = O(mf_symlink, loc) },
+	{ "files", FT_LIST, M(files), .doc = "files from the host or inline, and whole trees", .sub = file_keys,
+	  .elem_size = sizeof(struct mf_file), .item_loc = O(mf_file, loc), .init = init_file, .check = check_file,
+	  .exclusive = ONE_OF("src", "content"), .extra = "\"required\": [\"dest\"]" },
+	{ "init", FT_MAP, M(init), .doc = "the generated /init (none, or no init:, means no /init)", .sub = init_keys,
+	  .loc = LOC(M(init.loc)), .read = read_init, .alt = "{\"const\": \"none\"}" },
+	{ "output", FT_MAP, M(output), .doc = "a path, or a mapping", .sub = output_keys, .shorthand = "path", .loc = LOC(M(output.loc)) },
+	{ "qemu", FT_MAP, M(qemu), .doc = "how rdc run boots it", .sub = qemu_keys, .loc = LOC(M(qemu.loc)), .check = check_qemu },
+	{ "expect", FT_MAP, M(expect), .doc = "how the guest must end for rdc run and rdc test to pass", .sub = expect_keys,
+	  .loc = LOC(M(expect.loc)), .read = read_expect, .check = check_expect, .extra = "\"not\": {\"required\": [\"status\", \"outcome\"]}" },
+	{ 0 },
+};
+
+/* ---- the top level ----------------------------------------------------- */
 
 static int read_file_into(struct reader *parent, struct manifest *m, const char *path, yaml_node_t *at);
 
@@ -944,97 +1016,6 @@ static void read_includes(struct reader *r, yaml_node_t *v)
 			read_includes(r, node(r, *it));
 }
 
-static void read_version(struct reader *r, yaml_node_t *v)
-{
-	if (!expect_kind(r, v, YAML_SCALAR_NODE, "rdc"))
-		return;
-	if (strcmp(scalar(v), "1")) {
-		error_at(r, v, "this rdc reads manifests of version 1: rdc: 1", "unsupported manifest version '%s'", scalar(v));
-		return;
-	}
-	r->m->version = 1;
-}
-
-static void read_top_scalar(struct reader *r, const char *key, yaml_node_t *v)
-{
-	struct manifest *m = r->m;
-	if (!expect_kind(r, v, YAML_SCALAR_NODE, key))
-		return;
-	char *s = expand(r, v, key);
-	if (!s)
-		return;
-	if (!strcmp(key, "arch")) {
-		if (!one_of(s, known_arches))
-			error_at(r, v, "x86_64, aarch64, riscv64, i386, arm, ppc64le, s390x", "unknown arch '%s'", s);
-		free(m->arch);
-		m->arch = s;
-		m->arch_loc = node_loc(r, v);
-	} else if (!strcmp(key, "sysroot")) {
-		free(m->sysroot);
-		m->sysroot = host_path(r, s);
-		m->sysroot_loc = node_loc(r, v);
-		free(s);
-	} else { /* epoch */
-		unsigned long e;
-		if (!parse_number(s, 10, 0xffffffffUL, &e)) /* cpio's mtime is 32 bits: more would wrap */
-			error_at(r, v, "cpio stores 32-bit times: 0 to 4294967295 (2106)",
-				 "epoch must be seconds since 1970, not '%s'", s);
-		else
-			m->epoch = (long long)e;
-		free(s);
-	}
-}
-
-/* qemu.memory as QEMU's -m takes it: a number, optionally k/M/G/T. */
-static void check_memory(struct reader *r, yaml_node_t *map)
-{
-	const char *mem = r->m->qemu.memory;
-	if (!mem || map->type != YAML_MAPPING_NODE)
-		return;
-	size_t digits = strspn(mem, "0123456789");
-	bool ok = digits > 0 && (!mem[digits] || (strchr("kKmMgGtT", mem[digits]) && !mem[digits + 1]));
-	if (ok && strtoull(mem, NULL, 10) > 0)
-		return;
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++)
-		if (!strcmp(scalar(node(r, p->key)), "memory"))
-			error_at(r, node(r, p->value), "e.g. 256M or 1G (a number with an optional k, M, G or T)",
-				 "memory '%s' is not a size QEMU takes", mem);
-}
-
-static void read_top_key(struct reader *r, yaml_node_t *k, yaml_node_t *v)
-{
-	const char *key = scalar(k);
-	for (const struct section *s = sections; s->key; s++)
-		if (!strcmp(key, s->key)) {
-			read_section(r, s, v);
-			return;
-		}
-	if (!strcmp(key, "rdc"))
-		read_version(r, v);
-	else if (!strcmp(key, "include"))
-		; /* read first, see read_document */
-	else if (!strcmp(key, "arch") || !strcmp(key, "sysroot") || !strcmp(key, "epoch"))
-		read_top_scalar(r, key, v);
-	else if (!strcmp(key, "kernel"))
-		read_kernel(r, v);
-	else if (!strcmp(key, "init"))
-		read_init(r, v);
-	else if (!strcmp(key, "output"))
-		read_output(r, v);
-	else if (!strcmp(key, "expect"))
-		read_expect(r, v);
-	else if (!strcmp(key, "qemu")) {
-		r->m->qemu.loc = node_loc(r, v);
-		if (expect_kind(r, v, YAML_MAPPING_NODE, "qemu"))
-			map_fields(r, v, qemu_fields, &r->m->qemu, "qemu", NULL);
-		check_memory(r, v);
-	} else {
-		const char *best = diag_closest(key, manifest_top_keys, (int)(sizeof(manifest_top_keys) / sizeof(*manifest_top_keys)) - 1);
-		char *hint = best ? xasprintf("did you mean '%s'?", best) : NULL;
-		error_at(r, k, hint, "unknown key '%s'", key);
-		free(hint);
-	}
-}
 
 static void read_document(struct reader *r, bool top)
 {
@@ -1048,14 +1029,10 @@ static void read_document(struct reader *r, bool top)
 	if (!expect_kind(r, root, YAML_MAPPING_NODE, "a manifest"))
 		return;
 	bool has_version = false;
-	yaml_node_pair_t *pairs = root->data.mapping.pairs.start, *end = root->data.mapping.pairs.top;
-	bool *dup = duplicate_keys(r, root);
-	for (yaml_node_pair_t *p = pairs; p < end; p++) {
+	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = node(r, p->key);
-		if (!expect_kind(r, k, YAML_SCALAR_NODE, "a key"))
+		if (k->type != YAML_SCALAR_NODE)
 			continue;
-		if (dup && dup[p - pairs])
-			error_at(r, k, NULL, "duplicate key '%s'", scalar(k));
 		if (!strcmp(scalar(k), "rdc"))
 			has_version = true;
 		if (!strcmp(scalar(k), "include"))
@@ -1063,10 +1040,7 @@ static void read_document(struct reader *r, bool top)
 	}
 	if (!has_version && top)
 		error_at(r, root, "a manifest starts with: rdc: 1", "the manifest does not say its version (rdc: 1)");
-	free(dup);
-	for (yaml_node_pair_t *p = pairs; p < end; p++)
-		if (node(r, p->key)->type == YAML_SCALAR_NODE)
-			read_top_key(r, node(r, p->key), node(r, p->value));
+	map_fields(r, root, top_keys, r->m, NULL, false);
 }
 
 static const char *intern(struct strlist *names, const char *s)
@@ -1313,69 +1287,281 @@ static void free_strv(char **v, size_t n)
 	free(v);
 }
 
+/* Everything a table's rows own, from base. */
+static void free_fields(const struct field *fields, void *base)
+{
+	for (const struct field *f = fields; f->key; f++) {
+		char *at = (char *)base + f->off;
+		switch (f->type) {
+		case FT_STR:
+		case FT_RAWSTR:
+		case FT_IMGPATH:
+		case FT_HOSTPATH:
+		case FT_ENUM:
+			free(*(char **)at);
+			break;
+		case FT_STRLIST:
+			free_strv(*(char ***)at, *(size_t *)(at + sizeof(char **)));
+			break;
+		case FT_MAP:
+			free_fields(f->sub, at);
+			break;
+		case FT_LIST: {
+			char *arr = *(char **)at;
+			size_t n = *(size_t *)(at + sizeof(void *));
+			for (size_t i = 0; i < n; i++)
+				free_fields(f->sub, arr + i * f->elem_size);
+			free(arr);
+			break;
+		}
+		default:
+			break;
+		}
+	}
+}
+
 void manifest_free(struct manifest *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->nbinaries; i++) {
-		free(m->binaries[i].path);
-		free(m->binaries[i].src);
-		free(m->binaries[i].dest);
-	}
-	for (size_t i = 0; i < m->nlibraries; i++)
-		free(m->libraries[i].name);
-	for (size_t i = 0; i < m->nkmods; i++) {
-		free(m->kmods[i].name);
-		free(m->kmods[i].path);
-		free(m->kmods[i].params);
-	}
-	for (size_t i = 0; i < m->nnodes; i++)
-		free(m->nodes[i].path);
-	for (size_t i = 0; i < m->ndirs; i++)
-		free(m->dirs[i].path);
-	for (size_t i = 0; i < m->nsymlinks; i++) {
-		free(m->symlinks[i].path);
-		free(m->symlinks[i].target);
-	}
-	for (size_t i = 0; i < m->nfiles; i++) {
-		free(m->files[i].src);
-		free(m->files[i].dest);
-		free(m->files[i].content);
-	}
-	for (size_t i = 0; i < m->init.nsteps; i++)
-		free(m->init.steps[i].run);
-	free(m->binaries);
-	free(m->libraries);
-	free(m->kmods);
-	free(m->nodes);
-	free(m->dirs);
-	free(m->symlinks);
-	free(m->files);
-	free(m->init.steps);
-	free(m->init.exec);
-	free_strv(m->init.mounts, m->init.nmounts);
-	free_strv(m->init.env, m->init.nenv);
-	free(m->init.hostname);
-	free(m->init.on_exit);
-	free(m->output.path);
-	free(m->output.format);
-	free(m->output.algo);
-	free_strv(m->qemu.args, m->qemu.nargs);
-	free(m->qemu.memory);
-	free(m->qemu.kernel);
-	free(m->qemu.append);
-	free(m->expect.outcome);
-	free_strv(m->expect.console, m->expect.nconsole);
-	free_strv(m->expect.not_console, m->expect.nnot_console);
-	free(m->kernel.version);
-	free(m->kernel.modules);
-	free(m->kernel.firmware);
-	free(m->kernel.tree);
-	free(m->kernel.share);
-	free(m->arch);
-	free(m->sysroot);
+	free_fields(top_keys, m);
 	free(m->path);
 	free(m->dir);
 	sl_release(&m->file_names);
 	free(m);
+}
+
+/* ---- the schema and the reference, from the table ------------------------ */
+
+static void json_str(struct strbuf *o, const char *s)
+{
+	sb_addch(o, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			sb_addch(o, '\\');
+		sb_addch(o, *s);
+	}
+	sb_addch(o, '"');
+}
+
+static void json_words(struct strbuf *o, const char *const *w)
+{
+	sb_adds(o, "[");
+	for (int i = 0; w[i]; i++) {
+		sb_adds(o, i ? ", " : "");
+		json_str(o, w[i]);
+	}
+	sb_adds(o, "]");
+}
+
+static void indent(struct strbuf *o, int depth)
+{
+	sb_addch(o, '\n');
+	for (int i = 0; i < depth; i++)
+		sb_adds(o, "  ");
+}
+
+static void schema_value(struct strbuf *o, const struct field *f, int depth);
+
+/* The schema of a mapping of `fields`; `extra` members appended. */
+static void schema_object(struct strbuf *o, const struct field *fields, const struct field *owner, int depth)
+{
+	sb_adds(o, "{");
+	indent(o, depth + 1);
+	sb_adds(o, "\"type\": \"object\", \"additionalProperties\": false,");
+	bool any = false;
+	for (const struct field *f = fields; f->key; f++)
+		any |= f->required;
+	if (any) {
+		indent(o, depth + 1);
+		sb_adds(o, "\"required\": [");
+		int n = 0;
+		for (const struct field *f = fields; f->key; f++)
+			if (f->required) {
+				sb_adds(o, n++ ? ", " : "");
+				json_str(o, f->key);
+			}
+		sb_adds(o, "],");
+	}
+	if (owner && owner->exclusive) {
+		indent(o, depth + 1);
+		sb_adds(o, "\"oneOf\": [");
+		for (int i = 0; owner->exclusive[i]; i++) {
+			sb_adds(o, i ? ", " : "");
+			sb_adds(o, "{\"required\": [");
+			json_str(o, owner->exclusive[i]);
+			sb_adds(o, "]}");
+		}
+		sb_adds(o, "],");
+	}
+	if (owner && owner->extra) {
+		indent(o, depth + 1);
+		sb_addf(o, "%s,", owner->extra);
+	}
+	indent(o, depth + 1);
+	sb_adds(o, "\"properties\": {");
+	for (const struct field *f = fields; f->key; f++) {
+		indent(o, depth + 2);
+		json_str(o, f->key);
+		sb_adds(o, ": ");
+		schema_value(o, f, depth + 2);
+		if (f[1].key)
+			sb_addch(o, ',');
+	}
+	indent(o, depth + 1);
+	sb_adds(o, "}");
+	indent(o, depth);
+	sb_adds(o, "}");
+}
+
+static void schema_description(struct strbuf *o, const struct field *f)
+{
+	if (!f->doc && !f->def)
+		return;
+	struct strbuf d = STRBUF_INIT;
+	sb_adds(&d, f->doc ? f->doc : "");
+	if (f->def)
+		sb_addf(&d, "%s(default: %s)", f->doc ? " " : "", f->def);
+	sb_adds(o, "\"description\": ");
+	json_str(o, d.buf);
+	sb_adds(o, ", ");
+	sb_release(&d);
+}
+
+/* A scalar form's schema: the type's own. */
+static void schema_scalar(struct strbuf *o, const struct field *f)
+{
+	switch (f->type) {
+	case FT_IMGPATH:
+		sb_adds(o, "\"type\": \"string\", \"pattern\": \"^(/|\\\\$\\\\{)\"");
+		break;
+	case FT_MODE: /* unquoted, YAML 1.1 reads 0644 as a number */
+		sb_adds(o, "\"anyOf\": [{\"type\": \"string\", \"pattern\": \"^(0[oO])?0*[0-7]{1,4}$\"},"
+			   " {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 4095}]");
+		break;
+	case FT_UINT:
+	case FT_EPOCH: /* both 32 bits */
+		sb_adds(o, "\"type\": \"integer\", \"minimum\": 0, \"maximum\": 4294967295");
+		break;
+	case FT_INT:
+		sb_adds(o, "\"type\": \"integer\", \"minimum\": 0, \"maximum\": 2147483647");
+		break;
+	case FT_BOOL:
+		if (f->values) {
+			sb_adds(o, "\"enum\": ");
+			json_words(o, f->values());
+		} else {
+			sb_adds(o, "\"type\": \"boolean\"");
+		}
+		break;
+	case FT_ENUM:
+	case FT_NODETYPE:
+		sb_adds(o, "\"enum\": ");
+		json_words(o, f->values());
+		break;
+	default:
+		sb_adds(o, "\"type\": \"string\"");
+		break;
+	}
+}
+
+static void schema_value(struct strbuf *o, const struct field *f, int depth)
+{
+	sb_adds(o, "{ ");
+	schema_description(o, f);
+	if (f->schema) {
+		sb_adds(o, "\"allOf\": [");
+		sb_adds(o, f->schema);
+		sb_adds(o, "] }");
+		return;
+	}
+	switch (f->type) {
+	case FT_STRLIST: {
+		struct strbuf one = STRBUF_INIT;
+		if (f->values) {
+			sb_adds(&one, "{\"enum\": ");
+			json_words(&one, f->values());
+			sb_adds(&one, "}");
+		}
+		sb_addf(o, "\"anyOf\": [%s, {\"type\": \"array\", \"items\": %s}] }",
+			f->values ? one.buf : "{\"type\": \"string\", \"pattern\": \"^[^ \\\\t]*$\"}",
+			f->values ? one.buf : "{\"type\": \"string\"}");
+		sb_release(&one);
+		return;
+	}
+	case FT_MAP:
+	case FT_LIST: {
+		const struct field *sf = f->shorthand ? find_field(f->sub, f->shorthand) : NULL;
+		bool alt = sf || f->alt;
+		if (f->type == FT_LIST)
+			sb_adds(o, alt ? "\"type\": \"array\", \"items\": { \"oneOf\": [" : "\"type\": \"array\", \"items\": ");
+		else
+			sb_adds(o, alt ? "\"oneOf\": [" : "\"allOf\": [");
+		if (sf) {
+			sb_adds(o, "{ ");
+			schema_scalar(o, sf);
+			sb_adds(o, " }, ");
+		} else if (f->alt) {
+			sb_addf(o, "%s, ", f->alt);
+		}
+		schema_object(o, f->sub, f, depth + 1);
+		sb_adds(o, f->type == FT_MAP ? "]" : alt ? "] }" : "");
+		sb_adds(o, " }");
+		return;
+	}
+	default:
+		schema_scalar(o, f);
+		sb_adds(o, " }");
+	}
+}
+
+void manifest_schema(struct strbuf *out)
+{
+	sb_adds(out, "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n"
+		     "  \"$id\": \"https://rdc.invalid/manifest.schema.json\",\n"
+		     "  \"title\": \"rdc manifest, version 1\",\n"
+		     "  \"description\": \"Generated from the key table in compiler/manifest/manifest.c by `make schema`: do not edit. "
+		     "Strings may use ${VAR} (expanded from the environment) except content and init steps.\",\n  \"allOf\": [");
+	schema_object(out, top_keys, NULL, 2);
+	sb_adds(out, "]\n}\n");
+}
+
+/* One key for the README: `key` (words): doc, required (default X), and a
+ * mapping's own keys after a dash. */
+static void reference_key(struct strbuf *o, const struct field *f, bool name)
+{
+	if (name)
+		sb_addf(o, "`%s`", f->key);
+	if (f->values && f->type != FT_STRLIST) {
+		sb_adds(o, name ? " (" : "");
+		for (const char *const *w = f->values(); *w; w++)
+			sb_addf(o, "%s`%s`", w == f->values() ? "" : "\\|", *w);
+		sb_adds(o, name ? ")" : "; ");
+	}
+	if (f->doc)
+		sb_addf(o, "%s%s", name ? ": " : "", f->doc);
+	if (f->required)
+		sb_adds(o, ", required");
+	if (f->def)
+		sb_addf(o, " (default %s)", f->def);
+	if (f->type != FT_MAP && f->type != FT_LIST)
+		return;
+	sb_adds(o, " — ");
+	if (f->shorthand)
+		sb_addf(o, "a scalar is its `%s`; ", f->shorthand);
+	for (const struct field *s = f->sub; s->key; s++) {
+		sb_adds(o, s == f->sub ? "" : "; ");
+		reference_key(o, s, true);
+	}
+}
+
+/* The README's key reference: a markdown table, one row per top-level key. */
+void manifest_reference(struct strbuf *out)
+{
+	sb_adds(out, "| key | value |\n|---|---|\n");
+	for (const struct field *f = top_keys; f->key; f++) {
+		sb_addf(out, "| `%s` | ", f->key);
+		reference_key(out, f, false);
+		sb_adds(out, " |\n");
+	}
 }

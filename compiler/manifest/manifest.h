@@ -72,7 +72,7 @@ struct mf_step {
 struct mf_init {
 	bool present;       /* an init: section exists (else no /init is made) */
 	char *exec;         /* init: {exec: PATH} hands PID 1 to PATH */
-	char **mounts;      /* proc, sysfs, devtmpfs, tmpfs, devpts, debugfs ... */
+	char **mounts;      /* names of manifest_mounts[] */
 	size_t nmounts;
 	bool load_modules;  /* modules: load */
 	char **env;         /* "KEY=VALUE" */
@@ -157,9 +157,21 @@ struct manifest *manifest_load_buffer(const char *name, const char *dir,
 				      const char *data, size_t len);
 void manifest_free(struct manifest *m);
 
-/* The manifest's top-level keys, for "did you mean" and the schema test. */
-extern const char *const manifest_top_keys[];
 /* The outcomes expect.outcome names (watchdog, panic, poweroff, timeout). */
 extern const char *const manifest_outcomes[];
+/* The JSON Schema of a manifest and the README's key reference (a markdown
+ * table), both written from the key table in manifest.c. */
+void manifest_schema(struct strbuf *out);
+void manifest_reference(struct strbuf *out);
+
+/* The mounts init.mounts may name, in the order /init mounts them: a mount
+ * point inside another filesystem comes after that filesystem.  The reader
+ * checks names against it and initgen writes the mounts from it (mounts.c). */
+struct mf_mount {
+	const char *name, *type, *dir, *opts;
+};
+extern const struct mf_mount manifest_mounts[];
+extern const size_t manifest_nmounts;
+const char *const *manifest_mount_names(void); /* NULL-terminated */
 
 #endif

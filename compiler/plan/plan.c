@@ -14,7 +14,6 @@
 #include <sys/vfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-#include "manifest/manifest.h"
 #include "lib/util.h"
 
 const char *const plan_seg_names[SEG_COUNT] = { "skeleton", "binaries", "libraries", "modules", "files", "init" };
@@ -257,7 +256,7 @@ int plan_add_file(struct plan *p, const char *dest, const char *src, int perm, u
 			   "%s is on a pseudo filesystem whose files have no size: it would be empty in the image", src);
 		return -1;
 	}
-	unsigned mode = perm == MODE_UNSET ? (st.st_mode & 07777) : (unsigned)perm;
+	unsigned mode = perm == PLAN_MODE_OF_SOURCE ? (st.st_mode & 07777) : (unsigned)perm;
 	struct cas_hash h = { 0 };
 	bool known = cas_index_lookup(p->cas, src, &st, &h);
 	if (add_file_hashed(p, dest, src, &h, (uint64_t)st.st_size, mode, uid, gid, seg, loc, origin) < 0)
@@ -323,9 +322,9 @@ static int add_tree_entry(struct plan *p, const char *dest, const char *src, con
 			  unsigned uid, unsigned gid, enum plan_seg seg, const struct loc *loc, const char *origin)
 {
 	if (S_ISDIR(st->st_mode))
-		return plan_add_tree(p, dest, src, MODE_UNSET, uid, gid, seg, loc, origin);
+		return plan_add_tree(p, dest, src, PLAN_MODE_OF_SOURCE, uid, gid, seg, loc, origin);
 	if (S_ISREG(st->st_mode))
-		return plan_add_file(p, dest, src, MODE_UNSET, uid, gid, seg, loc, origin);
+		return plan_add_file(p, dest, src, PLAN_MODE_OF_SOURCE, uid, gid, seg, loc, origin);
 	if (S_ISLNK(st->st_mode)) {
 		char buf[4096];
 		ssize_t n = readlink(src, buf, sizeof(buf) - 1);
@@ -371,7 +370,7 @@ int plan_add_tree(struct plan *p, const char *dest, const char *src, int perm, u
 	}
 	int rc = 0;
 	if (strcmp(dest, "/"))
-		rc = plan_add_dir(p, dest, perm == MODE_UNSET ? (st.st_mode & 07777) : (unsigned)perm, uid, gid,
+		rc = plan_add_dir(p, dest, perm == PLAN_MODE_OF_SOURCE ? (st.st_mode & 07777) : (unsigned)perm, uid, gid,
 				  loc, origin);
 	struct strlist names = STRLIST_INIT;
 	struct dirent *de;

@@ -46,7 +46,8 @@ void plan_free(struct plan *p);
  * conflict that names both origins. `dest` is normalised here. */
 int plan_add_dir(struct plan *p, const char *dest, unsigned perm, unsigned uid, unsigned gid,
 		 const struct loc *loc, const char *origin);
-int plan_add_file(struct plan *p, const char *dest, const char *src, int perm /* MODE_UNSET: src's */,
+#define PLAN_MODE_OF_SOURCE (-1) /* perm of plan_add_file/tree: the source's own */
+int plan_add_file(struct plan *p, const char *dest, const char *src, int perm,
 		  unsigned uid, unsigned gid, enum plan_seg seg, const struct loc *loc, const char *origin);
 int plan_add_blob(struct plan *p, const char *dest, const void *data, size_t len, unsigned perm,
 		  unsigned uid, unsigned gid, enum plan_seg seg, const struct loc *loc, const char *origin);

@@ -1,0 +1,30 @@
+/* rdc schema [--markdown] — not listed in rdc --help: the JSON Schema of a
+ * manifest (`make schema` writes it to schema/manifest.schema.json), or with
+ * --markdown the README's key reference, both from the manifest's key table. */
+#include <stdio.h>
+#include <string.h>
+#include "cli/cli.h"
+#include "manifest/manifest.h"
+
+static const char usage[] = "usage: rdc schema [--markdown]\n";
+
+int cmd_schema(int argc, char **argv)
+{
+	bool markdown = argc == 2 && !strcmp(argv[1], "--markdown");
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (argc > 2 || (argc == 2 && !markdown)) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	struct strbuf out = STRBUF_INIT;
+	if (markdown)
+		manifest_reference(&out);
+	else
+		manifest_schema(&out);
+	fputs(out.buf, stdout);
+	sb_release(&out);
+	return 0;
+}

@@ -296,11 +296,11 @@ struct cas *cas_open_existing(const char *dir)
 	return open_dir(d, false);
 }
 
-struct cas *cas_open(const char *dir)
+struct cas *cas_open_why(const char *dir, struct strbuf *why)
 {
 	char *d = dir ? xstrdup(dir) : default_dir();
 	if (!d) {
-		diag_fail("no cache directory: set RDC_CACHE_DIR or HOME");
+		sb_adds(why, "no cache directory: set RDC_CACHE_DIR or HOME");
 		return NULL;
 	}
 	static const char *const subdirs[] = { "objects", "memo", "segments" };
@@ -309,12 +309,22 @@ struct cas *cas_open(const char *dir)
 		int rc = mkdir_p(sub, 0755);
 		free(sub);
 		if (rc < 0) {
-			diag_fail("cannot create the cache in %s: %s", d, strerror(errno));
+			sb_addf(why, "cannot create the cache in %s: %s", d, strerror(errno));
 			free(d);
 			return NULL;
 		}
 	}
 	return open_dir(d, true); /* the index is read when first needed: memos and probes do without it */
+}
+
+struct cas *cas_open(const char *dir)
+{
+	struct strbuf why = STRBUF_INIT;
+	struct cas *c = cas_open_why(dir, &why);
+	if (!c)
+		diag_error(NULL, NULL, "%s", why.buf);
+	sb_release(&why);
+	return c;
 }
 
 void cas_close(struct cas *c)

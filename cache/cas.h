@@ -29,6 +29,9 @@ struct cas;
 
 /* dir NULL: the default location.  Returns NULL (with a message) on failure. */
 struct cas *cas_open(const char *dir);
+/* The same, silent: NULL with the reason in `why`, for a caller that can do
+ * without a cache (rdc deps, rdc kmods) and says so as a warning. */
+struct cas *cas_open_why(const char *dir, struct strbuf *why);
 /* The cache if it exists, never creating it (NULL otherwise, silently). */
 struct cas *cas_open_existing(const char *dir);
 /* Saves the stat index if it changed. */

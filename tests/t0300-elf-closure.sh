@@ -211,4 +211,10 @@ else
 	test_skip 'a closure memo is not trusted while its input is fresh' 'no strace'
 fi
 
+test_expect_success 'rdc deps with no cache directory: a warning, the closure, exit 0' '
+	env -u HOME -u RDC_CACHE_DIR -u XDG_CACHE_HOME "$RDC" deps /bin/true >out 2>err &&
+	expect_grep "libc.so.6" out &&
+	expect_grep "^rdc: warning: no cache directory" err && ! grep -q "error" err
+'
+
 test_done

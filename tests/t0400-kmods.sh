@@ -28,6 +28,12 @@ test_expect_success 'a broad sample: rdc has everything modprobe --show-depends 
 	done < sample
 '
 
+test_expect_success 'rdc kmods with no cache directory: a warning, the closure, exit 0' '
+	env -u HOME -u RDC_CACHE_DIR -u XDG_CACHE_HOME "$RDC" kmods --kver $KVER vfat >out 2>err &&
+	expect_grep "/vfat.ko" out &&
+	expect_grep "^rdc: warning: no cache directory" err && ! grep -q "error" err
+'
+
 test_expect_success 'btrfs pulls the crc32c implementations through libcrc32c and its own softdeps' '
 	"$RDC" kmods --kver $KVER btrfs > out &&
 	expect_grep "/crc32c_generic.ko$" out && expect_grep "/crc32c-intel.ko$" out &&

@@ -23,6 +23,10 @@ int cmd_extract(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_schema(int argc, char **argv); /* hidden: make schema */
 
+/* The default cache, or NULL after a warning (common.c). */
+struct cas;
+struct cas *cli_cache_or_none(void);
+
 /* Shared by the commands that print image entries (ls.c). */
 #include <stdio.h>
 const char *entry_type_name(unsigned mode); /* "file", "dir", "symlink", "char" ... */

@@ -65,7 +65,7 @@ int cmd_deps(int argc, char **argv)
 		fputs(deps_usage, stderr);
 		return 2;
 	}
-	struct cas *cas = cas_open(NULL);
+	struct cas *cas = cli_cache_or_none();
 	struct elf_ctx *e = elf_ctx_new(sysroot, arch, cas);
 	struct elf_closure c = { 0 };
 	int rc = e ? 0 : 1;

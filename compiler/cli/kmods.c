@@ -128,7 +128,7 @@ int cmd_kmods(int argc, char **argv)
 	char *rel = tree ? modclosure_tree_kver(tree, NULL) : modclosure_kver(moddir, kver, NULL);
 	if (!rel)
 		return 1;
-	struct cas *cas = cas_open(NULL);
+	struct cas *cas = cli_cache_or_none();
 	struct modclosure_opts o = { .moddir = tree ? tree : moddir, .kver = rel, .tree = tree != NULL,
 				     .firmware = fwdir, .decompress = decompress, .cas = cas };
 	int rc = kmods_run(&o, argv + optind, argc - optind, dest, fw);

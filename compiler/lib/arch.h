@@ -12,11 +12,18 @@ struct arch {
 	int machine, elfclass;     /* EM_*, ELFCLASS32/64 */
 	const char *multiarch;     /* x86_64-linux-gnu: /lib/<multiarch> */
 	const char *platform;      /* $PLATFORM in DT_RPATH/DT_RUNPATH */
+	const char *musl;          /* musl's LDSO_ARCH: /lib/ld-musl-<musl>.so.1 */
+	const char *glibc_ldso;    /* where glibc puts its loader */
 	const char *qemu;          /* qemu-system-x86_64 */
 	const char *qemu_package;  /* the Debian package that has it */
 	const char *qemu_machine;  /* -M, or NULL for QEMU's default */
 	const char *qemu_cpu_tcg;  /* -cpu under TCG, or NULL for QEMU's default */
 	const char *console;       /* the serial port's name in the guest */
+	const char *kernel_image;  /* what a kernel build leaves to boot, in its tree */
+	/* on the kernel command line first: a loaded host (CI) stalls TCG's
+	 * vCPU long enough that x86's IO-APIC timer check fails and the kernel
+	 * panics ("IO-APIC + timer doesn't work!") before /init runs */
+	const char *qemu_append;
 };
 
 /* By name or alias; NULL when unknown. */

@@ -24,9 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 #include <xxhash.h>
+#include "lib/arch.h"
 #include "lib/diag.h"
 #include "resolve/elfdeps.h"
 
@@ -34,50 +34,15 @@
 #define MAX_INTERP_DEPTH 4
 #define NT_FDO_DLOPEN 0x407c0c0a
 
-/* musl: musl's LDSO_ARCH, the ARCH of /lib/ld-musl-ARCH.so.1; glibc_ldso:
- * where glibc puts its loader.  Together they tell which libc a sysroot has
- * when no program names its loader (a `libraries:` root). */
-struct arch_desc {
-	const char *name, *alias;
-	int machine, cls;
-	const char *multiarch, *platform, *musl, *glibc_ldso;
-};
-
-static const struct arch_desc arches[] = {
-	{ "x86_64", "amd64", EM_X86_64, ELFCLASS64, "x86_64-linux-gnu", "x86_64", "x86_64", "/lib64/ld-linux-x86-64.so.2" },
-	{ "aarch64", "arm64", EM_AARCH64, ELFCLASS64, "aarch64-linux-gnu", "aarch64", "aarch64", "/lib/ld-linux-aarch64.so.1" },
-	{ "riscv64", NULL, EM_RISCV, ELFCLASS64, "riscv64-linux-gnu", "riscv64", "riscv64", "/lib/ld-linux-riscv64-lp64d.so.1" },
-	{ "i386", "i686", EM_386, ELFCLASS32, "i386-linux-gnu", "i686", "i386", "/lib/ld-linux.so.2" },
-	{ "arm", "armhf", EM_ARM, ELFCLASS32, "arm-linux-gnueabihf", "v7l", "armhf", "/lib/ld-linux-armhf.so.3" },
-	{ "ppc64le", NULL, EM_PPC64, ELFCLASS64, "powerpc64le-linux-gnu", "power8", "powerpc64le", "/lib64/ld64.so.2" },
-	{ "s390x", NULL, EM_S390, ELFCLASS64, "s390x-linux-gnu", "z196", "s390x", "/lib/ld64.so.1" },
-};
-
-static const struct arch_desc *arch_find(const char *name)
-{
-	for (size_t i = 0; i < sizeof(arches) / sizeof(arches[0]); i++)
-		if (!strcmp(arches[i].name, name) || (arches[i].alias && !strcmp(arches[i].alias, name)))
-			return &arches[i];
-	return NULL;
-}
-
-static const struct arch_desc *arch_by_machine(int machine)
-{
-	for (size_t i = 0; i < sizeof(arches) / sizeof(arches[0]); i++)
-		if (arches[i].machine == machine)
-			return &arches[i];
-	return NULL;
-}
-
 int elf_arch_machine(const char *arch)
 {
-	const struct arch_desc *a = arch_find(arch);
+	const struct arch *a = arch_find(arch);
 	return a ? a->machine : 0;
 }
 
 const char *elf_machine_arch(int machine)
 {
-	const struct arch_desc *a = arch_by_machine(machine);
+	const struct arch *a = arch_by_machine(machine);
 	return a ? a->name : NULL;
 }
 
@@ -91,7 +56,7 @@ int elf_head_machine(const unsigned char *h, size_t n)
 
 struct elf_ctx {
 	char *sysroot; /* "" for the host */
-	const struct arch_desc *arch;
+	const struct arch *arch;
 	struct cas *cas;
 	struct strlist conf_dirs;   /* from /etc/ld.so.conf, in order */
 	struct strlist system_dirs; /* the loader's built-in directories */
@@ -530,8 +495,8 @@ static void system_dirs(struct elf_ctx *e)
 {
 	const char *ma = e->arch->multiarch;
 	char *v[] = { xasprintf("/lib/%s", ma), xasprintf("/usr/lib/%s", ma),
-		      e->arch->cls == ELFCLASS64 ? xstrdup("/lib64") : NULL,
-		      e->arch->cls == ELFCLASS64 ? xstrdup("/usr/lib64") : NULL,
+		      e->arch->elfclass == ELFCLASS64 ? xstrdup("/lib64") : NULL,
+		      e->arch->elfclass == ELFCLASS64 ? xstrdup("/usr/lib64") : NULL,
 		      xstrdup("/lib"), xstrdup("/usr/lib") };
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		if (v[i])
@@ -556,18 +521,17 @@ static void sysroot_libc(struct elf_ctx *e)
 	free(gh);
 }
 
-static const struct arch_desc *host_arch(void)
+static const struct arch *host_arch(void)
 {
-	struct utsname u;
-	const struct arch_desc *a = uname(&u) == 0 ? arch_find(u.machine) : NULL;
-	return a ? a : &arches[0];
+	const struct arch *a = arch_host();
+	return a ? a : arch_find("x86_64");
 }
 
 struct elf_ctx *elf_ctx_new(const char *sysroot, const char *arch, struct cas *cas)
 {
-	const struct arch_desc *a = arch ? arch_find(arch) : host_arch();
+	const struct arch *a = arch ? arch_find(arch) : host_arch();
 	if (!a) {
-		diag_fail("unknown architecture '%s': one of x86_64, aarch64, riscv64, i386, arm, ppc64le, s390x", arch);
+		diag_fail("unknown architecture '%s': one of %s", arch, arch_list());
 		return NULL;
 	}
 	struct stat st;
@@ -777,7 +741,7 @@ static bool acceptable_lib(struct resolve *r, const char *real, struct elf_info 
 	char *host = host_path(r->e, real);
 	struct strbuf ignore = STRBUF_INIT;
 	int rc = elf_info_read(host, in, &ignore);
-	bool ok = rc == 1 && in->cls == r->e->arch->cls && in->machine == r->e->arch->machine && in->type == ET_DYN;
+	bool ok = rc == 1 && in->cls == r->e->arch->elfclass && in->machine == r->e->arch->machine && in->type == ET_DYN;
 	if (!ok)
 		elf_info_free(in);
 	sb_release(&ignore);
@@ -1116,8 +1080,8 @@ static char *find_in_path(struct resolve *r, const char *name)
 
 static int root_checks(struct resolve *r, const char *path, const struct elf_info *in)
 {
-	const struct arch_desc *got = arch_by_machine(in->machine);
-	if (in->machine != r->e->arch->machine || in->cls != r->e->arch->cls) {
+	const struct arch *got = arch_by_machine(in->machine);
+	if (in->machine != r->e->arch->machine || in->cls != r->e->arch->elfclass) {
 		/* an x86_64 program in an aarch64 image: the sysroot is missing,
 		 * not the arch (which the image already names) */
 		const char *fix = !got ? ""

@@ -51,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "build/build.h"
+#include "lib/arch.h"
 #include "cache/cas.h"
 #include "lib/diag.h"
 #include "init/initgen.h"
@@ -62,29 +63,6 @@
 #define RUN_GRACE_MS 5000       /* after the tag: time QEMU gets to power off */
 #define RUN_TERM_MS 2000        /* after SIGTERM: time QEMU gets before SIGKILL */
 
-/* How each architecture boots under QEMU. */
-static const struct run_arch {
-	const char *arch, *qemu, *package;
-	const char *machine; /* -M, or NULL for QEMU's default */
-	const char *cpu_tcg; /* -cpu under TCG, or NULL for QEMU's default */
-	const char *console; /* the serial port's name in the guest */
-	const char *tree_image; /* what a kernel build leaves to boot, in its tree */
-	/* on the kernel command line first: a loaded host (CI) stalls TCG's
-	 * vCPU long enough that x86's IO-APIC timer check fails and the kernel
-	 * panics ("IO-APIC + timer doesn't work!") before /init runs */
-	const char *append;
-} arches[] = {
-	{ "x86_64", "qemu-system-x86_64", "qemu-system-x86", NULL, NULL, "ttyS0", "arch/x86/boot/bzImage",
-	  "no_timer_check" },
-	{ "i386", "qemu-system-i386", "qemu-system-x86", NULL, NULL, "ttyS0", "arch/x86/boot/bzImage", "no_timer_check" },
-	{ "aarch64", "qemu-system-aarch64", "qemu-system-arm", "virt", "cortex-a57", "ttyAMA0",
-	  "arch/arm64/boot/Image", NULL },
-	{ "arm", "qemu-system-arm", "qemu-system-arm", "virt", "cortex-a15", "ttyAMA0", "arch/arm/boot/zImage", NULL },
-	{ "riscv64", "qemu-system-riscv64", "qemu-system-misc", "virt", NULL, "ttyS0", "arch/riscv/boot/Image", NULL },
-	{ "ppc64le", "qemu-system-ppc64", "qemu-system-ppc", "pseries", NULL, "hvc0", "vmlinux", NULL },
-	{ "s390x", "qemu-system-s390x", "qemu-system-s390x", NULL, NULL, "ttysclp0", "arch/s390/boot/bzImage", NULL },
-};
-
 /* ---- choosing QEMU, the kernel and the accelerator ----------------------- */
 
 static long long now_ms(void)
@@ -94,18 +72,6 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-
-static const struct run_arch *find_arch(const char *arch)
-{
-	if (!strcmp(arch, "i686") || !strcmp(arch, "i586"))
-		arch = "i386";
-	if (!strcmp(arch, "arm64"))
-		arch = "aarch64";
-	for (size_t i = 0; i < sizeof(arches) / sizeof(arches[0]); i++)
-		if (!strcmp(arches[i].arch, arch))
-			return &arches[i];
-	return NULL;
-}
 
 /* The cheap half of the KVM probe: the device opens, speaks the API and
  * makes a VM. */
@@ -163,7 +129,7 @@ static const unsigned char kvm_probe_code[] = {
 };
 static const unsigned char kvm_probe_reset[] = { 0xea, 0x00, 0x00, 0x00, 0xf0 }; /* ljmp $0xf000, $0 */
 
-static bool kvm_qemu_works(const struct run_arch *a)
+static bool kvm_qemu_works(const struct arch *a)
 {
 	const char *tmpdir = getenv("TMPDIR");
 	char *bios = xasprintf("%s/rdc-kvm-probe.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
@@ -221,7 +187,7 @@ static char *qemu_path(const char *prog)
  * /dev/kvm (node, mode, owner) and of the QEMU binary; a change to any of
  * them probes again.  `probe` false (--dry-run): a remembered answer, else
  * TCG — a printed command never starts a QEMU. */
-static bool kvm_works(const struct run_arch *a, bool probe)
+static bool kvm_works(const struct arch *a, bool probe)
 {
 	struct utsname u;
 	char *qemu = qemu_path(a->qemu);
@@ -229,7 +195,7 @@ static bool kvm_works(const struct run_arch *a, bool probe)
 		free(qemu);
 		return false;
 	}
-	char *key = xasprintf("%s %s %u %s", a->arch, u.release, (unsigned)geteuid(), qemu);
+	char *key = xasprintf("%s %s %u %s", a->name, u.release, (unsigned)geteuid(), qemu);
 	struct strbuf deps = STRBUF_INIT, said = STRBUF_INIT;
 	memo_note(&deps, "/dev/kvm");
 	memo_note(&deps, qemu);
@@ -237,7 +203,7 @@ static bool kvm_works(const struct run_arch *a, bool probe)
 	bool known = c && cas_memo_get(c, "kvm", key, &said) == 1 && said.len == 1, ok = known && said.buf[0] == '1';
 	if (!known && probe) {
 		ok = kvm_ioctls_work();
-		if (ok && (!strcmp(a->arch, "x86_64") || !strcmp(a->arch, "i386")))
+		if (ok && (!strcmp(a->name, "x86_64") || !strcmp(a->name, "i386")))
 			ok = kvm_qemu_works(a);
 		sb_reset(&said);
 		sb_addch(&said, ok ? '1' : '0');
@@ -334,10 +300,10 @@ static bool kernel_fits(const char *karch, const char *arch)
 	return !strcmp(karch, arch);
 }
 
-static char *pick_kernel(const struct manifest *m, const struct run_opts *o, const struct run_arch *a,
+static char *pick_kernel(const struct manifest *m, const struct run_opts *o, const struct arch *a,
 			 bool foreign)
 {
-	const char *arch = a->arch;
+	const char *arch = a->name;
 	char *path;
 	const struct loc *loc = NULL;
 	if (o->kernel) {
@@ -346,7 +312,7 @@ static char *pick_kernel(const struct manifest *m, const struct run_opts *o, con
 		path = xstrdup(m->qemu.kernel);
 		loc = &m->qemu.loc;
 	} else if (m->kernel.tree) { /* the image the tree's build left, for the manifest's arch */
-		path = path_join(m->kernel.tree, a->tree_image);
+		path = path_join(m->kernel.tree, a->kernel_image);
 		loc = &m->kernel.tree_loc;
 	} else {
 		bool err;
@@ -369,7 +335,7 @@ static char *pick_kernel(const struct manifest *m, const struct run_opts *o, con
 	if (access(path, F_OK) < 0) {
 		bool tree = m->kernel.tree && !o->kernel && !m->qemu.kernel;
 		char *hint = tree ? xasprintf("build it (make %s in the tree), or give qemu.kernel or --kernel PATH",
-					      path_basename(a->tree_image))
+					      path_basename(a->kernel_image))
 			     : foreign ? xasprintf("this host has no %s kernel there: give qemu.kernel or --kernel PATH "
 						 "(e.g. a Debian linux-image package unpacked into the sysroot)",
 						 arch)
@@ -442,11 +408,11 @@ static bool in_path(const char *prog)
 
 /* ---- the command line ------------------------------------------------------ */
 
-static void add_append(const struct manifest *m, const struct run_arch *a, const char *nonce, struct strbuf *sb)
+static void add_append(const struct manifest *m, const struct arch *a, const char *nonce, struct strbuf *sb)
 {
 	sb_adds(sb, "panic=-1");
-	if (a->append)
-		sb_addf(sb, " %s", a->append);
+	if (a->qemu_append)
+		sb_addf(sb, " %s", a->qemu_append);
 	if (!diag_verbose) /* panic_print=0x20: a panic replays the kernel's whole log, quiet's hidden lines too */
 		sb_adds(sb, " quiet panic_print=0x20");
 	sb_adds(sb, " rdinit=/init");
@@ -482,20 +448,20 @@ static void share_args(const struct manifest *m, const char *share, struct strli
 	}
 }
 
-static void qemu_argv(const struct manifest *m, const struct run_opts *o, const struct run_arch *a,
+static void qemu_argv(const struct manifest *m, const struct run_opts *o, const struct arch *a,
 		      bool kvm, bool interactive, const char *kernel, const char *image, const char *nonce,
 		      int qmp_fd, const char *share, struct strlist *av)
 {
 	sl_push(av, a->qemu);
-	if (a->machine) {
+	if (a->qemu_machine) {
 		sl_push(av, "-M");
-		sl_push(av, a->machine);
+		sl_push(av, a->qemu_machine);
 	}
 	sl_push(av, "-accel");
 	sl_push(av, kvm ? "kvm" : "tcg");
-	if (kvm || a->cpu_tcg) {
+	if (kvm || a->qemu_cpu_tcg) {
 		sl_push(av, "-cpu");
-		sl_push(av, kvm ? "host" : a->cpu_tcg);
+		sl_push(av, kvm ? "host" : a->qemu_cpu_tcg);
 	}
 	sl_push(av, "-m");
 	sl_push(av, m->qemu.memory ? m->qemu.memory : "256M");
@@ -1254,13 +1220,14 @@ static char *dry_share_dir(const struct manifest *m)
 int run_manifest(struct manifest *m, const struct run_opts *o)
 {
 	const char *arch = m->arch ? m->arch : host_arch();
-	const struct run_arch *a = find_arch(arch);
+	const struct arch *a = arch_find(arch);
 	if (!a) {
-		diag_error(m->arch_loc.line ? &m->arch_loc : NULL, "rdc run knows x86_64 i386 aarch64 arm riscv64 ppc64le s390x",
-			   "no QEMU machine for arch '%s'", arch);
+		char *hint = xasprintf("rdc run knows %s", arch_list());
+		diag_error(m->arch_loc.line ? &m->arch_loc : NULL, hint, "no QEMU machine for arch '%s'", arch);
+		free(hint);
 		return 1;
 	}
-	bool native = find_arch(host_arch()) == a;
+	bool native = arch_find(host_arch()) == a;
 	struct build_opts bo = { .output = o->output, .compression = o->compression };
 	char *out = build_output_path(m, &bo);
 	if (!bootable_output(m, out, o)) {
@@ -1289,7 +1256,7 @@ int run_manifest(struct manifest *m, const struct run_opts *o)
 	int rc = 0;
 	char *image = NULL, *share = NULL;
 	if (!o->dry_run && !in_path(a->qemu)) {
-		char *hint = xasprintf("install %s (Debian: apt-get install %s)", a->qemu, a->package);
+		char *hint = xasprintf("install %s (Debian: apt-get install %s)", a->qemu, a->qemu_package);
 		diag_error(NULL, hint, "%s is not in PATH", a->qemu);
 		free(hint);
 		rc = 1;

@@ -1242,7 +1242,7 @@ static bool parse_size(const char *s, uint64_t *out)
 	return true;
 }
 
-static const char cache_usage[] = "usage: rdc cache stats|verify|path\n"
+const char usage_cache[] = "usage: rdc cache stats|verify|path\n"
 				  "       rdc cache gc [--max-size SIZE]   (SIZE in bytes, or with K, M, G)\n";
 
 /* gc waits for the builds that have the cache open (their shared locks). */
@@ -1261,7 +1261,7 @@ int cmd_cache(int argc, char **argv)
 {
 	const char *sub = argc >= 2 ? argv[1] : "";
 	if (argc == 2 && (!strcmp(sub, "--help") || !strcmp(sub, "-h"))) {
-		fputs(cache_usage, stdout);
+		fputs(usage_cache, stdout);
 		return 0;
 	}
 	uint64_t max_size = UINT64_MAX;
@@ -1272,7 +1272,7 @@ int cmd_cache(int argc, char **argv)
 	else if (!strcmp(sub, "gc") && extra == 1 && !strncmp(argv[2], "--max-size=", 11) && parse_size(argv[2] + 11, &max_size))
 		extra = 0;
 	if (known && extra == 1 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
-		fputs(cache_usage, stdout);
+		fputs(usage_cache, stdout);
 		return 0;
 	}
 	if (!known || extra) {
@@ -1282,7 +1282,7 @@ int cmd_cache(int argc, char **argv)
 			fprintf(stderr, "rdc cache gc: --max-size takes a size in bytes, or with K, M or G (e.g. 500M)\n");
 		else if (extra)
 			fprintf(stderr, "rdc cache %s: unexpected '%s'\n", sub, argv[2]);
-		fputs(cache_usage, stderr);
+		fputs(usage_cache, stderr);
 		return 2;
 	}
 	struct cas *c = cas_open(NULL);

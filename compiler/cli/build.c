@@ -27,15 +27,22 @@
 #include "lib/diag.h"
 #include "lib/json.h"
 
-static void print_usage(FILE *f, const char *cmd)
+const char usage_build[] =
+	"usage: rdc build MANIFEST [-o OUT] [--format cpio|list|c|S|dir] [-z|--compression ALGO[:LEVEL]]\n"
+	"                          [--single-segment] [--dir-special] [-j N] [-v] [-q] [--json]\n"
+	"the format comes from OUT's suffix: .cpio .cpio.gz .cpio.zst .cpio.xz .cpio.lz4 .c .S .list, a dir/\n";
+const char usage_list[] = "usage: rdc list MANIFEST [-v]\n";
+const char usage_check[] = "usage: rdc check MANIFEST [-j N] [-v]\n";
+const char usage_explain[] = "usage: rdc explain [--json] MANIFEST PATH...\n";
+
+static const char *usage_of(const char *cmd)
 {
-	fprintf(f, "usage: rdc %s MANIFEST%s\n", cmd,
-		strcmp(cmd, "build") ? "" : " [-o OUT] [--format cpio|list|c|S|dir] [-z|--compression ALGO[:LEVEL]] [--single-segment] [--dir-special] [-j N] [-v] [-q] [--json]");
+	return !strcmp(cmd, "build") ? usage_build : !strcmp(cmd, "list") ? usage_list : usage_check;
 }
 
 static int usage(const char *cmd)
 {
-	print_usage(stderr, cmd);
+	fputs(usage_of(cmd), stderr);
 	return 2;
 }
 
@@ -126,7 +133,7 @@ static int parse_build_args(int argc, char **argv, struct build_opts *o, const c
 		case 'v': diag_verbose = 1; break;
 		case 'q': quiet = true; break;
 		case 'J': json = true; break;
-		case 'h': print_usage(stdout, argv[0]); return -1; /* asked for: exit 0 */
+		case 'h': fputs(usage_of(argv[0]), stdout); return -1; /* asked for: exit 0 (main.c answers first) */
 		default: return usage(argv[0]);
 		}
 	}
@@ -189,7 +196,7 @@ int cmd_list(int argc, char **argv)
 int cmd_explain(int argc, char **argv)
 {
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		fputs("usage: rdc explain [--json] MANIFEST PATH...\n", stdout);
+		fputs(usage_explain, stdout);
 		return 0;
 	}
 	bool as_json = argc > 1 && !strcmp(argv[1], "--json");
@@ -198,7 +205,7 @@ int cmd_explain(int argc, char **argv)
 		argv++;
 	}
 	if (argc < 3 || argv[1][0] == '-') {
-		fputs("usage: rdc explain [--json] MANIFEST PATH...\n", stderr);
+		fputs(usage_explain, stderr);
 		return 2;
 	}
 	struct build_opts o = { .check_only = true, .explain = argv + 2, .nexplain = (size_t)argc - 2, .json = as_json };

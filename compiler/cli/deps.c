@@ -17,7 +17,7 @@
 #include "resolve/elfdeps.h"
 
 
-static const char deps_usage[] = "usage: rdc deps [--sysroot DIR] [--arch ARCH] [--why] [--library] [--json] BINARY...\n";
+const char usage_deps[] = "usage: rdc deps [--sysroot DIR] [--arch ARCH] [--why] [--library] [--json] BINARY...\n";
 
 static void print_json(const struct elf_closure *c)
 {
@@ -57,12 +57,12 @@ int cmd_deps(int argc, char **argv)
 		case 'w': why = true; break;
 		case 'l': library = true; break;
 		case 'J': as_json = true; break;
-		case 'h': fputs(deps_usage, stdout); return 0;
-		default: fputs(deps_usage, stderr); return 2;
+		case 'h': fputs(usage_deps, stdout); return 0;
+		default: fputs(usage_deps, stderr); return 2;
 		}
 	}
 	if (optind >= argc) {
-		fputs(deps_usage, stderr);
+		fputs(usage_deps, stderr);
 		return 2;
 	}
 	struct cas *cas = cli_cache_or_none();

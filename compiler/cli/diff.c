@@ -23,7 +23,7 @@
 #include "manifest/manifest.h"
 #include "plan/plan.h"
 
-static const char diff_usage[] = "usage: rdc diff A B [--json]\n"
+const char usage_diff[] = "usage: rdc diff A B [--json]\n"
 				 "  A and B: each an image (.cpio, .cpio.zst, dracut's ...) or a manifest\n"
 				 "  exit status: 0 equal, 1 different, 2 trouble\n";
 
@@ -379,12 +379,12 @@ int cmd_diff(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'j': as_json = true; break;
-		case 'h': fputs(diff_usage, stdout); return 0;
-		default: fputs(diff_usage, stderr); return 2;
+		case 'h': fputs(usage_diff, stdout); return 0;
+		default: fputs(usage_diff, stderr); return 2;
 		}
 	}
 	if (optind != argc - 2) {
-		fputs(diff_usage, stderr);
+		fputs(usage_diff, stderr);
 		return 2;
 	}
 	struct side A = { .name = argv[optind] }, B = { .name = argv[optind + 1] };

@@ -24,7 +24,7 @@
 #include "lib/diag.h"
 #include "lib/util.h"
 
-static const char extract_usage[] = "usage: rdc extract IMAGE DIR [--devices] [--setuid]\n"
+const char usage_extract[] = "usage: rdc extract IMAGE DIR [--devices] [--setuid]\n"
 				    "  --devices  create device nodes (root only; else they are left out)\n"
 				    "  --setuid   keep setuid and setgid bits (root only; else they are dropped)\n";
 
@@ -302,12 +302,12 @@ int cmd_extract(int argc, char **argv)
 		switch (ch) {
 		case 'd': x.devices = true; break;
 		case 's': x.setuid = true; break;
-		case 'h': fputs(extract_usage, stdout); return 0;
-		default: fputs(extract_usage, stderr); return 2;
+		case 'h': fputs(usage_extract, stdout); return 0;
+		default: fputs(usage_extract, stderr); return 2;
 		}
 	}
 	if (optind != argc - 2) {
-		fputs(extract_usage, stderr);
+		fputs(usage_extract, stderr);
 		return 2;
 	}
 	if ((x.devices || x.setuid) && !x.as_root) {

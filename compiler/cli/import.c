@@ -66,13 +66,15 @@ struct imp_ctx {
 	size_t n, alloc;
 };
 
+const char usage_import[] =
+	"usage: rdc import LIST [-o MANIFEST]\n"
+	"turns a gen_init_cpio list (the kernel's usr/gen_init_cpio syntax) into an rdc manifest;\n"
+	"LIST may be - for stdin; relative locations are found from the current directory, as\n"
+	"gen_init_cpio finds them; without -o the manifest goes to stdout\n";
+
 static int imp_usage(void)
 {
-	fputs("usage: rdc import LIST [-o MANIFEST]\n"
-	      "turns a gen_init_cpio list (the kernel's usr/gen_init_cpio syntax) into an rdc manifest;\n"
-	      "LIST may be - for stdin; relative locations are found from the current directory, as\n"
-	      "gen_init_cpio finds them; without -o the manifest goes to stdout\n",
-	      stderr);
+	fputs(usage_import, stderr);
 	return 2;
 }
 
@@ -845,7 +847,7 @@ int cmd_import(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'o': out = optarg; break;
-		case 'h': fputs("usage: rdc import LIST [-o MANIFEST]\n", stdout); return 0;
+		case 'h': fputs(usage_import, stdout); return 0;
 		default: return imp_usage();
 		}
 	}

@@ -15,7 +15,7 @@
 #include "resolve/modclosure.h"
 
 
-static const char kmods_usage[] =
+const char usage_kmods[] =
 	"usage: rdc kmods [--kver K] [--moddir DIR | --tree DIR] [--firmware] [--fwdir DIR]\n"
 	"                 [--decompress] [--dest] [--json] [-v] NAME|ALIAS|PATH...\n"
 	"Prints the module closure in load order, one host path per line (the file\n"
@@ -113,12 +113,12 @@ int cmd_kmods(int argc, char **argv)
 		case 'D': dest = true; break;
 		case 'J': as_json = true; break;
 		case 'v': diag_verbose = 1; break;
-		case 'h': fputs(kmods_usage, stdout); return 0;
-		default: fputs(kmods_usage, stderr); return 2;
+		case 'h': fputs(usage_kmods, stdout); return 0;
+		default: fputs(usage_kmods, stderr); return 2;
 		}
 	}
 	if (optind >= argc) {
-		fputs(kmods_usage, stderr);
+		fputs(usage_kmods, stderr);
 		return 2;
 	}
 	if (tree && (kver || moddir)) { /* the tree names its release and holds its modules */

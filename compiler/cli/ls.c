@@ -19,7 +19,7 @@
 #include "lib/json.h"
 #include "lib/util.h"
 
-static const char ls_usage[] = "usage: rdc ls IMAGE [--long] [--json]\n";
+const char usage_ls[] = "usage: rdc ls IMAGE [--long] [--json]\n";
 
 const char *entry_type_name(unsigned mode)
 {
@@ -183,12 +183,12 @@ int cmd_ls(int argc, char **argv)
 		switch (ch) {
 		case 'l': l.lng = true; break;
 		case 'j': l.json = true; break;
-		case 'h': fputs(ls_usage, stdout); return 0;
-		default: fputs(ls_usage, stderr); return 2;
+		case 'h': fputs(usage_ls, stdout); return 0;
+		default: fputs(usage_ls, stderr); return 2;
 		}
 	}
 	if (optind != argc - 1) {
-		fputs(ls_usage, stderr);
+		fputs(usage_ls, stderr);
 		return 2;
 	}
 	l.hash = l.lng || l.json;

@@ -13,14 +13,14 @@
 #include "build/build.h"
 #include "run/runner.h"
 
-static const char run_usage_text[] =
+const char usage_run[] =
 	"usage: rdc run MANIFEST [-o OUT] [-z ALGO[:LEVEL]] [--kernel PATH] [--timeout S] [--dry-run] [--watch] [-v] [-- QEMU ARGS]\n"
 	"exit status: the guest's; 122 watchdog, 123 kernel panic, 124 no status (poweroff), 125 timeout;\n"
 	"with expect: in the manifest, 0 when the guest ended as expected (121: not, where it would be 0)\n";
 
 static int run_usage(void)
 {
-	fputs(run_usage_text, stderr);
+	fputs(usage_run, stderr);
 	return 2;
 }
 
@@ -71,7 +71,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 		case 'n': o->dry_run = true; break;
 		case 'w': o->watch = true; break;
 		case 'v': diag_verbose = 1; break;
-		case 'h': fputs(run_usage_text, stdout); return -1; /* exit 0 */
+		case 'h': fputs(usage_run, stdout); return -1; /* exit 0 */
 		case 't':
 			o->timeout = parse_timeout(optarg);
 			if (o->timeout < 0) {

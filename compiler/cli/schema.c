@@ -6,17 +6,17 @@
 #include "cli/cli.h"
 #include "manifest/manifest.h"
 
-static const char usage[] = "usage: rdc schema [--markdown]\n";
+const char usage_schema[] = "usage: rdc schema [--markdown]\n";
 
 int cmd_schema(int argc, char **argv)
 {
 	bool markdown = argc == 2 && !strcmp(argv[1], "--markdown");
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		fputs(usage, stdout);
+		fputs(usage_schema, stdout);
 		return 0;
 	}
 	if (argc > 2 || (argc == 2 && !markdown)) {
-		fputs(usage, stderr);
+		fputs(usage_schema, stderr);
 		return 2;
 	}
 	struct strbuf out = STRBUF_INIT;

@@ -16,13 +16,13 @@
 #include "lib/util.h"
 #include "run/runner.h"
 
-static const char test_usage_text[] =
+const char usage_test[] =
 	"usage: rdc test [-j N] [--junit FILE] [--tap] [--logs DIR] [--timeout S] [--kernel PATH] [-v] MANIFEST...\n"
 	"exit status: 0 every scenario ended as its expect: says, 1 any did not, 2 usage or build trouble\n";
 
 static int test_usage(void)
 {
-	fputs(test_usage_text, stderr);
+	fputs(usage_test, stderr);
 	return 2;
 }
 
@@ -81,7 +81,7 @@ int cmd_test(int argc, char **argv)
 		case 'L': o.logs = optarg; break;
 		case 'k': o.kernel = optarg; break;
 		case 'v': diag_verbose = 1; break;
-		case 'h': fputs(test_usage_text, stdout); return 0;
+		case 'h': fputs(usage_test, stdout); return 0;
 		case 't':
 			if ((o.timeout = number(optarg, 1000000)) < 0) {
 				fprintf(stderr, "rdc test: --timeout takes whole seconds (0: none), not '%s'\n", optarg);

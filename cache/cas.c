@@ -381,7 +381,7 @@ static int object_write(struct cas *c, const struct cas_hash *h, const void *dat
 		}
 	}
 	if (rc < 0)
-		diag_fail("cannot write cache object %s: %s", path, strerror(errno));
+		diag_error(NULL, NULL, "cannot write cache object %s: %s", path, strerror(errno));
 	free(path);
 	free(dir);
 	return rc;
@@ -433,7 +433,7 @@ static int stream_in(struct cas *c, const char *src, const struct cas_hash *expe
 		goto out;
 	}
 	if (atomic_open(&af, stage) < 0) {
-		diag_fail("cannot write into the cache at %s: %s", stage, strerror(errno));
+		diag_error(NULL, NULL, "cannot write into the cache at %s: %s", stage, strerror(errno));
 		goto out;
 	}
 	ident_of(&st, id);
@@ -449,7 +449,7 @@ static int stream_in(struct cas *c, const char *src, const struct cas_hash *expe
 	XXH3_freeState(x);
 	static const struct timespec epoch[2] = { { 0, 0 }, { 0, 0 } };
 	if (n != 0 || futimens(af.fd, epoch) < 0) {
-		diag_fail("cannot copy %s into the cache: %s", src, strerror(errno));
+		diag_error(NULL, NULL, "cannot copy %s into the cache: %s", src, strerror(errno));
 		atomic_abort(&af);
 		goto out;
 	}
@@ -467,7 +467,7 @@ static int stream_in(struct cas *c, const char *src, const struct cas_hash *expe
 		af.path = xstrdup(obj);
 		rc = mkdir_p(dir, 0755) == 0 && atomic_commit(&af, 0444) == 0 ? 0 : -1;
 		if (rc < 0)
-			diag_fail("cannot write cache object %s: %s", obj, strerror(errno));
+			diag_error(NULL, NULL, "cannot write cache object %s: %s", obj, strerror(errno));
 		if (af.tmp)
 			atomic_abort(&af);
 	}
@@ -986,7 +986,7 @@ static int cache_scan(struct cas *c, struct cwalk *w)
 	*w = (struct cwalk){ .c = c };
 	g_walk = w;
 	if (nftw(c->dir, walk_one, 16, FTW_PHYS) < 0) {
-		diag_fail("cannot read the cache %s: %s", c->dir, strerror(errno));
+		diag_error(NULL, NULL, "cannot read the cache %s: %s", c->dir, strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -514,7 +514,7 @@ static int epoch(const struct manifest *m, uint32_t *out)
 		errno = 0;
 		unsigned long long v = strtoull(s, &end, 10);
 		if (errno || *end || v > 0xffffffffull) {
-			diag_fail("SOURCE_DATE_EPOCH='%s' is not seconds since 1970", s);
+			diag_error(NULL, NULL, "SOURCE_DATE_EPOCH='%s' is not seconds since 1970", s);
 			return -1;
 		}
 		*out = (uint32_t)v;
@@ -582,7 +582,7 @@ static bool clobbers_input(const struct manifest *m, const struct plan *p, const
 		return false;
 	for (size_t i = 0; i < m->file_names.n; i++) {
 		if (stat(m->file_names.v[i], &s) == 0 && s.st_dev == o.st_dev && s.st_ino == o.st_ino) {
-			diag_fail("the output %s is the manifest %s: not overwriting it", out, m->file_names.v[i]);
+			diag_error(NULL, NULL, "the output %s is the manifest %s: not overwriting it", out, m->file_names.v[i]);
 			return true;
 		}
 	}
@@ -609,7 +609,7 @@ static bool refuses(const struct manifest *m, const struct plan *p, const struct
 	bool bad = eo->format != EF_DIR && output_check(out, &target, &mode, &why) < 0;
 	if (bad) {
 		if (o->output || !m->output.loc.line)
-			diag_fail("not writing %s: %s", out, why.buf);
+			diag_error(NULL, NULL, "not writing %s: %s", out, why.buf);
 		else
 			diag_error(&m->output.loc, NULL, "not writing %s: %s", out, why.buf);
 	}
@@ -807,7 +807,7 @@ static int explain(const struct plan *p, char **paths, size_t n, bool as_json)
 			for (size_t k = 0; k < plan_count(p); k++)
 				cands[k] = plan_entry_at(p, k)->path;
 			const char *close = norm ? diag_closest(norm, cands, (int)plan_count(p)) : NULL;
-			diag_fail("%s is not in the image%s%s%s", paths[i], close ? " (did you mean " : "",
+			diag_error(NULL, NULL, "%s is not in the image%s%s%s", paths[i], close ? " (did you mean " : "",
 				  close ? close : "", close ? "?)" : "");
 			free(cands);
 			free(norm);
@@ -894,7 +894,7 @@ static char *stage_share(const struct manifest *m, struct cas *cas, const char *
 			free(p);
 		}
 		if (rc < 0) {
-			diag_fail("cannot write the shared module indexes in %s: %s", dir, strerror(errno));
+			diag_error(NULL, NULL, "cannot write the shared module indexes in %s: %s", dir, strerror(errno));
 			free(dir);
 			dir = NULL;
 		}
@@ -918,7 +918,7 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 		return -1;
 	char *abs = strcmp(path, "-") && !o->check_only ? path_absolute(path) : NULL;
 	if (!abs && strcmp(path, "-") && !o->check_only) { /* never a guess at where a relative path went */
-		diag_fail("cannot write %s: the current directory is gone (%s)", path, strerror(errno));
+		diag_error(NULL, NULL, "cannot write %s: the current directory is gone (%s)", path, strerror(errno));
 		return -1;
 	}
 	free(abs);

@@ -201,7 +201,7 @@ static int ex_begin(void *ctx, const struct image_entry *e)
 		return 0;
 	}
 	if (make_entry(x, dir, leaf, path, e) < 0) {
-		diag_fail("cannot create %s in the directory: %s", path, strerror(errno));
+		diag_error(NULL, NULL, "cannot create %s in the directory: %s", path, strerror(errno));
 		x->rc = 1;
 	}
 	close(dir);
@@ -213,7 +213,7 @@ static int ex_data(void *ctx, const void *buf, size_t len)
 {
 	struct ex *x = ctx;
 	if (x->fd >= 0 && write_all(x->fd, buf, len) < 0) {
-		diag_fail("cannot write %s: %s", x->cur, strerror(errno));
+		diag_error(NULL, NULL, "cannot write %s: %s", x->cur, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -229,7 +229,7 @@ static int ex_end(void *ctx, const struct image_entry *e)
 	rc |= close(x->fd);
 	x->fd = -1;
 	if (rc < 0)
-		diag_fail("cannot write %s: %s", x->cur, strerror(errno));
+		diag_error(NULL, NULL, "cannot write %s: %s", x->cur, strerror(errno));
 	free(x->cur);
 	x->cur = NULL;
 	return rc < 0 ? -1 : 0;
@@ -273,16 +273,16 @@ static bool dir_empty(const char *path)
 static int open_target(const char *dir)
 {
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		diag_fail("cannot make %s: %s", dir, strerror(errno));
+		diag_error(NULL, NULL, "cannot make %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		diag_fail("%s: %s", dir, errno == ENOTDIR ? "exists and is not a directory" : strerror(errno));
+		diag_error(NULL, NULL, "%s: %s", dir, errno == ENOTDIR ? "exists and is not a directory" : strerror(errno));
 		return -1;
 	}
 	if (!dir_empty(dir)) {
-		diag_fail("%s is not empty: rdc extract unpacks only into a new or empty directory", dir);
+		diag_error(NULL, NULL, "%s is not empty: rdc extract unpacks only into a new or empty directory", dir);
 		close(fd);
 		return -1;
 	}
@@ -311,7 +311,7 @@ int cmd_extract(int argc, char **argv)
 		return 2;
 	}
 	if ((x.devices || x.setuid) && !x.as_root) {
-		diag_fail("%s needs root: only root may create device nodes or setuid files",
+		diag_error(NULL, NULL, "%s needs root: only root may create device nodes or setuid files",
 			  x.devices ? "--devices" : "--setuid");
 		return 2;
 	}
@@ -331,7 +331,7 @@ int cmd_extract(int argc, char **argv)
 		diag_warn(NULL, NULL, "dropped the setuid/setgid bits of %u file%s (--setuid, as root, keeps them)",
 			  x.dropped_bits, x.dropped_bits == 1 ? "" : "s");
 	if (x.refused) {
-		diag_fail("refused %u entr%s (named above); %s holds the rest", x.refused, x.refused == 1 ? "y" : "ies",
+		diag_error(NULL, NULL, "refused %u entr%s (named above); %s holds the rest", x.refused, x.refused == 1 ? "y" : "ies",
 			  argv[optind + 1]);
 		return 1;
 	}

@@ -786,7 +786,7 @@ static int imp_setup(struct imp_ctx *c, const char *out)
 {
 	c->cwd = getcwd(NULL, 0);
 	if (!c->cwd) {
-		diag_fail("cannot find the current directory: %s", strerror(errno));
+		diag_error(NULL, NULL, "cannot find the current directory: %s", strerror(errno));
 		return -1;
 	}
 	if (!out)
@@ -794,7 +794,7 @@ static int imp_setup(struct imp_ctx *c, const char *out)
 	char *dir = path_dirname(out);
 	c->out_dir = realpath(dir, NULL);
 	if (!c->out_dir)
-		diag_fail("cannot write %s: %s: %s", out, dir, strerror(errno));
+		diag_error(NULL, NULL, "cannot write %s: %s: %s", out, dir, strerror(errno));
 	free(dir);
 	return c->out_dir ? 0 : -1;
 }
@@ -819,13 +819,13 @@ static int imp_run(const char *list, const char *out)
 	struct strbuf text = STRBUF_INIT, yaml = STRBUF_INIT, why = STRBUF_INIT;
 	int rc = 1;
 	if (out && same_file(list, out))
-		diag_fail("the output %s is the list %s: not overwriting it", out, list);
+		diag_error(NULL, NULL, "the output %s is the list %s: not overwriting it", out, list);
 	else if (imp_read(list, &text) < 0)
-		diag_fail("cannot read %s: %s", list, read_strerror(errno));
+		diag_error(NULL, NULL, "cannot read %s: %s", list, read_strerror(errno));
 	else if (import_text(list, &text, out, &yaml) < 0)
 		; /* reported */
 	else if (out ? write_output(out, yaml.buf, yaml.len, &why) < 0 : write_all(1, yaml.buf, yaml.len) < 0)
-		diag_fail("cannot write %s: %s", out ? out : "stdout", out ? why.buf : strerror(errno));
+		diag_error(NULL, NULL, "cannot write %s: %s", out ? out : "stdout", out ? why.buf : strerror(errno));
 	else
 		rc = 0;
 	sb_release(&why);

@@ -76,7 +76,7 @@ bool cli_is_image(const char *path, const char *command)
 {
 	if (!cli_file_is_image(path))
 		return false;
-	diag_fail("%s is an initramfs image, not a %s: list it with 'rdc ls %s', compare it with 'rdc diff'", path,
+	diag_error(NULL, NULL, "%s is an initramfs image, not a %s: list it with 'rdc ls %s', compare it with 'rdc diff'", path,
 		  strcmp(command, "import") ? "manifest" : "gen_init_cpio list", path);
 	return true;
 }
@@ -199,7 +199,7 @@ int cmd_ls(int argc, char **argv)
 	if (l.json)
 		fputs(l.count ? "\n]\n" : "[]\n", stdout);
 	if (fflush(stdout) != 0 && rc == 0) {
-		diag_fail("cannot write the listing");
+		diag_error(NULL, NULL, "cannot write the listing");
 		rc = -1;
 	}
 	return rc ? 1 : 0;

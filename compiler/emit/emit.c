@@ -136,7 +136,7 @@ static int pick(const char *word, const char *const *names, int n, const struct 
 	if (loc)
 		diag_error(loc, hint.buf, "unknown %s '%s'", what, word);
 	else
-		diag_fail("unknown %s '%s'; %s", what, word, hint.buf);
+		diag_error(NULL, NULL, "unknown %s '%s'; %s", what, word, hint.buf);
 	sb_release(&hint);
 	return -1;
 }
@@ -153,7 +153,7 @@ int emit_check_level(const struct emit_opts *o, const struct loc *loc)
 	if (loc && loc->line)
 		diag_error(loc, hint, "compression level %d is out of range", o->level);
 	else
-		diag_fail("compression level %d is out of range: %s", o->level, hint);
+		diag_error(NULL, NULL, "compression level %d is out of range: %s", o->level, hint);
 	free(hint);
 	return -1;
 }
@@ -167,7 +167,7 @@ int emit_choose(const char *path, const char *format, const char *algo, const st
 		if (loc && loc->line)
 			diag_error(loc, hint, "rdc does not write %s files (%s)", bad, path);
 		else
-			diag_fail("rdc does not write %s files (%s); %s", bad, path, hint);
+			diag_error(NULL, NULL, "rdc does not write %s files (%s); %s", bad, path, hint);
 		return -1;
 	}
 	bool named = choose_from_suffix(path, o);
@@ -190,7 +190,7 @@ int emit_choose(const char *path, const char *format, const char *algo, const st
 				diag_error(loc, hint, "the output %s is named for %s, but compression is %s", path,
 					   algo_names[by_name], algo_names[a]);
 			else
-				diag_fail("the output %s is named for %s, but compression is %s", path, algo_names[by_name],
+				diag_error(NULL, NULL, "the output %s is named for %s, but compression is %s", path, algo_names[by_name],
 					  algo_names[a]);
 			return -1;
 		}
@@ -203,7 +203,7 @@ int emit_choose(const char *path, const char *format, const char *algo, const st
 			diag_error(loc, hint, "a %s output cannot be compressed (compression: %s)", format_names[o->format],
 				   algo_names[o->algo]);
 		else
-			diag_fail("a %s output cannot be compressed (--compression %s); %s", format_names[o->format],
+			diag_error(NULL, NULL, "a %s output cannot be compressed (--compression %s); %s", format_names[o->format],
 				  algo_names[o->algo], hint);
 		return -1;
 	}
@@ -808,7 +808,7 @@ static int segment_encode(struct segjob *j, struct segment *s, int fd)
 	struct sink k;
 	if (sink_open_piece(&k, fd, j->o->algo, j->o->level, j->o->single_segment) < 0) {
 		/* never close (and so "finish") a compressor that did not start */
-		diag_fail("cannot start the %s compressor at level %d", algo_names[j->o->algo], j->o->level);
+		diag_error(NULL, NULL, "cannot start the %s compressor at level %d", algo_names[j->o->algo], j->o->level);
 		free(k.obuf);
 		return -1;
 	}
@@ -818,7 +818,7 @@ static int segment_encode(struct segjob *j, struct segment *s, int fd)
 			      j->o->single_segment);
 	struct seg_meta m = { .magic = SEG_META_MAGIC, .raw = k.in_off };
 	if (sink_close(&k) < 0 && rc == 0) {
-		diag_fail("cannot write %s: %s", s->path, strerror(errno));
+		diag_error(NULL, NULL, "cannot write %s: %s", s->path, strerror(errno));
 		rc = -1;
 	}
 	m.crc = k.crc;
@@ -841,7 +841,7 @@ static int segment_build(struct segjob *j, struct segment *s)
 {
 	struct atomic_file af;
 	if (atomic_open(&af, s->path) < 0) {
-		diag_fail("cannot write %s: %s", s->path, strerror(errno));
+		diag_error(NULL, NULL, "cannot write %s: %s", s->path, strerror(errno));
 		return -1;
 	}
 	if (segment_encode(j, s, af.fd) == 0 && atomic_commit(&af, 0444) == 0)
@@ -1034,7 +1034,7 @@ static int concat_segments(struct segjob *j, int fd)
 	}
 	if (rc == 0)
 		return 0;
-	diag_fail("cannot write the image: %s", strerror(errno));
+	diag_error(NULL, NULL, "cannot write the image: %s", strerror(errno));
 	return -1;
 }
 
@@ -1078,7 +1078,7 @@ static int emit_stream(const struct plan *p, struct cas *cas, const struct emit_
 	free(idx);
 	uint64_t len = s.in_off;
 	if (sink_close(&s) < 0 && rc == 0) {
-		diag_fail("cannot write the image: %s", strerror(errno));
+		diag_error(NULL, NULL, "cannot write the image: %s", strerror(errno));
 		rc = -1;
 	}
 	if (c_text && rc == 0) {
@@ -1120,7 +1120,7 @@ static int emit_asm(const struct plan *p, struct cas *cas, const struct emit_opt
 		rc = write_all(fd, s, strlen(s));
 		free(s);
 	} else if (why.len) {
-		diag_fail("cannot write %s: %s", cpio_path, why.buf);
+		diag_error(NULL, NULL, "cannot write %s: %s", cpio_path, why.buf);
 	}
 	sb_release(&why);
 	free(cpio_path);
@@ -1145,7 +1145,7 @@ int emit_list(const struct plan *p, struct cas *cas, FILE *out)
 		case PK_FILE: {
 			char *obj = cas_object_path(cas, &e->hash);
 			if (strpbrk(obj, " \t\n")) { /* gen_init_cpio would split the line there */
-				diag_fail("the cache %s has a space in its path, which a gen_init_cpio list cannot hold: "
+				diag_error(NULL, NULL, "the cache %s has a space in its path, which a gen_init_cpio list cannot hold: "
 					  "set RDC_CACHE_DIR to a path without one", cas_dir(cas));
 				free(obj);
 				return -1;
@@ -1227,7 +1227,7 @@ static int extract_cpio(const char *cpio_path, const char *dir, bool special, co
 			free(t);
 		}
 		if (archive_write_header(out, ae) < ARCHIVE_WARN) { /* never leave a tree with holes */
-			diag_fail("cannot unpack %s: %s", archive_entry_pathname(ae), archive_error_string(out));
+			diag_error(NULL, NULL, "cannot unpack %s: %s", archive_entry_pathname(ae), archive_error_string(out));
 			rc = -1;
 			break;
 		}
@@ -1240,14 +1240,14 @@ static int extract_cpio(const char *cpio_path, const char *dir, bool special, co
 				break;
 			}
 		if (r != ARCHIVE_EOF || archive_write_finish_entry(out) < ARCHIVE_WARN) { /* a full disk, say */
-			diag_fail("cannot unpack %s: %s", archive_entry_pathname(ae), archive_error_string(out));
+			diag_error(NULL, NULL, "cannot unpack %s: %s", archive_entry_pathname(ae), archive_error_string(out));
 			rc = -1;
 		}
 	}
 	if (rc == 0 && r != ARCHIVE_EOF)
 		rc = -1;
 	if (archive_write_close(out) != ARCHIVE_OK && rc == 0) {
-		diag_fail("cannot finish unpacking: %s", archive_error_string(out));
+		diag_error(NULL, NULL, "cannot finish unpacking: %s", archive_error_string(out));
 		rc = -1;
 	}
 	archive_write_free(out);
@@ -1293,7 +1293,7 @@ static char *tree_path(const char *path)
 {
 	char *abs = path_absolute(path);
 	if (!abs) { /* never a guess such as "/": the tree would land at the root */
-		diag_fail("cannot write %s: the current directory is gone (%s)", path, strerror(errno));
+		diag_error(NULL, NULL, "cannot write %s: the current directory is gone (%s)", path, strerror(errno));
 		return NULL;
 	}
 	char *t = xstrdup(path);
@@ -1308,12 +1308,12 @@ static char *tree_path(const char *path)
 		if (real)
 			clean = path_join(real, base);
 		else
-			diag_fail("cannot write %s: %s: %s", path, parent, strerror(errno));
+			diag_error(NULL, NULL, "cannot write %s: %s: %s", path, parent, strerror(errno));
 		free(parent);
 		free(real);
 	}
 	if (!clean && !diag_error_count())
-		diag_fail("cannot write %s: %s", path, strerror(errno));
+		diag_error(NULL, NULL, "cannot write %s: %s", path, strerror(errno));
 	free(t);
 	free(abs);
 	return clean;
@@ -1377,12 +1377,12 @@ static int emit_dir(const struct plan *p, struct cas *cas, const struct emit_opt
 		return -1;
 	struct stat st;
 	if (lstat(clean, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		diag_fail("%s exists and is not a directory: not replacing it with a tree", clean);
+		diag_error(NULL, NULL, "%s exists and is not a directory: not replacing it with a tree", clean);
 		free(clean);
 		return -1;
 	}
 	if (!replaceable_dir(clean)) {
-		diag_fail("%s is not empty and not a tree rdc wrote (no %s in it): not replacing it; remove it or "
+		diag_error(NULL, NULL, "%s is not empty and not a tree rdc wrote (no %s in it): not replacing it; remove it or "
 			  "choose another output", clean, TREE_MARK);
 		free(clean);
 		return -1;
@@ -1415,7 +1415,7 @@ static int emit_dir(const struct plan *p, struct cas *cas, const struct emit_opt
 	if (rc == 0)
 		rc = swap_in(tmpdir, clean);
 	if (rc < 0) {
-		diag_fail("cannot write the directory %s: %s", clean, strerror(errno));
+		diag_error(NULL, NULL, "cannot write the directory %s: %s", clean, strerror(errno));
 		remove_tree(tmpdir); /* the previous tree, if any, is still in place */
 	}
 	tempfile_forget(reg);
@@ -1431,7 +1431,7 @@ static void output_error(const struct emit_opts *o, const char *path, const char
 	if (o->loc && o->loc->line)
 		diag_error(o->loc, NULL, "cannot write %s: %s", path, why);
 	else
-		diag_fail("cannot write %s: %s", path, why);
+		diag_error(NULL, NULL, "cannot write %s: %s", path, why);
 }
 
 bool emit_is_output(const char *path)

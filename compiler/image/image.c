@@ -153,10 +153,10 @@ static void fail(struct reader *r, const char *what)
 	if (r->rc)
 		return;
 	if (strcmp(r->codec, "cpio"))
-		diag_fail("%s: %s at offset %llu of the %s stream at byte %llu", r->path, what,
+		diag_error(NULL, NULL, "%s: %s at offset %llu of the %s stream at byte %llu", r->path, what,
 			  (unsigned long long)r->pos, r->codec, (unsigned long long)r->stream_at);
 	else
-		diag_fail("%s: %s at byte %llu", r->path, what, (unsigned long long)r->pos);
+		diag_error(NULL, NULL, "%s: %s at byte %llu", r->path, what, (unsigned long long)r->pos);
 	r->rc = -1;
 }
 
@@ -539,18 +539,18 @@ int image_read(const char *path, const struct image_ops *ops, void *ctx)
 {
 	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
 	if (fd < 0) {
-		diag_fail("cannot open %s: %s", path, strerror(errno));
+		diag_error(NULL, NULL, "cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
 	struct stat st;
 	bool known = fstat(fd, &st) == 0;
 	if (known && S_ISDIR(st.st_mode)) {
-		diag_fail("%s is a directory, not an image", path);
+		diag_error(NULL, NULL, "%s is a directory, not an image", path);
 		close(fd);
 		return -1;
 	}
 	if (known && fd && S_ISCHR(st.st_mode)) { /* /dev/zero would be padding for ever, a tty would wait */
-		diag_fail("%s is a character device, not an image (a stream on stdin is read with -)", path);
+		diag_error(NULL, NULL, "%s is a character device, not an image (a stream on stdin is read with -)", path);
 		close(fd);
 		return -1;
 	}

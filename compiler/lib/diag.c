@@ -139,13 +139,12 @@ void diag_warn(const struct loc *loc, const char *hint, const char *fmt, ...)
 	va_end(ap);
 }
 
-void diag_fail(const char *fmt, ...)
+void diag_note(const struct loc *loc, const char *hint, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	report("error", NULL, NULL, fmt, ap);
+	report("note", loc, hint, fmt, ap);
 	va_end(ap);
-	error_count++;
 }
 
 void diag_info(const char *fmt, ...)

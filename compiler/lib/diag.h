@@ -9,6 +9,12 @@
 #define RDC_DIAG_H
 #include <stdarg.h>
 
+/* One convention for who reports: a lower layer returns its reason (a
+ * strbuf, an errno) and the layer that knows the manifest line reports it
+ * here; a command's exit status follows from what was reported (any error:
+ * not 0).  An error with no place in a manifest has loc NULL:
+ * "rdc: error: ...". */
+
 /* A place in a manifest.  `file` points at a string that lives as long as the
  * manifest (interned by the reader).  line and col are 1-based; line 0 means
  * "no location". */
@@ -23,9 +29,10 @@ void diag_error(const struct loc *loc, const char *hint, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void diag_warn(const struct loc *loc, const char *hint, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Not a problem, but worth knowing: "rdc: note: ...", always shown. */
+void diag_note(const struct loc *loc, const char *hint, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 void diag_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* An error with no location: "rdc: error: ..." */
-void diag_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The number of errors reported so far. */
 int diag_error_count(void);
 

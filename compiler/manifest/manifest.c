@@ -1192,7 +1192,7 @@ static int read_file_into(struct reader *parent, struct manifest *m, const char 
 				 "not reading %s as a manifest: it is private and not named *.yaml, and its lines "
 				 "would be printed in errors", path);
 		else
-			diag_fail("not reading %s as a manifest: it is private and not named *.yaml", path);
+			diag_error(NULL, NULL, "not reading %s as a manifest: it is private and not named *.yaml", path);
 		errors = parent ? 0 : 1;
 		goto out;
 	}
@@ -1200,7 +1200,7 @@ static int read_file_into(struct reader *parent, struct manifest *m, const char 
 		if (parent)
 			error_at(parent, at, NULL, "cannot read included manifest %s: %s", path, read_strerror(errno));
 		else
-			diag_fail("cannot read manifest %s: %s", path, read_strerror(errno));
+			diag_error(NULL, NULL, "cannot read manifest %s: %s", path, read_strerror(errno));
 		errors = parent ? 0 : 1;
 		goto out;
 	}

@@ -531,12 +531,12 @@ struct elf_ctx *elf_ctx_new(const char *sysroot, const char *arch, struct cas *c
 {
 	const struct arch *a = arch ? arch_find(arch) : host_arch();
 	if (!a) {
-		diag_fail("unknown architecture '%s': one of %s", arch, arch_list());
+		diag_error(NULL, NULL, "unknown architecture '%s': one of %s", arch, arch_list());
 		return NULL;
 	}
 	struct stat st;
 	if (sysroot && (stat(sysroot, &st) < 0 || !S_ISDIR(st.st_mode))) {
-		diag_fail("sysroot %s is not a directory", sysroot);
+		diag_error(NULL, NULL, "sysroot %s is not a directory", sysroot);
 		return NULL;
 	}
 	elf_version(EV_CURRENT);

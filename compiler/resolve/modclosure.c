@@ -216,12 +216,12 @@ static bool kmod_open(void)
 	state = -1;
 	void *h = dlopen(KMOD_SONAME, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
-		diag_fail("cannot load %s: %s", KMOD_SONAME, dlerror());
+		diag_error(NULL, NULL, "cannot load %s: %s", KMOD_SONAME, dlerror());
 		return false;
 	}
 #define KMOD_BIND(f)                                                                              \
 	if (!(*(void **)&kmod_lib.f = dlsym(h, #f))) {                                             \
-		diag_fail("%s has no %s", KMOD_SONAME, #f);                                        \
+		diag_error(NULL, NULL, "%s has no %s", KMOD_SONAME, #f);                                        \
 		dlclose(h);                                                                        \
 		return false;                                                                      \
 	}
@@ -1051,7 +1051,7 @@ static int decompress_module(const char *path, struct strbuf *out)
 		rc = !strcmp(suf, ".xz") ? unxz(&in, out) : !strcmp(suf, ".zst") ? unzstd(&in, out) : ungzip(&in, out);
 	sb_release(&in);
 	if (rc < 0)
-		diag_fail("cannot decompress kernel module %s", path);
+		diag_error(NULL, NULL, "cannot decompress kernel module %s", path);
 	return rc;
 }
 
@@ -1762,7 +1762,7 @@ static int mc_run(struct mc *mc, struct modclosure *out)
 	mc->ctx = ctx_new(mc->kdir);
 	mc->fctx = ctx_new(mc->kdir);
 	if (!mc->ctx || !mc->fctx) {
-		diag_fail("libkmod cannot open %s", mc->kdir);
+		diag_error(NULL, NULL, "libkmod cannot open %s", mc->kdir);
 		return -1;
 	}
 	mc->depmod = !mc->o->tree && exists(mc->kdir, "modules.dep.bin");
@@ -1890,7 +1890,7 @@ static void kver_error(const char *dir, const char *rel, bool host, const struct
 		if (loc && loc->file)
 			diag_error(loc, h, "the module directory %s does not exist", dir);
 		else
-			diag_fail("the module directory %s does not exist; %s", dir, h);
+			diag_error(NULL, NULL, "the module directory %s does not exist; %s", dir, h);
 		return;
 	}
 	installed(dir, &have);

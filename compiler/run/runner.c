@@ -856,14 +856,14 @@ static pid_t spawn(const struct strlist *av, int keep_fd, int *fd)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
-		diag_fail("pipe: %s", strerror(errno));
+		diag_error(NULL, NULL, "pipe: %s", strerror(errno));
 		return -1;
 	}
 	fflush(stdout);
 	fflush(stderr);
 	pid_t pid = fork();
 	if (pid < 0) {
-		diag_fail("fork: %s", strerror(errno));
+		diag_error(NULL, NULL, "fork: %s", strerror(errno));
 		close(p[0]);
 		close(p[1]);
 		return -1;
@@ -1004,21 +1004,21 @@ static void explain_end(const struct ending *e, const struct scan *s, int timeou
 			diag_info("%s", e->what);
 		return;
 	case END_TIMEOUT:
-		diag_fail("no status from the guest within %d s; QEMU was killed", timeout_s);
-		fputs("hint: raise --timeout (or qemu.timeout in the manifest); 0 means no limit\n", stderr);
+		diag_error(NULL, "raise --timeout (or qemu.timeout in the manifest); 0 means no limit",
+			   "no status from the guest within %d s; QEMU was killed", timeout_s);
 		return;
 	case END_PANIC:
-		diag_fail("%s", e->what);
+		diag_error(NULL, NULL, "%s", e->what);
 		print_tail(s);
 		return;
 	case END_POWEROFF:
-		diag_fail("%s", e->what);
-		if (!s->bytes) /* not even the kernel's first lines: it never got going */
-			fputs("hint: the guest printed nothing, so the kernel did not start: too little memory for "
-			      "the kernel and this image (qemu.memory), or a kernel that is not for this machine\n", stderr);
-		else
-			fputs("hint: a status comes from /init exiting (its exit code), or from a line 'rdc-exit: N' "
-			      "printed before the poweroff (the generated /init prints one)\n", stderr);
+		diag_error(NULL,
+			   !s->bytes /* not even the kernel's first lines: it never got going */
+				   ? "the guest printed nothing, so the kernel did not start: too little memory for "
+				     "the kernel and this image (qemu.memory), or a kernel that is not for this machine"
+				   : "a status comes from /init exiting (its exit code), or from a line 'rdc-exit: N' "
+				     "printed before the poweroff (the generated /init prints one)",
+			   "%s", e->what);
 		return;
 	case END_WATCHDOG:
 	case END_ESCAPE:
@@ -1026,7 +1026,7 @@ static void explain_end(const struct ending *e, const struct scan *s, int timeou
 		return;
 	case END_INTERRUPTED:
 	case END_ERROR:
-		diag_fail("%s", e->what);
+		diag_error(NULL, NULL, "%s", e->what);
 		return;
 	}
 }
@@ -1201,7 +1201,7 @@ static void print_dry_run(const struct run_opts *o, const char *cmd, const char 
 			sb_adds(&b, " -o ");
 			shell_word(&b, o->output);
 		}
-		fprintf(stderr, "rdc: note: %s does not exist yet: `%s` makes it\n", image, b.buf);
+		diag_note(NULL, NULL, "%s does not exist yet: `%s` makes it", image, b.buf);
 		sb_release(&b);
 	}
 }
@@ -1291,7 +1291,7 @@ int run_manifest(struct manifest *m, const struct run_opts *o)
 		bool powers_off = !m->init.exec && (!strcmp(how, "poweroff") || !strcmp(how, "reboot"));
 		struct qmp q;
 		if (!o->dry_run && qmp_open(&q) < 0) {
-			diag_fail("socketpair: %s", strerror(errno));
+			diag_error(NULL, NULL, "socketpair: %s", strerror(errno));
 			rc = 1;
 		}
 		qemu_argv(m, o, a, kvm, interactive, kernel, image, o->dry_run ? NULL : nonce, o->dry_run ? -1 : q.child_fd,

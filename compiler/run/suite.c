@@ -362,7 +362,7 @@ static int write_junit(const char *path, const struct scen *v, int n, long long 
 	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
 	FILE *f = fopen(tmp, "we");
 	if (!f) {
-		diag_fail("cannot write %s: %s", path, strerror(errno));
+		diag_error(NULL, NULL, "cannot write %s: %s", path, strerror(errno));
 		free(tmp);
 		return -1;
 	}
@@ -397,7 +397,7 @@ static int write_junit(const char *path, const struct scen *v, int n, long long 
 	fputs("  </testsuite>\n</testsuites>\n", f);
 	bool bad = ferror(f) | (fclose(f) != 0);
 	if (bad || rename(tmp, path) < 0) {
-		diag_fail("cannot write %s: %s", path, strerror(errno));
+		diag_error(NULL, NULL, "cannot write %s: %s", path, strerror(errno));
 		unlink(tmp);
 		free(tmp);
 		return -1;
@@ -550,7 +550,7 @@ static char *log_dir(const struct suite_opts *o, bool *temp)
 	*temp = !o->logs;
 	if (o->logs) {
 		if (mkdir(o->logs, 0755) < 0 && errno != EEXIST) {
-			diag_fail("cannot make the log directory %s: %s", o->logs, strerror(errno));
+			diag_error(NULL, NULL, "cannot make the log directory %s: %s", o->logs, strerror(errno));
 			return NULL;
 		}
 		return xstrdup(o->logs);
@@ -558,7 +558,7 @@ static char *log_dir(const struct suite_opts *o, bool *temp)
 	const char *t = getenv("TMPDIR");
 	char *d = xasprintf("%s/rdc-test.XXXXXX", t && *t ? t : "/tmp");
 	if (!mkdtemp(d)) {
-		diag_fail("cannot make a temporary directory: %s", strerror(errno));
+		diag_error(NULL, NULL, "cannot make a temporary directory: %s", strerror(errno));
 		free(d);
 		return NULL;
 	}

@@ -20,7 +20,7 @@ int watch_start(struct watch *w, const struct strlist *inputs)
 	memset(w, 0, sizeof(*w));
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd < 0) {
-		diag_fail("inotify: %s", strerror(errno));
+		diag_error(NULL, NULL, "inotify: %s", strerror(errno));
 		return -1;
 	}
 	for (size_t i = 0; i < inputs->n; i++)

@@ -446,16 +446,6 @@ static void add_init(struct builder *b)
 
 /* ---- output choice and the no-op check ---------------------------------- */
 
-static bool suffix_names_format(const char *path)
-{
-	static const char *const s[] = { ".cpio", ".gz", ".zst", ".xz", ".lz4", ".c", ".S", ".list", ".txt", "/" };
-	size_t n = strlen(path);
-	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
-		if (n >= strlen(s[i]) && !strcmp(path + n - strlen(s[i]), s[i]))
-			return true;
-	return false;
-}
-
 bool build_compression_known(const char *word)
 {
 	int level;
@@ -488,8 +478,8 @@ static int choose_output(const struct manifest *m, const struct build_opts *o, c
 	if (o->compression)
 		rc = choose_command_line(o, path, eo);
 	else if (o->output) /* -o's suffix speaks for itself; the manifest fills the gaps */
-		rc = emit_choose(path, o->format ? o->format : suffix_names_format(path) ? NULL : m->output.format,
-				 suffix_names_format(path) ? NULL : m->output.algo, &m->output.loc, eo);
+		rc = emit_choose(path, o->format ? o->format : emit_suffix_names(path, NULL) ? NULL : m->output.format,
+				 emit_suffix_names(path, NULL) ? NULL : m->output.algo, &m->output.loc, eo);
 	else
 		rc = emit_choose(path, o->format ? o->format : m->output.format, m->output.algo, &m->output.loc, eo);
 	if (!o->compression) {

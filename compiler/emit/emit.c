@@ -40,11 +40,12 @@
 
 /* ---- choosing the format ---------------------------------------------- */
 
-static const char *const algo_names[] = { "none", "gzip", "zstd", "xz", "lz4" };
-static const char *const format_names[] = { "cpio", "list", "c", "S", "dir" };
+/* The names and suffixes are lib/output.c's table. */
+#define algo_names (output_algo_names())
+#define format_names (output_format_names())
 
-const char *emit_algo_name(enum emit_algo a) { return algo_names[a]; }
-const char *emit_format_name(enum emit_format f) { return format_names[f]; }
+const char *emit_algo_name(enum emit_algo a) { return output_algos[a].name; }
+const char *emit_format_name(enum emit_format f) { return output_formats[f].name; }
 
 static int index_of(const char *word, const char *const *names, int n)
 {
@@ -56,10 +57,12 @@ static int index_of(const char *word, const char *const *names, int n)
 
 bool emit_format_known(const char *format)
 {
-	if (index_of(format, format_names, 5) >= 0)
+	if (index_of(format, format_names, EF_COUNT) >= 0)
 		return true;
-	const char *close = diag_closest(format, format_names, 5);
-	fprintf(stderr, "rdc: --format %s: one of cpio, list, c, S, dir", format);
+	const char *close = diag_closest(format, format_names, EF_COUNT);
+	fprintf(stderr, "rdc: --format %s: one of", format);
+	for (int i = 0; i < EF_COUNT; i++)
+		fprintf(stderr, "%s %s", i ? "," : "", format_names[i]);
 	if (close)
 		fprintf(stderr, " (did you mean '%s'?)", close);
 	fputc('\n', stderr);
@@ -68,12 +71,11 @@ bool emit_format_known(const char *format)
 
 const char *emit_default_suffix(const char *format, const char *algo)
 {
-	static const char *const by_format[] = { NULL, ".list", ".c", ".S", "/" };
-	static const char *const by_algo[] = { ".cpio", ".cpio.gz", ".cpio.zst", ".cpio.xz", ".cpio.lz4" };
-	int f = format ? index_of(format, format_names, 5) : -1, a = algo ? index_of(algo, algo_names, 5) : -1;
+	int f = format ? index_of(format, format_names, EF_COUNT) : -1;
+	int a = algo ? index_of(algo, algo_names, EA_COUNT) : -1;
 	if (f > EF_CPIO)
-		return by_format[f];
-	return by_algo[a >= 0 ? a : EA_ZSTD];
+		return output_formats[f].suffix;
+	return output_algos[a >= 0 ? a : EA_ZSTD].suffix;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -92,22 +94,35 @@ static bool ends_with_nocase(const char *s, const char *suffix)
  * spells a compression (.cpio: none) rather than leaving it open (.img). */
 static bool choose_from_suffix(const char *path, struct emit_opts *o)
 {
-	static const struct { const char *suffix; enum emit_format f; enum emit_algo a; bool compression; } table[] = {
-		{ ".gz", EF_CPIO, EA_GZIP, true }, { ".zst", EF_CPIO, EA_ZSTD, true }, { ".xz", EF_CPIO, EA_XZ, true },
-		{ ".lz4", EF_CPIO, EA_LZ4, true }, { ".cpio", EF_CPIO, EA_NONE, true },
-		{ ".list", EF_LIST, EA_NONE, false }, { ".txt", EF_LIST, EA_NONE, false }, { ".c", EF_C, EA_NONE, false },
-		{ ".S", EF_S, EA_NONE, false }, { "/", EF_DIR, EA_NONE, false },
-	};
 	o->format = EF_CPIO;
 	o->algo = EA_ZSTD;
-	for (size_t i = 0; path && i < sizeof(table) / sizeof(table[0]); i++) {
-		if (table[i].compression ? ends_with_nocase(path, table[i].suffix) : ends_with(path, table[i].suffix)) {
-			o->format = table[i].f;
-			o->algo = table[i].a;
-			return table[i].compression;
+	if (!path)
+		return false;
+	/* x.gz, x.cpio.zst ... (any case), x.cpio: a cpio image so compressed */
+	for (int a = 0; a < EA_COUNT; a++) {
+		const char *ext = output_algos[a].ext ? output_algos[a].ext : output_algos[a].suffix;
+		if (ends_with_nocase(path, ext)) {
+			o->algo = a;
+			return true;
 		}
 	}
+	for (int f = EF_CPIO + 1; f < EF_COUNT; f++)
+		if (ends_with(path, output_formats[f].suffix) ||
+		    (output_formats[f].alt && ends_with(path, output_formats[f].alt))) {
+			o->format = f;
+			o->algo = EA_NONE;
+			return false;
+		}
 	return false;
+}
+
+bool emit_suffix_names(const char *path, enum emit_format *format)
+{
+	struct emit_opts o;
+	bool compression = choose_from_suffix(path, &o);
+	if (format)
+		*format = o.format;
+	return compression || o.format != EF_CPIO;
 }
 
 /* Compressions the kernel may take but rdc does not write: a name ending so
@@ -141,15 +156,14 @@ static int pick(const char *word, const char *const *names, int n, const struct 
 	return -1;
 }
 
-bool emit_algo_known(const char *algo) { return pick(algo, algo_names, 5, NULL, "compression") >= 0; }
+bool emit_algo_known(const char *algo) { return pick(algo, algo_names, EA_COUNT, NULL, "compression") >= 0; }
 
 int emit_check_level(const struct emit_opts *o, const struct loc *loc)
 {
-	/* gzip as gzip(1): 1-9 (zlib's 0 would store, not compress) */
-	static const int lo[] = { 0, 1, 1, 0, 1 }, hi[] = { 0, 9, 22, 9, 12 };
-	if (o->level < 0 || o->algo == EA_NONE || (o->level >= lo[o->algo] && o->level <= hi[o->algo]))
+	const struct output_algo *al = &output_algos[o->algo];
+	if (o->level < 0 || o->algo == EA_NONE || (o->level >= al->min && o->level <= al->max))
 		return 0;
-	char *hint = xasprintf("%s takes levels %d-%d", algo_names[o->algo], lo[o->algo], hi[o->algo]);
+	char *hint = xasprintf("%s takes levels %d-%d", al->name, al->min, al->max);
 	if (loc && loc->line)
 		diag_error(loc, hint, "compression level %d is out of range", o->level);
 	else
@@ -173,7 +187,7 @@ int emit_choose(const char *path, const char *format, const char *algo, const st
 	bool named = choose_from_suffix(path, o);
 	enum emit_algo by_name = o->algo;
 	if (format) {
-		int f = pick(format, format_names, 5, loc, "output format");
+		int f = pick(format, format_names, EF_COUNT, loc, "output format");
 		if (f < 0)
 			return -1;
 		if (!named || (enum emit_format)f != o->format)
@@ -181,17 +195,17 @@ int emit_choose(const char *path, const char *format, const char *algo, const st
 		o->format = f;
 	}
 	if (algo) {
-		int a = pick(algo, algo_names, 5, loc, "compression");
+		int a = pick(algo, algo_names, EA_COUNT, loc, "compression");
 		if (a < 0)
 			return -1;
 		if (named && o->format == EF_CPIO && (enum emit_algo)a != by_name) {
 			const char *hint = "rename the output, or drop compression: and let the name decide";
 			if (loc && loc->line)
 				diag_error(loc, hint, "the output %s is named for %s, but compression is %s", path,
-					   algo_names[by_name], algo_names[a]);
+					   output_algos[by_name].name, output_algos[a].name);
 			else
-				diag_error(NULL, NULL, "the output %s is named for %s, but compression is %s", path, algo_names[by_name],
-					  algo_names[a]);
+				diag_error(NULL, NULL, "the output %s is named for %s, but compression is %s", path, output_algos[by_name].name,
+					  output_algos[a].name);
 			return -1;
 		}
 		o->algo = a;
@@ -200,11 +214,11 @@ int emit_choose(const char *path, const char *format, const char *algo, const st
 		/* lists, C arrays and directories are never compressed: say so */
 		const char *hint = "a .c or .S embeds the plain cpio (the kernel's build compresses it); drop compression:";
 		if (loc && loc->line)
-			diag_error(loc, hint, "a %s output cannot be compressed (compression: %s)", format_names[o->format],
-				   algo_names[o->algo]);
+			diag_error(loc, hint, "a %s output cannot be compressed (compression: %s)", output_formats[o->format].name,
+				   output_algos[o->algo].name);
 		else
-			diag_error(NULL, NULL, "a %s output cannot be compressed (--compression %s); %s", format_names[o->format],
-				  algo_names[o->algo], hint);
+			diag_error(NULL, NULL, "a %s output cannot be compressed (--compression %s); %s", output_formats[o->format].name,
+				  output_algos[o->algo].name, hint);
 		return -1;
 	}
 	if (o->format != EF_CPIO)
@@ -331,16 +345,16 @@ static int sink_open(struct sink *s, int fd, enum emit_algo algo, int level, boo
 	s->obuf = xmalloc(s->ocap);
 	switch (algo) {
 	case EA_GZIP: /* zlib's gzip header has mtime 0 and no name: deterministic */
-		if (deflateInit2(&s->z, level < 0 ? 6 : level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		if (deflateInit2(&s->z, level < 0 ? output_algos[EA_GZIP].def : level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 			return -1;
 		break;
 	case EA_XZ:
-		if (lzma_easy_encoder(&s->x, level < 0 ? 6 : (uint32_t)level, LZMA_CHECK_CRC32) != LZMA_OK)
+		if (lzma_easy_encoder(&s->x, (uint32_t)(level < 0 ? output_algos[EA_XZ].def : level), LZMA_CHECK_CRC32) != LZMA_OK)
 			return -1;
 		break;
 	case EA_ZSTD:
 		s->zc = ZSTD_createCCtx();
-		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_compressionLevel, level < 0 ? 3 : level);
+		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_compressionLevel, level < 0 ? output_algos[EA_ZSTD].def : level);
 		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_checksumFlag, 1);
 		break;
 	case EA_LZ4: {
@@ -359,7 +373,7 @@ static int sink_open(struct sink *s, int fd, enum emit_algo algo, int level, boo
  * no sizes in its header (they are in the index), as xz itself writes it. */
 static int xz_block_open(struct sink *s, int level)
 {
-	if (lzma_lzma_preset(&s->lzopt, level < 0 ? 6 : (uint32_t)level))
+	if (lzma_lzma_preset(&s->lzopt, (uint32_t)(level < 0 ? output_algos[EA_XZ].def : level)))
 		return -1;
 	s->filters[0] = (lzma_filter){ .id = LZMA_FILTER_LZMA2, .options = &s->lzopt };
 	s->filters[1] = (lzma_filter){ .id = LZMA_VLI_UNKNOWN };
@@ -385,12 +399,12 @@ static int sink_open_piece(struct sink *s, int fd, enum emit_algo algo, int leve
 	s->final = final;
 	switch (algo) {
 	case EA_GZIP:
-		return deflateInit2(&s->z, level < 0 ? 6 : level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK ? 0 : -1;
+		return deflateInit2(&s->z, level < 0 ? output_algos[EA_GZIP].def : level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK ? 0 : -1;
 	case EA_XZ:
 		return xz_block_open(s, level);
 	case EA_ZSTD:
 		s->zc = ZSTD_createCCtx();
-		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_compressionLevel, level < 0 ? 3 : level);
+		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_compressionLevel, level < 0 ? output_algos[EA_ZSTD].def : level);
 		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_checksumFlag, 1);
 		return 0;
 	default:
@@ -808,7 +822,7 @@ static int segment_encode(struct segjob *j, struct segment *s, int fd)
 	struct sink k;
 	if (sink_open_piece(&k, fd, j->o->algo, j->o->level, j->o->single_segment) < 0) {
 		/* never close (and so "finish") a compressor that did not start */
-		diag_error(NULL, NULL, "cannot start the %s compressor at level %d", algo_names[j->o->algo], j->o->level);
+		diag_error(NULL, NULL, "cannot start the %s compressor at level %d", output_algos[j->o->algo].name, j->o->level);
 		free(k.obuf);
 		return -1;
 	}

@@ -9,10 +9,9 @@
 #include <stdatomic.h>
 #include "cache/cas.h"
 #include "lib/diag.h"
+#include "lib/output.h" /* enum emit_format, enum emit_algo: the one table */
 #include "plan/plan.h"
 
-enum emit_format { EF_CPIO, EF_LIST, EF_C, EF_S, EF_DIR };
-enum emit_algo { EA_NONE, EA_GZIP, EA_ZSTD, EA_XZ, EA_LZ4 };
 
 /* The first line of every list rdc writes (rdc import recognises it). */
 #define RDC_LIST_HEADER "# gen_init_cpio list written by rdc; file locations are in its cache"
@@ -73,6 +72,9 @@ char *emit_companion(const struct emit_opts *o, const char *path);
  * (a cpio, a compressed stream, rdc's C, .S or list header)?  An output the
  * manifest names may replace only such a file (or nothing). */
 bool emit_is_output(const char *path);
+/* True when path's suffix names what it holds (.cpio.zst, .cpio, .list,
+ * .c, .S, dir/ ...; not .img); *format gets that format (may be NULL). */
+bool emit_suffix_names(const char *path, enum emit_format *format);
 
 /* The gen_init_cpio list: file lines point into the cache. */
 int emit_list(const struct plan *p, struct cas *cas, FILE *out);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <yaml.h>
 #include "lib/arch.h"
+#include "lib/output.h"
 #include "lib/util.h"
 
 #define MAX_INCLUDE_DEPTH 32
@@ -831,8 +832,6 @@ static void init_file(void *e) { ((struct mf_file *)e)->mode = MODE_UNSET; }
 /* ---- the key table -------------------------------------------------------- */
 
 WORDS(on_exit_words, "poweroff", "reboot", "halt", "shell")
-WORDS(format_words, "cpio", "list", "c", "S", "dir")
-WORDS(algo_words, "none", "gzip", "zstd", "xz", "lz4")
 
 #define M(f) offsetof(struct manifest, f)
 #define K(f) (offsetof(struct manifest, kernel.f) - offsetof(struct manifest, kernel))
@@ -919,13 +918,13 @@ static const struct field init_keys[] = {
 	{ 0 },
 };
 static const struct field compression_keys[] = {
-	{ "algo", FT_ENUM, O(mf_output, algo), .doc = "the compressor", .def = "from the suffix", .values = algo_words, .noun = "compression" },
+	{ "algo", FT_ENUM, O(mf_output, algo), .doc = "the compressor", .def = "from the suffix", .values = output_algo_names, .noun = "compression" },
 	{ "level", FT_INT, O(mf_output, level), .doc = "the compressor's level", .def = "the compressor's default", .loc = LOC(O(mf_output, level_loc)) },
 	{ 0 },
 };
 static const struct field output_keys[] = {
 	{ "path", FT_HOSTPATH, O(mf_output, path), .doc = "the image; the suffix names the format", .def = "<manifest name>.cpio.zst" },
-	{ "format", FT_ENUM, O(mf_output, format), .doc = "the format, when the suffix does not say it", .values = format_words, .noun = "output format" },
+	{ "format", FT_ENUM, O(mf_output, format), .doc = "the format, when the suffix does not say it", .values = output_format_names, .noun = "output format" },
 	{ "compression", FT_MAP, 0, .doc = "an algo, or {algo, level}", .sub = compression_keys, .shorthand = "algo" },
 	{ "single_segment", FT_BOOL, O(mf_output, single_segment), .doc = "one compressed stream instead of cached segments", .def = "false" },
 	{ 0 },

@@ -53,6 +53,7 @@
 #include "build/build.h"
 #include "lib/arch.h"
 #include "cache/cas.h"
+#include "emit/emit.h"
 #include "lib/diag.h"
 #include "init/initgen.h"
 #include "manifest/manifest.h"
@@ -377,11 +378,9 @@ static char *pick_kernel(const struct manifest *m, const struct run_opts *o, con
 /* QEMU can boot a cpio, compressed or not; not a list, C source or tree. */
 static bool bootable_output(const struct manifest *m, const char *path, const struct run_opts *o)
 {
-	static const char *const bad[] = { ".list", ".txt", ".c", ".S", "/" };
-	size_t n = strlen(path);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (n >= strlen(bad[i]) && !strcmp(path + n - strlen(bad[i]), bad[i]))
-			return false;
+	enum emit_format f;
+	if (emit_suffix_names(path, &f) && f != EF_CPIO)
+		return false;
 	if (!o->output && m->output.format && strcmp(m->output.format, "cpio"))
 		return false;
 	return true;

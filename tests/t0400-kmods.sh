@@ -34,6 +34,16 @@ test_expect_success 'rdc kmods with no cache directory: a warning, the closure, 
 	expect_grep "^rdc: warning: no cache directory" err && ! grep -q "error" err
 '
 
+test_expect_success 'kernel.version: latest is the newest release under kernel.modules, or none is installed' '
+	mkdir -p lm/5.10.0-1 lm/6.1.0-9 lm/6.1.0-10 nokernel &&
+	printf "rdc: 1\nkernel: {version: latest, modules: lm}\ndirs: [/a]\n" > latest.yaml &&
+	"$RDC" build --json latest.yaml -o latest.cpio > j && expect_grep "\"kernel\":\"6.1.0-10\"" j &&
+	printf "rdc: 1\nkernel: {version: latest, modules: nokernel}\ndirs: [/a]\n" > none.yaml &&
+	expect_fail 1 "$RDC" build none.yaml -o none.cpio &&
+	expect_grep "^none.yaml:2:9: error: no kernel is installed under .*nokernel" err &&
+	expect_grep "hint: install a kernel" err && ! test -e none.cpio
+'
+
 test_expect_success 'btrfs pulls the crc32c implementations through libcrc32c and its own softdeps' '
 	"$RDC" kmods --kver $KVER btrfs > out &&
 	expect_grep "/crc32c_generic.ko$" out && expect_grep "/crc32c-intel.ko$" out &&

@@ -88,32 +88,6 @@ static char *modules_dir(const struct manifest *m)
 	return m->kernel.modules ? xstrdup(m->kernel.modules) : in_sysroot(m, "/lib/modules");
 }
 
-/* "latest": the newest release installed under moddir (version order), so a
- * manifest boots whatever kernel the machine has when `uname -r` is not an
- * installed one (containers, CI). */
-static char *latest_release(const char *moddir, const struct loc *loc)
-{
-	struct dirent **names;
-	int n = scandir(moddir, &names, NULL, versionsort);
-	char *best = NULL;
-	for (int i = 0; i < n; i++) {
-		char *sub = path_join(moddir, names[i]->d_name);
-		struct stat st;
-		if (names[i]->d_name[0] != '.' && stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
-			free(best);
-			best = xstrdup(names[i]->d_name);
-		}
-		free(sub);
-		free(names[i]);
-	}
-	if (n >= 0)
-		free(names);
-	if (!best)
-		diag_error(loc, "install a kernel (e.g. apt-get install linux-image-amd64) or set kernel.modules",
-			   "no kernel is installed under %s", moddir);
-	return best;
-}
-
 /* No kernel named, and an out-of-tree .ko: the kernel it was built for
  * (its vermagic), installed, or an error at its line — never the running
  * kernel's modules mixed with a module made for another. */
@@ -159,9 +133,7 @@ char *build_kernel_release(const struct manifest *m, bool *err)
 	char *moddir = modules_dir(m);
 	/* with no kernel: section, the first kmods line is what asked for one */
 	const struct loc *loc = m->kernel.loc.line || !m->nkmods ? &m->kernel.loc : &m->kmods[0].loc;
-	char *kver = m->kernel.version && !strcmp(m->kernel.version, "latest")
-			     ? latest_release(moddir, loc)
-			     : modclosure_kver(moddir, m->kernel.version ? m->kernel.version : "host", loc);
+	char *kver = modclosure_kver(moddir, m->kernel.version ? m->kernel.version : "host", loc);
 	free(moddir);
 	*err = kver == NULL;
 	return kver;

@@ -1881,6 +1881,8 @@ static void installed(const char *dir, struct strlist *out)
 		free(ents);
 }
 
+/* Why `rel` is no release under dir, with the ones that are.  "latest"
+ * comes here only when none is installed. */
 static void kver_error(const char *dir, const char *rel, bool host, const struct loc *loc)
 {
 	struct strlist have = STRLIST_INIT;
@@ -1894,7 +1896,10 @@ static void kver_error(const char *dir, const char *rel, bool host, const struct
 		return;
 	}
 	installed(dir, &have);
-	if (!have.n)
+	bool latest = !strcmp(rel, "latest");
+	if (!have.n && latest)
+		sb_adds(&hint, "install a kernel (e.g. apt-get install linux-image-amd64) or set kernel.modules");
+	else if (!have.n)
 		sb_addf(&hint, "no kernel is installed under %s (e.g. apt-get install linux-image-amd64)", dir);
 	else
 		sb_addf(&hint, "installed under %s:", dir);
@@ -1904,12 +1909,18 @@ static void kver_error(const char *dir, const char *rel, bool host, const struct
 		sb_addf(&hint, loc && loc->file ? " (say version: %s, or latest)" : " (--kver %s)", have.v[have.n - 1]);
 	if (host)
 		diag_error(loc, hint.buf, "the running kernel %s has no modules under %s", rel, dir);
+	else if (latest)
+		diag_error(loc, hint.buf, "no kernel is installed under %s", dir);
 	else
 		diag_error(loc, hint.buf, "kernel %s is not installed under %s", rel, dir);
 	sl_release(&have);
 	sb_release(&hint);
 }
 
+/* The one choice of a kernel release (build, run, rdc kmods): host is
+ * uname -r, latest the newest installed under moddir in version order (a
+ * manifest that boots whatever the machine has when uname -r is not an
+ * installed one: containers, CI), anything else a release as named. */
 char *modclosure_kver(const char *moddir, const char *version, const struct loc *loc)
 {
 	const char *dir = moddir ? moddir : "/lib/modules";

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -939,10 +938,11 @@ static bool memo_intact(const char *path)
 	return ok;
 }
 
-/* ---- rdc cache -------------------------------------------------------- */
+/* ---- what rdc cache shows: the store counts, cli/cache.c prints --------- */
 
 enum ckind { CK_OBJECT, CK_SEGMENT, CK_MEMO, CK_TEMP, CK_NKINDS };
-static const char *const ckind_names[] = { "objects", "segments", "memos", "temp" };
+_Static_assert(CK_NKINDS == CAS_NKINDS, "cas.h's kinds are these");
+const char *const cas_kind_names[CAS_NKINDS] = { "objects", "segments", "memos", "temp" };
 
 struct cfile {
 	char *path;
@@ -1045,36 +1045,6 @@ static bool segment_intact(const char *path)
 	return ok;
 }
 
-static const char *human_size(uint64_t n, char *buf, size_t len)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	int u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "(%.1f %s)" : "(%.0f %s)", v, units[u]);
-	return buf;
-}
-
-static void cache_print(const struct cwalk *w, size_t nindex)
-{
-	uint64_t n[CK_NKINDS] = { 0 }, bytes[CK_NKINDS] = { 0 }, total = 0;
-	for (size_t i = 0; i < w->n; i++) {
-		n[w->v[i].kind]++;
-		bytes[w->v[i].kind] += w->v[i].size;
-		total += w->v[i].size;
-	}
-	char h[32];
-	printf("cache     %s\n", w->c->dir);
-	for (int k = 0; k < CK_NKINDS; k++)
-		printf("%-9s %8" PRIu64 " files %14" PRIu64 " bytes  %s\n", ckind_names[k], n[k], bytes[k],
-		       human_size(bytes[k], h, sizeof(h)));
-	printf("index     %8zu entries (sources whose content is known by their stat)\n", nindex);
-	printf("total     %29" PRIu64 " bytes  %s\n", total, human_size(total, h, sizeof(h)));
-}
-
 /* An entry's claim, checked against the source itself: images are read
  * from sources, so an entry whose (unchanged) source no longer hashes to it
  * would only fail builds.  A source that changed is a stale entry, not
@@ -1097,19 +1067,19 @@ static bool entry_lies(const struct index_entry *e)
 /* Damaged index lines were dropped on load; an entry naming an object that
  * is there but cannot hold the source's content names the wrong one, and
  * so does one its source does not hash to. */
-static uint64_t index_verify(struct cas *c)
+static uint64_t index_verify(struct cas *c, struct strlist *damaged)
 {
 	index_load(c);
 	uint64_t bad = c->index_damaged;
 	if (bad)
-		printf("damaged: %s/index: %zu line%s (dropped)\n", c->dir, c->index_damaged,
-		       c->index_damaged == 1 ? "" : "s");
+		sl_push_owned(damaged, xasprintf("%s/index: %zu line%s (dropped)", c->dir, c->index_damaged,
+						 c->index_damaged == 1 ? "" : "s"));
 	for (size_t i = 0; i < c->nslots; i++) {
 		struct index_entry *e = &c->slots[i];
 		char *obj = e->path ? cas_object_path(c, &e->hash) : NULL;
 		struct stat st;
 		if (obj && ((lstat(obj, &st) == 0 && !object_fits(c, &e->hash, e->id.size)) || entry_lies(e))) {
-			printf("damaged: %s/index: the entry for %s names %s (dropped)\n", c->dir, e->path, obj);
+			sl_push_owned(damaged, xasprintf("%s/index: the entry for %s names %s (dropped)", c->dir, e->path, obj));
 			free(e->path);
 			*e = (struct index_entry){ 0 };
 			c->used--;
@@ -1123,9 +1093,8 @@ static uint64_t index_verify(struct cas *c)
 	return bad;
 }
 
-static int cache_verify(struct cwalk *w)
+static void cache_verify(struct cwalk *w, struct strlist *damaged)
 {
-	uint64_t bad = 0;
 	for (size_t i = 0; i < w->n; i++) {
 		struct cfile *f = &w->v[i];
 		bool ok = f->odd ? false
@@ -1133,18 +1102,11 @@ static int cache_verify(struct cwalk *w)
 			: f->kind == CK_SEGMENT ? segment_intact(f->path)
 			: f->kind == CK_MEMO ? memo_intact(f->path) : true;
 		if (!ok) {
-			printf("damaged: %s (removed)\n", f->path);
+			sl_push_owned(damaged, xasprintf("%s (removed)", f->path));
 			unlink(f->path);
-			bad++;
 		}
 	}
-	bad += index_verify(w->c);
-	if (bad)
-		fprintf(stderr, "rdc: %" PRIu64 " damaged cache file%s removed; the next build recreates %s\n", bad,
-			bad == 1 ? "" : "s", bad == 1 ? "it" : "them");
-	else
-		printf("all %zu files verified\n", w->n);
-	return bad ? 1 : 0;
+	index_verify(w->c, damaged);
 }
 
 /* Index entries whose source changed or vanished are dead; the objects the
@@ -1177,10 +1139,10 @@ static int cmp_oldest(const void *a, const void *b)
  * first what no current input uses (objects of changed sources, stale
  * temporaries), then — to get under --max-size — the oldest segments and
  * memos, then any object. */
-static int cache_gc(struct cwalk *w, uint64_t max_size)
+static void cache_gc(struct cwalk *w, uint64_t max_size, struct cas_gc *g)
 {
 	struct cas *c = w->c;
-	uint64_t total = 0, freed = 0, nfreed = 0, nkind[CK_NKINDS] = { 0 };
+	uint64_t total = 0, freed = 0, nfreed = 0, *nkind = g->removed_by_kind;
 	int64_t stale_tmp = now_ns() - 3600LL * 1000000000LL; /* a live build may still own younger ones */
 	index_prune(c);
 	struct strlist live = STRLIST_INIT;
@@ -1216,34 +1178,10 @@ static int cache_gc(struct cwalk *w, uint64_t max_size)
 		}
 	}
 	sl_release(&live);
-	char h[32];
-	printf("removed %" PRIu64 " files, %" PRIu64 " bytes %s", nfreed, freed, human_size(freed, h, sizeof(h)));
-	for (int k = 0, first = 1; k < CK_NKINDS; k++)
-		if (nkind[k]) {
-			printf("%s%" PRIu64 " %s", first ? ": " : ", ", nkind[k], ckind_names[k]);
-			first = 0;
-		}
-	printf("; %" PRIu64 " bytes remain %s\n", total, human_size(total, h, sizeof(h)));
-	return 0;
+	g->removed = nfreed;
+	g->freed = freed;
+	g->remain = total;
 }
-
-static bool parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	if (*s < '0' || *s > '9') /* strtoull would take "-5" as a huge size */
-		return false;
-	unsigned long long v = strtoull(s, &end, 10);
-	int shift = !*end ? 0 : strchr("kK", *end) ? 10 : strchr("mM", *end) ? 20 : strchr("gG", *end) ? 30 : -1;
-	if (errno || end == s || shift < 0 || (*end && end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B")) ||
-	    v > (UINT64_MAX >> shift))
-		return false;
-	*out = (uint64_t)v << shift;
-	return true;
-}
-
-const char usage_cache[] = "usage: rdc cache stats|verify|path\n"
-				  "       rdc cache gc [--max-size SIZE]   (SIZE in bytes, or with K, M, G)\n";
 
 /* gc waits for the builds that have the cache open (their shared locks). */
 static void lock_exclusive(struct cas *c)
@@ -1257,58 +1195,44 @@ static void lock_exclusive(struct cas *c)
 		;
 }
 
-int cmd_cache(int argc, char **argv)
+int cas_stats(struct cas *c, struct cas_stats *st)
 {
-	const char *sub = argc >= 2 ? argv[1] : "";
-	if (argc == 2 && (!strcmp(sub, "--help") || !strcmp(sub, "-h"))) {
-		fputs(usage_cache, stdout);
-		return 0;
-	}
-	uint64_t max_size = UINT64_MAX;
-	bool known = !strcmp(sub, "stats") || !strcmp(sub, "verify") || !strcmp(sub, "gc") || !strcmp(sub, "path");
-	int extra = argc - 2;
-	if (!strcmp(sub, "gc") && extra == 2 && !strcmp(argv[2], "--max-size") && parse_size(argv[3], &max_size))
-		extra = 0;
-	else if (!strcmp(sub, "gc") && extra == 1 && !strncmp(argv[2], "--max-size=", 11) && parse_size(argv[2] + 11, &max_size))
-		extra = 0;
-	if (known && extra == 1 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
-		fputs(usage_cache, stdout);
-		return 0;
-	}
-	if (!known || extra) {
-		if (!known && *sub)
-			fprintf(stderr, "rdc cache: unknown command '%s'\n", sub);
-		else if (!strcmp(sub, "gc") && extra >= 1 && !strncmp(argv[2], "--max-size", 10))
-			fprintf(stderr, "rdc cache gc: --max-size takes a size in bytes, or with K, M or G (e.g. 500M)\n");
-		else if (extra)
-			fprintf(stderr, "rdc cache %s: unexpected '%s'\n", sub, argv[2]);
-		fputs(usage_cache, stderr);
-		return 2;
-	}
-	struct cas *c = cas_open(NULL);
-	if (!c)
-		return 1;
-	int rc = 0;
 	struct cwalk w;
-	if (!strcmp(sub, "gc"))
-		lock_exclusive(c);
-	if (!strcmp(sub, "path"))
-		printf("%s\n", c->dir);
-	else if (cache_scan(c, &w) < 0)
-		rc = 1;
-	else {
-		if (!strcmp(sub, "stats")) {
-			cache_print(&w, (index_load(c), c->used));
-			remote_print_stats(c->dir);
-		}
-		else if (!strcmp(sub, "verify"))
-			rc = cache_verify(&w);
-		else
-			rc = cache_gc(&w, max_size);
-		cache_scan_free(&w);
+	*st = (struct cas_stats){ 0 };
+	if (cache_scan(c, &w) < 0)
+		return -1;
+	for (size_t i = 0; i < w.n; i++) {
+		st->files[w.v[i].kind]++;
+		st->bytes[w.v[i].kind] += w.v[i].size;
+		st->total += w.v[i].size;
 	}
-	cas_close(c);
-	return rc;
+	index_load(c);
+	st->index_entries = c->used;
+	cache_scan_free(&w);
+	return 0;
+}
+
+int cas_verify(struct cas *c, struct strlist *damaged, size_t *checked)
+{
+	struct cwalk w;
+	if (cache_scan(c, &w) < 0)
+		return -1;
+	cache_verify(&w, damaged);
+	*checked = w.n;
+	cache_scan_free(&w);
+	return 0;
+}
+
+int cas_gc(struct cas *c, uint64_t max_size, struct cas_gc *g)
+{
+	struct cwalk w;
+	*g = (struct cas_gc){ 0 };
+	lock_exclusive(c);
+	if (cache_scan(c, &w) < 0)
+		return -1;
+	cache_gc(&w, max_size, g);
+	cache_scan_free(&w);
+	return 0;
 }
 
 char *cas_default_dir(void)

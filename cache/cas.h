@@ -40,6 +40,26 @@ const char *cas_dir(const struct cas *c);
 /* Where cas_open(NULL) would put the cache, or NULL; caller frees. */
 char *cas_default_dir(void);
 
+/* rdc cache: the store counts and repairs, cli/cache.c prints.  Each
+ * returns -1 after an error when the cache cannot be read. */
+#define CAS_NKINDS 4
+extern const char *const cas_kind_names[CAS_NKINDS]; /* objects, segments, memos, temp */
+struct cas_stats {
+	uint64_t files[CAS_NKINDS], bytes[CAS_NKINDS], total;
+	size_t index_entries; /* sources whose content is known by their stat */
+};
+int cas_stats(struct cas *c, struct cas_stats *st);
+/* Re-hashes every file; a damaged one is removed and named in `damaged`
+ * ("PATH (removed)", "DIR/index: ... (dropped)"); `checked` files in all. */
+int cas_verify(struct cas *c, struct strlist *damaged, size_t *checked);
+/* First what no current source uses and stale temporaries, then (to get
+ * under max_size, UINT64_MAX: no limit) the oldest segments and memos,
+ * then any object. */
+struct cas_gc {
+	uint64_t removed, freed, remain, removed_by_kind[CAS_NKINDS];
+};
+int cas_gc(struct cas *c, uint64_t max_size, struct cas_gc *g);
+
 /* Ingest a host file into objects/, for outputs that name objects (lists):
  * a stat-index hit whose object exists costs a stat and an access; otherwise
  * the file is read, hashed and copied.  *size gets the content size.  Safe
@@ -100,8 +120,5 @@ int cas_memo_put(struct cas *c, const char *ns, const char *key,
 
 /* Segments: compressed cpio streams keyed by their entries and compressor. */
 char *cas_segment_path(const struct cas *c, const struct cas_hash *key); /* caller frees */
-
-/* `rdc cache stats|verify|gc` */
-int cmd_cache(int argc, char **argv);
 
 #endif

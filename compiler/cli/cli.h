@@ -27,7 +27,7 @@ int cmd_schema(int argc, char **argv); /* hidden: make schema */
  * main.c, on stdout) and for a usage error (by the command, on stderr). */
 extern const char usage_build[], usage_list[], usage_check[], usage_explain[], usage_run[], usage_test[],
 	usage_deps[], usage_kmods[], usage_ls[], usage_extract[], usage_diff[], usage_import[], usage_schema[];
-extern const char usage_cache[]; /* cache/cas.c, with rdc cache */
+extern const char usage_cache[];
 
 /* The default cache, or NULL after a warning (common.c). */
 struct cas;

@@ -11,7 +11,7 @@ test_expect_success 'expect: is checked when the manifest is read, at its line' 
 	printf "rdc: 1\ninit: {steps: [true]}\nexpect: {outcome: watchdgo}\n" > bad1.yaml &&
 	expect_fail 1 "$RDC" check bad1.yaml &&
 	expect_grep "bad1.yaml:3:.*unknown outcome .watchdgo." err &&
-	expect_grep "hint: outcomes: watchdog panic poweroff timeout" err &&
+	expect_grep "hint: one of: watchdog, panic, poweroff, timeout (did you mean .watchdog.?); or status: N" err &&
 	printf "rdc: 1\ninit: {steps: [true]}\nexpect:\n  console: [\"ok (\"]\n" > bad2.yaml &&
 	expect_fail 1 "$RDC" check bad2.yaml &&
 	expect_grep "bad2.yaml:4:13: error: bad regex .ok (. in expect.console" err &&

@@ -88,6 +88,7 @@ struct field {
 	const char *def;    /* the default, as documented */
 	const char *const *(*values)(void); /* the words taken (FT_ENUM, FT_STRLIST, FT_NODETYPE) */
 	const char *noun;   /* FT_ENUM, FT_STRLIST: "unknown <noun> 'x'" */
+	const char *more;   /* ... and after the words in its hint */
 	size_t loc;         /* LOC(offset from base): where the value's location goes */
 	/* FT_MAP and FT_LIST */
 	const struct field *sub; /* the mapping's keys (of each item, for a list) */
@@ -264,7 +265,9 @@ static bool check_word(struct reader *r, const struct field *f, yaml_node_t *n, 
 	const char *const *set = f->values();
 	if (one_of(word, set))
 		return true;
-	char *hint = words_hint(word, set);
+	char *words = words_hint(word, set);
+	char *hint = f->more ? xasprintf("%s; %s", words, f->more) : xstrdup(words);
+	free(words);
 	error_at(r, n, hint, "unknown %s '%s'", f->noun ? f->noun : f->key, word);
 	free(hint);
 	return false;
@@ -946,7 +949,7 @@ static const struct field expect_keys[] = {
 	{ "status", FT_INT, O(mf_expect, status), .doc = "the status /init must report (0..255)", .def = "0 unless outcome is given",
 	  .schema = "{\"type\": \"integer\", \"minimum\": 0, \"maximum\": 255}" },
 	{ "outcome", FT_ENUM, O(mf_expect, outcome), .doc = "how the guest must end instead of reporting a status", .values = outcome_words,
-	  .noun = "outcome" },
+	  .noun = "outcome", .more = "or status: N for a status" },
 	{ "console", FT_STRLIST, O(mf_expect, console), .doc = "POSIX extended regexes, each matching some console line (kept as written)",
 	  .read = read_console, .schema = console_schema },
 	{ "not_console", FT_STRLIST, O(mf_expect, not_console), .doc = "regexes no console line may match", .read = read_console,

@@ -111,4 +111,14 @@ test_expect_success 'RDC_REMOTE_STORAGE with no host (http://, https:///) is a w
 	done
 '
 
+test_expect_success 'rdc explain takes --json after the manifest too, as every command takes its options' '
+	printf "rdc: 1\nfiles: [{dest: /a, content: x}]\n" > x.yaml &&
+	"$RDC" explain x.yaml --json /a > j &&
+	python3 -c "import json; d = json.load(open(\"j\")); assert d[0][\"path\"] == \"/a\", d" &&
+	"$RDC" explain x.yaml /a --json > j &&
+	python3 -c "import json; json.load(open(\"j\"))" &&
+	expect_fail 2 "$RDC" explain x.yaml &&
+	expect_fail 2 "$RDC" explain --bogus x.yaml /a
+'
+
 test_done

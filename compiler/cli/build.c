@@ -195,16 +195,22 @@ int cmd_list(int argc, char **argv)
 
 int cmd_explain(int argc, char **argv)
 {
-	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		fputs(usage_explain, stdout);
-		return 0;
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
+	};
+	bool as_json = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) { /* anywhere, as every command takes them */
+		switch (c) {
+		case 'J': as_json = true; break;
+		case 'h': fputs(usage_explain, stdout); return 0;
+		default: fputs(usage_explain, stderr); return 2;
+		}
 	}
-	bool as_json = argc > 1 && !strcmp(argv[1], "--json");
-	if (as_json) {
-		argc--;
-		argv++;
-	}
-	if (argc < 3 || argv[1][0] == '-') {
+	argc -= optind - 1;
+	argv += optind - 1;
+	if (argc < 3) {
 		fputs(usage_explain, stderr);
 		return 2;
 	}

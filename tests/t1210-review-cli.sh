@@ -121,4 +121,15 @@ test_expect_success 'rdc explain takes --json after the manifest too, as every c
 	expect_fail 2 "$RDC" explain --bogus x.yaml /a
 '
 
+test_expect_success '-z with a level out of range is a usage error (2), as an unknown algorithm is' '
+	printf "rdc: 1\nfiles: [{dest: /a, content: x}]\n" > z.yaml &&
+	expect_fail 2 "$RDC" build z.yaml -z zstd:99 &&
+	expect_grep "zstd takes levels 1-22" err &&
+	expect_fail 2 "$RDC" build z.yaml -z gzip:0 &&
+	expect_fail 2 "$RDC" run --dry-run z.yaml -z xz:10 &&
+	expect_fail 2 "$RDC" build z.yaml -z bz2 &&
+	"$RDC" build z.yaml -z zstd:19 -o z.cpio.zst &&
+	[ ! -e z.cpio.gz ]
+'
+
 test_done

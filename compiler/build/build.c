@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "cache/cas.h"
 #include "lib/json.h"
+#include "lib/output.h"
 #include "resolve/elfdeps.h"
 #include "emit/emit.h"
 #include "init/initgen.h"
@@ -425,6 +426,15 @@ bool build_compression_known(const char *word)
 	bool ok = algo && emit_algo_known(algo);
 	if (!algo)
 		fprintf(stderr, "rdc: --compression %s: ALGO or ALGO:LEVEL, e.g. xz or zstd:19\n", word);
+	/* A level out of range is the command line's mistake too: a usage
+	 * error now, not a failed build later (the manifest's is at its line) */
+	for (int i = 0; ok && level >= 0 && i < EA_COUNT; i++) {
+		const struct output_algo *al = &output_algos[i];
+		if (i != EA_NONE && !strcmp(algo, al->name) && (level < al->min || level > al->max)) {
+			fprintf(stderr, "rdc: --compression %s: %s takes levels %d-%d\n", word, al->name, al->min, al->max);
+			ok = false;
+		}
+	}
 	free(algo);
 	return ok;
 }

@@ -61,4 +61,31 @@ test_expect_success 'rdc ls of a character device (/dev/zero: padding for ever) 
 	expect_grep " /f0$" out
 '
 
+# odd.cpio: names and a target with bytes that are not UTF-8 beside UTF-8
+odd_archive() {
+	python3 - "$1" <<'PY'
+import sys
+def ent(name, mode, data=b""):
+    nm = name + b"\0"
+    h = b"070701" + b"".join(b"%08X" % v for v in [1, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nm), 0])
+    h += nm + b"\0" * (-(110 + len(nm)) % 4)
+    return h + data + b"\0" * (-len(data) % 4)
+with open(sys.argv[1], "wb") as f:
+    f.write(ent("b\xe9".encode() + b"\xff\xc3(\xed\xa0\x80", 0o100644) +
+            ent(b"l", 0o120777, b"\xf5x\xe2\x82\xac") + ent(b"TRAILER!!!", 0))
+PY
+}
+
+test_expect_success 'rdc ls --json of names that are not UTF-8: valid UTF-8 JSON, and the bytes come back' '
+	odd_archive odd.cpio &&
+	"$RDC" ls --json odd.cpio > odd.json &&
+	python3 -c "
+import json
+d = json.loads(open(\"odd.json\", \"rb\").read().decode(\"utf-8\"))  # strict: raw bytes would fail
+back = lambda s: s.encode(\"utf-8\", \"surrogateescape\")
+assert back(d[0][\"path\"]) == \"/b\\xe9\".encode() + b\"\\xff\\xc3(\\xed\\xa0\\x80\", d
+assert back(d[1][\"target\"]) == b\"\\xf5x\\xe2\\x82\\xac\", d
+"
+'
+
 test_done

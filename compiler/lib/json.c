@@ -9,6 +9,22 @@ void json_init(struct json *j, FILE *f)
 	j->first[0] = true;
 }
 
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no
+ * overlongs, surrogates or code points past U+10FFFF), 0 if there is none. */
+static int utf8_len(const unsigned char *p)
+{
+	int n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+	if (p[0] > 0xf4 || !n)
+		return 0;
+	for (int i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) || (p[0] == 0xf0 && p[1] < 0x90) ||
+	    (p[0] == 0xf4 && p[1] > 0x8f))
+		return 0;
+	return n;
+}
+
 void json_string(FILE *f, const char *s)
 {
 	if (!s) {
@@ -17,6 +33,7 @@ void json_string(FILE *f, const char *s)
 	}
 	putc('"', f);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		int n;
 		switch (*p) {
 		case '"': fputs("\\\"", f); break;
 		case '\\': fputs("\\\\", f); break;
@@ -26,8 +43,13 @@ void json_string(FILE *f, const char *s)
 		default:
 			if (*p < 0x20 || *p == 0x7f)
 				fprintf(f, "\\u%04x", *p);
-			else
-				putc(*p, f); /* UTF-8 passes as is; paths that are not UTF-8 stay bytes */
+			else if (*p < 0x80)
+				putc(*p, f);
+			else if ((n = utf8_len(p)) > 0)
+				fwrite(p, 1, (size_t)n, f), p += n - 1;
+			else /* a byte that is not UTF-8 (paths are bytes): Python's surrogateescape,
+			      * so the output stays valid UTF-8 and json.loads gives the bytes back */
+				fprintf(f, "\\udc%02x", *p);
 		}
 	}
 	putc('"', f);

@@ -82,11 +82,13 @@ install: rdc
 	install -D -m 0644 schema/manifest.schema.json $(DESTDIR)$(PREFIX)/share/rdc/manifest.schema.json
 	install -D -m 0644 tools/completion/rdc $(DESTDIR)$(PREFIX)/share/bash-completion/completions/rdc
 	install -D -m 0644 docs/man/rdc.1 $(DESTDIR)$(PREFIX)/share/man/man1/rdc.1
+	install -D -m 0644 docs/man/rdc-manifest.5 $(DESTDIR)$(PREFIX)/share/man/man5/rdc-manifest.5
 
 # The schema and the README's key reference are written from the manifest
 # reader's key table (tests/t0110-schema.sh checks they are current).
 schema: rdc
 	$(BUILDDIR)/rdc schema > schema/manifest.schema.json.tmp && mv schema/manifest.schema.json.tmp schema/manifest.schema.json
+	$(BUILDDIR)/rdc schema --man > docs/man/rdc-manifest.5.tmp && mv docs/man/rdc-manifest.5.tmp docs/man/rdc-manifest.5
 	$(BUILDDIR)/rdc schema --markdown > README.keys.tmp
 	awk 'FNR == NR { keys = keys $$0 "\n"; next } \
 	     /^<!-- end of the key reference -->/ { printf "%s", keys; skip = 0 } !skip { print } \

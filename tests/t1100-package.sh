@@ -59,6 +59,29 @@ test_expect_success 'rdc(1) documents every command and every long option rdc ha
 	done
 '
 
+test_expect_success 'rdc-manifest(5) is current, renders without warnings and names every key of the schema' '
+	"$RDC" schema --man >man5 &&
+	diff -u "$ROOT/docs/man/rdc-manifest.5" man5 &&
+	groff -man -ww -z man5 2>warnings && [ ! -s warnings ] &&
+	"$RDC" schema >schema.json &&
+	/usr/bin/python3 - schema.json man5 <<-PY
+	import json, sys
+	keys = set()
+	def walk(node):
+	    if isinstance(node, dict):
+	        keys.update(node.get("properties", {}))
+	        for v in node.values():
+	            walk(v)
+	    elif isinstance(node, list):
+	        for v in node:
+	            walk(v)
+	walk(json.load(open(sys.argv[1])))
+	named = {l[3:].strip().replace("\\\\-", "-") for l in open(sys.argv[2]) if l.startswith(".B ")}
+	missing = sorted(keys - named)
+	assert len(keys) > 40 and not missing, missing
+	PY
+'
+
 # The package is built from the committed tree, as CI's clean clone has it.
 test_expect_success 'dpkg-buildpackage builds rdc_VERSION_ARCH.deb from a clean checkout' '
 	mkdir src &&
@@ -75,6 +98,7 @@ test_expect_success 'the .deb holds rdc, the completion and the schema; Depends 
 	expect_grep "./usr/share/bash-completion/completions/rdc$" contents &&
 	expect_grep "./usr/share/rdc/manifest.schema.json$" contents &&
 	expect_grep "./usr/share/man/man1/rdc.1.gz$" contents &&
+	expect_grep "./usr/share/man/man5/rdc-manifest.5.gz$" contents &&
 	dpkg-deb -f "$deb" Depends >depends &&
 	expect_grep libkmod2 depends && expect_grep libyaml depends
 '

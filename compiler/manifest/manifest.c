@@ -1567,3 +1567,89 @@ void manifest_reference(struct strbuf *out)
 		sb_adds(out, " |\n");
 	}
 }
+
+/* ---- rdc-manifest(5), from the same table ------------------------------ */
+
+/* Text for roff: backslashes escaped, markdown's `code` and *emphasis*
+ * marks dropped, a leading . or ' kept from being read as a request. */
+static void man_text(struct strbuf *o, const char *s)
+{
+	bool line_start = o->len == 0 || o->buf[o->len - 1] == '\n';
+	for (; *s; s++) {
+		if (*s == '`' || *s == '*')
+			continue;
+		if (line_start && (*s == '.' || *s == '\''))
+			sb_adds(o, "\\&");
+		line_start = false;
+		if (*s == '\\')
+			sb_adds(o, "\\e");
+		else if (*s == '-')
+			sb_adds(o, "\\-");
+		else
+			sb_addch(o, *s);
+	}
+}
+
+static void man_key(struct strbuf *o, const struct field *f)
+{
+	sb_adds(o, ".TP\n.B ");
+	man_text(o, f->key);
+	sb_adds(o, "\n");
+	if (f->values && f->type != FT_STRLIST) {
+		for (const char *const *w = f->values(); *w; w++) {
+			if (w != f->values())
+				sb_adds(o, " | ");
+			man_text(o, *w);
+		}
+		sb_adds(o, ": ");
+	}
+	if (f->doc)
+		man_text(o, f->doc);
+	if (f->required)
+		sb_adds(o, "; required");
+	if (f->def) {
+		sb_adds(o, " (default ");
+		man_text(o, f->def);
+		sb_adds(o, ")");
+	}
+	sb_adds(o, ".\n");
+	if (f->type != FT_MAP && f->type != FT_LIST)
+		return;
+	if (f->shorthand) {
+		sb_adds(o, "A scalar is its\n.BR ");
+		man_text(o, f->shorthand);
+		sb_adds(o, " .\n");
+	}
+	sb_adds(o, ".RS\n");
+	for (const struct field *s = f->sub; s->key; s++)
+		man_key(o, s);
+	sb_adds(o, ".RE\n");
+}
+
+void manifest_man(struct strbuf *out)
+{
+	sb_adds(out, ".\\\" Generated from the key table in compiler/manifest/manifest.c by\n"
+		     ".\\\" `make schema` (rdc schema --man): do not edit.\n"
+		     ".TH RDC-MANIFEST 5 2026-12-01 \"rdc " RDC_VERSION "\" \"File Formats\"\n"
+		     ".SH NAME\nrdc\\-manifest \\- the YAML manifest rdc compiles into an initramfs\n"
+		     ".SH DESCRIPTION\nA manifest is one YAML document, a mapping of the keys below.\n"
+		     "Unknown keys are errors (with a \"did you mean\"), never ignored.\n"
+		     "Relative\n.B src\npaths are relative to the manifest's directory; image paths are\n"
+		     "normalised and may not climb out of\n.BR / .\n"
+		     "Modes are octal strings (\"0644\").\n"
+		     ".B ${VAR}\nis expanded from the environment in every value except\n.B content\nand init steps;\n"
+		     "an unset variable is an error.\n"
+		     "Every error is reported as\n.IB file : line : col \": error: ...\"\n"
+		     "with the line, a caret and a hint, and exits 1.\n"
+		     ".SH KEYS\n");
+	for (const struct field *f = top_keys; f->key; f++)
+		man_key(out, f);
+	sb_adds(out, ".SH EXAMPLE\n.nf\n"
+		     "rdc: 1\nkernel:\n  version: ${KVER}\nbinaries: [busybox, /usr/sbin/ip]\n"
+		     "kmods: [{name: i6300esb, params: \"heartbeat=2\"}]\n"
+		     "files:\n  \\- {dest: /etc/hostname, content: \"tiny\\en\"}\n"
+		     "init:\n  mounts: [proc, sysfs, devtmpfs]\n  modules: load\n  steps:\n    \\- run: cat /proc/modules\n"
+		     "expect: {status: 0}\n.fi\n"
+		     ".SH FILES\n.I /usr/share/rdc/manifest.schema.json\nthe same keys as a JSON Schema, for editors.\n"
+		     ".SH SEE ALSO\n.BR rdc (1)\n");
+}

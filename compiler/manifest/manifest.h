@@ -163,6 +163,8 @@ extern const char *const manifest_outcomes[];
  * table), both written from the key table in manifest.c. */
 void manifest_schema(struct strbuf *out);
 void manifest_reference(struct strbuf *out);
+/* rdc-manifest(5): the same reference as a man page. */
+void manifest_man(struct strbuf *out);
 
 /* The mounts init.mounts may name, in the order /init mounts them: a mount
  * point inside another filesystem comes after that filesystem.  The reader

@@ -76,6 +76,19 @@ test_expect_success 'rdc kmods --json equals rdc kmods, module for module' '
 '
 fi
 
+test_expect_success 'rdc cache stats --json: the same counts as rdc cache stats' '
+	"$RDC" cache stats --json >cs.json &&
+	"$RDC" cache stats >cs.txt &&
+	/usr/bin/python3 - cs.json cs.txt <<-PY
+	import json, sys
+	d = json.load(open(sys.argv[1]))
+	text = {l.split()[0]: l.split() for l in open(sys.argv[2])}
+	for kind, v in d["kinds"].items():
+	    assert int(text[kind][1]) == v["files"] and int(text[kind][3]) == v["bytes"], (kind, v, text[kind])
+	assert d["kinds"]["segments"]["files"] > 0 and d["total_bytes"] == int(text["total"][1]), d
+	PY
+'
+
 if test_have script; then
 test_expect_success 'on a terminal a build ends with one summary line' '
 	on_tty "$RDC" build m.yaml -o t.cpio.gz &&

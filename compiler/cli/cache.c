@@ -1,4 +1,4 @@
-/* cache.c — `rdc cache stats|verify|path|gc [--max-size SIZE]`: what the
+/* cache.c — `rdc cache stats [--json]|verify|path|gc [--max-size SIZE]`: what the
  * content-addressed store holds, checked, or trimmed.  The store counts and
  * repairs (cache/cas.h); this file parses the command and prints. */
 #include <errno.h>
@@ -9,9 +9,10 @@
 #include "cli/cli.h"
 #include "cache/cas.h"
 #include "cache/remote.h"
+#include "lib/json.h"
 #include "lib/util.h"
 
-const char usage_cache[] = "usage: rdc cache stats|verify|path\n"
+const char usage_cache[] = "usage: rdc cache stats [--json] | verify | path\n"
 			   "       rdc cache gc [--max-size SIZE]   (SIZE in bytes, or with K, M, G)\n";
 
 static bool parse_size(const char *s, uint64_t *out)
@@ -59,6 +60,31 @@ static int print_stats(struct cas *c)
 	return 0;
 }
 
+/* {"dir", "index_entries", "total_bytes", "kinds": {"objects": {"files", "bytes"}, ...}} */
+static int print_stats_json(struct cas *c)
+{
+	struct cas_stats st;
+	if (cas_stats(c, &st) < 0)
+		return 1;
+	struct json j;
+	json_init(&j, stdout);
+	json_object_begin(&j, NULL);
+	json_str(&j, "dir", cas_dir(c));
+	json_u64(&j, "index_entries", st.index_entries);
+	json_u64(&j, "total_bytes", st.total);
+	json_object_begin(&j, "kinds");
+	for (int k = 0; k < CAS_NKINDS; k++) {
+		json_object_begin(&j, cas_kind_names[k]);
+		json_u64(&j, "files", st.files[k]);
+		json_u64(&j, "bytes", st.bytes[k]);
+		json_object_end(&j);
+	}
+	json_object_end(&j);
+	json_object_end(&j);
+	json_done(&j);
+	return 0;
+}
+
 static int print_verify(struct cas *c)
 {
 	struct strlist damaged = STRLIST_INIT;
@@ -103,6 +129,9 @@ int cmd_cache(int argc, char **argv)
 	uint64_t max_size = UINT64_MAX;
 	bool known = !strcmp(sub, "stats") || !strcmp(sub, "verify") || !strcmp(sub, "gc") || !strcmp(sub, "path");
 	int extra = argc - 2;
+	bool as_json = !strcmp(sub, "stats") && extra == 1 && !strcmp(argv[2], "--json");
+	if (as_json)
+		extra = 0;
 	if (!strcmp(sub, "gc") && extra == 2 && !strcmp(argv[2], "--max-size") && parse_size(argv[3], &max_size))
 		extra = 0;
 	else if (!strcmp(sub, "gc") && extra == 1 && !strncmp(argv[2], "--max-size=", 11) && parse_size(argv[2] + 11, &max_size))
@@ -128,7 +157,7 @@ int cmd_cache(int argc, char **argv)
 	if (!strcmp(sub, "path"))
 		printf("%s\n", cas_dir(c));
 	else
-		rc = !strcmp(sub, "stats") ? print_stats(c) : !strcmp(sub, "verify") ? print_verify(c) : print_gc(c, max_size);
+		rc = as_json ? print_stats_json(c) : !strcmp(sub, "stats") ? print_stats(c) : !strcmp(sub, "verify") ? print_verify(c) : print_gc(c, max_size);
 	cas_close(c);
 	return rc;
 }

@@ -513,13 +513,14 @@ struct fd_io {
 	const unsigned char *tail; /* sent after the file */
 	size_t tlen, toff;
 	bool eof;
+	uint64_t max; /* GET: more than this is refused (a broken or hostile server must not fill the disk) */
 };
 
 static size_t to_fd(char *p, size_t size, size_t nmemb, void *arg)
 {
 	struct fd_io *io = arg;
 	size_t n = size * nmemb;
-	if (write_all(io->fd, p, n) < 0)
+	if (io->n + n > io->max || write_all(io->fd, p, n) < 0)
 		return 0;
 	io->n += n;
 	return n;
@@ -544,10 +545,11 @@ static size_t from_fd(char *p, size_t size, size_t nmemb, void *arg)
 }
 
 /* 1: the entry is in fd, 0: the server has none, -1: failed (why). */
-static int http_get(struct backend *b, CURL *h, const char *name, int fd, uint64_t *n, struct strbuf *why)
+static int http_get(struct backend *b, CURL *h, const char *name, int fd, uint64_t max, uint64_t *n,
+		    struct strbuf *why)
 {
 	char *url = http_url(b, name);
-	struct fd_io io = { .fd = fd };
+	struct fd_io io = { .fd = fd, .max = max };
 	http_setup(b, h, url);
 	cu.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_fd);
 	cu.curl_easy_setopt(h, CURLOPT_WRITEDATA, &io);
@@ -556,7 +558,9 @@ static int http_get(struct backend *b, CURL *h, const char *name, int fd, uint64
 	cu.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	free(url);
 	*n = io.n;
-	if (rc != CURLE_OK)
+	if (rc == CURLE_WRITE_ERROR && io.n + CURL_MAX_WRITE_SIZE > max)
+		sb_addf(why, "GET sent more than %" PRIu64 " bytes, more than the entry can hold", max);
+	else if (rc != CURLE_OK)
 		sb_addf(why, "GET failed: %s", cu.curl_easy_strerror(rc));
 	else if (status != 200 && status != 404)
 		sb_addf(why, "GET answered HTTP %ld", status);
@@ -593,7 +597,7 @@ static int http_put(struct backend *b, CURL *h, const char *name, struct fd_io *
 
 /* ---- Redis ---------------------------------------------------------------- */
 
-static int redis_get(redisContext *ctx, const char *name, int fd, uint64_t *n, struct strbuf *why)
+static int redis_get(redisContext *ctx, const char *name, int fd, uint64_t max, uint64_t *n, struct strbuf *why)
 {
 	char *key = xasprintf("rdc:%s", name);
 	const char *argv[] = { "GET", key };
@@ -604,7 +608,10 @@ static int redis_get(redisContext *ctx, const char *name, int fd, uint64_t *n, s
 	if (!r)
 		return -1;
 	int rc = r->type == REDIS_REPLY_STRING;
-	if (rc && write_all(fd, r->str, r->len) < 0) {
+	if (rc && r->len > max) {
+		sb_addf(why, "GET returned %zu bytes, more than the entry can hold", r->len);
+		rc = -1;
+	} else if (rc && write_all(fd, r->str, r->len) < 0) {
 		sb_addf(why, "cannot write the local cache: %s", strerror(errno));
 		rc = -1;
 	}
@@ -638,11 +645,13 @@ static int redis_put(redisContext *ctx, const char *name, struct fd_io *io, uint
 
 /* ---- one entry, one backend ------------------------------------------------- */
 
-static int backend_get(struct backend *b, const char *name, int fd, uint64_t *n)
+static int backend_get(struct backend *b, const char *name, int fd, uint64_t max, uint64_t *n)
 {
 	struct strbuf why = STRBUF_INIT;
 	void *h = conn_take(b, &why);
-	int rc = !h ? -1 : b->scheme == SCHEME_HTTP ? http_get(b, h, name, fd, n, &why) : redis_get(h, name, fd, n, &why);
+	int rc = !h ? -1
+		 : b->scheme == SCHEME_HTTP ? http_get(b, h, name, fd, max, n, &why)
+					     : redis_get(h, name, fd, max, n, &why);
 	if (rc < 0) {
 		conn_drop(b, h);
 		backend_failed(b, false, why.buf);
@@ -745,7 +754,7 @@ static void store(const char *name, char *path, const struct cas_hash *key, uint
 /* Download `name` into a temporary beside `path` from the first backend with
  * an intact copy, check it, and rename it into place.  The backends asked
  * before it (which had none, or a damaged one) get it uploaded. */
-static bool fetch(const char *name, const char *path, const struct cas_hash *key)
+static bool fetch(const char *name, const char *path, const struct cas_hash *key, uint64_t max)
 {
 	uint64_t lacking = 0;
 	char *dir = path_dirname(path);
@@ -761,7 +770,7 @@ static bool fetch(const char *name, const char *path, const struct cas_hash *key
 		uint64_t n = 0, keep = 0;
 		int got = 0;
 		if (atomic_load(&b->down) || ftruncate(af.fd, 0) < 0 || lseek(af.fd, 0, SEEK_SET) < 0 ||
-		    (got = backend_get(b, name, af.fd, &n)) <= 0) {
+		    (got = backend_get(b, name, af.fd, max, &n)) <= 0) {
 			lacking |= (uint64_t)(got == 0) << i;
 			continue;
 		}
@@ -848,13 +857,13 @@ static void *upload_worker(void *arg)
 	return NULL;
 }
 
-bool remote_fetch_segment(struct cas *c, const struct cas_hash *key)
+bool remote_fetch_segment(struct cas *c, const struct cas_hash *key, uint64_t max)
 {
 	if (!remote_ready())
 		return false;
 	char name[40], *path = cas_segment_path(c, key);
 	entry_name(key, "seg", name);
-	bool ok = fetch(name, path, key);
+	bool ok = fetch(name, path, key, max);
 	free(path);
 	return ok;
 }

@@ -21,12 +21,14 @@
 #ifndef RDC_REMOTE_H
 #define RDC_REMOTE_H
 #include <stdbool.h>
+#include <stdint.h>
 #include "cache/cas.h"
 
 /* A segment missing from the local cache: fetch it from the first backend
  * that has an intact copy and install it at cas_segment_path().  true: it is
- * there now. */
-bool remote_fetch_segment(struct cas *c, const struct cas_hash *key);
+ * there now.  An entry of more than `max` bytes (what the segment could hold
+ * stored uncompressed) is refused before it fills the disk. */
+bool remote_fetch_segment(struct cas *c, const struct cas_hash *key, uint64_t max);
 /* A segment this process just built: upload it (in the background) to every
  * writable backend. */
 void remote_store_segment(struct cas *c, const struct cas_hash *key);

@@ -177,6 +177,17 @@ test_expect_success 'a valid segment filed under another name is not used' '
 	expect_grep "1 entry was damaged or not what its name said" five.cpio.xz.err
 '
 
+test_expect_success 'a remote entry larger than its segment could be is refused before it fills the disk' '
+	export RDC_REMOTE_STORAGE="$(url_of ng)$CT" &&
+	f=$(find ng/store -type f -name "*.seg" -size +1k | sort | head -1) &&
+	truncate -s +200M "$f" &&
+	build c5b big.cpio.xz &&
+	cmp ref.cpio.xz big.cpio.xz &&
+	expect_grep "more than the entry can hold" big.cpio.xz.err &&
+	test -z "$(find c5b -type f -size +20M)" &&
+	truncate -s -200M "$f"
+'
+
 test_expect_success '|read-only reads the remote and never writes to it' '
 	start_nginx ro &&
 	export RDC_REMOTE_STORAGE="$(url_of ro)|read-only$CT" &&

@@ -864,6 +864,19 @@ static int segment_build(struct segjob *j, struct segment *s)
 	return -1;
 }
 
+/* The most a segment's file can be: its entries stored uncompressed, with
+ * cpio headers and names, the codecs' framing (well under 1/64 of the data
+ * for stored blocks) and the trailer. */
+static uint64_t segment_bound(const struct segjob *j, const struct segment *s)
+{
+	uint64_t raw = 0;
+	for (size_t k = 0; k < s->n; k++) {
+		const struct plan_entry *e = plan_entry_at(j->p, s->idx[k]);
+		raw += 512 + strlen(e->path) + (e->target ? strlen(e->target) : 0) + (e->kind == PK_FILE ? e->size : 0);
+	}
+	return raw + raw / 64 + (1 << 20);
+}
+
 static void *segment_worker(void *arg)
 {
 	struct segjob *j = arg;
@@ -872,7 +885,7 @@ static void *segment_worker(void *arg)
 		struct segment *s = &j->segs[i];
 		bool cached = access(s->path, F_OK) == 0; /* a damaged one is caught when copied */
 		/* from remote storage: checked before it was installed */
-		cached = cached || remote_fetch_segment(j->cas, &s->key);
+		cached = cached || remote_fetch_segment(j->cas, &s->key, segment_bound(j, s));
 		s->rc = cached ? 0 : segment_build(j, s);
 		if (!cached && s->rc == 0)
 			remote_store_segment(j->cas, &s->key);

@@ -22,6 +22,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	$SUDO apt-get update -qq
 	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# --packages: only the packages (enough to build rdc and boot an image);
+# the fixtures below are for the test suite.
+[ "${1:-}" = --packages ] && exit 0
 # Foreign-architecture inputs (arm64 kernel, binaries, a musl sysroot) for the cross tests.
 for s in tests/setup/arm64-kernel.sh tests/setup/arm64-sysroot.sh tests/setup/musl-arm64.sh; do
 	[ -x "$s" ] && "$s" >/dev/null || true

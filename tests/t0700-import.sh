@@ -183,6 +183,14 @@ test_expect_success 'every bad line is reported, not just the first' '
 	expect_grep "^many.list:2:1: error" err && expect_grep "^many.list:3:8: error" err && [ ! -s out ]
 '
 
+test_expect_success 'a file that is no list at all: 20 errors, then one that says so' '
+	seq 1 500 | sed "s/^/garbage line /" >notalist &&
+	expect_fail 1 "$RDC" import notalist &&
+	test "$(grep -c "error:" err)" -eq 21 &&
+	expect_grep "notalist:20:1: error: giving up after 20 errors" err &&
+	expect_grep "is it a gen_init_cpio list" err
+'
+
 test_expect_success 'a name listed twice: identical lines kept once, different ones an error' '
 	printf "dir /a 0755 0 0\ndir /a 0755 0 0\n" > dup.list &&
 	"$RDC" import dup.list > dup.yaml && [ "$(grep -c "^  - /a$" dup.yaml)" -eq 1 ] &&

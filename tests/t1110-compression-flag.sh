@@ -40,8 +40,10 @@ test_expect_success 'a bad -z is a usage error that names the choices' '
 	expect_fail 2 "$RDC" build m.yaml -z bogus &&
 	expect_grep "one of: none gzip zstd xz lz4" err &&
 	expect_fail 2 "$RDC" build m.yaml -z xz:abc &&
-	expect_fail 1 "$RDC" build m.yaml -z xz:42 &&
-	expect_grep "xz takes levels 0-9" err
+	expect_fail 2 "$RDC" build m.yaml -z xz:42 &&
+	expect_grep "xz takes levels 0-9" err &&
+	expect_fail 2 "$RDC" build m.yaml -z none:3 &&
+	expect_grep "none takes no level" err
 '
 
 test_expect_success 'a name that says otherwise is an error: -o x.cpio.gz -z xz' '

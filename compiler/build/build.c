@@ -424,6 +424,10 @@ bool build_compression_known(const char *word)
 	int level;
 	char *algo = split_compression(word, &level);
 	bool ok = algo && emit_algo_known(algo);
+	if (ok && level >= 0 && !strcmp(algo, "none")) {
+		fprintf(stderr, "rdc: --compression %s: none takes no level\n", word);
+		ok = false;
+	}
 	if (!algo)
 		fprintf(stderr, "rdc: --compression %s: ALGO or ALGO:LEVEL, e.g. xz or zstd:19\n", word);
 	/* A level out of range is the command line's mistake too: a usage

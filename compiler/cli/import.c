@@ -468,6 +468,8 @@ static bool imp_line(struct imp_ctx *c, struct imp_field *f, size_t n, int line)
 	}
 }
 
+#define IMP_MAX_ERRORS 20
+
 static int imp_parse(struct imp_ctx *c, struct strbuf *text)
 {
 	struct imp_field *f = NULL;
@@ -504,6 +506,13 @@ static int imp_parse(struct imp_ctx *c, struct strbuf *text)
 			}
 		}
 		p = eol + 1;
+		if (errors == IMP_MAX_ERRORS && p < end) {
+			/* /etc/passwd or a binary given by mistake: not thousands of lines of it */
+			struct loc l = imp_loc(c, line, 1);
+			diag_error(&l, "is it a gen_init_cpio list? (file, dir, nod, slink, pipe, sock lines)",
+				   "giving up after %d errors", IMP_MAX_ERRORS);
+			break;
+		}
 	}
 	free(f);
 	return errors;

@@ -57,11 +57,13 @@ kernel: {version: ${KVER}}
 init: {steps: ["echo all good"]}
 expect: {console: ["^all good\$"]}
 YAML
-# no expect: means status 0; the console has XML's specials and an ANSI escape
+# expect: without a status means 0; two differences, two reasons; the
+# console has XML's specials and an ANSI escape
 cat > s/fail.yaml <<YAML
 rdc: 1
 kernel: {version: ${KVER}}
 init: {steps: ["echo 'bad <thing> & \"q\"'; printf '\\\\033[31mred\\\\033[0m\\\\n'; exit 4"]}
+expect: {console: ["^never printed\$"]}
 YAML
 cat > s/panic.yaml <<YAML
 rdc: 1
@@ -84,7 +86,7 @@ test_expect_success 'five scenarios at -j 2: each reported as it ended, the tabl
 		s/pass.yaml s/fail.yaml s/panic.yaml s/hang.yaml s/watchdog.yaml </dev/null &&
 	echo "five scenarios at -j 2: $(( $(date +%s) - start )) s" >&2 &&
 	expect_grep "^pass  *ok  *status  *0 " out &&
-	expect_grep "^fail  *FAIL  *status  *4 .*expected status 0, but the guest reported status 4" out &&
+	expect_grep "^fail  *FAIL  *status  *4 .*expected status 0, but the guest reported status 4 after [0-9.]* s; no console line matched expect.console" out &&
 	expect_grep "^panic  *ok  *panic " out &&
 	expect_grep "^hang  *ok  *timeout " out &&
 	expect_grep "^watchdog  *ok  *watchdog " out &&

@@ -98,10 +98,16 @@ static char *stem(const char *path)
 
 /* ---- one scenario, in its child ------------------------------------------ */
 
+/* One field of the child's report: tabs end fields, so they become blanks;
+ * the reasons run_manifest gives one per line become "a; b". */
 static void report_field(struct strbuf *sb, const char *s)
 {
-	for (; s && *s; s++)
-		sb_addch(sb, *s == '\t' || *s == '\n' ? ' ' : *s);
+	for (; s && *s; s++) {
+		if (*s == '\n')
+			sb_adds(sb, s[1] ? "; " : "");
+		else
+			sb_addch(sb, *s == '\t' ? ' ' : *s);
+	}
 	sb_addch(sb, '\t');
 }
 

@@ -38,4 +38,18 @@ test_expect_success 'implied parents are 0755 root and come before their childre
 	"$RDC" list i.yaml > l &&
 	[ "$(grep -v "^#" l | cut -d" " -f1-5 | head -3 | tr "\n" ";")" = "dir /a 0755 0 0;dir /a/b 0755 0 0;dir /a/b/c 0755 0 0;" ]
 '
+test_expect_success 'a symlink whose target climbs above / leads where the kernel takes it (/c -> ../etc is /etc)' '
+	cat >up.yaml <<-YAML &&
+	rdc: 1
+	symlinks:
+	  - {path: /c, target: ../etc}
+	files:
+	  - {dest: /c/x, content: "x\n"}
+	YAML
+	"$RDC" build up.yaml -o up.cpio &&
+	cpio_tree up.cpio >tree &&
+	expect_grep " etc/x$" tree &&
+	expect_grep " c -> ../etc$" tree &&
+	! grep -q " c/x$" tree
+'
 test_done

@@ -515,7 +515,9 @@ char *path_join(const char *a, const char *b)
 	return xasprintf("%.*s/%s", (int)la, a, b);
 }
 
-char *path_normalize(const char *p)
+/* clamp: ".." at the root stays at the root, as the kernel resolves a
+ * symlink's target inside the root; otherwise it is an error (NULL). */
+static char *normalize(const char *p, bool clamp)
 {
 	struct strlist parts = STRLIST_INIT;
 	const char *s = p;
@@ -529,11 +531,12 @@ char *path_normalize(const char *p)
 		if (n == 0 || (n == 1 && s[0] == '.')) {
 			/* skip */
 		} else if (n == 2 && s[0] == '.' && s[1] == '.') {
-			if (parts.n == 0) {
+			if (parts.n == 0 && !clamp) {
 				sl_release(&parts);
 				return NULL;
 			}
-			free(parts.v[--parts.n]);
+			if (parts.n)
+				free(parts.v[--parts.n]);
 		} else {
 			sl_push_owned(&parts, xstrndup(s, n));
 		}
@@ -549,6 +552,9 @@ char *path_normalize(const char *p)
 	sl_release(&parts);
 	return sb_detach(&sb);
 }
+
+char *path_normalize(const char *p) { return normalize(p, false); }
+char *path_resolve_in_root(const char *p) { return normalize(p, true); }
 
 const char *path_basename(const char *p)
 {

@@ -117,6 +117,9 @@ char *path_absolute(const char *p);
 /* Normalise an image path: collapse "//", ".", resolve ".." lexically; always
  * begins with "/".  Returns NULL when ".." would climb above the root. */
 char *path_normalize(const char *p);
+/* The same, but ".." at the root stays there: where a symlink target in the
+ * image leads (the kernel resolves "/../etc" as "/etc"). Caller frees. */
+char *path_resolve_in_root(const char *p);
 const char *path_basename(const char *p);
 char *path_dirname(const char *p);
 

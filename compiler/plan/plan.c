@@ -532,7 +532,7 @@ static char *through_symlinks(const struct plan *p, const char *path)
 				char *dir = path_dirname(cur);
 				char *base = e->target[0] == '/' ? xstrdup(e->target) : path_join(dir, e->target);
 				char *joined = path_join(base, s + 1);
-				char *norm = path_normalize(joined);
+				char *norm = path_resolve_in_root(joined);
 				free(dir);
 				free(base);
 				free(joined);
@@ -573,7 +573,7 @@ static char *dir_behind_symlink(const struct plan *p, size_t i)
 		return NULL;
 	char *dir = path_dirname(l->path);
 	char *joined = l->target[0] == '/' ? xstrdup(l->target) : path_join(dir, l->target);
-	char *norm = path_normalize(joined);
+	char *norm = path_resolve_in_root(joined);
 	free(dir);
 	free(joined);
 	return norm;

@@ -621,3 +621,5 @@ int64_t monotonic_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
+
+long long monotonic_ms(void) { return monotonic_ns() / 1000000; }

@@ -129,5 +129,6 @@ char *expand_env(const char *s, char **missing);
 
 /* Nanoseconds on the monotonic clock, for durations. */
 int64_t monotonic_ns(void);
+long long monotonic_ms(void);
 
 #endif

@@ -66,13 +66,6 @@
 
 /* ---- choosing QEMU, the kernel and the accelerator ----------------------- */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 
 /* The cheap half of the KVM probe: the device opens, speaks the API and
  * makes a VM. */
@@ -95,7 +88,7 @@ static bool kvm_ioctls_work(void)
 static int wait_bounded(pid_t pid, int ms)
 {
 	int st;
-	for (long long end = now_ms() + ms; now_ms() < end; usleep(10000))
+	for (long long end = monotonic_ms() + ms; monotonic_ms() < end; usleep(10000))
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			return st;
 	kill(pid, SIGKILL);
@@ -768,7 +761,7 @@ static int stop_child(pid_t pid)
 {
 	int st;
 	kill(pid, SIGTERM);
-	for (long long end = now_ms() + RUN_TERM_MS; now_ms() < end;) {
+	for (long long end = monotonic_ms() + RUN_TERM_MS; monotonic_ms() < end;) {
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			return st;
 		usleep(20000);
@@ -805,16 +798,16 @@ static bool pump_console(int fd, int out_fd, struct scan *s)
 static void pump(int fd, struct qmp *q, struct watch *w, pid_t pid, int timeout_s, int out_fd, struct scan *s,
 		 struct outcome *out)
 {
-	long long start = now_ms(), deadline = timeout_s ? start + timeout_s * 1000LL : 0;
+	long long start = monotonic_ms(), deadline = timeout_s ? start + timeout_s * 1000LL : 0;
 	bool eof = false, ended = false;
 	int qfd = q->fd;
 	while (!out->exited) {
 		if (!ended && guest_ended(s, q)) {
 			ended = true;
-			if (!deadline || now_ms() + RUN_GRACE_MS < deadline)
-				deadline = now_ms() + RUN_GRACE_MS;
+			if (!deadline || monotonic_ms() + RUN_GRACE_MS < deadline)
+				deadline = monotonic_ms() + RUN_GRACE_MS;
 		}
-		long long left = deadline ? deadline - now_ms() : -1;
+		long long left = deadline ? deadline - monotonic_ms() : -1;
 		if (deadline && left <= 0)
 			break;
 		if (eof && waitpid(pid, &out->wstatus, WNOHANG) == pid) {
@@ -848,7 +841,7 @@ static void pump(int fd, struct qmp *q, struct watch *w, pid_t pid, int timeout_
 		fcntl(qfd, F_SETFL, 0);
 		qmp_read(q);
 	}
-	out->ms = now_ms() - start;
+	out->ms = monotonic_ms() - start;
 }
 
 static pid_t spawn(const struct strlist *av, int keep_fd, int *fd)
@@ -1283,7 +1276,7 @@ int run_manifest(struct manifest *m, const struct run_opts *o)
 		char nonce[17] = "", tag[40];
 		uint64_t r = 0;
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-			r = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
+			r = (uint64_t)monotonic_ms() ^ ((uint64_t)getpid() << 32);
 		snprintf(nonce, sizeof(nonce), "%016llx", (unsigned long long)r);
 		snprintf(tag, sizeof(tag), "rdc-exit[%s]: ", nonce);
 		const char *how = m->init.on_exit ? m->init.on_exit : "poweroff";

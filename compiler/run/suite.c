@@ -50,13 +50,6 @@ struct scen {
 static volatile sig_atomic_t suite_signal;
 static void on_suite_signal(int sig) { suite_signal = sig; }
 
-static long long ms_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* qemu.memory in MiB (the manifest reader checked its form); QEMU's default unit is M. */
 static long memory_mb(const struct manifest *m)
 {
@@ -160,7 +153,7 @@ static bool start(struct scen *s, const struct suite_opts *o)
 	s->pid = pid;
 	s->rfd = p[0];
 	s->state = S_RUNNING;
-	s->start = ms_now();
+	s->start = monotonic_ms();
 	return true;
 }
 
@@ -193,7 +186,7 @@ static void finish(struct scen *s, int wstatus)
 			*p++ = '\0';
 	}
 	s->state = S_DONE;
-	s->ms = ms_now() - s->start;
+	s->ms = monotonic_ms() - s->start;
 	if (!f[5]) { /* the child died without a word */
 		s->outcome = xstrdup("error");
 		s->reason = WIFSIGNALED(wstatus) ? xasprintf("rdc was killed by signal %d", WTERMSIG(wstatus))
@@ -246,7 +239,7 @@ static bool last_line(const char *log, char *out, size_t size)
 
 static void live_line(const struct scen *s, int width, FILE *out)
 {
-	long long ms = s->state == S_RUNNING ? ms_now() - s->start : s->ms;
+	long long ms = s->state == S_RUNNING ? monotonic_ms() - s->start : s->ms;
 	fprintf(out, "%s%-*s  %-7s", out == stderr && isatty(STDERR_FILENO) ? "\r\033[K  " : " ", width, s->name, verdict(s));
 	if (s->state != S_WAITING)
 		fprintf(out, " %5.1f s", ms / 1000.0);
@@ -421,18 +414,18 @@ static void stop_all(struct scen *v, int n)
 	for (int i = 0; i < n; i++)
 		if (v[i].state == S_RUNNING)
 			kill(-v[i].pid, SIGTERM);
-	long long end = ms_now() + STOP_MS;
+	long long end = monotonic_ms() + STOP_MS;
 	for (int i = 0; i < n; i++) {
 		if (v[i].state != S_RUNNING)
 			continue;
 		int st;
-		while (waitpid(v[i].pid, &st, WNOHANG) == 0 && ms_now() < end)
+		while (waitpid(v[i].pid, &st, WNOHANG) == 0 && monotonic_ms() < end)
 			usleep(20000);
 		kill(-v[i].pid, SIGKILL); /* whatever is left of the group */
 		waitpid(v[i].pid, &st, 0);
 		close(v[i].rfd);
 		v[i].state = S_DONE;
-		v[i].ms = ms_now() - v[i].start;
+		v[i].ms = monotonic_ms() - v[i].start;
 		v[i].outcome = xstrdup("interrupted");
 		v[i].reason = xstrdup("stopped by rdc test");
 		v[i].trouble = true;
@@ -615,9 +608,9 @@ static void run_all(struct scen *v, int n, const struct suite_opts *o, int jobs,
 		int before = done_count(v, n);
 		collect(v, n, 250);
 		bool changed = done_count(v, n) != before;
-		if (live && (changed || ms_now() - drawn >= 1000)) {
+		if (live && (changed || monotonic_ms() - drawn >= 1000)) {
 			redraw(v, n, width, false);
-			drawn = ms_now();
+			drawn = monotonic_ms();
 		} else if (!live && changed) {
 			announce(v, n, width);
 		}
@@ -665,9 +658,9 @@ int suite_run(const struct suite_opts *o)
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	sigaction(SIGHUP, &sa, &old_hup);
-	long long t0 = ms_now();
+	long long t0 = monotonic_ms();
 	run_all(v, n, o, jobs, avail, width, live);
-	long long ms = ms_now() - t0;
+	long long ms = monotonic_ms() - t0;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGHUP, &old_hup, NULL);

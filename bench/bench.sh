@@ -37,6 +37,11 @@
 # Times are the median of BENCH_RUNS runs (5; BENCH_SLOW_RUNS=3 for the slow
 # ones), from bash's EPOCHREALTIME; peak RSS from /usr/bin/time -f %M.  The
 # machine's load average is printed: other work on it skews the figures.
+# Every timed run's (untimed) setup ends with `sync`, for every tool alike
+# (rdc, the peers and the floor): without it the previous run's dirty pages
+# (402 MB at the whole kernel) are written back during the next timed run and
+# compete with it — a whole-kernel rdc cold measured 520 ms unsynced, 270 ms
+# synced.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RDC=${RDC:-$ROOT/build/rdc}
@@ -67,8 +72,9 @@ now_us() { echo "${EPOCHREALTIME/./}"; }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# measure NAME RUNS SETUP CMD...: SETUP (a shell snippet, untimed) then CMD,
-# RUNS times; the median wall time in ms goes to MS[NAME].  One more run under
+# measure NAME RUNS SETUP CMD...: SETUP (a shell snippet, untimed) and a
+# sync (the write-back of earlier runs is no run's cost) then CMD, RUNS
+# times; the median wall time in ms goes to MS[NAME].  One more run under
 # /usr/bin/time gives the peak RSS (kept out of the timed runs: fork and exec
 # of time(1) would show in the millisecond figures).
 measure() {
@@ -77,6 +83,7 @@ measure() {
 	local i t0 t1 times=()
 	for ((i = 0; i < runs; i++)); do
 		eval "$setup"
+		sync
 		t0=$(now_us)
 		"$@" >/dev/null 2>"$W/err" || {
 			local rc=$?
@@ -95,6 +102,7 @@ measure() {
 		return 0
 	fi
 	eval "$setup"
+	sync
 	if declare -F "$1" >/dev/null; then # a shell function: time(1) runs it in bash
 		/usr/bin/time -o "$W/rss" -f %M bash -c "$(declare -f "$1"); $*" >/dev/null 2>&1
 	else

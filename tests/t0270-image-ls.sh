@@ -127,6 +127,19 @@ test_expect_success 'a damaged or truncated image is an error at its offset, exi
 	expect_fail 2 "$RDC" ls && expect_fail 2 "$RDC" ls --bogus m.cpio
 '
 
+kernel=$(ls /boot/vmlinuz-* 2>/dev/null | tail -1)
+if [ -n "$kernel" ]; then
+test_expect_success 'a kernel image is not an initramfs: rdc ls says what it looks like, with a hint' '
+	expect_fail 1 "$RDC" ls "$kernel" &&
+	expect_grep "$kernel is not an initramfs image: it looks like an x86 kernel image (bzImage)" err &&
+	expect_grep "hint: rdc ls reads initramfs images" err &&
+	head -c 64 /bin/true > elf && expect_fail 1 "$RDC" ls elf && expect_grep "elf is not an initramfs image: it looks like an ELF file" err &&
+	expect_fail 1 "$RDC" ls junk && expect_grep "junk is not an initramfs image" err && expect_grep "hint: rdc ls reads initramfs images" err
+'
+else
+	test_skip 'rdc ls of a kernel image' 'needs a /boot/vmlinuz-*'
+fi
+
 test_expect_success 'rdc ls reads stdin and an empty image' '
 	"$RDC" ls - < m.cpio.xz > a && "$RDC" ls m.cpio.xz > b && cmp a b &&
 	: > empty && "$RDC" ls empty > out && [ ! -s out ] && "$RDC" ls --json empty | python3 -c "import json,sys; assert json.load(sys.stdin) == []"

@@ -6,15 +6,16 @@
 
 # newc ENTRY...: a cpio newc archive on stdout; ENTRY is TYPE:NAME[:BODY]
 # (TYPE f file, d dir, l symlink with BODY its target, c/b node BODY maj,min,
-# s setuid file) — hostile names are the point, so no cpio(1) here.
+# s setuid file, h a file of the one hard-link group: nlink 2, ino 9) —
+# hostile names are the point, so no cpio(1) here.
 newc() {
 	python3 - "$@" <<'PY'
 import sys
 out = sys.stdout.buffer
-def entry(ino, mode, name, body=b"", rdev=(0, 0)):
+def entry(ino, mode, name, body=b"", rdev=(0, 0), nlink=1):
     n = name.encode() + b"\0"
     h = b"070701" + b"".join(b"%08X" % v for v in
-        (ino, mode, 0, 0, 1, 0, len(body), 3, 1, rdev[0], rdev[1], len(n), 0))
+        (ino, mode, 0, 0, nlink, 0, len(body), 3, 1, rdev[0], rdev[1], len(n), 0))
     rec = h + n
     rec += b"\0" * (-len(rec) % 4) + body
     rec += b"\0" * (-len(rec) % 4)
@@ -24,6 +25,7 @@ for i, arg in enumerate(sys.argv[1:]):
     body = rest[0] if rest else ""
     if t == "f": entry(721 + i, 0o100644, name, body.encode())
     if t == "s": entry(721 + i, 0o104755, name, body.encode())
+    if t == "h": entry(9, 0o100644, name, body.encode(), nlink=2)
     if t == "d": entry(721 + i, 0o40755, name)
     if t == "l": entry(721 + i, 0o120777, name, body.encode())
     if t in "cb": entry(721 + i, (0o20000 if t == "c" else 0o60000) | 0o600, name, rdev=tuple(map(int, body.split(","))))
@@ -113,6 +115,19 @@ for peer in mkinitramfs dracut; do
 		test_skip "rdc extract on $peer's image" "needs $peer and an installed kernel"
 	fi
 done
+
+test_expect_success 'a hard link to a refused entry is refused too, and the rest is unpacked' '
+	newc "h:../escaped:body" "h:inside:" "f:after:ok" > link-out.cpio &&
+	expect_fail 1 "$RDC" extract link-out.cpio lo &&
+	[ ! -e escaped ] && [ ! -e lo/inside ] && [ "$(cat lo/after)" = ok ] &&
+	expect_grep "not extracting inside: a hard link to ../escaped, which is not extracted" err &&
+	expect_grep "refused 2 entries" err && ! grep -q "cannot create" err &&
+	mkdir -p outside2 && newc "l:sym:$PWD/outside2" "h:sym/x:body" "h:y:" "f:after:ok" > link-sym.cpio &&
+	expect_fail 1 "$RDC" extract link-sym.cpio ls2 &&
+	[ -z "$(ls outside2)" ] && [ ! -e ls2/y ] && [ "$(cat ls2/after)" = ok ] &&
+	expect_grep "not extracting y: a hard link to sym/x, which is not extracted" err &&
+	expect_grep "refused 2 entries" err && ! grep -q "cannot create" err
+'
 
 test_expect_success 'a broken image stops with an error; usage errors exit 2' '
 	head -c 5000 m.cpio.zst > cut.zst && expect_fail 1 "$RDC" extract cut.zst cut &&

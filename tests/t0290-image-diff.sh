@@ -76,6 +76,13 @@ test_expect_success 'trouble is exit 2: a missing side, a broken image, a bad ma
 	expect_fail 2 "$RDC" diff a.cpio.zst && expect_fail 2 "$RDC" diff --bogus a b
 '
 
+test_expect_success 'an empty file is neither an image nor a manifest: trouble, not an empty manifest' '
+	: > empty && expect_fail 2 "$RDC" diff empty a.cpio.zst &&
+	expect_grep "empty is an empty file: neither an initramfs image nor a manifest" err &&
+	! grep -q "manifest is empty" err &&
+	expect_fail 2 "$RDC" diff src/m.yaml empty && expect_grep "empty is an empty file" err
+'
+
 if img=$(peer_image mkinitramfs); then
 	test_expect_success "mkinitramfs's image against itself is equal (hard links settled), against rdc's differs" '
 		"$RDC" diff $img $img && expect_fail 1 "$RDC" diff $img a.cpio.zst && grep -q "^- /conf/initramfs.conf" out

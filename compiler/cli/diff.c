@@ -205,6 +205,13 @@ static int load_image(struct side *s)
 
 static int load(struct side *s)
 {
+	struct stat st;
+	if (stat(s->name, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+		/* read as a manifest it would be "the manifest is empty", as if it were one */
+		diag_error(NULL, "rdc diff compares two images (rdc's, dracut's ...) or manifests",
+			   "%s is an empty file: neither an initramfs image nor a manifest", s->name);
+		return -1;
+	}
 	s->manifest = !cli_file_is_image(s->name);
 	int rc = s->manifest ? load_manifest(s) : load_image(s);
 	if (rc == 0)

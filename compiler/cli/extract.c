@@ -115,7 +115,9 @@ static void set_owner_time(struct ex *x, int dir, const char *leaf, int fd, cons
 
 /* A hard link to an earlier entry, as the kernel makes it: the name is
  * linked to that file (found inside DIR the safe way), and a body, if any,
- * is written into the shared file. */
+ * is written into the shared file.  An earlier entry that was refused (it
+ * climbed out, or its parent was a symlink) is not there to link to: this
+ * one is refused too, with that reason, and the rest goes on. */
 static int make_link(struct ex *x, int dir, const char *leaf, const char *path, const struct image_entry *e)
 {
 	char *old = image_path(e->link);
@@ -125,15 +127,22 @@ static int make_link(struct ex *x, int dir, const char *leaf, const char *path, 
 	clear_leaf(dir, leaf, 0);
 	if (odir >= 0)
 		rc = linkat(odir, oleaf, dir, leaf, 0); /* no AT_SYMLINK_FOLLOW: a symlink is linked, not its target */
-	if (rc == 0 && S_ISREG(e->mode)) {
+	if (rc < 0 && (odir < 0 || errno == ENOENT)) {
+		char *why = xasprintf("a hard link to %s, which is not extracted", e->link);
+		refuse(x, e, why);
+		free(why);
+		rc = 0;
+	} else if (rc == 0 && S_ISREG(e->mode)) {
 		x->fd = openat(dir, leaf, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 		x->cur = xstrdup(path);
 		x->perm = perm_of(x, e);
 		rc = x->fd < 0 ? -1 : 0;
 	}
+	int saved = errno; /* for the caller's message */
 	if (odir >= 0)
 		close(odir);
 	free(old);
+	errno = saved;
 	return rc;
 }
 

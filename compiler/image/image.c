@@ -480,6 +480,23 @@ static const struct {
 	{ { 0x02, 0x21 }, K_LZ4, "lz4" },   { { 0x28, 0xb5 }, K_ZSTD, "zstd" },
 };
 
+/* Junk at the very start: the file is no initramfs at all, which is worth
+ * more words than an offset, most of all when it is a kernel (vmlinuz and
+ * initrd.img sit side by side in /boot). */
+static void not_an_image(struct reader *r)
+{
+	size_t n = in_peek(&r->in, IMAGE_HEAD_MAX);
+	const char *kind = image_file_kind(r->in.buf + r->in.pos, n, NULL);
+	const char *hint = "rdc ls reads initramfs images: cpio archives, plain or compressed (gzip, xz, zstd, lz4 ...), "
+			   "e.g. /boot/initrd.img-*";
+	if (kind)
+		diag_error(NULL, hint, "%s is not an initramfs image: it looks like %s", r->path, kind);
+	else
+		diag_error(NULL, hint, "%s is not an initramfs image: neither a cpio archive nor a compressed stream "
+			   "(invalid magic) at byte 0", r->path);
+	r->rc = -1;
+}
+
 static void decompress_one(struct reader *r, unsigned char *out)
 {
 	size_t i, n = sizeof(methods) / sizeof(methods[0]);
@@ -487,6 +504,10 @@ static void decompress_one(struct reader *r, unsigned char *out)
 	const unsigned char *p = r->in.buf + r->in.pos;
 	for (i = 0; i < n && (!two || memcmp(p, methods[i].magic, 2)); i++)
 		;
+	if (i == n && in_offset(&r->in) == 0) {
+		not_an_image(r);
+		return;
+	}
 	if (i == n) {
 		fail(r, "neither a cpio archive nor a compressed stream (invalid magic)");
 		return;
@@ -578,6 +599,33 @@ bool image_magic(const unsigned char *b, size_t n)
 		if (n >= magic[i].len && !memcmp(b, magic[i].bytes, magic[i].len))
 			return true;
 	return n >= 4 && !memcmp(b, "BZh", 3) && b[3] >= '1' && b[3] <= '9';
+}
+
+/* The boot protocols' own marks: an x86 bzImage has "HdrS" at 0x202
+ * (Documentation/arch/x86/boot.rst), arm64 and riscv Images a magic at
+ * 0x38 (arm64/booting.rst, riscv/boot-image-header.rst). */
+static const struct {
+	size_t at;
+	const char *magic, *arch, *kind;
+} kernel_marks[] = {
+	{ 0x202, "HdrS", "x86", "an x86 kernel image (bzImage)" },
+	{ 0x38, "ARM\x64", "aarch64", "an arm64 kernel Image" },
+	{ 0x38, "RSC\x05", "riscv64", "a riscv64 kernel Image" },
+};
+
+const char *image_file_kind(const unsigned char *h, size_t n, const char **arch)
+{
+	if (arch)
+		*arch = NULL;
+	for (size_t i = 0; i < sizeof(kernel_marks) / sizeof(kernel_marks[0]); i++)
+		if (n >= kernel_marks[i].at + 4 && !memcmp(h + kernel_marks[i].at, kernel_marks[i].magic, 4)) {
+			if (arch)
+				*arch = kernel_marks[i].arch;
+			return kernel_marks[i].kind;
+		}
+	if (n >= 4 && !memcmp(h, "\177ELF", 4))
+		return "an ELF file (a vmlinux, or a program)";
+	return NULL;
 }
 
 char *image_path(const char *name)

@@ -43,6 +43,15 @@ int image_read(const char *path, const struct image_ops *ops, void *ctx);
  * a compressor's) rather than text: for commands that want a manifest. */
 bool image_magic(const unsigned char *buf, size_t len);
 
+/* What a file that is no initramfs plainly is, from its first `len` bytes
+ * (IMAGE_HEAD_MAX of them suffice): "an x86 kernel image (bzImage)", "an
+ * ELF file ..." or NULL.  *arch, if not NULL, gets a kernel image's
+ * architecture from its boot header ("x86" for a bzImage, "aarch64",
+ * "riscv64"; NULL when the header does not say).  Shared by rdc ls, which
+ * names what it was given, and rdc run, which checks the kernel it boots. */
+#define IMAGE_HEAD_MAX 0x210
+const char *image_file_kind(const unsigned char *head, size_t len, const char **arch);
+
 /* The image path of an archive name: "/bin/sh" for "bin/sh" or "./bin/sh",
  * "/" for "." (caller frees; NULL when the name climbs out with ".."). */
 char *image_path(const char *name);

@@ -54,6 +54,7 @@
 #include "lib/arch.h"
 #include "cache/cas.h"
 #include "emit/emit.h"
+#include "image/image.h"
 #include "lib/diag.h"
 #include "init/initgen.h"
 #include "manifest/manifest.h"
@@ -256,35 +257,18 @@ static const struct loc *kernel_loc(const struct manifest *m)
 }
 
 /* The architecture a kernel image is plainly built for, from its boot
- * header, or NULL when the image does not say (gzip'd, ELF, unknown): an x86
- * bzImage has "HdrS" at 0x202, arm64 and riscv Images a magic at 0x38. */
-static const char *kernel_image_arch(const char *path)
+ * header (image/'s table), or NULL when the image does not say (gzip'd,
+ * ELF, unknown); *elf: whether it is an ELF file (a vmlinux). */
+static const char *kernel_image_arch(const char *path, bool *elf)
 {
-	unsigned char h[0x210];
+	unsigned char h[IMAGE_HEAD_MAX];
+	const char *arch = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	ssize_t n = read(fd, h, sizeof(h));
-	close(fd);
-	if (n < (ssize_t)sizeof(h))
-		return NULL;
-	if (!memcmp(h + 0x202, "HdrS", 4))
-		return "x86";
-	if (!memcmp(h + 0x38, "ARM\x64", 4))
-		return "aarch64";
-	if (!memcmp(h + 0x38, "RSC\x05", 4))
-		return "riscv64";
-	return NULL;
-}
-
-static bool is_elf(const char *path)
-{
-	char h[4];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	bool elf = fd >= 0 && read(fd, h, 4) == 4 && !memcmp(h, "\177ELF", 4);
+	ssize_t n = fd >= 0 ? read(fd, h, sizeof(h)) : -1;
 	if (fd >= 0)
 		close(fd);
-	return elf;
+	*elf = n > 0 && image_file_kind(h, (size_t)n, &arch) && !arch;
+	return arch;
 }
 
 static bool kernel_fits(const char *karch, const char *arch)
@@ -350,9 +334,10 @@ static char *pick_kernel(const struct manifest *m, const struct run_opts *o, con
 		return NULL;
 	}
 	struct stat st;
-	const char *karch = kernel_image_arch(path);
+	bool elf;
+	const char *karch = kernel_image_arch(path, &elf);
 	bool x86 = !strcmp(arch, "x86_64") || !strcmp(arch, "i386");
-	if (stat(path, &st) == 0 && (!S_ISREG(st.st_mode) || (x86 && !karch && !is_elf(path)))) {
+	if (stat(path, &st) == 0 && (!S_ISREG(st.st_mode) || (x86 && !karch && !elf))) {
 		/* QEMU's own words for these ("linux kernel too old to load a ram disk") mislead */
 		diag_error(loc, "a kernel build leaves arch/x86/boot/bzImage; distributions install /boot/vmlinuz-*",
 			   S_ISREG(st.st_mode) ? "%s is not a kernel image (no bzImage header)" : "%s is not a file", path);

@@ -47,7 +47,9 @@ static void print_usage(FILE *out)
 static bool is_help(const char *arg) { return !strcmp(arg, "--help") || !strcmp(arg, "-h"); }
 
 /* --help or -h among a command's arguments (before a "--" that starts
- * arguments for someone else, as rdc run's for QEMU). */
+ * arguments for someone else, as rdc run's for QEMU), each a word of its
+ * own.  This is the one place help is answered: no command's parser knows
+ * -h, so in a cluster (rdc ls -lh) it is an unknown option, not help. */
 static bool wants_help(int argc, char **argv)
 {
 	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)

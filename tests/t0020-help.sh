@@ -36,4 +36,13 @@ test_expect_success '--help after other arguments is still help; after -- it is 
 	expect_fail 1 "$RDC" run nothing.yaml -- -h && expect_grep "nothing.yaml" err
 '
 
+test_expect_success 'help is -h or --help as a word of its own, answered in one place: in a cluster h is no option' '
+	printf "rdc: 1\ndirs: [/proc]\n" > m.yaml && "$RDC" build m.yaml -o m.cpio &&
+	for c in "ls -lh m.cpio" "build m.yaml -vh" "deps -wh /bin/true" "test -vh m.yaml" "run m.yaml -vh"; do
+		expect_fail 2 "$RDC" $c && grep -q "invalid option -- .h." err && ! test -s out ||
+			{ echo "rdc $c:"; cat out err; return 1; }
+	done &&
+	"$RDC" cache stats --help > h && cmp h h.cache && "$RDC" schema --markdown -h > h && cmp h h.schema
+'
+
 test_done

@@ -99,13 +99,13 @@ static int parse_build_args(int argc, char **argv, struct build_opts *o, const c
 		{ "output", required_argument, NULL, 'o' }, { "format", required_argument, NULL, 'f' },
 		{ "compression", required_argument, NULL, 'z' },
 		{ "single-segment", no_argument, NULL, 's' }, { "jobs", required_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "dir-special", no_argument, NULL, 'D' }, { "quiet", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'J' }, { 0, 0, 0, 0 },
 	};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:f:z:sj:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:f:z:sj:vq", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->output = optarg; break;
 		case 'f':
@@ -133,7 +133,6 @@ static int parse_build_args(int argc, char **argv, struct build_opts *o, const c
 		case 'v': diag_verbose = 1; break;
 		case 'q': quiet = true; break;
 		case 'J': json = true; break;
-		case 'h': fputs(usage_of(argv[0]), stdout); return -1; /* asked for: exit 0 (main.c answers first) */
 		default: return usage(argv[0]);
 		}
 	}
@@ -154,7 +153,7 @@ static int run_build(int argc, char **argv, struct build_opts *o)
 	const char *path = NULL;
 	int rc = parse_build_args(argc, argv, o, &path);
 	if (rc)
-		return rc < 0 ? 0 : rc;
+		return rc;
 	if (o->format && !strcmp(o->format, "list") && !o->output)
 		o->output = "-";
 	if (json && (o->check_only || (o->output && !strcmp(o->output, "-")))) { /* stdout is the list's, or there is no image */
@@ -196,15 +195,14 @@ int cmd_list(int argc, char **argv)
 int cmd_explain(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
+		{ "json", no_argument, NULL, 'J' }, { 0, 0, 0, 0 },
 	};
 	bool as_json = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) { /* anywhere, as every command takes them */
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) { /* anywhere, as every command takes them */
 		switch (c) {
 		case 'J': as_json = true; break;
-		case 'h': fputs(usage_explain, stdout); return 0;
 		default: fputs(usage_explain, stderr); return 2;
 		}
 	}

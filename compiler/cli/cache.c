@@ -122,10 +122,6 @@ static int print_gc(struct cas *c, uint64_t max_size)
 int cmd_cache(int argc, char **argv)
 {
 	const char *sub = argc >= 2 ? argv[1] : "";
-	if (argc == 2 && (!strcmp(sub, "--help") || !strcmp(sub, "-h"))) {
-		fputs(usage_cache, stdout);
-		return 0;
-	}
 	uint64_t max_size = UINT64_MAX;
 	bool known = !strcmp(sub, "stats") || !strcmp(sub, "verify") || !strcmp(sub, "gc") || !strcmp(sub, "path");
 	int extra = argc - 2;
@@ -136,10 +132,6 @@ int cmd_cache(int argc, char **argv)
 		extra = 0;
 	else if (!strcmp(sub, "gc") && extra == 1 && !strncmp(argv[2], "--max-size=", 11) && parse_size(argv[2] + 11, &max_size))
 		extra = 0;
-	if (known && extra == 1 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
-		fputs(usage_cache, stdout);
-		return 0;
-	}
 	if (!known || extra) {
 		if (!known && *sub)
 			fprintf(stderr, "rdc cache: unknown command '%s'\n", sub);

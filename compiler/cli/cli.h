@@ -23,8 +23,9 @@ int cmd_extract(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_schema(int argc, char **argv); /* hidden: make schema */
 
-/* Each command's usage, at the top of its file: printed for --help (by
- * main.c, on stdout) and for a usage error (by the command, on stderr). */
+/* Each command's usage, at the top of its file: printed for --help and -h
+ * (by main.c only, on stdout: no command parses them) and for a usage error
+ * (by the command, on stderr). */
 extern const char usage_build[], usage_list[], usage_check[], usage_explain[], usage_run[], usage_test[],
 	usage_deps[], usage_kmods[], usage_ls[], usage_extract[], usage_diff[], usage_import[], usage_schema[];
 extern const char usage_cache[];

@@ -44,20 +44,18 @@ int cmd_deps(int argc, char **argv)
 					       { "why", no_argument, NULL, 'w' },
 					       { "library", no_argument, NULL, 'l' },
 					       { "json", no_argument, NULL, 'J' },
-					       { "help", no_argument, NULL, 'h' },
 					       { NULL, 0, NULL, 0 } };
 	const char *sysroot = NULL, *arch = NULL;
 	bool why = false, library = false, as_json = false;
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "s:a:wlh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "s:a:wl", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's': sysroot = optarg; break;
 		case 'a': arch = optarg; break;
 		case 'w': why = true; break;
 		case 'l': library = true; break;
 		case 'J': as_json = true; break;
-		case 'h': fputs(usage_deps, stdout); return 0;
 		default: fputs(usage_deps, stderr); return 2;
 		}
 	}

@@ -378,15 +378,13 @@ static void side_free(struct side *s)
 int cmd_diff(int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
-					       { "help", no_argument, NULL, 'h' },
 					       { NULL, 0, NULL, 0 } };
 	bool as_json = false;
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'j': as_json = true; break;
-		case 'h': fputs(usage_diff, stdout); return 0;
 		default: fputs(usage_diff, stderr); return 2;
 		}
 	}

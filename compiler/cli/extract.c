@@ -302,16 +302,14 @@ int cmd_extract(int argc, char **argv)
 {
 	static const struct option opts[] = { { "devices", no_argument, NULL, 'd' },
 					       { "setuid", no_argument, NULL, 's' },
-					       { "help", no_argument, NULL, 'h' },
 					       { NULL, 0, NULL, 0 } };
 	struct ex x = { .fd = -1, .as_root = geteuid() == 0 };
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': x.devices = true; break;
 		case 's': x.setuid = true; break;
-		case 'h': fputs(usage_extract, stdout); return 0;
 		default: fputs(usage_extract, stderr); return 2;
 		}
 	}

@@ -847,16 +847,14 @@ int cmd_import(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *out = NULL;
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'o': out = optarg; break;
-		case 'h': fputs(usage_import, stdout); return 0;
 		default: return imp_usage();
 		}
 	}

@@ -96,13 +96,12 @@ int cmd_kmods(int argc, char **argv)
 					       { "decompress", no_argument, NULL, 'd' },
 					       { "dest", no_argument, NULL, 'D' },
 					       { "json", no_argument, NULL, 'J' },
-					       { "help", no_argument, NULL, 'h' },
 					       { NULL, 0, NULL, 0 } };
 	const char *kver = NULL, *fwdir = NULL, *moddir = NULL, *tree = NULL;
 	bool fw = false, decompress = false, dest = false;
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "k:m:vh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "k:m:v", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'k': kver = optarg; break;
 		case 'm': moddir = optarg; break;
@@ -113,7 +112,6 @@ int cmd_kmods(int argc, char **argv)
 		case 'D': dest = true; break;
 		case 'J': as_json = true; break;
 		case 'v': diag_verbose = 1; break;
-		case 'h': fputs(usage_kmods, stdout); return 0;
 		default: fputs(usage_kmods, stderr); return 2;
 		}
 	}

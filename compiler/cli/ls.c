@@ -174,16 +174,14 @@ int cmd_ls(int argc, char **argv)
 {
 	static const struct option opts[] = { { "long", no_argument, NULL, 'l' },
 					       { "json", no_argument, NULL, 'j' },
-					       { "help", no_argument, NULL, 'h' },
 					       { NULL, 0, NULL, 0 } };
 	struct ls l = { 0 };
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "ljh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "lj", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'l': l.lng = true; break;
 		case 'j': l.json = true; break;
-		case 'h': fputs(usage_ls, stdout); return 0;
 		default: fputs(usage_ls, stderr); return 2;
 		}
 	}

@@ -40,7 +40,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' }, { "timeout", required_argument, NULL, 't' },
 		{ "dry-run", no_argument, NULL, 'n' },     { "compression", required_argument, NULL, 'z' },     { "output", required_argument, NULL, 'o' },
-		{ "verbose", no_argument, NULL, 'v' },     { "help", no_argument, NULL, 'h' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "watch", no_argument, NULL, 'w' },
 		{ 0, 0, 0, 0 },
 	};
@@ -53,7 +53,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 	}
 	int c;
 	optind = 1;
-	while ((c = getopt_long(own, argv, "o:z:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(own, argv, "o:z:v", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->kernel = optarg; break;
 		case 'o':
@@ -71,7 +71,6 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 		case 'n': o->dry_run = true; break;
 		case 'w': o->watch = true; break;
 		case 'v': diag_verbose = 1; break;
-		case 'h': fputs(usage_run, stdout); return -1; /* exit 0 */
 		case 't':
 			o->timeout = parse_timeout(optarg);
 			if (o->timeout < 0) {
@@ -96,7 +95,7 @@ int cmd_run(int argc, char **argv)
 	struct run_opts o = { .timeout = -1 };
 	int rc = parse_args(argc, argv, &o);
 	if (rc)
-		return rc < 0 ? 0 : rc;
+		return rc;
 	if (cli_is_image(o.manifest, "run"))
 		return 1;
 	if (o.watch && !o.dry_run)

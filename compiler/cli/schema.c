@@ -13,10 +13,6 @@ int cmd_schema(int argc, char **argv)
 {
 	bool markdown = argc == 2 && !strcmp(argv[1], "--markdown");
 	bool man = argc == 2 && !strcmp(argv[1], "--man");
-	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		fputs(usage_schema, stdout);
-		return 0;
-	}
 	if (argc > 2 || (argc == 2 && !markdown && !man)) {
 		fputs(usage_schema, stderr);
 		return 2;

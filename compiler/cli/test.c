@@ -62,13 +62,13 @@ int cmd_test(int argc, char **argv)
 		{ "jobs", required_argument, NULL, 'j' },   { "junit", required_argument, NULL, 'J' },
 		{ "tap", no_argument, NULL, 'T' },          { "logs", required_argument, NULL, 'L' },
 		{ "timeout", required_argument, NULL, 't' }, { "kernel", required_argument, NULL, 'k' },
-		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ 0, 0, 0, 0 },
 	};
 	struct suite_opts o = { .timeout = -1 };
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "j:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:v", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			if ((o.jobs = number(optarg, 1024)) < 1) {
@@ -81,7 +81,6 @@ int cmd_test(int argc, char **argv)
 		case 'L': o.logs = optarg; break;
 		case 'k': o.kernel = optarg; break;
 		case 'v': diag_verbose = 1; break;
-		case 'h': fputs(usage_test, stdout); return 0;
 		case 't':
 			if ((o.timeout = number(optarg, 1000000)) < 0) {
 				fprintf(stderr, "rdc test: --timeout takes whole seconds (0: none), not '%s'\n", optarg);

@@ -176,6 +176,19 @@ test_expect_success 'an unknown module in a manifest: file:line:col and did-you-
 	expect_grep "did you mean .vfat." err && [ ! -e bad.cpio ]
 '
 
+test_expect_success 'every module error once, at its own line, with its hint; exit 1 cold and again' '
+	printf "not a module\n" > junk.ko &&
+	printf "rdc: 1\nkernel: {version: $KVER}\nkmods:\n  - vfat\n  - nosuchmod\n  - {path: junk.ko}\n  - {path: gone.ko}\n" > errs.yaml &&
+	for run in cold again; do
+		expect_fail 1 "$RDC" build errs.yaml -o errs.cpio &&
+		[ $(grep -c "error:" err) -eq 3 ] &&
+		[ $(grep -c "^errs.yaml:5:5: error: unknown kernel module .nosuchmod." err) -eq 1 ] &&
+		[ $(grep -c "^errs.yaml:6:5: error: cannot read kernel module .*/junk.ko.: " err) -eq 1 ] &&
+		[ $(grep -c "^errs.yaml:7:5: error: cannot read kernel module .*/gone.ko.: No such file" err) -eq 1 ] &&
+		[ $(grep -c "^hint: did you mean" err) -eq 1 ] && [ ! -e errs.cpio ] || return 1
+	done
+'
+
 test_expect_success 'an image with kmods holds the modules and indexes for the subset' '
 	printf "rdc: 1\nkernel: {version: $KVER}\nkmods: [fs-vfat, {name: btrfs, params: \"x=1\"}]\n" > m.yaml &&
 	"$RDC" build m.yaml -o m.cpio &&

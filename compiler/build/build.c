@@ -116,11 +116,44 @@ static char *oot_release(const struct manifest *m, bool *err)
 	return rel;
 }
 
+/* The reason a lower layer gave, at the line it is about. */
+static void report_why(const struct loc *loc, const struct modclosure_why *why)
+{
+	diag_error(loc, why->hint.len ? why->hint.buf : NULL, "%s", why->text.buf);
+}
+
+void build_report_kmods(const struct modclosure *c, const struct modclosure_req *reqs, size_t n)
+{
+	for (size_t i = 0; i < c->nmsgs; i++) {
+		const struct modclosure_msg *g = &c->msgs[i];
+		const struct loc *loc = g->req >= 0 && (size_t)g->req < n ? &reqs[g->req].loc : NULL;
+		if (g->level == MODCLOSURE_ERROR)
+			diag_error(loc, g->hint, "%s", g->text);
+		else if (g->level == MODCLOSURE_WARNING)
+			diag_warn(loc, g->hint, "%s", g->text);
+		else
+			diag_info("%s", g->text);
+	}
+}
+
+/* Resolve and report; -1 exactly when an error was reported. */
+static int resolve_kmods(const struct modclosure_opts *o, const struct modclosure_req *reqs, size_t n,
+			 struct modclosure *out)
+{
+	int rc = modclosure_resolve(o, reqs, n, out);
+	build_report_kmods(out, reqs, n);
+	return rc;
+}
+
 char *build_kernel_release(const struct manifest *m, bool *err)
 {
 	*err = false;
 	if (m->kernel.tree) { /* the tree says, whatever else the manifest has */
-		char *kver = modclosure_tree_kver(m->kernel.tree, &m->kernel.tree_loc);
+		struct modclosure_why why = { STRBUF_INIT, STRBUF_INIT };
+		char *kver = modclosure_tree_kver(m->kernel.tree, &why);
+		if (!kver)
+			report_why(&m->kernel.tree_loc, &why);
+		modclosure_why_release(&why);
 		*err = kver == NULL;
 		return kver;
 	}
@@ -134,7 +167,11 @@ char *build_kernel_release(const struct manifest *m, bool *err)
 	char *moddir = modules_dir(m);
 	/* with no kernel: section, the first kmods line is what asked for one */
 	const struct loc *loc = m->kernel.loc.line || !m->nkmods ? &m->kernel.loc : &m->kmods[0].loc;
-	char *kver = modclosure_kver(moddir, m->kernel.version ? m->kernel.version : "host", loc);
+	struct modclosure_why why = { STRBUF_INIT, STRBUF_INIT };
+	char *kver = modclosure_kver(moddir, m->kernel.version ? m->kernel.version : "host", loc->file != NULL, &why);
+	if (!kver)
+		report_why(loc, &why);
+	modclosure_why_release(&why);
 	free(moddir);
 	*err = kver == NULL;
 	return kver;
@@ -291,10 +328,12 @@ static struct modclosure_req *share_requests(struct builder *b, const struct mod
 			b->errors++;
 		}
 	struct modclosure check;
-	if (!b->errors && *n && modclosure_resolve(o, reqs, *n, &check) == 0)
+	if (!b->errors && *n) {
+		count(b, resolve_kmods(o, reqs, *n, &check));
 		modclosure_free(&check);
-	else if (*n)
+	} else if (*n) {
 		b->errors++;
+	}
 	free(reqs);
 	reqs = xcalloc(NSHARE_TRANSPORT, sizeof(*reqs));
 	for (size_t i = 0; i < NSHARE_TRANSPORT; i++)
@@ -352,8 +391,9 @@ static void add_modules(struct builder *b)
 		reqs = share_requests(b, &o, reqs, &n);
 	if (b->errors) {
 		/* reported */
-	} else if (modclosure_resolve(&o, reqs, n, &b->mods) < 0) {
+	} else if (resolve_kmods(&o, reqs, n, &b->mods) < 0) {
 		b->errors++;
+		modclosure_free(&b->mods);
 	} else {
 		b->have_mods = true;
 		for (size_t i = 0; i < b->mods.nmods; i++) {
@@ -860,7 +900,7 @@ static char *stage_share(const struct manifest *m, struct cas *cas, const char *
 	struct modclosure_opts o = { .moddir = m->kernel.tree, .kver = kver, .tree = true, .cas = cas };
 	struct modclosure c;
 	char *dir = NULL;
-	if (modclosure_resolve(&o, reqs, names.n, &c) == 0) {
+	if (resolve_kmods(&o, reqs, names.n, &c) == 0) {
 		dir = build_share_dir(m, cas_dir(cas), kver);
 		char *kdir = path_join(dir, "kernel"); /* the tree's mount point */
 		int rc = mkdir_p(kdir, 0755);
@@ -875,8 +915,8 @@ static char *stage_share(const struct manifest *m, struct cas *cas, const char *
 			dir = NULL;
 		}
 		free(kdir);
-		modclosure_free(&c);
 	}
+	modclosure_free(&c);
 	free(reqs);
 	sl_release(&names);
 	return dir;

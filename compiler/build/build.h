@@ -7,6 +7,8 @@
 #include "manifest/manifest.h"
 
 struct plan;
+struct modclosure;
+struct modclosure_req;
 
 struct build_opts {
 	const char *output;    /* overrides output.path */
@@ -61,6 +63,9 @@ bool build_compression_known(const char *word);
  * module indexes of m's tree for release kver.  Caller frees. */
 char *build_share_dir(const struct manifest *m, const char *cache_dir, const char *kver);
 const char *host_arch(void);
+/* What a module closure had to say, each message at its request's line
+ * (reqs[msg.req].loc; none when req is -1). */
+void build_report_kmods(const struct modclosure *c, const struct modclosure_req *reqs, size_t n);
 
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "build/build.h"
 #include "cache/cas.h"
 #include "lib/diag.h"
 #include "lib/json.h"
@@ -79,6 +80,7 @@ static int kmods_run(const struct modclosure_opts *o, char **args, int n, bool d
 	}
 	struct modclosure c;
 	int rc = modclosure_resolve(o, reqs, n, &c) < 0 ? 1 : 0;
+	build_report_kmods(&c, reqs, n);
 	if (rc == 0)
 		print_closure(&c, dest, fw);
 	modclosure_free(&c);
@@ -123,7 +125,11 @@ int cmd_kmods(int argc, char **argv)
 		fputs("rdc kmods: --tree cannot go with --kver or --moddir\n", stderr);
 		return 2;
 	}
-	char *rel = tree ? modclosure_tree_kver(tree, NULL) : modclosure_kver(moddir, kver, NULL);
+	struct modclosure_why why = { STRBUF_INIT, STRBUF_INIT };
+	char *rel = tree ? modclosure_tree_kver(tree, &why) : modclosure_kver(moddir, kver, false, &why);
+	if (!rel)
+		diag_error(NULL, why.hint.len ? why.hint.buf : NULL, "%s", why.text.buf);
+	modclosure_why_release(&why);
 	if (!rel)
 		return 1;
 	struct cas *cas = cli_cache_or_none();

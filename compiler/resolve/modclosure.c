@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <gelf.h>
@@ -69,8 +70,10 @@ struct mc {
 	struct strlist absent_dirs; /* noted for files that are not there (note_absent) */
 	char *last_absent;
 	int *order;                /* load order, node indexes */
-	int bad;                   /* errors found while walking the graph */
 	size_t norder;
+	struct modclosure_msg *said; /* this run's errors and notes, not memoised */
+	size_t nsaid, asaid;
+	int errors;                /* how many of them are errors */
 };
 
 static const char *const compress_suffixes[] = { ".xz", ".zst", ".gz" };
@@ -165,13 +168,45 @@ static void node_free(struct mnode *m)
 	sl_release(&m->firmware);
 }
 
+static void msg_push(struct modclosure_msg **v, size_t *n, size_t *alloc, enum modclosure_level level, int req,
+		     char *hint, char *text)
+{
+	GROW(*v, *n + 1, *alloc);
+	(*v)[(*n)++] = (struct modclosure_msg){ level, req, text, hint };
+}
+
+static void msgs_free(struct modclosure_msg *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].text);
+		free(v[i].hint);
+	}
+	free(v);
+}
+
+/* A message of this run (not memoised: an error means no memo, and a memo
+ * hit has no need to say how the tree was read).  Errors are counted here
+ * and nowhere else: the count is what makes a closure fail. */
+static void __attribute__((format(printf, 5, 6)))
+mc_say(struct mc *mc, enum modclosure_level level, int req, const char *hint, const char *fmt, ...)
+{
+	struct strbuf text = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	sb_vaddf(&text, fmt, ap);
+	va_end(ap);
+	msg_push(&mc->said, &mc->nsaid, &mc->asaid, level, req, hint ? xstrdup(hint) : NULL, sb_detach(&text));
+	mc->errors += level == MODCLOSURE_ERROR;
+}
+
 /* Replayable messages: "<kind> <req>\t<text>\t<hint>\n" (kind W warn, I info). */
 static void msg_add(struct mc *mc, char kind, int req, const char *hint, const char *text)
 {
 	sb_addf(&mc->msgs, "%c %d\t%s\t%s\n", kind, req, text, hint ? hint : "");
 }
 
-static void msgs_replay(const char *p, const struct modclosure_req *reqs, size_t nreqs)
+/* The replayable messages as records, after this run's. */
+static void msgs_parse(const char *p, struct modclosure *out)
 {
 	char kind;
 	int req, off = 0;
@@ -179,14 +214,9 @@ static void msgs_replay(const char *p, const struct modclosure_req *reqs, size_t
 		const char *text = p + off, *tab = strchr(text, '\t'), *nl = tab ? strchr(tab, '\n') : NULL;
 		if (!nl)
 			break;
-		char *t = xstrndup(text, tab - text), *h = xstrndup(tab + 1, nl - tab - 1);
-		const struct loc *loc = req >= 0 && (size_t)req < nreqs ? &reqs[req].loc : NULL;
-		if (kind == 'W')
-			diag_warn(loc, *h ? h : NULL, "%s", t);
-		else
-			diag_info("%s", t);
-		free(t);
-		free(h);
+		char *t = xstrndup(text, tab - text), *h = tab + 1 < nl ? xstrndup(tab + 1, nl - tab - 1) : NULL;
+		msg_push(&out->msgs, &out->nmsgs, &out->amsgs, kind == 'W' ? MODCLOSURE_WARNING : MODCLOSURE_INFO,
+			 req, h, t);
 		p = nl + 1;
 	}
 }
@@ -208,27 +238,29 @@ static struct {
 #undef KMOD_SLOT
 } kmod_lib;
 
-static bool kmod_open(void)
+/* NULL when ready, else why not (the same answer on every call). */
+static const char *kmod_open(void)
 {
 	static int state; /* 0: not tried, 1: ready, -1: failed */
+	static char why[256];
 	if (state)
-		return state > 0;
+		return state > 0 ? NULL : why;
 	state = -1;
 	void *h = dlopen(KMOD_SONAME, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
-		diag_error(NULL, NULL, "cannot load %s: %s", KMOD_SONAME, dlerror());
-		return false;
+		snprintf(why, sizeof(why), "cannot load %s: %s", KMOD_SONAME, dlerror());
+		return why;
 	}
 #define KMOD_BIND(f)                                                                              \
 	if (!(*(void **)&kmod_lib.f = dlsym(h, #f))) {                                             \
-		diag_error(NULL, NULL, "%s has no %s", KMOD_SONAME, #f);                                        \
+		snprintf(why, sizeof(why), "%s has no %s", KMOD_SONAME, #f);                      \
 		dlclose(h);                                                                        \
-		return false;                                                                      \
+		return why;                                                                        \
 	}
 	KMOD_FUNCS(KMOD_BIND)
 #undef KMOD_BIND
 	state = 1;
-	return true;
+	return NULL;
 }
 
 /* From here on every kmod_* call goes through the table. */
@@ -257,11 +289,15 @@ static void kmod_quiet(void *data, int prio, const char *file, int line, const c
 	(void)data, (void)prio, (void)file, (void)line, (void)fn, (void)fmt, (void)args;
 }
 
-static struct kmod_ctx *ctx_new(const char *dir)
+/* NULL with *why set when libkmod cannot be loaded (else *why untouched). */
+static struct kmod_ctx *ctx_new(const char *dir, const char **why)
 {
 	static const char *const no_config[] = { NULL };
-	if (!kmod_open())
+	const char *no = kmod_open();
+	if (no) {
+		*why = no;
 		return NULL;
+	}
 	struct kmod_ctx *ctx = kmod_new(dir, no_config);
 	if (ctx)
 		kmod_set_log_fn(ctx, kmod_quiet, NULL);
@@ -371,7 +407,7 @@ static int minfo_read(const struct kmod_module *mod, struct minfo *mi)
 	return 0;
 }
 
-static int decompress_module(const char *path, struct strbuf *out);
+static int decompress_module(struct mc *mc, const char *path, struct strbuf *out);
 
 static int minfo_kmod_path(struct mc *mc, const char *path, struct minfo *mi)
 {
@@ -393,7 +429,7 @@ static int minfo_unpacked(struct mc *mc, const char *path, struct minfo *mi)
 {
 	struct strbuf raw = STRBUF_INIT;
 	int fd = memfd_create("rdc-module", MFD_CLOEXEC), rc = -1;
-	if (fd >= 0 && decompress_module(path, &raw) == 0 && write_all(fd, raw.buf, raw.len) == 0) {
+	if (fd >= 0 && decompress_module(mc, path, &raw) == 0 && write_all(fd, raw.buf, raw.len) == 0) {
 		char *p = xasprintf("/proc/self/fd/%d", fd);
 		rc = minfo_kmod_path(mc, p, mi);
 		free(p);
@@ -739,9 +775,9 @@ static void lookup_all(struct mc *mc, const struct strlist *words, int req, stru
 {
 	for (size_t i = 0; i < words->n; i++)
 		if (lookup(mc, words->v[i], req, out) < 0)
-			diag_error(&mc->reqs[req].loc, "build it for this kernel, or add the module it needs",
-				   "'%s' depends on module '%s', which kernel %s does not have", who, words->v[i],
-				   mc->o->kver);
+			mc_say(mc, MODCLOSURE_ERROR, req, "build it for this kernel, or add the module it needs",
+			       "'%s' depends on module '%s', which kernel %s does not have", who, words->v[i],
+			       mc->o->kver);
 }
 
 /* An out-of-tree module: it goes to extra/<name>.ko, and replaces a tree
@@ -752,19 +788,20 @@ static int node_from_path(struct mc *mc, size_t r)
 	struct minfo mi = { 0 };
 	memo_note(&mc->deps, q->path);
 	if (access(q->path, R_OK) < 0 || minfo_from_path(mc, q->path, &mi) < 0) {
-		diag_error(&q->loc, NULL, "cannot read kernel module '%s': %s", q->path,
-			   errno ? strerror(errno) : "not a kernel module");
+		mc_say(mc, MODCLOSURE_ERROR, (int)r, NULL, "cannot read kernel module '%s': %s", q->path,
+		       errno ? strerror(errno) : "not a kernel module");
 		minfo_release(&mi);
 		return -1;
 	}
 	struct strlist deps = STRLIST_INIT, pre = STRLIST_INIT, post = STRLIST_INIT;
-	int before = diag_error_count();
+	int before = mc->errors;
 	/* the kernel refuses a module whose vermagic is another release's, and
 	 * its depends= name that release's modules: never mix two kernels */
 	if (mi.release && strcmp(mi.release, mc->o->kver))
-		diag_error(&q->loc, "build it against this kernel (make -C KERNEL_BUILD_DIR M=$PWD), or name its kernel",
-			   "'%s' was built for kernel %s, but the manifest's kernel is %s", q->path, mi.release,
-			   mc->o->kver);
+		mc_say(mc, MODCLOSURE_ERROR, (int)r,
+		       "build it against this kernel (make -C KERNEL_BUILD_DIR M=$PWD), or name its kernel",
+		       "'%s' was built for kernel %s, but the manifest's kernel is %s", q->path, mi.release,
+		       mc->o->kver);
 	else
 		lookup_all(mc, &mi.depends, (int)r, &deps, q->path);
 	softdep_lookup(mc, &mi.softdeps, &pre, &post);
@@ -779,7 +816,7 @@ static int node_from_path(struct mc *mc, size_t r)
 			     .deps = deps, .pre = pre, .post = post, .req = -1 };
 	node_set_info(m, &mi);
 	minfo_release(&mi);
-	return diag_error_count() > before ? -1 : idx;
+	return mc->errors > before ? -1 : idx;
 }
 
 /* Module names from the tree, for "did you mean". */
@@ -806,15 +843,16 @@ static void candidate_names(struct mc *mc, struct strlist *out)
 	free(path);
 }
 
-static void report_unknown(struct mc *mc, const struct modclosure_req *q)
+static void report_unknown(struct mc *mc, int r)
 {
+	const struct modclosure_req *q = &mc->reqs[r];
 	struct strlist names = STRLIST_INIT;
 	candidate_names(mc, &names);
 	char *norm = modname_of(q->name);
 	const char *close = diag_closest(norm, (const char *const *)names.v, (int)names.n);
 	char *hint = close ? xasprintf("did you mean '%s'?", close)
 			   : xasprintf("no module or alias of that name under %s", mc->kdir);
-	diag_error(&q->loc, hint, "unknown kernel module '%s'", q->name);
+	mc_say(mc, MODCLOSURE_ERROR, r, hint, "unknown kernel module '%s'", q->name);
 	free(hint);
 	free(norm);
 	sl_release(&names);
@@ -834,7 +872,7 @@ static int resolve_requests(struct mc *mc)
 		}
 	for (size_t r = 0; r < mc->nreqs; r++)
 		if (!mc->reqs[r].path && mc->reqs[r].name && lookup(mc, mc->reqs[r].name, (int)r, &mc->roots[r]) < 0) {
-			report_unknown(mc, &mc->reqs[r]);
+			report_unknown(mc, (int)r);
 			bad++;
 		}
 	return bad ? -1 : 0;
@@ -844,9 +882,8 @@ static int resolve_requests(struct mc *mc)
 
 static void missing_dep(struct mc *mc, int idx, const char *dep, int req)
 {
-	diag_error(&mc->reqs[req].loc, "copy the module into the tree, or run depmod on it",
-		   "kernel module '%s' depends on '%s', which is not under %s", mc->nodes[idx].name, dep, mc->kdir);
-	mc->bad++;
+	mc_say(mc, MODCLOSURE_ERROR, req, "copy the module into the tree, or run depmod on it",
+	       "kernel module '%s' depends on '%s', which is not under %s", mc->nodes[idx].name, dep, mc->kdir);
 }
 
 /* `why`: how the module got in (taken), for rdc explain. */
@@ -1042,7 +1079,7 @@ static int ungzip(const struct strbuf *in, struct strbuf *out)
 }
 
 /* libkmod decompresses only internally; the image needs the bytes. */
-static int decompress_module(const char *path, struct strbuf *out)
+static int decompress_module(struct mc *mc, const char *path, struct strbuf *out)
 {
 	const char *suf = compress_suffix(path);
 	struct strbuf in = STRBUF_INIT;
@@ -1051,7 +1088,7 @@ static int decompress_module(const char *path, struct strbuf *out)
 		rc = !strcmp(suf, ".xz") ? unxz(&in, out) : !strcmp(suf, ".zst") ? unzstd(&in, out) : ungzip(&in, out);
 	sb_release(&in);
 	if (rc < 0)
-		diag_error(NULL, NULL, "cannot decompress kernel module %s", path);
+		mc_say(mc, MODCLOSURE_ERROR, -1, NULL, "cannot decompress kernel module %s", path);
 	return rc;
 }
 
@@ -1088,7 +1125,7 @@ static int add_mod(struct mc *mc, const struct mnode *m, struct modclosure *out)
 					.req = m->req, .soft = !m->hard, .group = m->hard ? -1 : m->group };
 	free(rel);
 	if (mc->o->decompress && compress_suffix(m->src))
-		return decompress_module(m->src, &mod->data);
+		return decompress_module(mc, m->src, &mod->data);
 	return 0;
 }
 
@@ -1656,7 +1693,7 @@ static bool load_mod(struct mc *mc, const char **p, const char *end, struct modc
 	*m = (struct modclosure_mod){ f[0], f[1], f[2], STRBUF_INIT, f[3], f[4], req, soft != 0, group };
 	/* decompressed bytes are not memoised: the source is still there (the
 	 * memo checked it) and unpacking it costs less than storing it twice */
-	return !(mc->o->decompress && compress_suffix(m->src)) || decompress_module(m->src, &m->data) == 0;
+	return !(mc->o->decompress && compress_suffix(m->src)) || decompress_module(mc, m->src, &m->data) == 0;
 }
 
 static bool load_pair(const char **p, const char *end, char **a, char **b, size_t *blen)
@@ -1702,6 +1739,8 @@ static bool memo_load_one(struct mc *mc, char tag, const char **p, const char *e
 	}
 }
 
+/* A damaged memo (or a module that no longer unpacks) is as good as none:
+ * what loading it said is dropped, and resolving says it again. */
 static int memo_load(struct mc *mc, const struct strbuf *pl, struct modclosure *out)
 {
 	const char *p = pl->buf, *end = pl->buf + pl->len;
@@ -1709,6 +1748,8 @@ static int memo_load(struct mc *mc, const struct strbuf *pl, struct modclosure *
 		if (!memo_load_one(mc, *p++, &p, end, out)) {
 			modclosure_free(out);
 			sb_reset(&mc->msgs);
+			msgs_free(mc->said, mc->nsaid);
+			mc->said = NULL, mc->nsaid = mc->asaid = 0, mc->errors = 0;
 			return -1;
 		}
 	return 0;
@@ -1746,29 +1787,27 @@ static bool exists(const char *dir, const char *name)
 	return ok;
 }
 
-static const struct loc *first_loc(const struct mc *mc)
-{
-	return mc->nreqs ? &mc->reqs[0].loc : NULL;
-}
-
 static int mc_run(struct mc *mc, struct modclosure *out)
 {
 	note_indexes(mc);
 	if (!is_dir(mc->kdir)) {
-		diag_error(first_loc(mc), "check kernel.version and kernel.modules",
-			   "no kernel modules directory %s", mc->kdir);
+		mc_say(mc, MODCLOSURE_ERROR, mc->nreqs ? 0 : -1, "check kernel.version and kernel.modules",
+		       "no kernel modules directory %s", mc->kdir);
 		return -1;
 	}
-	mc->ctx = ctx_new(mc->kdir);
-	mc->fctx = ctx_new(mc->kdir);
+	const char *why = NULL;
+	mc->ctx = ctx_new(mc->kdir, &why);
+	mc->fctx = ctx_new(mc->kdir, &why);
 	if (!mc->ctx || !mc->fctx) {
-		diag_error(NULL, NULL, "libkmod cannot open %s", mc->kdir);
+		if (why)
+			mc_say(mc, MODCLOSURE_ERROR, -1, NULL, "%s", why);
+		mc_say(mc, MODCLOSURE_ERROR, -1, NULL, "libkmod cannot open %s", mc->kdir);
 		return -1;
 	}
 	mc->depmod = !mc->o->tree && exists(mc->kdir, "modules.dep.bin");
 	if (!mc->depmod) {
-		diag_info("%s %s: reading every module's modinfo", mc->kdir,
-			  mc->o->tree ? "is a build tree" : "has no modules.dep.bin (depmod never ran)");
+		mc_say(mc, MODCLOSURE_INFO, -1, NULL, "%s %s: reading every module's modinfo", mc->kdir,
+		       mc->o->tree ? "is a build tree" : "has no modules.dep.bin (depmod never ran)");
 		load_tree(mc);
 	}
 	if (resolve_requests(mc) < 0)
@@ -1780,7 +1819,7 @@ static int mc_run(struct mc *mc, struct modclosure *out)
 				    : xasprintf("kmods (alias %s)", asked);
 			visit(mc, node_find(mc, mc->roots[r].v[i]), (int)r, why);
 		}
-	if (mc->bad)
+	if (mc->errors)
 		return -1;
 	classify(mc);
 	order_nodes(mc);
@@ -1804,6 +1843,7 @@ static void mc_release(struct mc *mc)
 	free(mc->last_absent);
 	free(mc->order);
 	free(mc->kdir);
+	msgs_free(mc->said, mc->nsaid);
 	if (mc->ctx)
 		kmod_unref(mc->ctx);
 	if (mc->fctx)
@@ -1821,18 +1861,20 @@ int modclosure_resolve(const struct modclosure_opts *o, const struct modclosure_
 	mc.roots = xcalloc(n ? n : 1, sizeof(*mc.roots));
 	char *key = memo_key(&mc);
 	struct strbuf pl = STRBUF_INIT;
-	int rc = 0;
 	if (!o->cas || !cas_memo_get(o->cas, MEMO_NS, key, &pl) || memo_load(&mc, &pl, out) < 0) {
-		rc = mc_run(&mc, out);
+		mc_run(&mc, out);
 		sb_reset(&pl);
-		if (rc == 0 && o->cas) {
+		if (!mc.errors && o->cas) {
 			memo_save(&mc, out, &pl);
 			cas_memo_put(o->cas, MEMO_NS, key, &mc.deps, &pl);
 		}
 	}
-	msgs_replay(sb_str(&mc.msgs), reqs, n);
+	int rc = mc.errors ? -1 : 0; /* the messages decide, so the caller's status agrees with them */
 	if (rc < 0)
 		modclosure_free(out);
+	out->msgs = mc.said, out->nmsgs = mc.nsaid, out->amsgs = mc.asaid;
+	mc.said = NULL, mc.nsaid = 0;
+	msgs_parse(sb_str(&mc.msgs), out);
 	sb_release(&pl);
 	free(key);
 	mc_release(&mc);
@@ -1857,10 +1899,19 @@ void modclosure_free(struct modclosure *c)
 		free(c->indexes[i].dest);
 		sb_release(&c->indexes[i].data);
 	}
+	msgs_free(c->msgs, c->nmsgs);
 	free(c->mods);
 	free(c->firmware);
 	free(c->indexes);
 	memset(c, 0, sizeof(*c));
+}
+
+bool modclosure_failed(const struct modclosure *c)
+{
+	for (size_t i = 0; i < c->nmsgs; i++)
+		if (c->msgs[i].level == MODCLOSURE_ERROR)
+			return true;
+	return false;
 }
 
 /* ---- kernel release ------------------------------------------------------ */
@@ -1883,45 +1934,51 @@ static void installed(const char *dir, struct strlist *out)
 
 /* Why `rel` is no release under dir, with the ones that are.  "latest"
  * comes here only when none is installed. */
-static void kver_error(const char *dir, const char *rel, bool host, const struct loc *loc)
+static void kver_error(const char *dir, const char *rel, bool host, bool manifest, struct modclosure_why *why)
 {
 	struct strlist have = STRLIST_INIT;
-	struct strbuf hint = STRBUF_INIT;
+	struct strbuf *hint = &why->hint;
 	if (!is_dir(dir)) {
 		const char *h = "name the directory that holds <release>/ (kernel.modules:, or --moddir)";
-		if (loc && loc->file)
-			diag_error(loc, h, "the module directory %s does not exist", dir);
-		else
-			diag_error(NULL, NULL, "the module directory %s does not exist; %s", dir, h);
+		sb_addf(&why->text, "the module directory %s does not exist", dir);
+		if (manifest)
+			sb_adds(hint, h);
+		else /* on the command line, one line */
+			sb_addf(&why->text, "; %s", h);
 		return;
 	}
 	installed(dir, &have);
 	bool latest = !strcmp(rel, "latest");
 	if (!have.n && latest)
-		sb_adds(&hint, "install a kernel (e.g. apt-get install linux-image-amd64) or set kernel.modules");
+		sb_adds(hint, "install a kernel (e.g. apt-get install linux-image-amd64) or set kernel.modules");
 	else if (!have.n)
-		sb_addf(&hint, "no kernel is installed under %s (e.g. apt-get install linux-image-amd64)", dir);
+		sb_addf(hint, "no kernel is installed under %s (e.g. apt-get install linux-image-amd64)", dir);
 	else
-		sb_addf(&hint, "installed under %s:", dir);
+		sb_addf(hint, "installed under %s:", dir);
 	for (size_t i = 0; i < have.n; i++)
-		sb_addf(&hint, " %s", have.v[i]);
+		sb_addf(hint, " %s", have.v[i]);
 	if (have.n) /* a manifest line, or the command line */
-		sb_addf(&hint, loc && loc->file ? " (say version: %s, or latest)" : " (--kver %s)", have.v[have.n - 1]);
+		sb_addf(hint, manifest ? " (say version: %s, or latest)" : " (--kver %s)", have.v[have.n - 1]);
 	if (host)
-		diag_error(loc, hint.buf, "the running kernel %s has no modules under %s", rel, dir);
+		sb_addf(&why->text, "the running kernel %s has no modules under %s", rel, dir);
 	else if (latest)
-		diag_error(loc, hint.buf, "no kernel is installed under %s", dir);
+		sb_addf(&why->text, "no kernel is installed under %s", dir);
 	else
-		diag_error(loc, hint.buf, "kernel %s is not installed under %s", rel, dir);
+		sb_addf(&why->text, "kernel %s is not installed under %s", rel, dir);
 	sl_release(&have);
-	sb_release(&hint);
+}
+
+void modclosure_why_release(struct modclosure_why *w)
+{
+	sb_release(&w->text);
+	sb_release(&w->hint);
 }
 
 /* The one choice of a kernel release (build, run, rdc kmods): host is
  * uname -r, latest the newest installed under moddir in version order (a
  * manifest that boots whatever the machine has when uname -r is not an
  * installed one: containers, CI), anything else a release as named. */
-char *modclosure_kver(const char *moddir, const char *version, const struct loc *loc)
+char *modclosure_kver(const char *moddir, const char *version, bool manifest, struct modclosure_why *why)
 {
 	const char *dir = moddir ? moddir : "/lib/modules";
 	bool host = !version || !*version || !strcmp(version, "host");
@@ -1940,7 +1997,7 @@ char *modclosure_kver(const char *moddir, const char *version, const struct loc 
 	bool ok = !strchr(rel, '/') && is_dir(p);
 	free(p);
 	if (!ok) {
-		kver_error(dir, rel, host, loc);
+		kver_error(dir, rel, host, manifest, why);
 		free(rel);
 		rel = NULL;
 	}
@@ -1948,7 +2005,7 @@ char *modclosure_kver(const char *moddir, const char *version, const struct loc 
 }
 
 
-char *modclosure_tree_kver(const char *dir, const struct loc *loc)
+char *modclosure_tree_kver(const char *dir, struct modclosure_why *why)
 {
 	char *path = path_join(dir, "include/config/kernel.release");
 	struct strbuf sb = STRBUF_INIT;
@@ -1963,8 +2020,9 @@ char *modclosure_tree_kver(const char *dir, const struct loc *loc)
 		const char *hint = is_dir(dir) ? "name the directory `make O=DIR` built into (or the source tree of an "
 						 "in-tree build): it has include/config/kernel.release"
 					       : "name the kernel build directory (make O=DIR)";
-		diag_error(loc, hint, "%s is not a kernel build tree (%s)", dir,
-			   is_dir(dir) ? "no include/config/kernel.release" : "no such directory");
+		sb_adds(&why->hint, hint);
+		sb_addf(&why->text, "%s is not a kernel build tree (%s)", dir,
+			is_dir(dir) ? "no include/config/kernel.release" : "no such directory");
 	}
 	sb_release(&sb);
 	free(path);
@@ -1973,7 +2031,8 @@ char *modclosure_tree_kver(const char *dir, const struct loc *loc)
 
 char *modclosure_module_release(const char *path)
 {
-	struct kmod_ctx *ctx = ctx_new(NULL);
+	const char *why = NULL; /* then resolving the closure says it */
+	struct kmod_ctx *ctx = ctx_new(NULL, &why);
 	struct mc mc = { .fctx = ctx };
 	struct minfo mi = { 0 };
 	char *rel = NULL;
@@ -1982,6 +2041,7 @@ char *modclosure_module_release(const char *path)
 		mi.release = NULL;
 	}
 	minfo_release(&mi);
+	msgs_free(mc.said, mc.nsaid); /* an unreadable module: resolving it says why */
 	if (ctx)
 		kmod_unref(ctx);
 	return rel;

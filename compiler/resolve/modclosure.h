@@ -47,6 +47,17 @@ struct modclosure_blob {
 	struct strbuf data;
 };
 
+/* What resolving has to say, for the caller to report at its request's line
+ * (req -1: at none).  In the order found: errors and notes of this run first,
+ * then the warnings and notes a memo keeps and replays. */
+enum modclosure_level { MODCLOSURE_ERROR, MODCLOSURE_WARNING, MODCLOSURE_INFO };
+struct modclosure_msg {
+	enum modclosure_level level;
+	int req;
+	char *text;
+	char *hint; /* or NULL */
+};
+
 struct modclosure {
 	struct modclosure_mod *mods; /* in load order: dependencies first, stable */
 	size_t nmods, amods;
@@ -59,25 +70,37 @@ struct modclosure {
 					    modules.dep.bin, modules.alias.bin (kmod's modprobe reads only
 					    these), modules.builtin{,.alias}.bin */
 	size_t nindexes, aindexes;
+	struct modclosure_msg *msgs;
+	size_t nmsgs, amsgs;
 };
 
-/* Turn "host" / "" / "latest" into a release that exists under moddir, or report why not
- * (listing the installed versions as a hint).  Returns NULL on error. */
-char *modclosure_kver(const char *moddir, const char *version, const struct loc *loc);
+/* Why a kernel release could not be chosen: the caller reports it at its line. */
+struct modclosure_why {
+	struct strbuf text, hint; /* hint empty: none */
+};
+void modclosure_why_release(struct modclosure_why *w);
+/* Turn "host" / "" / "latest" into a release that exists under moddir, or
+ * NULL with why not in *why (the installed versions in its hint, which
+ * names manifest keys when `manifest`, else the command's options). */
+char *modclosure_kver(const char *moddir, const char *version, bool manifest, struct modclosure_why *why);
 /* The release of a kernel build directory (its include/config/kernel.release),
- * or NULL after reporting at loc that dir is no kernel build tree. */
-char *modclosure_tree_kver(const char *dir, const struct loc *loc);
+ * or NULL with why dir is no kernel build tree in *why. */
+char *modclosure_tree_kver(const char *dir, struct modclosure_why *why);
 /* The release a module file was built for (its vermagic), or NULL when it
  * does not say or is no module. */
 char *modclosure_module_release(const char *path);
 /* The names of every module a build tree has (its modules.order). */
 void modclosure_tree_names(const char *dir, struct strlist *out);
 
-/* Resolves every request; reports each failure at its request's loc (with a
- * "did you mean") and returns -1 if any failed. */
+/* Resolves every request.  Every failure (with a "did you mean"), warning
+ * and note is a message in out->msgs, reported by the caller at its
+ * request's line; returns -1 exactly when one of them is an error (out then
+ * holds the messages only).  modclosure_free(out) in either case. */
 int modclosure_resolve(const struct modclosure_opts *o, const struct modclosure_req *reqs, size_t n,
 		       struct modclosure *out);
 void modclosure_free(struct modclosure *c);
+/* True when a message of c is an error. */
+bool modclosure_failed(const struct modclosure *c);
 
 /* `rdc kmods [--kver K] [--moddir DIR] [--firmware] [--fwdir DIR] [--decompress] [--dest]
  * NAME|ALIAS|PATH...` prints the load order (host paths; --dest: image paths). */

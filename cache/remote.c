@@ -28,6 +28,7 @@
 #include <xxhash.h>
 #include "cache/remote.h"
 #include "lib/diag.h"
+#include "lib/util.h"
 
 #define CONNECT_MS_DEFAULT 100 /* ccache's defaults */
 #define OPERATION_MS_DEFAULT 10000
@@ -877,22 +878,11 @@ void remote_store_segment(struct cas *c, const struct cas_hash *key)
 
 /* ---- the end of a run ----------------------------------------------------- */
 
-static const char *bytes_text(uint64_t n, char *buf, size_t len)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB" };
-	double v = (double)n;
-	int u = 0;
-	while (v >= 1024 && u < 3)
-		v /= 1024, u++;
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-	return buf;
-}
-
 static void print_counts(FILE *f, const char *lead, const uint64_t v[6])
 {
 	char in[32], out[32];
 	fprintf(f, "%s%" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " errors; %s fetched, %" PRIu64 " uploads (%s)\n",
-		lead, v[0], v[1], v[2], bytes_text(v[3], in, sizeof(in)), v[4], bytes_text(v[5], out, sizeof(out)));
+		lead, v[0], v[1], v[2], size_text(v[3], in, sizeof(in)), v[4], size_text(v[5], out, sizeof(out)));
 }
 
 static int stats_line(char *buf, size_t len, const uint64_t v[6])

@@ -89,6 +89,23 @@ test_expect_success 'rdc cache stats --json: the same counts as rdc cache stats'
 	PY
 '
 
+test_expect_success 'rdc cache stats writes sizes as the build summary does (kB, MB ... beside the bytes)' '
+	"$RDC" cache stats >cs.txt &&
+	/usr/bin/python3 - cs.txt <<-PY
+	import re, sys
+	n = 0
+	for l in open(sys.argv[1]):
+	    m = re.search(r" ([0-9]+) bytes  \\(([0-9]+\\.[0-9]) (kB|MB|GB)\\)$", l)
+	    if not m:
+	        continue
+	    b, v, u = int(m.group(1)), float(m.group(2)), m.group(3)
+	    want = b / {"kB": 1e3, "MB": 1e6, "GB": 1e9}[u]
+	    assert abs(v - want) <= 0.05 + 1e-9 and (u == "kB" or want >= 1), l
+	    n += 1
+	assert n >= 2, open(sys.argv[1]).read()
+	PY
+'
+
 if test_have script; then
 test_expect_success 'on a terminal a build ends with one summary line' '
 	on_tty "$RDC" build m.yaml -o t.cpio.gz &&

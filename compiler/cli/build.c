@@ -48,20 +48,13 @@ static int usage(const char *cmd)
 
 static bool quiet, json;
 
-/* "14.9 MB": sizes as people read them in a summary. */
-static const char *megabytes(uint64_t n, char *buf, size_t len)
-{
-	snprintf(buf, len, n >= 100000 ? "%.1f MB" : "%.1f kB", n >= 100000 ? n / 1e6 : n / 1e3);
-	return buf;
-}
-
 /* hello.cpio.zst: 95 entries, 14.9 MB -> 5.7 MB zstd, 6/6 segments cached, 12 ms */
 static void print_summary(const struct build_result *r)
 {
 	char in[32], out[32];
-	fprintf(stderr, "%s: %zu entries, %s", r->output, r->entries, megabytes(r->content_bytes, in, sizeof(in)));
+	fprintf(stderr, "%s: %zu entries, %s", r->output, r->entries, size_text(r->content_bytes, in, sizeof(in)));
 	if (r->bytes)
-		fprintf(stderr, " -> %s %s", megabytes(r->bytes, out, sizeof(out)),
+		fprintf(stderr, " -> %s %s", size_text(r->bytes, out, sizeof(out)),
 			strcmp(r->format, "cpio") ? r->format : r->compression);
 	size_t segs = r->segments_built + r->segments_reused;
 	if (r->unchanged)

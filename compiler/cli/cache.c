@@ -30,17 +30,11 @@ static bool parse_size(const char *s, uint64_t *out)
 	return true;
 }
 
-/* "(1.5 MiB)": a size as people read it, beside the exact bytes. */
+/* "(1.5 MB)": a size as people read it, beside the exact bytes. */
 static const char *human_size(uint64_t n, char *buf, size_t len)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	int u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "(%.1f %s)" : "(%.0f %s)", v, units[u]);
+	char t[32];
+	snprintf(buf, len, "(%s)", size_text(n, t, sizeof(t)));
 	return buf;
 }
 

@@ -623,3 +623,14 @@ int64_t monotonic_ns(void)
 }
 
 long long monotonic_ms(void) { return monotonic_ns() / 1000000; }
+
+const char *size_text(uint64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = { "kB", "MB", "GB", "TB" };
+	double v = (double)n / 1e3;
+	int u = 0;
+	while (v >= 1000 && u < 3)
+		v /= 1000, u++;
+	snprintf(buf, len, "%.1f %s", v, units[u]);
+	return buf;
+}

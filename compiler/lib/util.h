@@ -128,6 +128,10 @@ char *path_dirname(const char *p);
 char *expand_env(const char *s, char **missing);
 
 /* Nanoseconds on the monotonic clock, for durations. */
+/* "14.9 MB": a size as people read it, in decimal units (kB, MB, GB, TB)
+ * with one decimal and kB at least ("0.0 kB"), for every summary rdc
+ * prints (build, rdc cache, remote storage).  Returns buf. */
+const char *size_text(uint64_t n, char *buf, size_t len);
 int64_t monotonic_ns(void);
 long long monotonic_ms(void);
 

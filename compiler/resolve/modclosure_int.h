@@ -1,0 +1,147 @@
+/* modclosure_int.h — what the files of the module closure share, and only
+ * they (the rest of rdc includes resolve/modclosure.h):
+ *   modclosure.c   the graph: nodes by name, lookups (depmod's indexes, or a
+ *                  tree read whole), requests, the result, the entry point
+ *   kmodlib.c      libkmod, dlopen()ed on first use
+ *   modinfo.c      one module file: its .modinfo, its name, unpacking it
+ *   modorder.c     the walk from the requests, how much each module
+ *                  matters, the load order
+ *   modfirmware.c  the firmware the modules name
+ *   modindex.c     modules.* for the subset, and the .bin tries
+ *   modmemo.c      the closure memo: its key, its payload, its inputs
+ *   modrelease.c   which kernel: installed releases, build trees
+ * Names shared between these files start with mc_ or minfo_. */
+#ifndef RDC_MODCLOSURE_INT_H
+#define RDC_MODCLOSURE_INT_H
+#include <libkmod.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include "resolve/modclosure.h"
+
+#define MEMO_NS "kmods3" /* the memo's namespace; 2: modules carry how they got in; 3: and how much they matter */
+
+struct mnode {
+	char *name, *src, *rel; /* rel: image path relative to /lib/modules/<kver> */
+	struct strlist deps, pre, post;              /* module names (resolved) */
+	struct strlist aliases, softdeps, firmware;  /* modinfo, for the indexes */
+	int req;                                     /* first request reaching it, -1 none */
+	char *why;                                   /* how it got in: "depends= of btrfs" ... */
+	bool done;                                   /* placed in the load order */
+	bool hard;                                   /* a request or its depends=, not only a softdep's */
+	int group;                                   /* one of several an alias request stands for: the request */
+};
+
+struct mc {
+	const struct modclosure_opts *o;
+	const struct modclosure_req *reqs;
+	size_t nreqs;
+	char *kdir;                /* absolute <moddir>/<kver> */
+	struct kmod_ctx *ctx;      /* the kernel tree's indexes */
+	struct kmod_ctx *fctx;     /* reading single files by path */
+	bool depmod;               /* indexes exist */
+	struct mnode *nodes;
+	size_t n, alloc;
+	int *slots;                /* name -> node index + 1, open addressing */
+	size_t nslots;
+	struct strlist builtin;    /* no-depmod: names in modules.builtin */
+	struct strlist builtin_aliases; /* no-depmod: "alias\tname" from modules.builtin.modinfo */
+	struct strlist *roots;     /* per request: node names it asked for */
+	struct strbuf deps;        /* memo_note() of every input */
+	struct strbuf msgs;        /* warnings and notes, replayed on a memo hit */
+	struct strlist absent_dirs; /* noted for files that are not there (note_absent) */
+	char *last_absent;
+	int *order;                /* load order, node indexes */
+	size_t norder;
+	struct modclosure_msg *said; /* this run's errors and notes, not memoised */
+	size_t nsaid, asaid;
+	int errors;                /* how many of them are errors */
+};
+
+struct minfo {
+	char *name;
+	char *release; /* vermagic's first word: the kernel the module was built for */
+	struct strlist depends, softdeps, aliases, firmware;
+};
+
+/* ---- libkmod, opened on first use (kmodlib.c) ------------------------------
+ * Linked normally, libkmod and the libcrypto it needs cost 0.7 ms of every
+ * rdc start (more than any other library), yet a memoised module closure
+ * never calls it.  So it is opened with dlopen when a closure is resolved,
+ * and every kmod_* call goes through this table. */
+#define KMOD_FUNCS(X)                                                                      \
+	X(kmod_new) X(kmod_unref) X(kmod_set_log_fn) X(kmod_list_next) X(kmod_module_unref)    \
+	X(kmod_module_unref_list) X(kmod_module_get_path) X(kmod_module_get_name)               \
+	X(kmod_module_get_module) X(kmod_module_new_from_path) X(kmod_module_new_from_lookup)   \
+	X(kmod_module_get_info) X(kmod_module_info_get_key) X(kmod_module_info_get_value)       \
+	X(kmod_module_info_free_list) X(kmod_module_get_softdeps) X(kmod_module_get_dependencies)
+
+struct kmod_table {
+#define KMOD_SLOT(f) __typeof__(&f) f;
+	KMOD_FUNCS(KMOD_SLOT)
+#undef KMOD_SLOT
+};
+extern struct kmod_table kmod_lib;
+
+#ifndef MC_KMOD_TABLE /* kmodlib.c fills the table by these very names */
+#define KMOD_CALL(f) kmod_lib.f
+#define kmod_new KMOD_CALL(kmod_new)
+#define kmod_unref KMOD_CALL(kmod_unref)
+#define kmod_set_log_fn KMOD_CALL(kmod_set_log_fn)
+#define kmod_list_next KMOD_CALL(kmod_list_next)
+#define kmod_module_unref KMOD_CALL(kmod_module_unref)
+#define kmod_module_unref_list KMOD_CALL(kmod_module_unref_list)
+#define kmod_module_get_path KMOD_CALL(kmod_module_get_path)
+#define kmod_module_get_name KMOD_CALL(kmod_module_get_name)
+#define kmod_module_get_module KMOD_CALL(kmod_module_get_module)
+#define kmod_module_new_from_path KMOD_CALL(kmod_module_new_from_path)
+#define kmod_module_new_from_lookup KMOD_CALL(kmod_module_new_from_lookup)
+#define kmod_module_get_info KMOD_CALL(kmod_module_get_info)
+#define kmod_module_info_get_key KMOD_CALL(kmod_module_info_get_key)
+#define kmod_module_info_get_value KMOD_CALL(kmod_module_info_get_value)
+#define kmod_module_info_free_list KMOD_CALL(kmod_module_info_free_list)
+#define kmod_module_get_softdeps KMOD_CALL(kmod_module_get_softdeps)
+#define kmod_module_get_dependencies KMOD_CALL(kmod_module_get_dependencies)
+#endif
+
+/* modclosure.c: the graph, messages */
+char *mc_image_rel(const struct mc *mc, const char *rel);
+int mc_node_find(const struct mc *mc, const char *name);
+void mc_msgs_free(struct modclosure_msg *v, size_t n);
+void __attribute__((format(printf, 5, 6)))
+mc_say(struct mc *mc, enum modclosure_level level, int req, const char *hint, const char *fmt, ...);
+void mc_msg_add(struct mc *mc, char kind, int req, const char *hint, const char *text);
+char *mc_abs_path(const char *p);
+bool mc_is_dir(const char *p);
+
+/* kmodlib.c: libkmod */
+struct kmod_ctx *mc_ctx_new(const char *dir, const char **why);
+
+/* modinfo.c: one module file */
+char *mc_modname_of(const char *path);
+const char *mc_compress_suffix(const char *path);
+void minfo_release(struct minfo *mi);
+int minfo_read(const struct kmod_module *mod, struct minfo *mi);
+int minfo_unpacked(struct mc *mc, const char *path, struct minfo *mi);
+int minfo_from_path(struct mc *mc, const char *path, struct minfo *mi);
+void mc_softdep_split(const char *v, struct strlist *pre, struct strlist *post);
+void mc_node_set_info(struct mnode *m, struct minfo *mi);
+int mc_decompress_module(struct mc *mc, const char *path, struct strbuf *out);
+
+/* modorder.c: the walk and the order */
+void mc_visit(struct mc *mc, int idx, int req, char *why);
+void mc_classify(struct mc *mc);
+void mc_order_nodes(struct mc *mc);
+
+/* modfirmware.c: firmware */
+const char *mc_fw_dir(const struct mc *mc);
+void mc_add_all_firmware(struct mc *mc, struct modclosure *out);
+
+/* modindex.c: the indexes */
+void mc_add_indexes(struct mc *mc, struct modclosure *out);
+
+/* modmemo.c: the memo */
+char *mc_memo_key(const struct mc *mc);
+void mc_memo_save(const struct mc *mc, const struct modclosure *out, struct strbuf *pl);
+int mc_memo_load(struct mc *mc, const struct strbuf *pl, struct modclosure *out);
+void mc_note_indexes(struct mc *mc);
+#endif

@@ -1,0 +1,146 @@
+/* modorder.c — from the requests to a load order: the walk that records
+ * how each module got in, how much it matters at boot, and a stable
+ * topological order (dependencies and pre-softdeps first, post-softdeps
+ * after; ties to the module the earliest request reached, then by name). */
+#include "resolve/modclosure_int.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void missing_dep(struct mc *mc, int idx, const char *dep, int req)
+{
+	mc_say(mc, MODCLOSURE_ERROR, req, "copy the module into the tree, or run depmod on it",
+	       "kernel module '%s' depends on '%s', which is not under %s", mc->nodes[idx].name, dep, mc->kdir);
+}
+
+/* `why`: how the module got in (taken), for rdc explain. */
+void mc_visit(struct mc *mc, int idx, int req, char *why)
+{
+	struct mnode *m = &mc->nodes[idx];
+	if (m->req >= 0) {
+		free(why);
+		return;
+	}
+	m->req = req;
+	m->why = why;
+	const struct strlist *lists[] = { &m->pre, &m->deps, &m->post };
+	static const char *const how[] = { "softdep pre: of", "depends= of", "softdep post: of" };
+	for (size_t l = 0; l < 3; l++)
+		for (size_t i = 0; i < lists[l]->n; i++) {
+			int j = mc_node_find(mc, lists[l]->v[i]);
+			if (j >= 0)
+				mc_visit(mc, j, req, xasprintf("%s %s", how[l], m->name));
+			else if (l == 1) /* only without depmod: depends= names a file that is gone */
+				missing_dep(mc, idx, lists[l]->v[i], req);
+		}
+}
+
+/* How much a module matters at boot, as modprobe sees it: a request that
+ * stands for one module, and its depends= down the tree, must load; a module
+ * reached only through softdeps may fail (libkmod ignores errors from
+ * softdeps); of the several modules an alias request stands for (crc32c:
+ * crc32c_intel, crc32c_generic) one loading is enough, and their own
+ * depends= matter only through them. */
+static void mark_hard(struct mc *mc, int idx)
+{
+	if (idx < 0 || mc->nodes[idx].hard)
+		return;
+	mc->nodes[idx].hard = true;
+	mc->nodes[idx].group = -1;
+	for (size_t i = 0; i < mc->nodes[idx].deps.n; i++)
+		mark_hard(mc, mc_node_find(mc, mc->nodes[idx].deps.v[i]));
+}
+
+void mc_classify(struct mc *mc)
+{
+	for (size_t i = 0; i < mc->n; i++)
+		mc->nodes[i].hard = false, mc->nodes[i].group = -1;
+	for (size_t r = 0; r < mc->nreqs; r++)
+		for (size_t i = 0; mc->roots[r].n == 1 && i < mc->roots[r].n; i++)
+			mark_hard(mc, mc_node_find(mc, mc->roots[r].v[i]));
+	for (size_t r = 0; r < mc->nreqs; r++)
+		for (size_t i = 0; mc->roots[r].n > 1 && i < mc->roots[r].n; i++) {
+			int j = mc_node_find(mc, mc->roots[r].v[i]);
+			if (j >= 0 && !mc->nodes[j].hard && mc->nodes[j].group < 0)
+				mc->nodes[j].group = (int)r;
+		}
+}
+
+struct preds {
+	int *v;
+	size_t n, alloc;
+};
+
+static void pred_add(struct preds *p, int j)
+{
+	GROW(p->v, p->n + 1, p->alloc);
+	p->v[p->n++] = j;
+}
+
+/* Who must come before each node: its deps and pre-softdeps, and every module
+ * that names it as a post-softdep. */
+static struct preds *build_preds(struct mc *mc)
+{
+	struct preds *p = xcalloc(mc->n, sizeof(*p));
+	for (size_t i = 0; i < mc->n; i++) {
+		struct mnode *m = &mc->nodes[i];
+		if (m->req < 0)
+			continue;
+		const struct strlist *before[] = { &m->deps, &m->pre };
+		for (size_t l = 0; l < 2; l++)
+			for (size_t k = 0; k < before[l]->n; k++) {
+				int j = mc_node_find(mc, before[l]->v[k]);
+				if (j >= 0 && j != (int)i)
+					pred_add(&p[i], j);
+			}
+		for (size_t k = 0; k < m->post.n; k++) {
+			int j = mc_node_find(mc, m->post.v[k]);
+			if (j >= 0 && j != (int)i)
+				pred_add(&p[j], (int)i);
+		}
+	}
+	return p;
+}
+
+static bool goes_first(const struct mnode *a, const struct mnode *b)
+{
+	return a->req != b->req ? a->req < b->req : strcmp(a->name, b->name) < 0;
+}
+
+static bool is_ready(const struct mc *mc, const struct preds *p)
+{
+	for (size_t k = 0; k < p->n; k++)
+		if (!mc->nodes[p->v[k]].done)
+			return false;
+	return true;
+}
+
+/* Kahn's algorithm, taking the first ready node by (request, name); a cycle
+ * (softdeps can make one) is broken at its first node by the same rule. */
+void mc_order_nodes(struct mc *mc)
+{
+	struct preds *p = build_preds(mc);
+	size_t total = 0;
+	for (size_t i = 0; i < mc->n; i++)
+		total += mc->nodes[i].req >= 0;
+	mc->order = xcalloc(total ? total : 1, sizeof(*mc->order));
+	while (mc->norder < total) {
+		int best = -1, any = -1;
+		for (size_t i = 0; i < mc->n; i++) {
+			const struct mnode *m = &mc->nodes[i];
+			if (m->req < 0 || m->done)
+				continue;
+			if (any < 0 || goes_first(m, &mc->nodes[any]))
+				any = (int)i;
+			if (is_ready(mc, &p[i]) && (best < 0 || goes_first(m, &mc->nodes[best])))
+				best = (int)i;
+		}
+		if (best < 0)
+			best = any;
+		mc->nodes[best].done = true;
+		mc->order[mc->norder++] = best;
+	}
+	for (size_t i = 0; i < mc->n; i++)
+		free(p[i].v);
+	free(p);
+}

@@ -362,7 +362,8 @@ char *cas_segment_path(const struct cas *c, const struct cas_hash *key)
 }
 
 /* Objects are read-only and dated 1970 so that a gen_init_cpio list naming
- * them builds the same bytes as rdc (gen_init_cpio takes a file's mtime). */
+ * them builds the same bytes as rdc (gen_init_cpio takes a file's mtime).
+ * -1 with errno, silently: the caller says which content, at its line. */
 static int object_write(struct cas *c, const struct cas_hash *h, const void *data, size_t len)
 {
 	char *path = cas_object_path(c, h), *dir = path_dirname(path);
@@ -379,10 +380,10 @@ static int object_write(struct cas *c, const struct cas_hash *h, const void *dat
 			rc = atomic_commit(&af, 0444);
 		}
 	}
-	if (rc < 0)
-		diag_error(NULL, NULL, "cannot write cache object %s: %s", path, strerror(errno));
+	int err = errno;
 	free(path);
 	free(dir);
+	errno = err;
 	return rc;
 }
 
@@ -419,7 +420,9 @@ static const struct index_entry *index_hit(struct cas *c, const char *src, const
 /* Stream `src` into a temporary object while hashing it, then rename it to
  * its name: memory stays flat whatever the file's size.  With `expect`, the
  * object is only (re)placed when the content hashes to it (repair); returns 1
- * on a mismatch.  *id gets the identity of the file as opened. */
+ * on a mismatch.  *id gets the identity of the file as opened.  On -1 *why
+ * says what failed, the source or the cache: either way the caller reports
+ * it at the manifest line that named the source. */
 static int stream_in(struct cas *c, const char *src, const struct cas_hash *expect, struct cas_hash *h,
 		     struct ident *id, struct strbuf *why)
 {
@@ -432,7 +435,7 @@ static int stream_in(struct cas *c, const char *src, const struct cas_hash *expe
 		goto out;
 	}
 	if (atomic_open(&af, stage) < 0) {
-		diag_error(NULL, NULL, "cannot write into the cache at %s: %s", stage, strerror(errno));
+		sb_addf(why, "cannot store %s in the cache: %s (%s)", src, strerror(errno), stage);
 		goto out;
 	}
 	ident_of(&st, id);
@@ -441,14 +444,26 @@ static int stream_in(struct cas *c, const char *src, const struct cas_hash *expe
 	static const size_t chunk = 1 << 20;
 	char *buf = xmalloc(chunk);
 	ssize_t n;
-	while ((n = read(in, buf, chunk)) > 0 && write_all(af.fd, buf, n) == 0)
+	int werr = 0; /* the cache's failure, as opposed to the source's (n < 0) */
+	while ((n = read(in, buf, chunk)) > 0) {
+		if (write_all(af.fd, buf, n) < 0) {
+			werr = errno;
+			break;
+		}
 		XXH3_128bits_update(x, buf, n);
+	}
+	int rerr = n < 0 ? errno : 0;
 	free(buf);
 	hash_from_xxh(XXH3_128bits_digest(x), h);
 	XXH3_freeState(x);
 	static const struct timespec epoch[2] = { { 0, 0 }, { 0, 0 } };
-	if (n != 0 || futimens(af.fd, epoch) < 0) {
-		diag_error(NULL, NULL, "cannot copy %s into the cache: %s", src, strerror(errno));
+	if (!rerr && !werr && futimens(af.fd, epoch) < 0)
+		werr = errno;
+	if (rerr || werr) {
+		if (rerr)
+			sb_addf(why, "cannot read %s: %s", src, read_strerror(rerr));
+		else
+			sb_addf(why, "cannot store %s in the cache: %s", src, strerror(werr));
 		atomic_abort(&af);
 		goto out;
 	}
@@ -466,7 +481,7 @@ static int stream_in(struct cas *c, const char *src, const struct cas_hash *expe
 		af.path = xstrdup(obj);
 		rc = mkdir_p(dir, 0755) == 0 && atomic_commit(&af, 0444) == 0 ? 0 : -1;
 		if (rc < 0)
-			diag_error(NULL, NULL, "cannot write cache object %s: %s", obj, strerror(errno));
+			sb_addf(why, "cannot store %s in the cache: %s (%s)", src, strerror(errno), obj);
 		if (af.tmp)
 			atomic_abort(&af);
 	}

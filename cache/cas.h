@@ -63,10 +63,11 @@ int cas_gc(struct cas *c, uint64_t max_size, struct cas_gc *g);
 /* Ingest a host file into objects/, for outputs that name objects (lists):
  * a stat-index hit whose object exists costs a stat and an access; otherwise
  * the file is read, hashed and copied.  *size gets the content size.  Safe
- * on several threads.  On -1, a problem with the source itself (unreadable,
- * changed while read) is described in *why for the caller to place; a
- * problem with the cache has been reported already and *why stays empty. */
+ * on several threads.  On -1, *why says what went wrong — with the source
+ * (unreadable, changed while read) or with the cache (cannot store it) —
+ * for the caller to report at the source's manifest line. */
 int cas_put_file(struct cas *c, const char *src, struct cas_hash *h, uint64_t *size, struct strbuf *why);
+/* The same for bytes in memory (inline content): -1 with errno, silently. */
 int cas_put_blob(struct cas *c, const void *data, size_t len, struct cas_hash *h);
 /* objects/ab/cdef... (caller frees). */
 char *cas_object_path(const struct cas *c, const struct cas_hash *h);

@@ -289,17 +289,35 @@ static char *config_path(void)
 	return home && *home ? xasprintf("%s/.config/rdc/rdc.conf", home) : NULL;
 }
 
+/* Where the setting came from: the environment, or rdc.conf's line and the
+ * column of the value's first byte, so that each backend's warning can name
+ * its own place (as "PATH:LINE:COL: ...", never echoing the line: it may
+ * hold a password). */
+struct origin {
+	char *name; /* RDC_REMOTE_STORAGE or rdc.conf's path */
+	int line, col; /* 0: the environment */
+	const char *value;
+};
+
+/* "PATH:LINE:COL" of the word at `at` in the value, or the variable's name. */
+static char *origin_of(const struct origin *o, const char *at)
+{
+	if (!o->line)
+		return xstrdup(o->name);
+	return xasprintf("%s:%d:%d", o->name, o->line, o->col + (int)(at - o->value));
+}
+
 /* `key = value` lines, `#` comments; the environment wins over the file. */
-static char *settings(char **origin)
+static char *settings(struct origin *o)
 {
 	const char *env = getenv("RDC_REMOTE_STORAGE");
 	if (env) {
-		*origin = xstrdup("RDC_REMOTE_STORAGE");
+		o->name = xstrdup("RDC_REMOTE_STORAGE");
 		return xstrdup(env);
 	}
 	char *path = config_path(), *value = NULL;
 	struct strbuf sb = STRBUF_INIT;
-	*origin = path;
+	o->name = path;
 	if (!path || read_file(path, &sb) < 0)
 		return NULL;
 	int lineno = 0;
@@ -315,6 +333,8 @@ static char *settings(char **origin)
 		if (kl == strlen("remote_storage") && !strncmp(k, "remote_storage", kl)) {
 			free(value);
 			value = xstrdup(eq + 1);
+			o->line = lineno;
+			o->col = (int)(eq + 1 - line) + 1;
 		} else {
 			struct loc loc = { path, lineno, (int)(k - line) + 1 };
 			diag_warn(&loc, "rdc.conf knows: remote_storage = URL...", "unknown setting; ignored");
@@ -334,8 +354,9 @@ static void backend_warn_bad(const char *origin, const char *url)
 
 /* Parse the setting into R.b; a backend with a bad URL or attribute is
  * dropped with a warning (the build still works, locally). */
-static void parse_backends(char *value, const char *origin)
+static void parse_backends(char *value, struct origin *o)
 {
+	o->value = value;
 	size_t alloc = 0;
 	bool skipping = false; /* the attributes of a dropped backend */
 	for (char *p = value; *p; p++)
@@ -343,8 +364,10 @@ static void parse_backends(char *value, const char *origin)
 			*p = ' ';
 	char *save = NULL;
 	for (char *tok = strtok_r(value, " \t\r\n", &save); tok; tok = strtok_r(NULL, " \t\r\n", &save)) {
+		char *origin = origin_of(o, tok);
 		if (strstr(tok, "://") && R.n == MAX_BACKENDS) {
 			diag_warn(NULL, NULL, "%s: more than %d remote storage backends; ignoring the rest", origin, MAX_BACKENDS);
+			free(origin);
 			break;
 		}
 		if (strstr(tok, "://")) {
@@ -362,6 +385,7 @@ static void parse_backends(char *value, const char *origin)
 			backend_release(&R.b[--R.n]);
 			skipping = true;
 		}
+		free(origin);
 	}
 }
 
@@ -379,11 +403,12 @@ static void drop_scheme(enum scheme s)
 
 static void remote_init(void)
 {
-	char *origin = NULL, *value = settings(&origin);
+	struct origin o = { 0 };
+	char *value = settings(&o);
 	if (value)
-		parse_backends(value, origin);
+		parse_backends(value, &o);
 	free(value);
-	free(origin);
+	free(o.name);
 	bool http = false, redis = false;
 	for (size_t i = 0; i < R.n; i++) {
 		http |= R.b[i].scheme == SCHEME_HTTP;

@@ -198,4 +198,19 @@ test_expect_success 'after gc a build still gives the reference bytes' '
 	"$RDC" build src/m.yaml -o after-gc.cpio && cmp after-gc.cpio ref.cpio
 '
 
+# A cache that cannot take a source's bytes (here: a 1 KiB file size limit,
+# SIGXFSZ ignored so that write(2) says EFBIG) fails at the manifest line
+# that named the source, once, with the cache's reason.
+test_expect_success 'a source or inline content the cache cannot store is an error at its manifest line, once' '
+	mkdir -p lim && head -c 100000 /dev/urandom > lim/big &&
+	printf "rdc: 1\ndirs: [/d]\nfiles:\n  - {src: big, dest: /big}\n" > lim/src.yaml &&
+	printf "rdc: 1\nfiles:\n  - {dest: /inline, content: \"%s\"}\n" "$(head -c 3000 /dev/zero | tr "\\0" x)" > lim/inline.yaml &&
+	(trap "" XFSZ && ulimit -f 1 && RDC_CACHE_DIR=$PWD/lim/c expect_fail 1 "$RDC" list lim/src.yaml) &&
+	expect_grep "^lim/src.yaml:4:5: error: cannot store .*lim/big in the cache: File too large" err &&
+	[ "$(grep -c error: err)" = 1 ] &&
+	(trap "" XFSZ && ulimit -f 1 && RDC_CACHE_DIR=$PWD/lim/c expect_fail 1 "$RDC" list lim/inline.yaml) &&
+	expect_grep "^lim/inline.yaml:3:5: error: cannot store /inline in the cache: File too large" err &&
+	[ "$(grep -c error: err)" = 1 ]
+'
+
 test_done

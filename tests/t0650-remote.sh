@@ -370,5 +370,14 @@ test_expect_success 'a bad URL or attribute is a warning; the build goes on loca
 	! grep -q s3cret b5.cpio.xz.err
 '
 
+test_expect_success 'a bad backend in rdc.conf is named at its line and column, without echoing the line' '
+	export XDG_CONFIG_HOME=$PWD/conf5 && mkdir -p conf5/rdc && unset RDC_REMOTE_STORAGE &&
+	printf "# shared\nremote_storage = redis://s3cret@127.0.0.1:1|read-onyl ftp://x/y\n" > conf5/rdc/rdc.conf &&
+	build b6 b6.cpio.xz && cmp ref.cpio.xz b6.cpio.xz &&
+	expect_grep "conf5/rdc/rdc.conf:2:45: remote storage redis://\*\*\*@127.0.0.1:1: unknown attribute .read-onyl." b6.cpio.xz.err &&
+	expect_grep "conf5/rdc/rdc.conf:2:55: remote storage .ftp://x/y. is not a URL" b6.cpio.xz.err &&
+	! grep -q s3cret b6.cpio.xz.err
+'
+
 stop_all
 test_done

@@ -652,6 +652,7 @@ static int mc_run(struct mc *mc, struct modclosure *out)
 				    : xasprintf("kmods (alias %s)", asked);
 			mc_visit(mc, mc_node_find(mc, mc->roots[r].v[i]), (int)r, why);
 		}
+	mc_check_cycles(mc);
 	if (mc->errors)
 		return -1;
 	mc_classify(mc);

@@ -129,6 +129,8 @@ int mc_decompress_module(struct mc *mc, const char *path, struct strbuf *out);
 
 /* modorder.c: the walk and the order */
 void mc_visit(struct mc *mc, int idx, int req, char *why);
+/* Each depends= cycle the requests reach, an error naming it. */
+void mc_check_cycles(struct mc *mc);
 void mc_classify(struct mc *mc);
 void mc_order_nodes(struct mc *mc);
 

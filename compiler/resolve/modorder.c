@@ -35,6 +35,64 @@ void mc_visit(struct mc *mc, int idx, int req, char *why)
 		}
 }
 
+/* depends= cycles.  The kernel links a module against the symbols of the
+ * modules it depends on, so modules that depend on each other can never
+ * load, and depmod refuses them ("Cycle detected: a -> b -> a").  softdeps
+ * may cycle: modprobe skips a module it is already loading, and so does the
+ * order below.  A depth-first walk of depends= from each request's modules,
+ * in request order; `path` is the walk's stack, state 1 on it, 2 done. */
+struct cycle_walk {
+	struct mc *mc;
+	unsigned char *state;
+	int *path;
+	size_t depth;
+};
+
+static void report_cycle(struct cycle_walk *w, int back)
+{
+	size_t from = w->depth;
+	while (from > 0 && w->path[from - 1] != back)
+		from--;
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t k = from - 1; k < w->depth; k++)
+		sb_addf(&sb, "%s -> ", w->mc->nodes[w->path[k]].name);
+	sb_adds(&sb, w->mc->nodes[back].name);
+	mc_say(w->mc, MODCLOSURE_ERROR, w->mc->nodes[back].req,
+	       "the kernel can load none of them first (depmod says 'Cycle detected'): "
+	       "rebuild them so that one does not need the other's symbols",
+	       "kernel modules depend on each other in a cycle: %s", sb.buf);
+	sb_release(&sb);
+}
+
+static void cycle_dfs(struct cycle_walk *w, int i)
+{
+	w->state[i] = 1;
+	w->path[w->depth++] = i;
+	const struct strlist *deps = &w->mc->nodes[i].deps;
+	for (size_t k = 0; k < deps->n; k++) {
+		int j = mc_node_find(w->mc, deps->v[k]);
+		if (j >= 0 && w->state[j] == 1)
+			report_cycle(w, j);
+		else if (j >= 0 && !w->state[j])
+			cycle_dfs(w, j);
+	}
+	w->depth--;
+	w->state[i] = 2;
+}
+
+void mc_check_cycles(struct mc *mc)
+{
+	struct cycle_walk w = { mc, xcalloc(mc->n ? mc->n : 1, 1), xcalloc(mc->n ? mc->n : 1, sizeof(int)), 0 };
+	for (size_t r = 0; r < mc->nreqs; r++)
+		for (size_t i = 0; i < mc->roots[r].n; i++) {
+			int j = mc_node_find(mc, mc->roots[r].v[i]);
+			if (j >= 0 && !w.state[j])
+				cycle_dfs(&w, j);
+		}
+	free(w.state);
+	free(w.path);
+}
+
 /* How much a module matters at boot, as modprobe sees it: a request that
  * stands for one module, and its depends= down the tree, must load; a module
  * reached only through softdeps may fail (libkmod ignores errors from

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <sys/stat.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +180,8 @@ char *build_kernel_release(const struct manifest *m, bool *err)
 
 /* ---- collecting the plan ------------------------------------------------ */
 
+struct bin_result;
+
 struct builder {
 	struct manifest *m;
 	struct plan *plan;
@@ -188,6 +191,9 @@ struct builder {
 	bool have_mods;
 	char *kver;
 	int errors;
+	int jobs;               /* -j: 1 keeps the resolvers on one thread */
+	struct bin_result *bins; /* closures resolved, not yet reported or planned */
+	size_t nbins, abins;
 };
 
 static void count(struct builder *b, int rc)
@@ -257,56 +263,93 @@ static void add_closure(struct builder *b, const struct elf_closure *c, const ch
 	}
 }
 
-/* What the closure found worth a warning (one per line), at the binary's line. */
-static void elf_report_warnings(const struct elf_ctx *e, const struct loc *loc)
+/* One binary's closure as resolved: reported and put into the plan later
+ * (report_binaries), so that resolving prints nothing and can run beside
+ * the module closures. */
+struct bin_result {
+	struct elf_closure c;
+	struct strbuf err;
+	char *warnings, *hint; /* elf_ctx_warnings and elf_ctx_hint of its call */
+	int rc;
+	const char *dest, *dest_origin;
+	bool library;
+	const struct loc *loc;
+};
+
+/* One binary (`name` in the sysroot, or `src` built on the host), or a library. */
+static void resolve_binary(struct builder *b, const char *name, const char *src, const char *dest, bool library,
+			   const struct loc *loc, const char *dest_origin)
 {
-	const char *w = elf_ctx_warnings(e);
+	GROW(b->bins, b->nbins + 1, b->abins);
+	struct bin_result *r = &b->bins[b->nbins++];
+	*r = (struct bin_result){ .err = STRBUF_INIT, .dest = src ? NULL : dest, /* the closure already put src there */
+				  .dest_origin = dest_origin, .library = library, .loc = loc };
+	r->rc = library ? elf_add_library(b->elf, name, &r->c, &r->err)
+		: src   ? elf_add_host_binary(b->elf, src, dest, &r->c, &r->err)
+			: elf_add_binary(b->elf, name, &r->c, &r->err);
+	r->warnings = xstrdup(elf_ctx_warnings(b->elf));
+	r->hint = elf_ctx_hint(b->elf) ? xstrdup(elf_ctx_hint(b->elf)) : NULL;
+}
+
+/* What the closure found worth a warning (one per line), at the binary's line. */
+static void elf_report_warnings(const char *w, const struct loc *loc)
+{
 	for (const char *nl; *w && (nl = strchr(w, '\n')); w = nl + 1)
 		diag_warn(loc, NULL, "%.*s", (int)(nl - w), w);
 }
 
-/* One binary (`name` in the sysroot, or `src` built on the host), or a library. */
-static void add_binary(struct builder *b, const char *name, const char *src, const char *dest, bool library,
-		       const struct loc *loc, const char *dest_origin)
+/* The binaries' warnings and errors, in manifest order, and their closures
+ * into the plan. */
+static void report_binaries(struct builder *b)
 {
-	struct elf_closure c = { 0 };
-	struct strbuf err = STRBUF_INIT;
-	int rc = library ? elf_add_library(b->elf, name, &c, &err)
-		 : src   ? elf_add_host_binary(b->elf, src, dest, &c, &err)
-			 : elf_add_binary(b->elf, name, &c, &err);
-	if (src)
-		dest = NULL; /* the closure already put it there */
-	elf_report_warnings(b->elf, loc);
-	if (rc < 0) {
-		diag_error(loc, elf_ctx_hint(b->elf), "%s", err.len ? err.buf : "cannot resolve this binary");
-		b->errors++;
-	} else {
-		add_closure(b, &c, dest, library ? SEG_LIBS : SEG_BINARIES, loc, dest_origin);
+	for (size_t i = 0; i < b->nbins; i++) {
+		struct bin_result *r = &b->bins[i];
+		elf_report_warnings(r->warnings, r->loc);
+		if (r->rc < 0) {
+			diag_error(r->loc, r->hint, "%s", r->err.len ? r->err.buf : "cannot resolve this binary");
+			b->errors++;
+		} else {
+			add_closure(b, &r->c, r->dest, r->library ? SEG_LIBS : SEG_BINARIES, r->loc, r->dest_origin);
+		}
+		sb_release(&r->err);
+		elf_closure_free(&r->c);
+		free(r->warnings);
+		free(r->hint);
 	}
-	sb_release(&err);
-	elf_closure_free(&c);
+	free(b->bins);
+	b->bins = NULL;
+	b->nbins = b->abins = 0;
 }
 
-static void add_binaries(struct builder *b)
+/* The ELF context, when there are binaries: false when there are none or
+ * it could not be made (reported). */
+static bool open_elf(struct builder *b)
 {
 	struct manifest *m = b->m;
-	bool bb = m->init.present && initgen_needs_busybox(m);
-	if (!m->nbinaries && !m->nlibraries && !bb)
-		return;
+	if (!m->nbinaries && !m->nlibraries && !(m->init.present && initgen_needs_busybox(m)))
+		return false;
 	b->elf = elf_ctx_new(m->sysroot, m->arch, b->cas);
 	if (!b->elf) {
 		diag_error(m->sysroot ? &m->sysroot_loc : &m->arch_loc, NULL, "cannot read binaries from %s",
 			   m->sysroot ? m->sysroot : "/");
 		b->errors++;
-		return;
 	}
+	return b->elf != NULL;
+}
+
+/* Resolves them all; prints nothing and leaves b->errors alone. */
+static void resolve_binaries(struct builder *b)
+{
+	struct manifest *m = b->m;
+	bool bb = m->init.present && initgen_needs_busybox(m);
 	for (size_t i = 0; i < m->nbinaries; i++)
-		add_binary(b, m->binaries[i].path, m->binaries[i].src, m->binaries[i].dest, false, &m->binaries[i].loc,
-			   "binaries (dest)");
+		resolve_binary(b, m->binaries[i].path, m->binaries[i].src, m->binaries[i].dest, false,
+			       &m->binaries[i].loc, "binaries (dest)");
 	for (size_t i = 0; i < m->nlibraries; i++)
-		add_binary(b, m->libraries[i].name, NULL, NULL, true, &m->libraries[i].loc, NULL);
+		resolve_binary(b, m->libraries[i].name, NULL, NULL, true, &m->libraries[i].loc, NULL);
 	if (bb) /* the generated /init is a BusyBox script: the sysroot's busybox runs it */
-		add_binary(b, "busybox", NULL, "/bin/busybox", false, &m->init.loc, "BusyBox, which runs the generated /init");
+		resolve_binary(b, "busybox", NULL, "/bin/busybox", false, &m->init.loc,
+			       "BusyBox, which runs the generated /init");
 }
 
 /* The modules the guest needs to mount a 9p share: each one built in costs
@@ -373,58 +416,83 @@ static bool module_machine_ok(struct builder *b, const struct modclosure_mod *mo
 	return false;
 }
 
-static void add_modules(struct builder *b)
+/* The module closure's inputs; resolve_modules may run on a thread of its
+ * own beside the ELF closures (make_plan): it touches only these, b->mods,
+ * b->errors and diag, which the main thread leaves alone meanwhile. */
+struct mod_job {
+	struct builder *b;
+	struct modclosure_req *reqs;
+	size_t n;
+	struct modclosure_opts o;
+	char *moddir, *fw;
+	struct strbuf held; /* its messages, printed after the binaries' */
+};
+
+static void *resolve_modules(void *arg)
 {
+	struct mod_job *j = arg;
+	struct builder *b = j->b;
 	struct manifest *m = b->m;
-	if (!m->nkmods && !m->kernel.share)
-		return;
-	size_t n = m->nkmods;
-	struct modclosure_req *reqs = xcalloc(n ? n : 1, sizeof(*reqs));
+	diag_hold(&j->held);
+	j->n = m->nkmods;
+	j->reqs = xcalloc(j->n ? j->n : 1, sizeof(*j->reqs));
 	for (size_t i = 0; i < m->nkmods; i++)
-		reqs[i] = (struct modclosure_req){ m->kmods[i].name, m->kmods[i].path, m->kmods[i].params,
-						   m->kmods[i].loc };
-	char *moddir = modules_dir(m), *fw = m->kernel.firmware ? xstrdup(m->kernel.firmware)
-								  : in_sysroot(m, "/lib/firmware");
-	struct modclosure_opts o = { .moddir = moddir, .kver = b->kver, .tree = m->kernel.tree != NULL, .firmware = fw,
-				     .decompress = m->kernel.decompress, .cas = b->cas };
+		j->reqs[i] = (struct modclosure_req){ m->kmods[i].name, m->kmods[i].path, m->kmods[i].params,
+						      m->kmods[i].loc };
+	j->moddir = modules_dir(m);
+	j->fw = m->kernel.firmware ? xstrdup(m->kernel.firmware) : in_sysroot(m, "/lib/firmware");
+	j->o = (struct modclosure_opts){ .moddir = j->moddir, .kver = b->kver, .tree = m->kernel.tree != NULL,
+					 .firmware = j->fw, .decompress = m->kernel.decompress, .cas = b->cas };
 	if (m->kernel.share)
-		reqs = share_requests(b, &o, reqs, &n);
+		j->reqs = share_requests(b, &j->o, j->reqs, &j->n);
 	if (b->errors) {
 		/* reported */
-	} else if (resolve_kmods(&o, reqs, n, &b->mods) < 0) {
+	} else if (resolve_kmods(&j->o, j->reqs, j->n, &b->mods) < 0) {
 		b->errors++;
 		modclosure_free(&b->mods);
 	} else {
 		b->have_mods = true;
-		for (size_t i = 0; i < b->mods.nmods; i++) {
-			struct modclosure_mod *mod = &b->mods.mods[i];
-			char *origin = xasprintf("module %s: %s", mod->name, mod->why);
-			bool mine = !m->kernel.share && mod->req >= 0 && (size_t)mod->req < m->nkmods;
-			const struct loc *loc = mine ? &m->kmods[mod->req].loc : &m->kernel.loc;
-			if (!module_machine_ok(b, mod, loc)) {
-				b->errors++;
-				free(origin);
-				continue;
-			}
-			if (mod->data.len)
-				count(b, plan_add_blob(b->plan, mod->dest, mod->data.buf, mod->data.len, 0644, 0, 0,
-						       SEG_MODULES, loc, origin));
-			else
-				count(b, plan_add_file(b->plan, mod->dest, mod->src, 0644, 0, 0, SEG_MODULES, loc,
-						       origin));
-			free(origin);
-		}
-		for (size_t i = 0; i < b->mods.nfirmware; i++)
-			count(b, plan_add_file(b->plan, b->mods.firmware[i].dest, b->mods.firmware[i].src, 0644, 0, 0,
-					       SEG_MODULES, &m->kernel.loc, "firmware"));
-		for (size_t i = 0; i < b->mods.nindexes; i++)
-			count(b, plan_add_blob(b->plan, b->mods.indexes[i].dest, b->mods.indexes[i].data.buf,
-					       b->mods.indexes[i].data.len, 0644, 0, 0, SEG_MODULES, &m->kernel.loc,
-					       "module index"));
 	}
-	free(moddir);
-	free(fw);
-	free(reqs);
+	diag_hold(NULL);
+	return NULL;
+}
+
+static bool wants_modules(const struct builder *b)
+{
+	return b->kver && (b->m->nkmods || b->m->kernel.share);
+}
+
+/* The resolved module closure into the plan. */
+static void add_modules(struct builder *b, struct mod_job *j)
+{
+	struct manifest *m = b->m;
+	for (size_t i = 0; b->have_mods && i < b->mods.nmods; i++) {
+		struct modclosure_mod *mod = &b->mods.mods[i];
+		char *origin = xasprintf("module %s: %s", mod->name, mod->why);
+		bool mine = !m->kernel.share && mod->req >= 0 && (size_t)mod->req < m->nkmods;
+		const struct loc *loc = mine ? &m->kmods[mod->req].loc : &m->kernel.loc;
+		if (!module_machine_ok(b, mod, loc)) {
+			b->errors++;
+			free(origin);
+			continue;
+		}
+		if (mod->data.len)
+			count(b, plan_add_blob(b->plan, mod->dest, mod->data.buf, mod->data.len, 0644, 0, 0, SEG_MODULES,
+					       loc, origin));
+		else
+			count(b, plan_add_file(b->plan, mod->dest, mod->src, 0644, 0, 0, SEG_MODULES, loc, origin));
+		free(origin);
+	}
+	for (size_t i = 0; b->have_mods && i < b->mods.nfirmware; i++)
+		count(b, plan_add_file(b->plan, b->mods.firmware[i].dest, b->mods.firmware[i].src, 0644, 0, 0,
+				       SEG_MODULES, &m->kernel.loc, "firmware"));
+	for (size_t i = 0; b->have_mods && i < b->mods.nindexes; i++)
+		count(b, plan_add_blob(b->plan, b->mods.indexes[i].dest, b->mods.indexes[i].data.buf,
+				       b->mods.indexes[i].data.len, 0644, 0, 0, SEG_MODULES, &m->kernel.loc,
+				       "module index"));
+	free(j->moddir);
+	free(j->fw);
+	free(j->reqs);
 }
 
 static bool declares(const struct manifest *m, const char *path)
@@ -761,9 +829,27 @@ static int make_plan(struct builder *b)
 	if (kerr)
 		return -1;
 	add_declared(b);
-	add_binaries(b);
-	if (b->kver)
-		add_modules(b);
+	/* The ELF and the module closures are independent: on two cores the
+	 * modules resolve on a thread while the binaries resolve here (a third
+	 * of a small cold build).  Both hold their messages, so the binaries
+	 * report first, then the modules, as a sequential build would; the
+	 * plan gets the binaries first as before.  A bad binary no longer
+	 * keeps the modules from being checked: all errors in one run. */
+	struct mod_job mj = { .b = b, .held = STRBUF_INIT };
+	pthread_t t;
+	bool bins = open_elf(b), mods = wants_modules(b);
+	bool threaded = bins && mods && b->jobs != 1 && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+			pthread_create(&t, NULL, resolve_modules, &mj) == 0;
+	if (bins)
+		resolve_binaries(b);
+	if (threaded)
+		pthread_join(t, NULL);
+	else if (mods)
+		resolve_modules(&mj);
+	report_binaries(b);
+	diag_release(&mj.held);
+	if (mods)
+		add_modules(b, &mj);
 	add_init(b);
 	/* Even after an error: unreadable files and conflicts are reported in
 	 * the same run, not one at a time. */
@@ -941,7 +1027,7 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 	struct emit_stats stats = { 0 };
 	eo.stats = &stats;
 	eo.progress = o->progress;
-	struct builder b = { .m = m, .cas = cas_open(o->cache_dir) };
+	struct builder b = { .m = m, .cas = cas_open(o->cache_dir), .jobs = o->jobs };
 	if (!b.cas)
 		return -1;
 	b.plan = plan_new(b.cas, o->jobs);

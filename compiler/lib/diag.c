@@ -59,7 +59,7 @@ static bool load_shown(const char *file)
  * SHOW_MAX bytes of it around the caret, control characters as '?' (a
  * manifest line must not drive the terminal). */
 #define SHOW_MAX 160
-static void show_line(const char *file, int line, int col)
+static void show_line(struct strbuf *out, const char *file, int line, int col)
 {
 	if (!load_shown(file) || line < 1 || (size_t)line > shown.nlines)
 		return;
@@ -71,18 +71,15 @@ static void show_line(const char *file, int line, int col)
 	if (from > n)
 		from = n;
 	size_t len = n - from < SHOW_MAX ? n - from : SHOW_MAX;
-	struct strbuf out = STRBUF_INIT; /* stderr is unbuffered: one write, not one per byte */
-	sb_addf(&out, "%5d | %s", line, from ? "..." : "");
+	sb_addf(out, "%5d | %s", line, from ? "..." : "");
 	for (size_t i = from; i < from + len; i++) {
 		unsigned char c = (unsigned char)b[i];
-		sb_addch(&out, c == '\t' || (c >= 0x20 && c != 0x7f) ? (char)c : '?');
+		sb_addch(out, c == '\t' || (c >= 0x20 && c != 0x7f) ? (char)c : '?');
 	}
-	sb_addf(&out, "%s\n      | %s", from + len < n ? "..." : "", from ? "   " : "");
+	sb_addf(out, "%s\n      | %s", from + len < n ? "..." : "", from ? "   " : "");
 	for (size_t i = from; (int)i < col - 1 && i < from + len; i++)
-		sb_addch(&out, b[i] == '\t' ? '\t' : ' ');
-	sb_adds(&out, "^\n");
-	fputs(out.buf, stderr);
-	sb_release(&out);
+		sb_addch(out, b[i] == '\t' ? '\t' : ' ');
+	sb_adds(out, "^\n");
 }
 
 /* Text from a manifest (a key, a path) must not drive the terminal: control
@@ -94,6 +91,26 @@ static void sanitize(struct strbuf *sb, size_t from)
 		if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
 			sb->buf[i] = '?';
 	}
+}
+
+/* A thread that holds its messages (diag_hold) gets them in its buffer. */
+static __thread struct strbuf *held;
+
+void diag_hold(struct strbuf *sb) { held = sb; }
+
+void diag_release(struct strbuf *sb)
+{
+	if (sb->len)
+		fputs(sb->buf, stderr);
+	sb_release(sb);
+}
+
+static void emit(const struct strbuf *sb)
+{
+	if (held)
+		sb_add(held, sb->buf, sb->len);
+	else
+		fputs(sb->buf, stderr);
 }
 
 static void report(const char *kind, const struct loc *loc, const char *hint, const char *fmt, va_list ap)
@@ -108,16 +125,15 @@ static void report(const char *kind, const struct loc *loc, const char *hint, co
 	sb_vaddf(&sb, fmt, ap);
 	sb_addch(&sb, '\n');
 	sanitize(&sb, 0);
-	flockfile(stderr); /* one message at a time, whole */
-	fputs(sb.buf, stderr);
+	flockfile(stderr); /* one message at a time, whole; and `shown` is shared */
 	if (loc && loc->file && loc->line > 0)
-		show_line(loc->file, loc->line, loc->col);
+		show_line(&sb, loc->file, loc->line, loc->col);
 	if (hint) {
-		sb_reset(&sb);
+		size_t from = sb.len;
 		sb_addf(&sb, "hint: %s\n", hint);
-		sanitize(&sb, 0);
-		fputs(sb.buf, stderr);
+		sanitize(&sb, from);
 	}
+	emit(&sb); /* stderr is unbuffered: one write, not one per byte */
 	funlockfile(stderr);
 	sb_release(&sb);
 }
@@ -152,11 +168,14 @@ void diag_info(const char *fmt, ...)
 	if (!diag_verbose)
 		return;
 	va_list ap;
+	struct strbuf sb = STRBUF_INIT;
 	va_start(ap, fmt);
-	fputs("rdc: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	sb_adds(&sb, "rdc: ");
+	sb_vaddf(&sb, fmt, ap);
+	sb_addch(&sb, '\n');
 	va_end(ap);
+	emit(&sb);
+	sb_release(&sb);
 }
 
 int diag_error_count(void) { return error_count; }

@@ -36,6 +36,14 @@ void diag_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The number of errors reported so far. */
 int diag_error_count(void);
 
+/* Messages of the calling thread go into *sb instead of stderr (errors
+ * still count) until diag_hold(NULL): work done beside other work reports
+ * in the order a sequential run would, once diag_release prints them (and
+ * empties sb). */
+struct strbuf;
+void diag_hold(struct strbuf *sb);
+void diag_release(struct strbuf *sb);
+
 /* "did you mean": the candidate closest to `word` by edit distance, or NULL
  * when none is close enough to be a plausible typo. */
 const char *diag_closest(const char *word, const char *const *cands, int n);

@@ -465,6 +465,15 @@ static void describe(struct strbuf *sb, const struct plan_entry *e)
 		sb_addf(sb, " at %s:%d:%d", e->loc.file, e->loc.line, e->loc.col);
 }
 
+/* The same source file (one identity when added) at the same mode: the
+ * same bytes without reading them.  A library in five closures is one
+ * file, not five to hash. */
+static bool same_source(const struct plan_entry *a, const struct plan_entry *b)
+{
+	return a->kind == PK_FILE && b->kind == PK_FILE && a->src && b->src && a->src_dev == b->src_dev &&
+	       a->src_ino == b->src_ino && a->mode == b->mode && a->uid == b->uid && a->gid == b->gid;
+}
+
 static bool same_thing(const struct plan_entry *a, const struct plan_entry *b)
 {
 	if (a->kind != b->kind)
@@ -474,7 +483,7 @@ static bool same_thing(const struct plan_entry *a, const struct plan_entry *b)
 	if (a->mode != b->mode || a->uid != b->uid || a->gid != b->gid)
 		return false;
 	switch (a->kind) {
-	case PK_FILE: return !memcmp(&a->hash, &b->hash, sizeof(a->hash));
+	case PK_FILE: return same_source(a, b) || !memcmp(&a->hash, &b->hash, sizeof(a->hash));
 	case PK_SYMLINK: return !strcmp(a->target, b->target);
 	case PK_NODE: return a->rmajor == b->rmajor && a->rminor == b->rminor;
 	default: return true;
@@ -648,11 +657,21 @@ static int add_implied_parents(struct plan *p)
 }
 
 /* Two entries at one path are the same thing only if their contents are:
- * such files are hashed now. */
-static bool shares_path(const struct plan *p, size_t i)
+ * the pending files of such a run are hashed now, unless the whole run is
+ * one source file (same_source).  Linear: each run is scanned twice. */
+static size_t *shared_paths(const struct plan *p, size_t *n)
 {
-	return !p->v[i].hashed && ((i > 0 && !strcmp(p->v[i - 1].path, p->v[i].path)) ||
-				   (i + 1 < p->n && !strcmp(p->v[i + 1].path, p->v[i].path)));
+	size_t *v = xcalloc(p->n + 1, sizeof(*v));
+	*n = 0;
+	for (size_t a = 0, b; a < p->n; a = b) {
+		bool uniform = true;
+		for (b = a + 1; b < p->n && !strcmp(p->v[b].path, p->v[a].path); b++)
+			uniform = uniform && same_source(&p->v[a], &p->v[b]);
+		for (size_t k = a; !uniform && k < b; k++)
+			if (p->v[k].kind == PK_FILE && p->v[k].src && !p->v[k].hashed)
+				v[(*n)++] = k;
+	}
+	return v;
 }
 
 int plan_finish(struct plan *p)
@@ -663,7 +682,7 @@ int plan_finish(struct plan *p)
 		return -1; /* the parents such paths would need are the cost */
 	}
 	sort_entries(p);
-	size_t n, *dups = files_where(p, shares_path, &n);
+	size_t n, *dups = shared_paths(p, &n);
 	int hashed = n ? hash_entries(p, dups, n, false) : 0;
 	free(dups);
 	if (hashed < 0)

@@ -12,7 +12,10 @@
 #define RUN_EXIT_TIMEOUT    125 /* --timeout expired; QEMU was killed */
 #define RUN_EXIT_ESCAPE     130 /* the console's escape (Ctrl-A x) ended the guest */
 
+#include <regex.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include "lib/util.h"
 #include "manifest/manifest.h"
 
@@ -87,5 +90,78 @@ struct watch {
 int watch_start(struct watch *w, const struct strlist *inputs);
 bool watch_read(struct watch *w); /* true when an event named an input */
 void watch_stop(struct watch *w);
+
+/* One boot's console (console.c), a line at a time: the status tags, the
+ * kernel's panic line (printed even under `quiet`: panic() raises the
+ * console loglevel), the expect: regexes, and the last lines for the
+ * report; verdict.c reads what it found. */
+#define TAIL_LINES 16 /* console lines kept for the report */
+struct scan {
+	struct strbuf line;
+	const char *tag;     /* "rdc-exit[NONCE]: ", which only the generated /init knows */
+	bool plain_too;      /* also "rdc-exit: " (init.exec programs print that) */
+	bool interactive;    /* on_exit: shell: a status does not end the boot */
+	int status;          /* from the signed tag, -1 until seen; the last one wins */
+	int plain;           /* from a plain tag, -1 */
+	int init_exit;       /* from the kernel's "Attempted to kill init! exitcode=", -1 */
+	char *panic;         /* the reason of the first other panic */
+	struct strbuf before; /* the kernel's lines up to and with that panic line */
+	double panic_ts;     /* its printk timestamp, or -1 */
+	bool after_panic;    /* from the panic line on, the console is echoed a line at a time */
+	bool replaying;      /* the kernel's replay of its log (panic_print): scanned for the context, not echoed */
+	int out_fd;          /* where the console goes */
+	bool escape;         /* QEMU's console mux said it ended the guest (Ctrl-A x) */
+	uint64_t bytes;      /* console output seen */
+	char *tail[TAIL_LINES];
+	size_t lines;
+	regex_t *want, *deny; /* expect.console, expect.not_console */
+	bool *seen;
+	char **denied;       /* the first line each deny regex matched */
+	size_t nwant, ndeny;
+};
+
+/* How QEMU's run ended, as console.c saw it. */
+struct outcome {
+	bool exited;     /* QEMU exited by itself */
+	bool timed_out;  /* the deadline passed with the guest still going */
+	bool killed;     /* stopped by rdc after the guest ended (QEMU did not exit) */
+	bool changed;    /* --watch: stopped because an input changed */
+	int wstatus;     /* QEMU's wait status */
+	long long ms;
+};
+
+#define RUN_GRACE_MS 5000 /* after the tag: time QEMU gets to power off */
+#define RUN_TERM_MS 2000  /* after SIGTERM: time QEMU gets before SIGKILL */
+extern volatile sig_atomic_t run_signal; /* the signal that stops rdc run, or 0 (console.c) */
+void run_on_signal(int sig);              /* its handler: records it and stops QEMU */
+void scan_init(struct scan *s, const struct manifest *m, const char *tag, bool interactive);
+void scan_release(struct scan *s);
+/* Boots the command av (QEMU; q holds the QMP socket's child end) until
+ * the guest ends, the deadline passes, a signal comes or (w) an input
+ * changes; returns rdc run's exit status, from boot_verdict. */
+int qemu_boot(const struct manifest *m, const struct strlist *av, struct qmp *q, struct watch *w, int timeout_s,
+	      struct scan *s, bool powers_off, struct run_report *rep);
+/* How the boot ended (verdict.c): told to the user, judged against
+ * expect:, written to rep; returns the exit status. */
+int boot_verdict(const struct manifest *m, const struct scan *s, const struct qmp *q, const struct outcome *out,
+		 const char *qemu, int timeout_s, bool powers_off, struct run_report *rep);
+
+/* The kernel to boot (kernel.c), absolute; NULL after an error at the
+ * manifest's line.  foreign: the image's arch is not the host's. */
+struct arch;
+char *kernel_pick(const struct manifest *m, const struct run_opts *o, const struct arch *a, bool foreign);
+/* Whether KVM works here for a (kvm.c); probe false: only a remembered answer. */
+bool kvm_works(const struct arch *a, bool probe);
+
+/* The QEMU command line (qemu.c). */
+char *qemu_path(const char *prog); /* as execlp finds it (caller frees), or NULL */
+bool qemu_in_path(const char *prog);
+void qemu_argv(const struct manifest *m, const struct run_opts *o, const struct arch *a, bool kvm, bool interactive,
+	       const char *kernel, const char *image, const char *nonce, int qmp_fd, const char *share,
+	       struct strlist *av);
+void shell_word(struct strbuf *sb, const char *s); /* one word as sh reads it */
+char *qemu_command_line(const struct strlist *av);  /* av as shell words (caller frees) */
+/* p from the cwd (runner.c); "-" and absolute paths as they are. */
+char *run_absolute(const char *p);
 
 #endif

@@ -132,9 +132,20 @@ if [ -n "$kernel" ]; then
 test_expect_success 'a kernel image is not an initramfs: rdc ls says what it looks like, with a hint' '
 	expect_fail 1 "$RDC" ls "$kernel" &&
 	expect_grep "$kernel is not an initramfs image: it looks like an x86 kernel image (bzImage)" err &&
-	expect_grep "hint: rdc ls reads initramfs images" err &&
+	expect_grep "hint: rdc ls, extract and diff read initramfs images" err &&
 	head -c 64 /bin/true > elf && expect_fail 1 "$RDC" ls elf && expect_grep "elf is not an initramfs image: it looks like an ELF file" err &&
-	expect_fail 1 "$RDC" ls junk && expect_grep "junk is not an initramfs image" err && expect_grep "hint: rdc ls reads initramfs images" err
+	expect_fail 1 "$RDC" ls junk && expect_grep "junk is not an initramfs image" err && expect_grep "hint: rdc ls, extract and diff read initramfs images" err
+'
+
+test_expect_success 'a kernel image given where a manifest, a list or an image goes says what it looks like' '
+	for c in build check list run; do
+		expect_fail 1 "$RDC" $c "$kernel" && expect_grep "$kernel is not a manifest: it looks like an x86 kernel image (bzImage)" err &&
+			! grep -q "control characters" err || return 1
+	done &&
+	expect_fail 1 "$RDC" explain "$kernel" /init && expect_grep "is not a manifest: it looks like an x86 kernel" err &&
+	expect_fail 1 "$RDC" import "$kernel" && expect_grep "is not a gen_init_cpio list: it looks like an x86 kernel" err &&
+	expect_fail 2 "$RDC" diff "$kernel" m.cpio && expect_grep "$kernel is neither an initramfs image nor a manifest: it looks like an x86 kernel" err &&
+	expect_fail 1 "$RDC" extract "$kernel" kx && expect_grep "hint: rdc ls, extract and diff read initramfs images" err
 '
 else
 	test_skip 'rdc ls of a kernel image' 'needs a /boot/vmlinuz-*'

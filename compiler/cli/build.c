@@ -154,7 +154,7 @@ static int run_build(int argc, char **argv, struct build_opts *o)
 			o->check_only ? "rdc check writes none" : "here stdout is the list's");
 		return 2;
 	}
-	if (cli_is_image(path, argv[0]))
+	if (cli_wrong_file(path, argv[0]))
 		return 1;
 	struct manifest *m = manifest_load(path);
 	if (!m)
@@ -206,7 +206,7 @@ int cmd_explain(int argc, char **argv)
 		return 2;
 	}
 	struct build_opts o = { .check_only = true, .explain = argv + 2, .nexplain = (size_t)argc - 2, .json = as_json };
-	if (cli_is_image(argv[1], "explain"))
+	if (cli_wrong_file(argv[1], "explain"))
 		return 1;
 	struct manifest *m = manifest_load(argv[1]);
 	if (!m)

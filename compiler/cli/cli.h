@@ -38,9 +38,11 @@ struct cas *cli_cache_or_none(void);
 #include <stdio.h>
 const char *entry_type_name(unsigned mode); /* "file", "dir", "symlink", "char" ... */
 void mode_string(unsigned mode, char out[11]); /* "-rwxr-xr-x", as ls -l */
-/* True, after saying so and naming `rdc ls`, when `path` (given to
- * `command`, which wants a manifest or a list) is an initramfs image. */
+/* True, after saying so, when `path` (given to `command`, which wants a
+ * manifest or a list) is plainly something else: an initramfs image (the
+ * message names `rdc ls`), a kernel image or an ELF file. */
 #include <stdbool.h>
-bool cli_is_image(const char *path, const char *command);
-bool cli_file_is_image(const char *path); /* the same, silently */
+bool cli_wrong_file(const char *path, const char *command);
+bool cli_file_is_image(const char *path); /* an initramfs image, silently */
+const char *cli_file_kind(const char *path); /* "an x86 kernel image (bzImage)" ..., or NULL */
 #endif

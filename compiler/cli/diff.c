@@ -213,6 +213,11 @@ static int load(struct side *s)
 		return -1;
 	}
 	s->manifest = !cli_file_is_image(s->name);
+	const char *kind = s->manifest ? cli_file_kind(s->name) : NULL;
+	if (kind) { /* read as a manifest it would be "control characters are not allowed" */
+		diag_error(NULL, NULL, "%s is neither an initramfs image nor a manifest: it looks like %s", s->name, kind);
+		return -1;
+	}
 	int rc = s->manifest ? load_manifest(s) : load_image(s);
 	if (rc == 0)
 		settle(s);

@@ -862,7 +862,7 @@ int cmd_import(int argc, char **argv)
 		fprintf(stderr, "rdc import: %s\n", argc - optind ? "one LIST at a time" : "which list?");
 		return imp_usage();
 	}
-	if (cli_is_image(argv[optind], "import"))
+	if (cli_wrong_file(argv[optind], "import"))
 		return 1;
 	return imp_run(argv[optind], out);
 }

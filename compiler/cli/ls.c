@@ -72,12 +72,31 @@ bool cli_file_is_image(const char *path)
 	return n > 0 && image_magic(head, (size_t)n);
 }
 
-bool cli_is_image(const char *path, const char *command)
+/* What a file plainly is when it is no manifest, list or image: a kernel,
+ * an ELF file (image/'s table), or NULL. */
+const char *cli_file_kind(const char *path)
 {
-	if (!cli_file_is_image(path))
+	unsigned char head[IMAGE_HEAD_MAX];
+	struct stat st;
+	int fd = open_regular(path, &st);
+	ssize_t n = fd >= 0 ? read(fd, head, sizeof(head)) : -1;
+	if (fd >= 0)
+		close(fd);
+	return n > 0 ? image_file_kind(head, (size_t)n, NULL) : NULL;
+}
+
+bool cli_wrong_file(const char *path, const char *command)
+{
+	const char *what = strcmp(command, "import") ? "manifest" : "gen_init_cpio list", *kind;
+	if (cli_file_is_image(path))
+		diag_error(NULL, NULL, "%s is an initramfs image, not a %s: list it with 'rdc ls %s', compare it with 'rdc diff'",
+			   path, what, path);
+	else if ((kind = cli_file_kind(path)))
+		diag_error(NULL, strcmp(command, "import") ? "a manifest is YAML (rdc: 1 ...): a kernel to boot is rdc run's --kernel "
+							    "(or qemu.kernel:), a program goes in binaries:" : NULL,
+			   "%s is not a %s: it looks like %s", path, what, kind);
+	else
 		return false;
-	diag_error(NULL, NULL, "%s is an initramfs image, not a %s: list it with 'rdc ls %s', compare it with 'rdc diff'", path,
-		  strcmp(command, "import") ? "manifest" : "gen_init_cpio list", path);
 	return true;
 }
 

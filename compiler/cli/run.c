@@ -96,7 +96,7 @@ int cmd_run(int argc, char **argv)
 	int rc = parse_args(argc, argv, &o);
 	if (rc)
 		return rc;
-	if (cli_is_image(o.manifest, "run"))
+	if (cli_wrong_file(o.manifest, "run"))
 		return 1;
 	if (o.watch && !o.dry_run)
 		return run_watch(&o);

@@ -487,7 +487,7 @@ static void not_an_image(struct reader *r)
 {
 	size_t n = in_peek(&r->in, IMAGE_HEAD_MAX);
 	const char *kind = image_file_kind(r->in.buf + r->in.pos, n, NULL);
-	const char *hint = "rdc ls reads initramfs images: cpio archives, plain or compressed (gzip, xz, zstd, lz4 ...), "
+	const char *hint = "rdc ls, extract and diff read initramfs images: cpio archives, plain or compressed (gzip, xz, zstd, lz4 ...), "
 			   "e.g. /boot/initrd.img-*";
 	if (kind)
 		diag_error(NULL, hint, "%s is not an initramfs image: it looks like %s", r->path, kind);

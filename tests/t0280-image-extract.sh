@@ -129,6 +129,13 @@ test_expect_success 'a hard link to a refused entry is refused too, and the rest
 	expect_grep "refused 2 entries" err && ! grep -q "cannot create" err
 '
 
+test_expect_success 'an image that cannot be read at all (missing, not an initramfs) leaves no DIR; an empty one an empty DIR' '
+	expect_fail 1 "$RDC" extract missing.img nodir && [ ! -e nodir ] &&
+	printf "hello" > junk.img && expect_fail 1 "$RDC" extract junk.img nodir && [ ! -e nodir ] &&
+	expect_grep "junk.img is not an initramfs image" err &&
+	: > empty.img && "$RDC" extract empty.img emptydir && [ -d emptydir ] && [ -z "$(ls -A emptydir)" ]
+'
+
 test_expect_success 'a broken image stops with an error; usage errors exit 2' '
 	head -c 5000 m.cpio.zst > cut.zst && expect_fail 1 "$RDC" extract cut.zst cut &&
 	expect_fail 2 "$RDC" extract m.cpio.zst && expect_fail 2 "$RDC" extract --bogus m.cpio.zst z

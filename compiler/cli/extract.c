@@ -7,7 +7,7 @@
  * created with O_EXCL after removing what was there (as the kernel
  * replaces it).  Device nodes are created and setuid/setgid bits kept only
  * when asked, and only as root; owners are kept only as root.  DIR must be
- * missing or empty.  Directory modes and times are applied at the end, as
+ * missing (it is made with the first entry) or empty.  Directory modes and times are applied at the end, as
  * the kernel does, so a read-only directory can still be filled. */
 #include <dirent.h>
 #include <errno.h>
@@ -34,7 +34,8 @@ struct dirfix {
 };
 
 struct ex {
-	int root;          /* DIR */
+	int root;          /* DIR, or -1 until the first entry makes it */
+	const char *dir;
 	bool devices, setuid, as_root;
 	int fd;            /* the regular file being written, or -1 */
 	char *cur;         /* its image path */
@@ -190,9 +191,13 @@ static int make_entry(struct ex *x, int dir, const char *leaf, const char *path,
 	return rc;
 }
 
+static int open_target(const char *dir);
+
 static int ex_begin(void *ctx, const struct image_entry *e)
 {
 	struct ex *x = ctx;
+	if (x->root < 0 && (x->root = open_target(x->dir)) < 0)
+		return -1;
 	char *path = image_path(e->name);
 	if (!path) {
 		refuse(x, e, "its name climbs out with ..");
@@ -303,7 +308,7 @@ int cmd_extract(int argc, char **argv)
 	static const struct option opts[] = { { "devices", no_argument, NULL, 'd' },
 					       { "setuid", no_argument, NULL, 's' },
 					       { NULL, 0, NULL, 0 } };
-	struct ex x = { .fd = -1, .as_root = geteuid() == 0 };
+	struct ex x = { .root = -1, .fd = -1, .as_root = geteuid() == 0 };
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -322,15 +327,25 @@ int cmd_extract(int argc, char **argv)
 			  x.devices ? "--devices" : "--setuid");
 		return 2;
 	}
-	if ((x.root = open_target(argv[optind + 1])) < 0)
+	/* A DIR that exists is checked now; a missing one is made with the
+	 * first entry, so that an image that cannot be read at all (a typo,
+	 * a kernel) leaves nothing behind. */
+	x.dir = argv[optind + 1];
+	struct stat st;
+	bool exists = lstat(x.dir, &st) == 0;
+	if (exists && (x.root = open_target(x.dir)) < 0)
 		return 1;
 	static const struct image_ops ops = { ex_begin, ex_data, ex_end };
 	int rc = image_read(argv[optind], &ops, &x);
+	if (rc == 0 && x.root < 0 && (x.root = open_target(x.dir)) < 0) /* an empty image: an empty DIR */
+		rc = 1;
 	if (x.fd >= 0) /* the image ended inside this file */
 		close(x.fd);
 	free(x.cur);
-	fix_dirs(&x);
-	close(x.root);
+	if (x.root >= 0) {
+		fix_dirs(&x);
+		close(x.root);
+	}
 	if (x.skipped_nodes)
 		diag_warn(NULL, NULL, "left out %u device node%s (--devices, as root, creates them)", x.skipped_nodes,
 			  x.skipped_nodes == 1 ? "" : "s");

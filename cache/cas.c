@@ -53,6 +53,7 @@ struct cas {
 	bool loaded, dirty;
 	size_t index_damaged; /* lines dropped when the index was loaded */
 	int lockfd;           /* <dir>/lock, flocked shared (gc: exclusive); -1: none */
+	struct strbuf *collect; /* cas_memo_collect: every memo's inputs, for the build record */
 };
 
 /* ---- hashing ---------------------------------------------------------- */
@@ -790,10 +791,11 @@ static void add_ident(struct strbuf *out, const struct stat *st)
 	add_signed(out, ts_ns(st->st_ctim));
 }
 
-static void ident_text(const char *path, struct strbuf *out)
+/* The identity of `name` in the directory dfd (AT_FDCWD: name is a path). */
+static void ident_text_at(int dfd, const char *name, struct strbuf *out)
 {
 	struct stat st;
-	if (lstat(path, &st) < 0) {
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		sb_adds(out, "-");
 		return;
 	}
@@ -801,13 +803,18 @@ static void ident_text(const char *path, struct strbuf *out)
 	sb_addch(out, ':');
 	add_ident(out, &st);
 	if (S_ISLNK(st.st_mode)) {
-		if (stat(path, &st) < 0) {
+		if (fstatat(dfd, name, &st, 0) < 0) {
 			sb_adds(out, ">-");
 		} else {
 			sb_addch(out, '>');
 			add_ident(out, &st);
 		}
 	}
+}
+
+static void ident_text(const char *path, struct strbuf *out)
+{
+	ident_text_at(AT_FDCWD, path, out);
 }
 
 void memo_note_own(struct strbuf *deps, const char *path)
@@ -817,41 +824,94 @@ void memo_note_own(struct strbuf *deps, const char *path)
 	sb_addch(deps, '\n');
 }
 
+static bool racy_since(const struct stat *st, int64_t since_ns)
+{
+	return ts_ns(st->st_mtim) > since_ns - RACY_NS || ts_ns(st->st_ctim) > since_ns - RACY_NS;
+}
+
 /* An input changed within RACY_NS of now may change again without its
  * identity showing it (coarse timestamps, same size): such a note gets a mark
  * no later identity carries, so the memo misses until the input has settled
  * — git's racy-clean rule, as for the stat index. */
 void memo_note(struct strbuf *deps, const char *path)
 {
+	memo_note_since(deps, path, now_ns());
+}
+
+void memo_note_since(struct strbuf *deps, const char *path, int64_t since_ns)
+{
 	struct stat st;
-	int64_t now = now_ns();
 	sb_addf(deps, "%zu %s ", strlen(path), path);
 	ident_text(path, deps);
-	if (stat(path, &st) == 0 && (ts_ns(st.st_mtim) > now - RACY_NS || ts_ns(st.st_ctim) > now - RACY_NS))
+	if ((lstat(path, &st) == 0 && racy_since(&st, since_ns)) || (stat(path, &st) == 0 && racy_since(&st, since_ns)))
 		sb_adds(deps, "~racy");
 	sb_addch(deps, '\n');
 }
 
-/* Re-check every recorded identity. */
-static bool deps_current(const char *p, const char *end)
+bool memo_deps_racy(const struct strbuf *deps)
 {
-	struct strbuf now = STRBUF_INIT;
+	return deps->len && memmem(deps->buf, deps->len, "~racy\n", 6);
+}
+
+/* The directory of the path being checked, kept open while the next paths
+ * share it: a whole kernel's 4,000 modules live in a few hundred
+ * directories, and a stat relative to its directory skips the walk down
+ * /lib/modules/<release>/kernel/... (most of a no-op's time). */
+struct dir_at {
+	struct strbuf dir;
+	int fd; /* -1: not open (stat by the whole path) */
+};
+
+/* The dirfd and name to stat `path` with (*name points into path). */
+static int dir_at_open(struct dir_at *d, const char *path, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	*name = path;
+	if (!slash || !slash[1])
+		return AT_FDCWD;
+	size_t dl = slash == path ? 1 : (size_t)(slash - path);
+	if (d->dir.len != dl || memcmp(d->dir.buf, path, dl)) {
+		if (d->fd >= 0)
+			close(d->fd);
+		sb_reset(&d->dir);
+		sb_add(&d->dir, path, dl);
+		d->fd = open(d->dir.buf, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (d->fd < 0)
+		return AT_FDCWD;
+	*name = slash + 1;
+	return d->fd;
+}
+
+/* Re-check every recorded identity; `why` (may be NULL) gets the first path
+ * that differs. */
+static bool deps_current(const char *p, const char *end, struct strbuf *why)
+{
+	struct strbuf now = STRBUF_INIT, path = STRBUF_INIT;
+	struct dir_at d = { STRBUF_INIT, -1 };
 	bool ok = true;
 	while (ok && p < end) {
 		char *sp;
 		unsigned long len = strtoul(p, &sp, 10);
-		if (*sp != ' ' || (size_t)(end - sp) < len + 2) {
+		if (*sp != ' ' || (size_t)(end - sp) < len + 2 || memchr(sp + 1, 0, len)) {
 			ok = false;
 			break;
 		}
-		char *path = xstrndup(sp + 1, len);
-		const char *id = sp + 2 + len, *nl = memchr(id, '\n', end - id);
+		sb_reset(&path);
+		sb_add(&path, sp + 1, len);
+		const char *id = sp + 2 + len, *nl = memchr(id, '\n', end - id), *name;
+		int dfd = dir_at_open(&d, path.buf, &name);
 		sb_reset(&now);
-		ident_text(path, &now);
+		ident_text_at(dfd, name, &now);
 		ok = nl && (size_t)(nl - id) == now.len && !memcmp(id, now.buf, now.len);
-		free(path);
+		if (!ok && why)
+			sb_addf(why, "%s %s", path.buf, nl && nl - id >= 5 && !memcmp(nl - 5, "~racy", 5) ? "had changed too recently to be trusted" : "changed");
 		p = nl ? nl + 1 : end;
 	}
+	if (d.fd >= 0)
+		close(d.fd);
+	sb_release(&d.dir);
+	sb_release(&path);
 	sb_release(&now);
 	return ok;
 }
@@ -888,17 +948,59 @@ static bool memo_parse(const struct strbuf *sb, const char **k, size_t *kl, cons
 
 #define MEMO_MAX (64u << 20) /* closures of thousands of files are a few MiB */
 
+static void collect_deps(struct cas *c, const char *d, size_t dl)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->collect)
+		sb_add(c->collect, d, dl);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cas_memo_collect(struct cas *c, struct strbuf *sink)
+{
+	pthread_mutex_lock(&c->lock);
+	c->collect = sink;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void memo_deps_paths(const char *d, size_t dl, struct strlist *out)
+{
+	const char *p = d, *end = d + dl;
+	while (p < end) {
+		char *sp;
+		unsigned long len = strtoul(p, &sp, 10);
+		if (sp == p || *sp != ' ' || (size_t)(end - sp) < len + 2)
+			return;
+		sl_push_owned(out, xstrndup(sp + 1, len));
+		const char *nl = memchr(sp + 2 + len, '\n', (size_t)(end - (sp + 2 + len)));
+		p = nl ? nl + 1 : end;
+	}
+}
+
 int cas_memo_get(struct cas *c, const char *ns, const char *key, struct strbuf *payload)
 {
+	return cas_memo_get_why(c, ns, key, payload, NULL);
+}
+
+int cas_memo_get_why(struct cas *c, const char *ns, const char *key, struct strbuf *payload, struct strbuf *why)
+{
 	char *path = memo_path(c, ns, key);
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = STRBUF_INIT, ignored = STRBUF_INIT;
 	int hit = 0;
 	const char *k, *d, *pay;
 	size_t kl, dl, pl;
-	if (read_file_max(path, &sb, MEMO_MAX) == 0 && memo_parse(&sb, &k, &kl, &d, &dl, &pay, &pl) &&
-	    kl == strlen(key) && !memcmp(k, key, kl) && deps_current(d, d + dl)) {
+	if (!why)
+		why = &ignored;
+	if (read_file_max(path, &sb, MEMO_MAX) < 0)
+		sb_adds(why, errno == ENOENT ? "there is none" : "it cannot be read");
+	else if (!memo_parse(&sb, &k, &kl, &d, &dl, &pay, &pl))
+		sb_adds(why, "it is damaged");
+	else if (kl != strlen(key) || memcmp(k, key, kl))
+		sb_adds(why, "it is another's");
+	else if (deps_current(d, d + dl, why)) {
 		/* the payload moves to the front of the buffer read, which is
 		 * handed over: no second copy of megabytes */
+		collect_deps(c, d, dl);
 		memmove(sb.buf, pay, pl);
 		sb.len = pl;
 		sb.buf[pl] = '\0';
@@ -908,6 +1010,7 @@ int cas_memo_get(struct cas *c, const char *ns, const char *key, struct strbuf *
 		hit = 1;
 	}
 	sb_release(&sb);
+	sb_release(&ignored);
 	free(path);
 	return hit;
 }
@@ -918,6 +1021,7 @@ int cas_memo_put(struct cas *c, const char *ns, const char *key, const struct st
 	char *path = memo_path(c, ns, key), *dir = path_dirname(path);
 	/* Written piece by piece, never copied whole: a whole kernel's module
 	 * memo is megabytes, and two copies of it were a build's peak memory. */
+	collect_deps(c, sb_str(deps), deps->len);
 	const void *piece[3] = { key, sb_str(deps), sb_str(payload) };
 	size_t len[3] = { strlen(key), deps->len, payload->len };
 	XXH3_state_t *x = XXH3_createState();

@@ -115,7 +115,22 @@ void cas_hash_data(const void *data, size_t len, struct cas_hash *h);
 void memo_note(struct strbuf *deps, const char *path); /* records path's identity now (or its absence) */
 /* The same for a file rdc itself just wrote (its output): no racy rule. */
 void memo_note_own(struct strbuf *deps, const char *path);
+/* The same with the racy rule taken from `since_ns` (CLOCK_REALTIME) instead
+ * of now: an input read at or after `since_ns` and changed within RACY_NS
+ * before or any time after it is marked racy.  For a record written long
+ * after its inputs were read (the build record). */
+void memo_note_since(struct strbuf *deps, const char *path, int64_t since_ns);
+/* Does a deps text carry a racy mark (such a memo can never hit)? */
+bool memo_deps_racy(const struct strbuf *deps);
+/* The paths a deps text names, appended to out. */
+void memo_deps_paths(const char *deps, size_t len, struct strlist *out);
+/* While sink is set (NULL: stop), the deps of every memo hit and put are
+ * appended to it: what the resolvers depended on, memoised or not. */
+void cas_memo_collect(struct cas *c, struct strbuf *sink);
 int cas_memo_get(struct cas *c, const char *ns, const char *key, struct strbuf *payload); /* 1 hit, 0 miss */
+/* The same; on a miss `why` says it: "there is none", "it is damaged",
+ * "PATH changed" ... */
+int cas_memo_get_why(struct cas *c, const char *ns, const char *key, struct strbuf *payload, struct strbuf *why);
 int cas_memo_put(struct cas *c, const char *ns, const char *key,
 		 const struct strbuf *deps, const struct strbuf *payload);
 

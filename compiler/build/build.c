@@ -24,6 +24,7 @@
 #include "init/initgen.h"
 #include "resolve/modclosure.h"
 #include "plan/plan.h"
+#include "build/record.h"
 
 const char *host_arch(void)
 {
@@ -1030,8 +1031,17 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 	struct builder b = { .m = m, .cas = cas_open(o->cache_dir), .jobs = o->jobs };
 	if (!b.cas)
 		return -1;
+	struct record *rec = record_new(b.cas, m, o, &eo, path); /* nothing changed: nothing to resolve */
+	if (record_current(rec, r)) {
+		record_free(rec);
+		cas_close(b.cas);
+		r->ms = (double)(monotonic_ns() - start) / 1e6;
+		return 0;
+	}
 	b.plan = plan_new(b.cas, o->jobs);
+	record_watch(rec, true);
 	int rc = make_plan(&b);
+	record_watch(rec, false);
 	if (b.kver)
 		r->kver = xstrdup(b.kver);
 	if (rc == 0 && o->nexplain)
@@ -1063,7 +1073,10 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 		diag_info("%s: %zu entries, %s%s%s", path, plan_count(b.plan), eo.format == EF_CPIO ? "compression " : "",
 			  eo.format == EF_CPIO ? emit_algo_name(eo.algo) : "", r->unchanged ? " (unchanged)" : "");
 		note_result(r, b.plan, &eo, &stats, path);
+		if (rc == 0)
+			record_save(rec, b.plan, r);
 	}
+	record_free(rec);
 	r->ms = (double)(monotonic_ns() - start) / 1e6;
 	if (rc == 0 && o->stage_share && m->kernel.share && !(r->share = stage_share(m, b.cas, b.kver)))
 		rc = -1;

@@ -10,6 +10,7 @@
 
 int diag_verbose;
 static _Atomic int error_count; /* files are hashed on several threads */
+static struct strbuf *captured; /* diag_capture(); guarded by flockfile(stderr) */
 
 /* The last file an error was shown in, with where each line starts: a
  * manifest with thousands of errors is read once, not once per error (that
@@ -98,10 +99,21 @@ static __thread struct strbuf *held;
 
 void diag_hold(struct strbuf *sb) { held = sb; }
 
+/* What reaches stderr is also the capture's (diag_capture), held messages
+ * when they are released. */
+static void print(const struct strbuf *sb)
+{
+	flockfile(stderr);
+	fputs(sb->buf, stderr);
+	if (captured)
+		sb_add(captured, sb->buf, sb->len);
+	funlockfile(stderr);
+}
+
 void diag_release(struct strbuf *sb)
 {
 	if (sb->len)
-		fputs(sb->buf, stderr);
+		print(sb);
 	sb_release(sb);
 }
 
@@ -110,7 +122,7 @@ static void emit(const struct strbuf *sb)
 	if (held)
 		sb_add(held, sb->buf, sb->len);
 	else
-		fputs(sb->buf, stderr);
+		print(sb);
 }
 
 static void report(const char *kind, const struct loc *loc, const char *hint, const char *fmt, va_list ap)
@@ -136,6 +148,13 @@ static void report(const char *kind, const struct loc *loc, const char *hint, co
 	emit(&sb); /* stderr is unbuffered: one write, not one per byte */
 	funlockfile(stderr);
 	sb_release(&sb);
+}
+
+void diag_capture(struct strbuf *sink)
+{
+	flockfile(stderr);
+	captured = sink;
+	funlockfile(stderr);
 }
 
 void diag_error(const struct loc *loc, const char *hint, const char *fmt, ...)

@@ -33,6 +33,10 @@ void diag_warn(const struct loc *loc, const char *hint, const char *fmt, ...)
 void diag_note(const struct loc *loc, const char *hint, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void diag_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* While sink is set (NULL: stop), a copy of every error, warning and note
+ * printed is appended to it, as printed (the build record replays them). */
+struct strbuf;
+void diag_capture(struct strbuf *sink);
 /* The number of errors reported so far. */
 int diag_error_count(void);
 

@@ -572,6 +572,8 @@ char *path_dirname(const char *p)
 	return xstrndup(p, (size_t)(s - p));
 }
 
+struct strlist expand_env_names = STRLIST_INIT;
+
 char *expand_env(const char *s, char **missing)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -581,6 +583,8 @@ char *expand_env(const char *s, char **missing)
 		if (s[0] == '$' && s[1] == '{' && (end = strchr(s + 2, '}'))) {
 			char *name = xstrndup(s + 2, (size_t)(end - s - 2));
 			const char *val = getenv(name);
+			if (!sl_has(&expand_env_names, name))
+				sl_push(&expand_env_names, name);
 			if (!val || !*val) {
 				*missing = name;
 				sb_release(&sb);

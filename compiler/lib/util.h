@@ -126,6 +126,9 @@ char *path_dirname(const char *p);
 /* Expand ${VAR} from the environment.  An unset variable is an error: returns
  * NULL and puts the variable's name into *missing (caller frees). */
 char *expand_env(const char *s, char **missing);
+/* Every NAME expand_env has looked up in this process, once each: the build
+ * record keeps their values (build/record.c). */
+extern struct strlist expand_env_names;
 
 /* Nanoseconds on the monotonic clock, for durations. */
 /* "14.9 MB": a size as people read it, in decimal units (kB, MB, GB, TB)

@@ -1,0 +1,325 @@
+/* record.c — the whole-build record (record.h).
+ *
+ * It is a memo of the cache (namespace "record", keyed by the output's
+ * absolute path), so it is checksummed, read with a size limit and
+ * re-checked like every memo: its deps are the identity of every input and
+ * of the output, its payload the build's fingerprint (options, variables,
+ * cwd ...) and what the build reported.  On-disk format: cache/README.md.
+ *
+ * The racy rule is the stat index's (2 s), counted from the moment this
+ * process started rather than from when the record is written: an input
+ * read early in a long build and edited after it was read has a timestamp
+ * after the start, so the record is marked racy and never trusted. */
+#include "build/record.h"
+#include <errno.h>
+#include <ftw.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+#include "lib/diag.h"
+#include "plan/plan.h"
+
+#define RECORD_NS "record"
+#define RECORD_KEY "rdc-record 1 " /* then the output's absolute path */
+
+static int64_t started_ns; /* CLOCK_REALTIME when this process started */
+
+__attribute__((constructor)) static void note_start(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	started_ns = (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+struct record {
+	struct cas *cas;
+	const struct manifest *m;
+	const struct emit_opts *eo;
+	char *path, *key;
+	struct strbuf fp;    /* what else decides the output: options, variables, cwd */
+	struct strbuf reads; /* the deps of every memo the resolvers used */
+	struct strbuf said;  /* warnings and notes, replayed by a current record */
+};
+
+/* ---- fields: "tag LEN:BYTES\n", any bytes ------------------------------- */
+
+static void field(struct strbuf *sb, const char *tag, const char *val)
+{
+	if (!val)
+		val = "\x01unset";
+	sb_addf(sb, "%s %zu:", tag, strlen(val));
+	sb_adds(sb, val);
+	sb_addch(sb, '\n');
+}
+
+static void field_num(struct strbuf *sb, const char *tag, unsigned long long v)
+{
+	char buf[24];
+	snprintf(buf, sizeof(buf), "%llu", v);
+	field(sb, tag, buf);
+}
+
+/* The next field, which must be `tag`; false when the text is not one. */
+static bool next_field(const char **p, const char *end, const char *tag, const char **val, size_t *len)
+{
+	size_t tl = strlen(tag);
+	if ((size_t)(end - *p) < tl + 3 || memcmp(*p, tag, tl) || (*p)[tl] != ' ')
+		return false;
+	const char *q = *p + tl + 1;
+	size_t n = 0;
+	for (; q < end && *q >= '0' && *q <= '9' && n < ((size_t)1 << 40); q++)
+		n = n * 10 + (size_t)(*q - '0');
+	if (q >= end || *q != ':' || (size_t)(end - q - 1) < n + 1 || q[1 + n] != '\n')
+		return false;
+	*val = q + 1;
+	*len = n;
+	*p = q + 2 + n;
+	return true;
+}
+
+static bool next_num(const char **p, const char *end, const char *tag, unsigned long long *v)
+{
+	const char *s;
+	size_t n;
+	if (!next_field(p, end, tag, &s, &n) || n == 0 || n > 20)
+		return false;
+	char buf[24], *e;
+	memcpy(buf, s, n);
+	buf[n] = 0;
+	*v = strtoull(buf, &e, 10);
+	return *e == 0;
+}
+
+/* ---- the fingerprint ---------------------------------------------------- */
+
+static void fingerprint(struct record *rec, const struct build_opts *o)
+{
+	struct strbuf *fp = &rec->fp;
+	const struct emit_opts *eo = rec->eo;
+	char *manifest = path_absolute(rec->m->path), cwd[4096];
+	struct utsname u;
+	field(fp, "rdc", RDC_VERSION);
+	field(fp, "manifest", manifest ? manifest : rec->m->path);
+	field(fp, "cwd", getcwd(cwd, sizeof(cwd)) ? cwd : NULL);
+	field(fp, "cache", cas_dir(rec->cas));
+	field(fp, "format", emit_format_name(eo->format));
+	field(fp, "algo", emit_algo_name(eo->algo));
+	field_num(fp, "level", (unsigned long long)(eo->level + 1));
+	field_num(fp, "single", eo->single_segment);
+	field_num(fp, "mtime", eo->mtime);
+	field_num(fp, "named", o->output != NULL); /* -o: may replace what output: may not */
+	field(fp, "arch", rec->m->arch ? rec->m->arch : host_arch());
+	field(fp, "uname", uname(&u) == 0 ? u.release : NULL); /* kernel: {version: host} */
+	/* Every ${NAME} the manifest's reading looked up: equal values and
+	 * unchanged files read the same manifest. */
+	for (size_t i = 0; i < expand_env_names.n; i++) {
+		field(fp, "env", expand_env_names.v[i]);
+		field(fp, "val", getenv(expand_env_names.v[i]));
+	}
+	free(manifest);
+}
+
+struct record *record_new(struct cas *cas, const struct manifest *m, const struct build_opts *o,
+			  const struct emit_opts *eo, const char *path)
+{
+	if (!cas || o->check_only || !strcmp(path, "-") || m->kernel.share ||
+	    (eo->format != EF_CPIO && eo->format != EF_C))
+		return NULL;
+	char *abs = path_absolute(path);
+	if (!abs)
+		return NULL;
+	struct record *rec = xcalloc(1, sizeof(*rec));
+	*rec = (struct record){ .cas = cas, .m = m, .eo = eo, .path = abs, .key = xasprintf(RECORD_KEY "%s", abs),
+				.fp = STRBUF_INIT, .reads = STRBUF_INIT, .said = STRBUF_INIT };
+	fingerprint(rec, o);
+	return rec;
+}
+
+void record_free(struct record *rec)
+{
+	if (!rec)
+		return;
+	record_watch(rec, false);
+	free(rec->path);
+	free(rec->key);
+	sb_release(&rec->fp);
+	sb_release(&rec->reads);
+	sb_release(&rec->said);
+	free(rec);
+}
+
+void record_watch(struct record *rec, bool on)
+{
+	if (!rec)
+		return;
+	cas_memo_collect(rec->cas, on ? &rec->reads : NULL);
+	diag_capture(on ? &rec->said : NULL);
+}
+
+/* ---- checking ----------------------------------------------------------- */
+
+/* The payload after the fingerprint: what the summary needs, what the
+ * build said, the inputs rdc run --watch watches. */
+static bool parse_result(const char *p, const char *end, struct build_result *r, unsigned long long *verbose,
+			 const char **said, size_t *saidlen)
+{
+	const char *s;
+	size_t n;
+	unsigned long long entries, content, ninputs;
+	if (!next_field(&p, end, "kver", &s, &n) || !next_num(&p, end, "entries", &entries) ||
+	    !next_num(&p, end, "content", &content) || !next_num(&p, end, "verbose", verbose) ||
+	    !next_field(&p, end, "said", said, saidlen) ||
+	    !next_num(&p, end, "inputs", &ninputs))
+		return false;
+	if (!(n == 6 && !memcmp(s, "\x01unset", 6)))
+		r->kver = xstrndup(s, n);
+	r->entries = (size_t)entries;
+	r->content_bytes = content;
+	for (unsigned long long i = 0; i < ninputs; i++) {
+		if (!next_field(&p, end, "in", &s, &n))
+			return false;
+		sl_push_owned(&r->inputs, xstrndup(s, n));
+	}
+	return p == end;
+}
+
+bool record_current(struct record *rec, struct build_result *r)
+{
+	if (!rec)
+		return false;
+	struct strbuf pl = STRBUF_INIT, why = STRBUF_INIT;
+	const char *said = NULL;
+	size_t saidlen = 0;
+	bool ok = cas_memo_get_why(rec->cas, RECORD_NS, rec->key, &pl, &why) == 1;
+	if (ok && (pl.len < rec->fp.len || memcmp(pl.buf, rec->fp.buf, rec->fp.len))) {
+		sb_adds(&why, "it was made with other options, variables or another directory");
+		ok = false;
+	}
+	struct build_result got = { 0 };
+	unsigned long long verbose = 0;
+	if (ok && !parse_result(pl.buf + rec->fp.len, pl.buf + pl.len, &got, &verbose, &said, &saidlen)) {
+		sb_adds(&why, "it is damaged");
+		ok = false;
+	}
+	/* What a build says depends on -v: its warnings sum up what -v lists
+	 * in full, and a -v build's words hold -v's lines. */
+	if (ok && saidlen && diag_verbose) {
+		sb_adds(&why, "it is current, but -v lists in full what its warnings sum up");
+		ok = false;
+	} else if (ok && saidlen && verbose) {
+		sb_adds(&why, "it is current, but its warnings were said with -v");
+		ok = false;
+	}
+	if (!ok)
+		diag_info("%s: not current from the build record (%s): resolving", rec->path, why.buf);
+	if (ok) {
+		fwrite(said, 1, saidlen, stderr);
+		free(r->kver);
+		r->kver = got.kver;
+		got.kver = NULL;
+		r->inputs = got.inputs;
+		got.inputs = (struct strlist)STRLIST_INIT;
+		r->entries = got.entries;
+		r->content_bytes = got.content_bytes;
+		r->format = emit_format_name(rec->eo->format);
+		r->compression = emit_algo_name(rec->eo->algo);
+		r->unchanged = true;
+		struct stat st;
+		if (stat(rec->path, &st) == 0 && S_ISREG(st.st_mode))
+			r->bytes = (uint64_t)st.st_size;
+		diag_info("%s: %zu entries, %s%s (unchanged: current from the build record, nothing resolved)",
+			  r->output, r->entries, rec->eo->format == EF_CPIO ? "compression " : "",
+			  rec->eo->format == EF_CPIO ? r->compression : r->format);
+	}
+	build_result_free(&got);
+	sb_release(&pl);
+	sb_release(&why);
+	return ok;
+}
+
+/* ---- saving ------------------------------------------------------------- */
+
+static struct strlist *tree_paths; /* nftw has no user pointer */
+
+static int tree_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st, (void)type, (void)ftw;
+	sl_push(tree_paths, path);
+	return 0;
+}
+
+static int add_object(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+	(void)size;
+	if (info->dlpi_name && info->dlpi_name[0] == '/')
+		sl_push(ctx, info->dlpi_name);
+	return 0;
+}
+
+/* Everything whose identity decides the output, besides the output. */
+static void inputs_of(struct record *rec, const struct plan *p, struct strlist *v)
+{
+	const struct manifest *m = rec->m;
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = 0;
+		sl_push(v, exe);
+	}
+	dl_iterate_phdr(add_object, v); /* a new liblzma may compress to other bytes */
+	for (size_t i = 0; i < m->file_names.n; i++)
+		sl_push(v, m->file_names.v[i]);
+	memo_deps_paths(sb_str(&rec->reads), rec->reads.len, v);
+	for (size_t i = 0; i < plan_count(p); i++)
+		if (plan_entry_at(p, i)->src)
+			sl_push(v, plan_entry_at(p, i)->src);
+	tree_paths = v; /* a tree's listing: every directory, file and symlink */
+	for (size_t i = 0; i < m->nfiles; i++)
+		if (m->files[i].tree && m->files[i].src)
+			nftw(m->files[i].src, tree_one, 16, FTW_PHYS);
+	tree_paths = NULL;
+	/* The kernel's release: its listing decides "latest", the tree's
+	 * kernel.release a tree's (build.c's modules_dir says where). */
+	if (m->kernel.tree) {
+		char *rel = path_join(m->kernel.tree, "include/config/kernel.release");
+		sl_push_owned(v, rel);
+	} else if (m->kernel.version || m->nkmods) {
+		const char *root = m->sysroot && strcmp(m->sysroot, "/") ? m->sysroot : "";
+		sl_push_owned(v, m->kernel.modules ? xstrdup(m->kernel.modules) : xasprintf("%s/lib/modules", root));
+	}
+}
+
+void record_save(struct record *rec, const struct plan *p, const struct build_result *r)
+{
+	if (!rec)
+		return;
+	record_watch(rec, false);
+	struct strlist in = STRLIST_INIT;
+	struct strbuf deps = STRBUF_INIT, pl = STRBUF_INIT;
+	inputs_of(rec, p, &in);
+	sl_sort(&in);
+	memo_note_own(&deps, rec->path); /* first: a deleted output is the first identity to differ */
+	for (size_t i = 0; i < in.n; i++)
+		if (i == 0 || strcmp(in.v[i], in.v[i - 1]))
+			memo_note_since(&deps, in.v[i], started_ns);
+	sb_add(&pl, rec->fp.buf, rec->fp.len);
+	field(&pl, "kver", r->kver);
+	field_num(&pl, "entries", r->entries);
+	field_num(&pl, "content", r->content_bytes);
+	field_num(&pl, "verbose", diag_verbose != 0);
+	field(&pl, "said", sb_str(&rec->said));
+	field_num(&pl, "inputs", r->inputs.n);
+	for (size_t i = 0; i < r->inputs.n; i++)
+		field(&pl, "in", r->inputs.v[i]);
+	if (memo_deps_racy(&deps)) /* written all the same: it replaces the last one, and never matches */
+		diag_info("%s: the build record is not trusted yet: an input changed less than 2 s before this build",
+			  rec->path);
+	cas_memo_put(rec->cas, RECORD_NS, rec->key, &deps, &pl);
+	sl_release(&in);
+	sb_release(&deps);
+	sb_release(&pl);
+}

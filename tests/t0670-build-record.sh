@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The whole-build record: a build where nothing changed is current from the
+# record (nothing resolved, the output untouched, the warnings said again),
+# and every kind of change defeats it — an edited, touched or replaced
+# source, a library new earlier in a RUNPATH, an include, a variable, the
+# output itself, -o and -z, a damaged record, an input edited too recently.
+. "$(dirname "$0")/lib.sh"
+
+# Each scenario has its own manifest and output, so one wait past the racy
+# window serves them all.
+mkdir -p src rp1 rp2
+printf 'one\n' > src/a.txt
+printf 'same\n' > src/same.txt
+printf 'touch\n' > src/touched.txt
+printf 'old\n' > src/renamed.txt
+printf 'dirs: [/from-base]\n' > src/base.yaml
+printf 'int foo(void) { return 2; }\n' > foo.c
+printf 'int foo(void);\nint main(void) { return foo(); }\n' > main.c
+cc -shared -fPIC -o rp2/libfoo.so foo.c &&
+cc -o prog main.c -Lrp2 -lfoo -Wl,--enable-new-dtags,-rpath,"$PWD/rp1:$PWD/rp2"
+scenario() { # scenario NAME YAML-LINES...: src/NAME.yaml building NAME.cpio
+	local n=$1
+	shift
+	{ echo 'rdc: 1' && printf '%s\n' "$@" && echo "output: ../$n.cpio"; } > "src/$n.yaml"
+}
+scenario edit 'files: [{src: a.txt, dest: /a.txt}]'
+scenario same 'files: [{src: same.txt, dest: /same.txt}]'
+scenario touch 'files: [{src: touched.txt, dest: /touched.txt}]'
+scenario rename 'files: [{src: renamed.txt, dest: /renamed.txt}]'
+scenario runpath "binaries: [$PWD/prog]"
+scenario include 'include: [base.yaml]' 'dirs: [/own]'
+scenario env 'dirs: ["/${RECORD_DIR}"]'
+scenario output 'dirs: [/x]'
+scenario options 'dirs: [/y]'
+scenario damage 'dirs: [/z]'
+scenario racy 'files: [{src: a.txt, dest: /a.txt}]'
+scenario warn 'binaries: [/usr/sbin/ip]' 'init: {steps: [ip link]}'
+export RECORD_DIR=one
+names="edit same touch rename runpath include env output options damage racy warn"
+sleep 2.2 # past the racy window: these inputs can be trusted
+
+current() { expect_grep "current from the build record" "$1"; }
+not_current() { expect_grep "not current from the build record" "$1"; }
+has() { cpio_tree "$1" | grep -q " ${2#/}\$" || { echo "$2 not in $1:" && cpio_tree "$1"; return 1; }; }
+record_of() { grep -l "rdc-record 1 $PWD/$1.cpio" "$RDC_CACHE_DIR"/memo/record/*; }
+content() { "$RDC" extract "$1" x.$$ && cat "x.$$$2" && rm -rf x.$$; }
+
+test_expect_success 'a build where nothing changed is current from the record (-v says so), output untouched' '
+	for n in $names; do "$RDC" build -q src/$n.yaml 2> /dev/null || return 1; done &&
+	for n in $names; do
+		before=$(stat -c %i:%Y:%Z $n.cpio) &&
+		"$RDC" build -v src/$n.yaml 2> $n.err &&
+		{ [ $n = warn ] || current $n.err; } &&
+		[ "$(stat -c %i:%Y:%Z $n.cpio)" = "$before" ] || return 1
+	done &&
+	expect_grep "unchanged" edit.err
+'
+
+test_expect_success 'the record resolves nothing and says the warnings again' '
+	rm "$(record_of warn)" && "$RDC" build src/warn.yaml 2> first.err && expect_grep "BusyBox" first.err &&
+	rm -rf "$RDC_CACHE_DIR/memo/elf" &&
+	"$RDC" build src/warn.yaml 2> again.err && cmp first.err again.err &&
+	! ls "$RDC_CACHE_DIR/memo/elf" 2>/dev/null &&
+	"$RDC" build -v src/warn.yaml 2> v.err && expect_grep "lists in full what its warnings sum up" v.err
+'
+
+test_expect_success 'an edited source defeats it' '
+	printf "two, longer\n" > src/a.txt && "$RDC" build -v src/edit.yaml 2> err && not_current err &&
+	expect_grep "a.txt changed" err && [ "$(content edit.cpio /a.txt)" = "two, longer" ]
+'
+
+test_expect_success 'an edit of the same size defeats it, and so does a touch' '
+	printf "SAME\n" > src/same.txt && "$RDC" build -v src/same.yaml 2> err && not_current err &&
+	[ "$(content same.cpio /same.txt)" = SAME ] &&
+	touch src/touched.txt && "$RDC" build -v src/touch.yaml 2> err && not_current err &&
+	[ "$(content touch.cpio /touched.txt)" = touch ]
+'
+
+test_expect_success 'a source replaced by rename defeats it' '
+	printf "new\n" > src/renamed.new && touch -r src/renamed.txt src/renamed.new && mv src/renamed.new src/renamed.txt &&
+	"$RDC" build -v src/rename.yaml 2> err && not_current err && [ "$(content rename.cpio /renamed.txt)" = new ]
+'
+
+test_expect_success 'a library new earlier in the RUNPATH defeats it: the image takes that one' '
+	has runpath.cpio "$PWD/rp2/libfoo.so" && cp rp2/libfoo.so rp1/libfoo.so &&
+	"$RDC" build -v src/runpath.yaml 2> err && not_current err &&
+	has runpath.cpio "$PWD/rp1/libfoo.so" && ! cpio_tree runpath.cpio | grep -q rp2/libfoo
+'
+
+test_expect_success 'a changed include defeats it' '
+	printf "dirs: [/from-base-2]\n" > src/base.yaml && "$RDC" build -v src/include.yaml 2> err && not_current err &&
+	has include.cpio /from-base-2 && has include.cpio /own
+'
+
+test_expect_success 'a variable the manifest expands, changed, defeats it' '
+	RECORD_DIR=two "$RDC" build -v src/env.yaml 2> err && not_current err && has env.cpio /two &&
+	RECORD_DIR=two "$RDC" build -v src/env.yaml 2> err && current err &&
+	RECORD_DIR=one "$RDC" build -v src/env.yaml 2> err && not_current err && has env.cpio /one
+'
+
+test_expect_success 'a deleted or modified output is built again' '
+	cp output.cpio output.good && rm output.cpio && "$RDC" build -v src/output.yaml 2> err && not_current err &&
+	cmp output.cpio output.good &&
+	"$RDC" build -v src/output.yaml 2> err && current err &&
+	flip_byte output.cpio 300 && "$RDC" build -v src/output.yaml 2> err && not_current err &&
+	cmp output.cpio output.good
+'
+
+test_expect_success 'another -o or -z is not current from the record' '
+	"$RDC" build -v src/options.yaml -o other.cpio 2> err && not_current err && has other.cpio /y &&
+	"$RDC" build -v src/options.yaml -o options.cpio.zst -z zstd:3 2> err && not_current err &&
+	"$RDC" build -v src/options.yaml -o options.cpio.zst -z zstd:3 2> err && current err &&
+	"$RDC" build -v src/options.yaml -o options.cpio.zst -z zstd:19 2> err && not_current err &&
+	has options.cpio.zst /y
+'
+
+test_expect_success 'a damaged record is never trusted: built again, then recorded again' '
+	"$RDC" build -v src/damage.yaml 2> err && current err && rec=$(record_of damage) &&
+	for off in 20 $(($(stat -c %s $rec) / 2)) $(($(stat -c %s $rec) - 3)); do
+		cp $rec rec.keep && flip_byte $rec $off &&
+		"$RDC" build -v src/damage.yaml 2> err &&
+		not_current err && has damage.cpio /z &&
+		"$RDC" build -v src/damage.yaml 2> err && current err || return 1
+	done &&
+	head -c 100 rec.keep > $rec && "$RDC" build -v src/damage.yaml 2> err && not_current err && expect_grep damaged err
+'
+
+test_expect_success 'an input edited less than 2 s before a build is not trusted until a build after that' '
+	printf "racy\n" > src/a.txt && "$RDC" build -v src/racy.yaml 2> err && not_current err &&
+	expect_grep "not trusted yet" err &&
+	"$RDC" build -v src/racy.yaml 2> err && not_current err && expect_grep "too recently" err &&
+	sleep 2.2 && "$RDC" build -v src/racy.yaml 2> err && not_current err &&
+	"$RDC" build -v src/racy.yaml 2> err && current err && [ "$(content racy.cpio /a.txt)" = racy ]
+'
+
+test_done

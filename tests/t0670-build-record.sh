@@ -56,12 +56,16 @@ test_expect_success 'a build where nothing changed is current from the record (-
 	expect_grep "unchanged" edit.err
 '
 
-test_expect_success 'the record resolves nothing and says the warnings again' '
+test_expect_success 'the record resolves nothing and says the warnings again (not those of a -v build)' '
 	rm "$(record_of warn)" && "$RDC" build src/warn.yaml 2> first.err && expect_grep "BusyBox" first.err &&
 	rm -rf "$RDC_CACHE_DIR/memo/elf" &&
 	"$RDC" build src/warn.yaml 2> again.err && cmp first.err again.err &&
 	! ls "$RDC_CACHE_DIR/memo/elf" 2>/dev/null &&
-	"$RDC" build -v src/warn.yaml 2> v.err && expect_grep "lists in full what its warnings sum up" v.err
+	"$RDC" build -v src/warn.yaml 2> v.err && expect_grep "lists in full what its warnings sum up" v.err &&
+	rm -rf "$RDC_CACHE_DIR/memo/elf" && "$RDC" build src/warn.yaml 2> again.err && cmp first.err again.err &&
+	ls "$RDC_CACHE_DIR/memo/elf" > /dev/null &&
+	rm -rf "$RDC_CACHE_DIR/memo/elf" && "$RDC" build src/warn.yaml 2> again.err && cmp first.err again.err &&
+	! ls "$RDC_CACHE_DIR/memo/elf" 2>/dev/null
 '
 
 test_expect_success 'an edited source defeats it' '

@@ -7,8 +7,9 @@
  * created with O_EXCL after removing what was there (as the kernel
  * replaces it).  Device nodes are created and setuid/setgid bits kept only
  * when asked, and only as root; owners are kept only as root.  DIR must be
- * missing (it is made with the first entry) or empty.  Directory modes and times are applied at the end, as
- * the kernel does, so a read-only directory can still be filled. */
+ * missing (it is made with the first entry) or empty.  Directory modes and
+ * times are applied at the end, as the kernel does, so a read-only
+ * directory can still be filled. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

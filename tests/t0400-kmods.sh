@@ -189,6 +189,18 @@ test_expect_success 'every module error once, at its own line, with its hint; ex
 	done
 '
 
+test_expect_success 'a module of another machine is refused cold, from the memo, and unpacked' '
+	mkdir -p mach && cp $(find $MODS -name af_key.ko | head -1) mach/af_key.ko && xz -k mach/af_key.ko &&
+	for ko in af_key.ko af_key.ko.xz; do
+		printf "rdc: 1\narch: aarch64\nkernel: {version: $KVER, decompress: true}\nkmods:\n  - {path: mach/$ko}\n" > mach.yaml &&
+		for run in cold memo; do
+			expect_fail 1 "$RDC" build mach.yaml -o mach.cpio &&
+			expect_grep "^mach.yaml:5:5: error: the module af_key .*/$ko) is for x86_64 (EM 62)" err || return 1
+		done &&
+		sed -i "s/^arch: aarch64$/arch: x86_64/" mach.yaml && "$RDC" build mach.yaml -o mach.cpio || return 1
+	done
+'
+
 test_expect_success 'an image with kmods holds the modules and indexes for the subset' '
 	printf "rdc: 1\nkernel: {version: $KVER}\nkmods: [fs-vfat, {name: btrfs, params: \"x=1\"}]\n" > m.yaml &&
 	"$RDC" build m.yaml -o m.cpio &&
@@ -206,7 +218,7 @@ test_expect_success 'an image with kmods holds the modules and indexes for the s
 
 test_expect_success 'the image is the same from a cold cache and from the memo' '
 	rm -rf "$RDC_CACHE_DIR" && "$RDC" build m.yaml -o cold.cpio &&
-	ls "$RDC_CACHE_DIR"/memo/kmods3/* > /dev/null &&
+	ls "$RDC_CACHE_DIR"/memo/kmods4/* > /dev/null &&
 	"$RDC" build m.yaml -o warm.cpio && cmp cold.cpio warm.cpio && cmp cold.cpio m.cpio
 '
 

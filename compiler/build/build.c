@@ -388,24 +388,12 @@ static struct modclosure_req *share_requests(struct builder *b, const struct mod
 
 /* A module of another machine (x86-64 modules in an aarch64 image: the
  * kernel.modules of the host) is refused at its line, as the kernel would
- * refuse it at boot.  One header read per module; a compressed module that
- * was not unpacked (decompress: false) is checked by the kernel alone. */
+ * refuse it at boot.  The closure read each module's machine with its
+ * .modinfo (no open of its own here); a compressed module that was not
+ * unpacked (decompress: false) is checked by the kernel alone. */
 static bool module_machine_ok(struct builder *b, const struct modclosure_mod *mod, const struct loc *loc)
 {
-	unsigned char head[20];
-	size_t n = 0;
-	if (mod->data.len) {
-		n = mod->data.len < sizeof(head) ? mod->data.len : sizeof(head);
-		memcpy(head, mod->data.buf, n);
-	} else {
-		struct stat st;
-		int fd = open_regular(mod->src, &st);
-		ssize_t got = fd >= 0 ? pread(fd, head, sizeof(head), 0) : -1;
-		n = got > 0 ? (size_t)got : 0;
-		if (fd >= 0)
-			close(fd);
-	}
-	int want = elf_arch_machine(b->m->arch ? b->m->arch : host_arch()), got = elf_head_machine(head, n);
+	int want = elf_arch_machine(b->m->arch ? b->m->arch : host_arch()), got = mod->machine;
 	if (!want || !got || got == want)
 		return true;
 	const char *name = elf_machine_arch(got);

@@ -55,3 +55,11 @@ struct kmod_ctx *mc_ctx_new(const char *dir, const char **why)
 		kmod_lib.kmod_set_log_fn(ctx, kmod_quiet, NULL);
 	return ctx;
 }
+
+struct kmod_ctx *mc_ctx_new_indexed(const char *dir, const char **why)
+{
+	struct kmod_ctx *ctx = mc_ctx_new(dir, why);
+	if (ctx)
+		kmod_lib.kmod_load_resources(ctx); /* a tree without them: lookups open what there is */
+	return ctx;
+}

@@ -16,6 +16,7 @@
  * The host's /etc/modprobe.d is deliberately not read (kmod_new gets an
  * empty config list): it configures the host, not the image. */
 #include "resolve/modclosure_int.h"
+#include "resolve/elfdeps.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
@@ -177,6 +178,7 @@ static int node_from_kmod(struct mc *mc, struct kmod_module *mod)
 	struct minfo mi = { 0 };
 	if (minfo_read(mod, &mi) == 0 || (mc_compress_suffix(path) && minfo_unpacked(mc, path, &mi) == 0))
 		mc_node_set_info(&mc->nodes[idx], &mi);
+	mc->nodes[idx].machine = mi.machine; /* the header, even of a file that is no module */
 	minfo_release(&mi);
 	struct kmod_list *deps = kmod_module_get_dependencies(mod), *pre = NULL, *post = NULL;
 	kmod_module_get_softdeps(mod, &pre, &post);
@@ -577,11 +579,14 @@ static int add_mod(struct mc *mc, const struct mnode *m, struct modclosure *out)
 	*mod = (struct modclosure_mod){ .name = xstrdup(m->name), .src = xstrdup(m->src),
 					.dest = xasprintf("/lib/modules/%s/%s", mc->o->kver, rel),
 					.params = params_for(mc, m->name), .why = xstrdup(m->why ? m->why : "kmods"),
-					.req = m->req, .soft = !m->hard, .group = m->hard ? -1 : m->group };
+					.req = m->req, .soft = !m->hard, .group = m->hard ? -1 : m->group,
+					.machine = m->machine };
 	free(rel);
-	if (mc->o->decompress && mc_compress_suffix(m->src))
-		return mc_decompress_module(mc, m->src, &mod->data);
-	return 0;
+	if (!mc->o->decompress || !mc_compress_suffix(m->src))
+		return 0;
+	int rc = mc_decompress_module(mc, m->src, &mod->data);
+	mod->machine = elf_head_machine((const unsigned char *)mod->data.buf, mod->data.len);
+	return rc;
 }
 
 static int build_result(struct mc *mc, struct modclosure *out)
@@ -629,7 +634,7 @@ static int mc_run(struct mc *mc, struct modclosure *out)
 		return -1;
 	}
 	const char *why = NULL;
-	mc->ctx = mc_ctx_new(mc->kdir, &why);
+	mc->ctx = mc_ctx_new_indexed(mc->kdir, &why);
 	mc->fctx = mc_ctx_new(mc->kdir, &why);
 	if (!mc->ctx || !mc->fctx) {
 		if (why)
@@ -675,6 +680,7 @@ static void mc_release(struct mc *mc)
 	sb_release(&mc->msgs);
 	sl_release(&mc->absent_dirs);
 	free(mc->last_absent);
+	free(mc->last_asked);
 	free(mc->order);
 	free(mc->kdir);
 	mc_msgs_free(mc->said, mc->nsaid);

@@ -40,6 +40,8 @@ struct modclosure_mod {
 	bool soft;          /* reached only through softdeps or alias alternatives: may fail */
 	int group;          /* >= 0: one of the modules request `group` (an alias) stands for,
 			       of which one loading is enough; -1 otherwise */
+	int machine;        /* its ELF e_machine (of data when unpacked), read with its .modinfo;
+			       0 when unknown (a compressed file libkmod read: the kernel checks) */
 };
 
 struct modclosure_blob {

@@ -18,7 +18,8 @@
 #include <stddef.h>
 #include "resolve/modclosure.h"
 
-#define MEMO_NS "kmods3" /* the memo's namespace; 2: modules carry how they got in; 3: and how much they matter */
+#define MEMO_NS "kmods4" /* the memo's namespace; 2: modules carry how they got in; 3: and how much they
+			  * matter; 4: and their machine */
 
 struct mnode {
 	char *name, *src, *rel; /* rel: image path relative to /lib/modules/<kver> */
@@ -29,6 +30,7 @@ struct mnode {
 	bool done;                                   /* placed in the load order */
 	bool hard;                                   /* a request or its depends=, not only a softdep's */
 	int group;                                   /* one of several an alias request stands for: the request */
+	int machine;                                 /* minfo's */
 };
 
 struct mc {
@@ -49,7 +51,7 @@ struct mc {
 	struct strbuf deps;        /* memo_note() of every input */
 	struct strbuf msgs;        /* warnings and notes, replayed on a memo hit */
 	struct strlist absent_dirs; /* noted for files that are not there (note_absent) */
-	char *last_absent;
+	char *last_asked, *last_absent; /* the last directory asked about, the nearest that exists */
 	int *order;                /* load order, node indexes */
 	size_t norder;
 	struct modclosure_msg *said; /* this run's errors and notes, not memoised */
@@ -61,6 +63,7 @@ struct minfo {
 	char *name;
 	char *release; /* vermagic's first word: the kernel the module was built for */
 	struct strlist depends, softdeps, aliases, firmware;
+	int machine; /* e_machine, 0 when the file was read by libkmod */
 };
 
 /* ---- libkmod, opened on first use (kmodlib.c) ------------------------------
@@ -73,7 +76,8 @@ struct minfo {
 	X(kmod_module_unref_list) X(kmod_module_get_path) X(kmod_module_get_name)               \
 	X(kmod_module_get_module) X(kmod_module_new_from_path) X(kmod_module_new_from_lookup)   \
 	X(kmod_module_get_info) X(kmod_module_info_get_key) X(kmod_module_info_get_value)       \
-	X(kmod_module_info_free_list) X(kmod_module_get_softdeps) X(kmod_module_get_dependencies)
+	X(kmod_module_info_free_list) X(kmod_module_get_softdeps) X(kmod_module_get_dependencies)   \
+	X(kmod_load_resources)
 
 struct kmod_table {
 #define KMOD_SLOT(f) __typeof__(&f) f;
@@ -101,6 +105,7 @@ extern struct kmod_table kmod_lib;
 #define kmod_module_info_free_list KMOD_CALL(kmod_module_info_free_list)
 #define kmod_module_get_softdeps KMOD_CALL(kmod_module_get_softdeps)
 #define kmod_module_get_dependencies KMOD_CALL(kmod_module_get_dependencies)
+#define kmod_load_resources KMOD_CALL(kmod_load_resources)
 #endif
 
 /* modclosure.c: the graph, messages */
@@ -115,6 +120,10 @@ bool mc_is_dir(const char *p);
 
 /* kmodlib.c: libkmod */
 struct kmod_ctx *mc_ctx_new(const char *dir, const char **why);
+/* The same, for lookups: the tree's indexes mapped once (without, libkmod
+ * opens and seeks modules.dep.bin again for every lookup: 4,466 opens and
+ * 26,270 lseeks at a whole kernel). */
+struct kmod_ctx *mc_ctx_new_indexed(const char *dir, const char **why);
 
 /* modinfo.c: one module file */
 char *mc_modname_of(const char *path);

@@ -19,41 +19,57 @@ static bool have_firmware(const struct modclosure *out, const char *dest)
 	return false;
 }
 
-/* A firmware file as is or compressed (the kernel's loader takes .xz/.zst). */
+/* The nearest directory of dir's that exists (dir itself, when it does).
+ * The last answer is kept: the three names of one firmware file, and most
+ * files of one module, share their directory (a whole kernel asked 6,091
+ * times about /lib/firmware, once per name per missing file). */
+static const char *nearest_dir(struct mc *mc, const char *dir)
+{
+	if (mc->last_absent && !strcmp(mc->last_asked, dir))
+		return mc->last_absent;
+	char *near = xstrdup(dir);
+	struct stat st;
+	while (strcmp(near, "/") && strcmp(near, ".") && stat(near, &st) < 0) {
+		char *up = path_dirname(near);
+		free(near);
+		near = up;
+	}
+	free(mc->last_asked);
+	free(mc->last_absent);
+	mc->last_asked = xstrdup(dir);
+	mc->last_absent = near;
+	return near;
+}
+
 /* A file that is not there is noted by the nearest directory that is: a
  * file created under it changes that directory's mtime (or, deeper, creates
  * a subdirectory that does).  A whole kernel misses thousands of firmware
  * files in a few dozen directories, and each note costs a stat on every
  * build. */
-static void note_absent(struct mc *mc, const char *path)
+static void note_absent(struct mc *mc, const char *near)
 {
-	char *dir = path_dirname(path);
-	struct stat st;
-	while (strcmp(dir, "/") && strcmp(dir, ".") && stat(dir, &st) < 0) {
-		char *up = path_dirname(dir);
-		free(dir);
-		dir = up;
+	if (!sl_has(&mc->absent_dirs, near)) {
+		memo_note(&mc->deps, near);
+		sl_push(&mc->absent_dirs, near);
 	}
-	if (strcmp(dir, mc->last_absent ? mc->last_absent : "") && !sl_has(&mc->absent_dirs, dir)) {
-		memo_note(&mc->deps, dir);
-		sl_push(&mc->absent_dirs, dir);
-	}
-	free(mc->last_absent);
-	mc->last_absent = dir;
 }
 
+/* A firmware file as is or compressed (the kernel's loader takes .xz/.zst). */
 static bool find_firmware(struct mc *mc, const char *fw, struct modclosure *out)
 {
 	static const char *const sufs[] = { "", ".xz", ".zst" };
 	for (size_t i = 0; i < 3; i++) {
-		char *src = xasprintf("%s/%s%s", mc_fw_dir(mc), fw, sufs[i]);
+		char *src = xasprintf("%s/%s%s", mc_fw_dir(mc), fw, sufs[i]), *dir = path_dirname(src);
 		char *dest = xasprintf("/lib/firmware/%s%s", fw, sufs[i]), *norm = path_normalize(dest);
+		const char *near = nearest_dir(mc, dir);
 		struct stat st;
-		bool ok = norm && !strncmp(norm, "/lib/firmware/", 14) && stat(src, &st) == 0 && S_ISREG(st.st_mode);
+		/* in a directory that is not there, no file is */
+		bool ok = norm && !strncmp(norm, "/lib/firmware/", 14) && !strcmp(near, dir) && stat(src, &st) == 0 &&
+			  S_ISREG(st.st_mode);
 		if (ok)
 			memo_note(&mc->deps, src);
 		else
-			note_absent(mc, src);
+			note_absent(mc, near);
 		if (ok && !have_firmware(out, norm)) {
 			GROW(out->firmware, out->nfirmware + 1, out->afirmware);
 			out->firmware[out->nfirmware].src = src;
@@ -61,6 +77,7 @@ static bool find_firmware(struct mc *mc, const char *fw, struct modclosure *out)
 			src = norm = NULL;
 		}
 		free(src);
+		free(dir);
 		free(dest);
 		free(norm);
 		if (ok)

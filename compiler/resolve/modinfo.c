@@ -87,6 +87,9 @@ static int minfo_elf(const char *path, struct minfo *mi)
 	Elf *elf = elf_begin(fd, ELF_C_READ, NULL); /* pread()s the headers and .modinfo only: no mapping */
 	size_t shstrndx;
 	Elf_Scn *scn = NULL;
+	GElf_Ehdr eh;
+	if (elf && elf_kind(elf) == ELF_K_ELF && gelf_getehdr(elf, &eh))
+		mi->machine = eh.e_machine; /* the image's machine check needs no read of its own */
 	if (elf && elf_kind(elf) == ELF_K_ELF && elf_getshdrstrndx(elf, &shstrndx) == 0) {
 		while ((scn = elf_nextscn(elf, scn))) {
 			GElf_Shdr sh;
@@ -198,6 +201,7 @@ void mc_node_set_info(struct mnode *m, struct minfo *mi)
 	m->aliases = mi->aliases;
 	m->softdeps = mi->softdeps;
 	m->firmware = mi->firmware;
+	m->machine = mi->machine;
 	mi->aliases = (struct strlist)STRLIST_INIT;
 	mi->softdeps = (struct strlist)STRLIST_INIT;
 	mi->firmware = (struct strlist)STRLIST_INIT;

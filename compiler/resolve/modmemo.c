@@ -73,7 +73,7 @@ void mc_memo_save(const struct mc *mc, const struct modclosure *out, struct strb
 		put_s(pl, out->mods[i].dest);
 		put_s(pl, out->mods[i].params);
 		put_s(pl, out->mods[i].why);
-		sb_addf(pl, " %d %d %d", out->mods[i].req, out->mods[i].soft, out->mods[i].group);
+		sb_addf(pl, " %d %d %d %d", out->mods[i].req, out->mods[i].soft, out->mods[i].group, out->mods[i].machine);
 	}
 	for (size_t i = 0; i < out->nfirmware; i++) {
 		sb_addch(pl, 'F');
@@ -107,17 +107,18 @@ static bool get_int(const char **p, const char *end, int *v)
 static bool load_mod(struct mc *mc, const char **p, const char *end, struct modclosure *out)
 {
 	char *f[5] = { NULL, NULL, NULL, NULL, NULL };
-	int req = -1, soft = 0, group = -1;
+	int req = -1, soft = 0, group = -1, machine = 0;
 	bool ok = get_str(p, end, &f[0], NULL) && get_str(p, end, &f[1], NULL) && get_str(p, end, &f[2], NULL) &&
 		  get_str(p, end, &f[3], NULL) && get_str(p, end, &f[4], NULL) && f[0] && f[1] && f[2] && f[4] &&
-		  get_int(p, end, &req) && get_int(p, end, &soft) && get_int(p, end, &group);
+		  get_int(p, end, &req) && get_int(p, end, &soft) && get_int(p, end, &group) &&
+		  get_int(p, end, &machine);
 	if (!ok) {
 		free(f[0]), free(f[1]), free(f[2]), free(f[3]), free(f[4]);
 		return false;
 	}
 	GROW(out->mods, out->nmods + 1, out->amods);
 	struct modclosure_mod *m = &out->mods[out->nmods++];
-	*m = (struct modclosure_mod){ f[0], f[1], f[2], STRBUF_INIT, f[3], f[4], req, soft != 0, group };
+	*m = (struct modclosure_mod){ f[0], f[1], f[2], STRBUF_INIT, f[3], f[4], req, soft != 0, group, machine };
 	/* decompressed bytes are not memoised: the source is still there (the
 	 * memo checked it) and unpacking it costs less than storing it twice */
 	return !(mc->o->decompress && mc_compress_suffix(m->src)) || mc_decompress_module(mc, m->src, &m->data) == 0;

@@ -72,7 +72,7 @@ static int hash_entries(struct plan *p, size_t *todo, size_t n, bool objects)
 	for (size_t i = 0; i < n; i++) {
 		if (j.failed[i]) {
 			const struct plan_entry *e = &p->v[todo[i]];
-			if (j.why[i].len) /* else the cache reported its own trouble */
+			if (j.why[i].len) /* always: the cache returns its own trouble as a reason too */
 				diag_error(&e->loc, NULL, "%s", j.why[i].buf);
 			rc = -1;
 		}

@@ -137,6 +137,14 @@ test_expect_success 'a kernel image is not an initramfs: rdc ls says what it loo
 	expect_fail 1 "$RDC" ls junk && expect_grep "junk is not an initramfs image" err && expect_grep "hint: rdc ls, extract and diff read initramfs images" err
 '
 
+test_expect_success 'a compressed kernel (an arm64 vmlinuz is a gzip of its Image) is named too, with its compressor' '
+	head -c 65536 "$kernel" | gzip -1 > vmlinuz.gz && expect_fail 1 "$RDC" ls vmlinuz.gz &&
+	expect_grep "vmlinuz.gz is not an initramfs image: gzip-compressed, it looks like an x86 kernel image (bzImage)" err &&
+	head -c 65536 "$kernel" | zstd -q > vmlinuz.zst && expect_fail 1 "$RDC" ls vmlinuz.zst &&
+	expect_grep "vmlinuz.zst is not an initramfs image: zstd-compressed, it looks like an x86 kernel" err &&
+	printf "hello" | gzip > junk.gz && expect_fail 1 "$RDC" ls junk.gz && expect_grep "junk within the compressed archive" err
+'
+
 test_expect_success 'a kernel image given where a manifest, a list or an image goes says what it looks like' '
 	for c in build check list run; do
 		expect_fail 1 "$RDC" $c "$kernel" && expect_grep "$kernel is not a manifest: it looks like an x86 kernel image (bzImage)" err &&

@@ -308,10 +308,18 @@ static size_t feed(struct reader *r, const unsigned char *buf, size_t len)
 	return i;
 }
 
-/* A compressed stream's output: it may hold only whole entries and padding. */
+static void not_an_image(struct reader *r, const unsigned char *head, size_t n, const char *codec);
+
+/* A compressed stream's output: it may hold only whole entries and padding.
+ * A file that is one compressed stream of something else from its first
+ * byte on is no initramfs at all (an arm64 vmlinuz is a gzip'd Image). */
 static void pump(struct reader *r, const unsigned char *buf, size_t len)
 {
-	if (feed(r, buf, len) < len && !r->rc)
+	bool first = r->pos == 0 && r->stream_at == 0;
+	size_t took = feed(r, buf, len);
+	if (took < len && !r->rc && first && !took && image_file_kind(buf, len, NULL))
+		not_an_image(r, buf, len, r->codec);
+	else if (took < len && !r->rc)
 		fail(r, "junk within the compressed archive");
 }
 
@@ -480,16 +488,18 @@ static const struct {
 	{ { 0x02, 0x21 }, K_LZ4, "lz4" },   { { 0x28, 0xb5 }, K_ZSTD, "zstd" },
 };
 
-/* Junk at the very start: the file is no initramfs at all, which is worth
+/* Junk at the very start (of the file, or of what its first compressed
+ * stream holds, `codec`): the file is no initramfs at all, which is worth
  * more words than an offset, most of all when it is a kernel (vmlinuz and
  * initrd.img sit side by side in /boot). */
-static void not_an_image(struct reader *r)
+static void not_an_image(struct reader *r, const unsigned char *head, size_t n, const char *codec)
 {
-	size_t n = in_peek(&r->in, IMAGE_HEAD_MAX);
-	const char *kind = image_file_kind(r->in.buf + r->in.pos, n, NULL);
+	const char *kind = image_file_kind(head, n, NULL);
 	const char *hint = "rdc ls, extract and diff read initramfs images: cpio archives, plain or compressed (gzip, xz, zstd, lz4 ...), "
 			   "e.g. /boot/initrd.img-*";
-	if (kind)
+	if (kind && codec)
+		diag_error(NULL, hint, "%s is not an initramfs image: %s-compressed, it looks like %s", r->path, codec, kind);
+	else if (kind)
 		diag_error(NULL, hint, "%s is not an initramfs image: it looks like %s", r->path, kind);
 	else
 		diag_error(NULL, hint, "%s is not an initramfs image: neither a cpio archive nor a compressed stream "
@@ -505,7 +515,8 @@ static void decompress_one(struct reader *r, unsigned char *out)
 	for (i = 0; i < n && (!two || memcmp(p, methods[i].magic, 2)); i++)
 		;
 	if (i == n && in_offset(&r->in) == 0) {
-		not_an_image(r);
+		size_t have = in_peek(&r->in, IMAGE_HEAD_MAX);
+		not_an_image(r, r->in.buf + r->in.pos, have, NULL);
 		return;
 	}
 	if (i == n) {

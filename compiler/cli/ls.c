@@ -61,14 +61,22 @@ static void put_name(FILE *out, const char *s)
 			fputc(*p, out);
 }
 
+/* The first bytes of a regular file (no FIFO is read, no device opened):
+ * how many, or -1. */
+static ssize_t read_head(const char *path, unsigned char *head, size_t n)
+{
+	struct stat st;
+	int fd = open_regular(path, &st);
+	ssize_t got = fd >= 0 ? read(fd, head, n) : -1;
+	if (fd >= 0)
+		close(fd);
+	return got;
+}
+
 bool cli_file_is_image(const char *path)
 {
 	unsigned char head[8];
-	struct stat st;
-	int fd = open_regular(path, &st); /* no FIFO is read, no device opened */
-	ssize_t n = fd >= 0 ? read(fd, head, sizeof(head)) : -1;
-	if (fd >= 0)
-		close(fd);
+	ssize_t n = read_head(path, head, sizeof(head));
 	return n > 0 && image_magic(head, (size_t)n);
 }
 
@@ -77,11 +85,7 @@ bool cli_file_is_image(const char *path)
 const char *cli_file_kind(const char *path)
 {
 	unsigned char head[IMAGE_HEAD_MAX];
-	struct stat st;
-	int fd = open_regular(path, &st);
-	ssize_t n = fd >= 0 ? read(fd, head, sizeof(head)) : -1;
-	if (fd >= 0)
-		close(fd);
+	ssize_t n = read_head(path, head, sizeof(head));
 	return n > 0 ? image_file_kind(head, (size_t)n, NULL) : NULL;
 }
 

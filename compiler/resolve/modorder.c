@@ -165,40 +165,100 @@ static bool goes_first(const struct mnode *a, const struct mnode *b)
 	return a->req != b->req ? a->req < b->req : strcmp(a->name, b->name) < 0;
 }
 
-static bool is_ready(const struct mc *mc, const struct preds *p)
+/* The ready nodes, first by goes_first on top. */
+struct ready {
+	const struct mc *mc;
+	int *v;
+	size_t n;
+};
+
+static bool ready_before(const struct ready *h, size_t a, size_t b)
 {
-	for (size_t k = 0; k < p->n; k++)
-		if (!mc->nodes[p->v[k]].done)
-			return false;
-	return true;
+	return goes_first(&h->mc->nodes[h->v[a]], &h->mc->nodes[h->v[b]]);
 }
 
-/* Kahn's algorithm, taking the first ready node by (request, name); a cycle
- * (softdeps can make one) is broken at its first node by the same rule. */
+static void ready_swap(struct ready *h, size_t a, size_t b)
+{
+	int t = h->v[a];
+	h->v[a] = h->v[b];
+	h->v[b] = t;
+}
+
+static void ready_push(struct ready *h, int i)
+{
+	size_t k = h->n++;
+	h->v[k] = i;
+	for (; k > 0 && ready_before(h, k, (k - 1) / 2); k = (k - 1) / 2)
+		ready_swap(h, k, (k - 1) / 2);
+}
+
+static int ready_pop(struct ready *h)
+{
+	int top = h->v[0];
+	h->v[0] = h->v[--h->n];
+	for (size_t k = 0;;) {
+		size_t l = 2 * k + 1, r = l + 1, m = k;
+		if (l < h->n && ready_before(h, l, m))
+			m = l;
+		if (r < h->n && ready_before(h, r, m))
+			m = r;
+		if (m == k)
+			return top;
+		ready_swap(h, k, m);
+		k = m;
+	}
+}
+
+/* Inside a cycle (softdeps can make one) no node is ready: the first one
+ * left goes, by the same rule. */
+static int first_left(const struct mc *mc)
+{
+	int any = -1;
+	for (size_t i = 0; i < mc->n; i++) {
+		const struct mnode *m = &mc->nodes[i];
+		if (m->req >= 0 && !m->done && (any < 0 || goes_first(m, &mc->nodes[any])))
+			any = (int)i;
+	}
+	return any;
+}
+
+/* Kahn's algorithm, taking the first ready node by (request, name), a cycle
+ * broken at its first node by the same rule.  Each node counts the
+ * predecessors it still waits for and the ready ones wait in a heap:
+ * scanning every node for the next one was quadratic (16 M readiness checks
+ * at a whole kernel). */
 void mc_order_nodes(struct mc *mc)
 {
-	struct preds *p = build_preds(mc);
-	size_t total = 0;
-	for (size_t i = 0; i < mc->n; i++)
-		total += mc->nodes[i].req >= 0;
+	struct preds *p = build_preds(mc), *succ = xcalloc(mc->n ? mc->n : 1, sizeof(*succ));
+	size_t total = 0, *waiting = xcalloc(mc->n ? mc->n : 1, sizeof(*waiting));
+	struct ready h = { mc, xcalloc(mc->n ? mc->n : 1, sizeof(int)), 0 };
+	for (size_t i = 0; i < mc->n; i++) {
+		if (mc->nodes[i].req < 0)
+			continue;
+		total++;
+		waiting[i] = p[i].n;
+		for (size_t k = 0; k < p[i].n; k++)
+			pred_add(&succ[p[i].v[k]], (int)i);
+		if (!waiting[i])
+			ready_push(&h, (int)i);
+	}
 	mc->order = xcalloc(total ? total : 1, sizeof(*mc->order));
 	while (mc->norder < total) {
-		int best = -1, any = -1;
-		for (size_t i = 0; i < mc->n; i++) {
-			const struct mnode *m = &mc->nodes[i];
-			if (m->req < 0 || m->done)
-				continue;
-			if (any < 0 || goes_first(m, &mc->nodes[any]))
-				any = (int)i;
-			if (is_ready(mc, &p[i]) && (best < 0 || goes_first(m, &mc->nodes[best])))
-				best = (int)i;
-		}
-		if (best < 0)
-			best = any;
+		int best = h.n ? ready_pop(&h) : first_left(mc);
 		mc->nodes[best].done = true;
 		mc->order[mc->norder++] = best;
+		for (size_t k = 0; k < succ[best].n; k++) {
+			int s = succ[best].v[k];
+			if (--waiting[s] == 0 && !mc->nodes[s].done && mc->nodes[s].req >= 0)
+				ready_push(&h, s);
+		}
 	}
-	for (size_t i = 0; i < mc->n; i++)
+	for (size_t i = 0; i < mc->n; i++) {
 		free(p[i].v);
+		free(succ[i].v);
+	}
 	free(p);
+	free(succ);
+	free(waiting);
+	free(h.v);
 }

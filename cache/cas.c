@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -791,11 +792,10 @@ static void add_ident(struct strbuf *out, const struct stat *st)
 	add_signed(out, ts_ns(st->st_ctim));
 }
 
-/* The identity of `name` in the directory dfd (AT_FDCWD: name is a path). */
-static void ident_text_at(int dfd, const char *name, struct strbuf *out)
+static void ident_text(const char *path, struct strbuf *out)
 {
 	struct stat st;
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (lstat(path, &st) < 0) {
 		sb_adds(out, "-");
 		return;
 	}
@@ -803,18 +803,13 @@ static void ident_text_at(int dfd, const char *name, struct strbuf *out)
 	sb_addch(out, ':');
 	add_ident(out, &st);
 	if (S_ISLNK(st.st_mode)) {
-		if (fstatat(dfd, name, &st, 0) < 0) {
+		if (stat(path, &st) < 0) {
 			sb_adds(out, ">-");
 		} else {
 			sb_addch(out, '>');
 			add_ident(out, &st);
 		}
 	}
-}
-
-static void ident_text(const char *path, struct strbuf *out)
-{
-	ident_text_at(AT_FDCWD, path, out);
 }
 
 void memo_note_own(struct strbuf *deps, const char *path)
@@ -853,66 +848,105 @@ bool memo_deps_racy(const struct strbuf *deps)
 	return deps->len && memmem(deps->buf, deps->len, "~racy\n", 6);
 }
 
-/* The directory of the path being checked, kept open while the next paths
- * share it: a whole kernel's 4,000 modules live in a few hundred
- * directories, and a stat relative to its directory skips the walk down
- * /lib/modules/<release>/kernel/... (most of a no-op's time). */
-struct dir_at {
-	struct strbuf dir;
-	int fd; /* -1: not open (stat by the whole path) */
-};
-
-/* The dirfd and name to stat `path` with (*name points into path). */
-static int dir_at_open(struct dir_at *d, const char *path, const char **name)
+/* The end of the dependency record at p (the start of the next), or NULL
+ * when it is not one. */
+static const char *dep_next(const char *p, const char *end, const char **path, const char **id)
 {
-	const char *slash = strrchr(path, '/');
-	*name = path;
-	if (!slash || !slash[1])
-		return AT_FDCWD;
-	size_t dl = slash == path ? 1 : (size_t)(slash - path);
-	if (d->dir.len != dl || memcmp(d->dir.buf, path, dl)) {
-		if (d->fd >= 0)
-			close(d->fd);
-		sb_reset(&d->dir);
-		sb_add(&d->dir, path, dl);
-		d->fd = open(d->dir.buf, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	}
-	if (d->fd < 0)
-		return AT_FDCWD;
-	*name = slash + 1;
-	return d->fd;
+	char *sp;
+	unsigned long n = strtoul(p, &sp, 10);
+	if (sp == p || *sp != ' ' || (size_t)(end - sp) < n + 2 || memchr(sp + 1, 0, n))
+		return NULL;
+	const char *nl = memchr(sp + 2 + n, '\n', (size_t)(end - (sp + 2 + n)));
+	*path = sp + 1; /* it ends at *id - 1 */
+	*id = sp + 2 + n;
+	return nl ? nl + 1 : NULL;
 }
 
-/* Re-check every recorded identity; `why` (may be NULL) gets the first path
- * that differs. */
-static bool deps_current(const char *p, const char *end, struct strbuf *why)
+/* Re-check the identities recorded in [p, end); `why` gets the first path
+ * that differs.  Gives up early (its answer then unused) once *stop. */
+static bool deps_range(const char *p, const char *end, struct strbuf *why, _Atomic bool *stop)
 {
 	struct strbuf now = STRBUF_INIT, path = STRBUF_INIT;
-	struct dir_at d = { STRBUF_INIT, -1 };
 	bool ok = true;
-	while (ok && p < end) {
-		char *sp;
-		unsigned long len = strtoul(p, &sp, 10);
-		if (*sp != ' ' || (size_t)(end - sp) < len + 2 || memchr(sp + 1, 0, len)) {
+	while (ok && p < end && !(stop && *stop)) {
+		const char *pp, *id, *next = dep_next(p, end, &pp, &id);
+		if (!next) {
 			ok = false;
 			break;
 		}
+		size_t len = (size_t)(id - pp - 1), idlen = (size_t)(next - 1 - id);
 		sb_reset(&path);
-		sb_add(&path, sp + 1, len);
-		const char *id = sp + 2 + len, *nl = memchr(id, '\n', end - id), *name;
-		int dfd = dir_at_open(&d, path.buf, &name);
+		sb_add(&path, pp, len);
 		sb_reset(&now);
-		ident_text_at(dfd, name, &now);
-		ok = nl && (size_t)(nl - id) == now.len && !memcmp(id, now.buf, now.len);
-		if (!ok && why)
-			sb_addf(why, "%s %s", path.buf, nl && nl - id >= 5 && !memcmp(nl - 5, "~racy", 5) ? "had changed too recently to be trusted" : "changed");
-		p = nl ? nl + 1 : end;
+		ident_text(path.buf, &now);
+		ok = idlen == now.len && !memcmp(id, now.buf, now.len);
+		if (!ok)
+			sb_addf(why, "%s %s", path.buf, idlen >= 5 && !memcmp(next - 6, "~racy", 5) ?
+				"had changed too recently to be trusted" : "changed");
+		p = next;
 	}
-	if (d.fd >= 0)
-		close(d.fd);
-	sb_release(&d.dir);
 	sb_release(&path);
 	sb_release(&now);
+	return ok;
+}
+
+/* A whole kernel's memo or record is 4,000 identities, a stat each (2 us
+ * on a VM): checked in chunks on all cores. */
+#define DEPS_CHUNK 512
+struct deps_job {
+	const char **cut; /* chunk i is cut[i] .. cut[i + 1] */
+	size_t nchunks;
+	_Atomic size_t next;
+	_Atomic bool failed;
+	pthread_mutex_t lock;
+	struct strbuf why;
+};
+
+static void *deps_worker(void *arg)
+{
+	struct deps_job *j = arg;
+	struct strbuf why = STRBUF_INIT;
+	for (size_t i; !j->failed && (i = atomic_fetch_add(&j->next, 1)) < j->nchunks;) {
+		if (deps_range(j->cut[i], j->cut[i + 1], &why, &j->failed))
+			continue;
+		pthread_mutex_lock(&j->lock);
+		if (!j->why.len) /* the first path found to differ */
+			sb_add(&j->why, why.buf, why.len);
+		j->failed = true;
+		pthread_mutex_unlock(&j->lock);
+	}
+	sb_release(&why);
+	return NULL;
+}
+
+/* Re-check every recorded identity; `why` gets the path that differs. */
+static bool deps_current(const char *p, const char *end, struct strbuf *why)
+{
+	struct deps_job j = { .lock = PTHREAD_MUTEX_INITIALIZER, .why = STRBUF_INIT };
+	size_t n = 0, alloc = 0;
+	for (const char *q = p, *path, *id; q < end; n++) {
+		if (n % DEPS_CHUNK == 0) {
+			GROW(j.cut, j.nchunks + 2, alloc);
+			j.cut[j.nchunks++] = q;
+		}
+		if (!(q = dep_next(q, end, &path, &id))) {
+			free(j.cut);
+			sb_adds(why, "it is damaged");
+			return false;
+		}
+	}
+	bool ok;
+	if (j.nchunks < 2) {
+		ok = deps_range(p, end, why, NULL);
+	} else {
+		j.cut[j.nchunks] = end;
+		run_parallel(deps_worker, &j, 0, j.nchunks);
+		ok = !j.failed;
+		sb_add(why, sb_str(&j.why), j.why.len);
+	}
+	free(j.cut);
+	sb_release(&j.why);
+	pthread_mutex_destroy(&j.lock);
 	return ok;
 }
 
@@ -965,16 +999,9 @@ void cas_memo_collect(struct cas *c, struct strbuf *sink)
 
 void memo_deps_paths(const char *d, size_t dl, struct strlist *out)
 {
-	const char *p = d, *end = d + dl;
-	while (p < end) {
-		char *sp;
-		unsigned long len = strtoul(p, &sp, 10);
-		if (sp == p || *sp != ' ' || (size_t)(end - sp) < len + 2)
-			return;
-		sl_push_owned(out, xstrndup(sp + 1, len));
-		const char *nl = memchr(sp + 2 + len, '\n', (size_t)(end - (sp + 2 + len)));
-		p = nl ? nl + 1 : end;
-	}
+	const char *path, *id;
+	for (const char *p = d, *end = d + dl; p < end && (p = dep_next(p, end, &path, &id));)
+		sl_push_owned(out, xstrndup(path, (size_t)(id - path - 1)));
 }
 
 int cas_memo_get(struct cas *c, const char *ns, const char *key, struct strbuf *payload)

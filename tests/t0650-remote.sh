@@ -93,7 +93,7 @@ puts() { grep -c '"PUT ' "$1/access.log" || true; }
 
 test_expect_success 'a local build without remote storage is the reference' '
 	RDC_REMOTE_STORAGE= build local ref.cpio.xz &&
-	! grep -q "remote" ref.cpio.xz.err
+	! grep -q "remote storage" ref.cpio.xz.err
 '
 
 test_expect_success 'http: a cold build uploads its segments; an empty local cache and a warm remote give the same bytes' '

@@ -883,6 +883,8 @@ static void *upload_worker(void *arg)
 	return NULL;
 }
 
+bool remote_configured(void) { return remote_ready(); }
+
 bool remote_fetch_segment(struct cas *c, const struct cas_hash *key, uint64_t max)
 {
 	if (!remote_ready())

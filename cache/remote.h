@@ -24,6 +24,9 @@
 #include <stdint.h>
 #include "cache/cas.h"
 
+/* Whether any backend is usable (reads the settings, as the first miss
+ * would): without one, a segment nobody has can be keyed after it is built. */
+bool remote_configured(void);
 /* A segment missing from the local cache: fetch it from the first backend
  * that has an intact copy and install it at cas_segment_path().  true: it is
  * there now.  An entry of more than `max` bytes (what the segment could hold

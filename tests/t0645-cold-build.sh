@@ -49,4 +49,38 @@ test_expect_success 'a bad binary and a bad module: both errors, in manifest ord
 	[ ! -e bad.cpio ]
 '
 
+# a segmented image of files nobody hashed yet: compressed as they are hashed
+mkdir -p big && head -c 3000000 /dev/urandom > big/r && seq 200000 > big/s
+cat > src/z.yaml <<'YAML'
+rdc: 1
+files:
+  - {src: ../big/r, dest: /data/r}
+  - {src: ../big/s, dest: /data/s}
+YAML
+
+if test_have strace; then
+	test_expect_success 'a cold compressed build reads each source once (compressing it as it hashes it)' '
+		RDC_CACHE_DIR=$PWD/plain "$RDC" build src/z.yaml -o big.cpio && rm -rf "$RDC_CACHE_DIR" &&
+		strace -f -qq -y -e trace=read,pread64 -o ztrace "$RDC" build src/z.yaml -o z.cpio.zst &&
+		for f in big/r big/s; do
+			got=$(read_bytes ztrace "$(readlink -f "$f")") && size=$(stat -c %s "$f") &&
+			{ [ "$got" = "$size" ] || { echo "read $got bytes of $f ($size)"; false; }; } || return 1
+		done &&
+		zstd -t z.cpio.zst && [ "$(cpio_tree z.cpio.zst | md5sum)" = "$(cpio_tree big.cpio | md5sum)" ]
+	'
+else
+	test_skip 'a cold compressed build reads each source once' 'no strace'
+fi
+
+test_expect_success 'keyed after compressing or before: the same segments, the same image, the index used after' '
+	"$RDC" build src/z.yaml -o plain.cpio && rm -rf "$RDC_CACHE_DIR" &&
+	"$RDC" build src/z.yaml -o cold.cpio.xz && ls "$RDC_CACHE_DIR/segments" | sort > cold.segs &&
+	[ -s cold.segs ] && ! ls "$RDC_CACHE_DIR/segments" | grep -q rdc-tmp &&
+	rm -rf "$RDC_CACHE_DIR/segments" && mkdir "$RDC_CACHE_DIR/segments" &&
+	"$RDC" build src/z.yaml -o warm.cpio.xz && ls "$RDC_CACHE_DIR/segments" | sort > warm.segs &&
+	cmp cold.segs warm.segs && cmp cold.cpio.xz warm.cpio.xz && xz -t cold.cpio.xz &&
+	[ "$(cpio_tree cold.cpio.xz | md5sum)" = "$(cpio_tree plain.cpio | md5sum)" ] &&
+	rm -rf "$RDC_CACHE_DIR" && "$RDC" build -j 1 src/z.yaml -o one.cpio.xz && cmp one.cpio.xz cold.cpio.xz
+'
+
 test_done

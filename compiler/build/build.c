@@ -17,6 +17,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 #include "cache/cas.h"
+#include "cache/remote.h"
 #include "lib/json.h"
 #include "lib/output.h"
 #include "resolve/elfdeps.h"
@@ -634,16 +635,20 @@ static bool output_current(const char *recorded, const char *path, const struct 
  * except where the output streams them: an uncompressed image (or C array,
  * .S, tree) hashes them as it copies them, so a cold build reads each input
  * once, like gen_init_cpio.  That needs no record to compare with (nothing
- * to be a no-op against); segments need every key first, and lists name
- * cache objects, so every file goes into objects/. */
+ * to be a no-op against).  Segments need their keys first, except those
+ * nobody can have yet: with no record and no remote storage, a segment of
+ * files the index did not know is compressed as they are hashed (emit).
+ * Lists name cache objects, so every file goes into objects/. */
 static int hash_before_writing(struct plan *p, const struct emit_opts *eo, bool recorded)
 {
 	bool streams = eo->format == EF_CPIO ? eo->algo == EA_NONE : eo->format != EF_LIST;
 	if (eo->format == EF_LIST)
 		return plan_hash_files(p, true);
-	if (plan_pending(p) && (!streams || recorded))
-		return plan_hash_files(p, false);
-	return 0;
+	if (!plan_pending(p) || (streams && !recorded))
+		return 0;
+	if (emit_is_segmented(eo) && !recorded && !remote_configured())
+		return 0;
+	return plan_hash_files(p, false);
 }
 
 /* Writing the image over its own manifest or one of its sources would

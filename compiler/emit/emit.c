@@ -696,8 +696,9 @@ static int cpio_archive(struct sink *s, struct cas *cas, const struct plan *p, c
 struct segment {
 	size_t *idx, n, alloc;
 	struct cas_hash key;
-	char *path; /* in the cache */
+	char *path; /* in the cache; NULL until the key is known (a pending segment) */
 	int rc;
+	uint64_t bound;
 };
 
 struct segjob {
@@ -706,6 +707,7 @@ struct segjob {
 	const struct emit_opts *o;
 	struct segment *segs;
 	size_t nsegs;
+	size_t *order; /* the segments, largest first: no big one is left for the end */
 	atomic_size_t next, done;
 	int64_t start_ns;
 };
@@ -850,18 +852,76 @@ static int segment_encode(struct segjob *j, struct segment *s, int fd)
 
 /* Compress one segment into the cache.  Data that does not shrink needs no
  * special case: deflate stores it in stored blocks, LZMA2 in uncompressed
- * chunks and zstd in raw blocks, so unpacking it costs about a copy. */
+ * chunks and zstd in raw blocks, so unpacking it costs about a copy.  A
+ * pending segment (no key yet: its sources are hashed as they are
+ * compressed) is written under a provisional name and renamed to its key's
+ * once every hash is known. */
 static int segment_build(struct segjob *j, struct segment *s)
 {
 	struct atomic_file af;
-	if (atomic_open(&af, s->path) < 0) {
-		diag_error(NULL, NULL, "cannot write %s: %s", s->path, strerror(errno));
+	static const struct cas_hash provisional;
+	char *at = s->path ? xstrdup(s->path) : cas_segment_path(j->cas, &provisional);
+	if (atomic_open(&af, at) < 0) {
+		diag_error(NULL, NULL, "cannot write %s: %s", at, strerror(errno));
+		free(at);
 		return -1;
 	}
-	if (segment_encode(j, s, af.fd) == 0 && atomic_commit(&af, 0444) == 0)
-		return 0;
+	free(at);
+	if (segment_encode(j, s, af.fd) == 0) {
+		if (!s->path) {
+			segment_key(j->p, j->o, s);
+			s->path = cas_segment_path(j->cas, &s->key);
+			free(af.path);
+			af.path = xstrdup(s->path);
+		}
+		if (atomic_commit(&af, 0444) == 0)
+			return 0;
+	}
 	atomic_abort(&af);
 	return -1;
+}
+
+/* Pending files of a segment that also holds files the index knew: hashed
+ * here, on this worker, so that its key can be looked up before anything
+ * is compressed (the touched file of an edit loop is seldom changed). */
+static int segment_hash_pending(struct segjob *j, struct segment *s)
+{
+	int rc = 0;
+	for (size_t k = 0; k < s->n; k++) {
+		const struct plan_entry *e = plan_entry_at(j->p, s->idx[k]);
+		if (e->kind != PK_FILE || e->hashed || !e->src)
+			continue;
+		struct cas_hash h;
+		uint64_t size;
+		struct strbuf why = STRBUF_INIT;
+		if (cas_hash_file(j->cas, e->src, &h, &size, &why) == 0 && size != e->size)
+			sb_addf(&why, "%s changed while rdc was reading it", e->src);
+		if (why.len) {
+			diag_error(&e->loc, NULL, "%s", why.buf);
+			rc = -1;
+		} else {
+			plan_learn_hash(j->p, e, &h);
+		}
+		sb_release(&why);
+	}
+	return rc;
+}
+
+/* A segment none of whose sources the index knew is compressed while they
+ * are hashed (one read each: a cold build); one that holds some known
+ * files has the others hashed first, and is looked up by its key. */
+static bool segment_pending(const struct plan *p, const struct segment *s, bool *all)
+{
+	size_t pending = 0, files = 0;
+	for (size_t k = 0; k < s->n; k++) {
+		const struct plan_entry *e = plan_entry_at(p, s->idx[k]);
+		if (e->kind == PK_FILE && e->src) {
+			files++;
+			pending += !e->hashed;
+		}
+	}
+	*all = pending == files;
+	return pending > 0;
 }
 
 /* The most a segment's file can be: its entries stored uncompressed, with
@@ -877,16 +937,33 @@ static uint64_t segment_bound(const struct segjob *j, const struct segment *s)
 	return raw + raw / 64 + (1 << 20);
 }
 
+/* The key and the cache path of a segment whose hashes are all known. */
+static void segment_locate(struct segjob *j, struct segment *s)
+{
+	segment_key(j->p, j->o, s);
+	s->path = cas_segment_path(j->cas, &s->key);
+}
+
 static void *segment_worker(void *arg)
 {
 	struct segjob *j = arg;
 	size_t i;
 	while ((i = atomic_fetch_add(&j->next, 1)) < j->nsegs) {
-		struct segment *s = &j->segs[i];
-		bool cached = access(s->path, F_OK) == 0; /* a damaged one is caught when copied */
-		/* from remote storage: checked before it was installed */
-		cached = cached || remote_fetch_segment(j->cas, &s->key, segment_bound(j, s));
-		s->rc = cached ? 0 : segment_build(j, s);
+		struct segment *s = &j->segs[j->order[i]];
+		bool all, pending = segment_pending(j->p, s, &all), cached = false;
+		int rc = 0;
+		if (pending && !all) {
+			rc = segment_hash_pending(j, s);
+			pending = false;
+		}
+		if (rc == 0 && !pending && !s->path)
+			segment_locate(j, s);
+		if (rc == 0 && s->path) {
+			cached = access(s->path, F_OK) == 0; /* a damaged one is caught when copied */
+			/* from remote storage: checked before it was installed */
+			cached = cached || remote_fetch_segment(j->cas, &s->key, s->bound);
+		}
+		s->rc = rc < 0 ? -1 : cached ? 0 : segment_build(j, s);
 		if (!cached && s->rc == 0)
 			remote_store_segment(j->cas, &s->key);
 		if (j->o->stats)
@@ -896,12 +973,26 @@ static void *segment_worker(void *arg)
 	return NULL;
 }
 
+static int by_bound_desc(const void *a, const void *b, void *arg)
+{
+	const struct segment *s = arg;
+	uint64_t x = s[*(const size_t *)a].bound, y = s[*(const size_t *)b].bound;
+	return x < y ? 1 : x > y ? -1 : (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
+}
+
 static int build_segments(struct segjob *j)
 {
 	j->start_ns = monotonic_ns();
+	j->order = xcalloc(j->nsegs, sizeof(*j->order));
+	for (size_t i = 0; i < j->nsegs; i++) {
+		j->order[i] = i;
+		j->segs[i].bound = segment_bound(j, &j->segs[i]);
+	}
+	qsort_r(j->order, j->nsegs, sizeof(*j->order), by_bound_desc, j->segs);
 	if (j->o->stats)
 		atomic_store(&j->o->stats->segments_total, j->nsegs);
 	run_parallel(segment_worker, j, j->o->jobs, j->nsegs);
+	free(j->order);
 	int rc = 0;
 	for (size_t i = 0; i < j->nsegs; i++)
 		rc |= j->segs[i].rc;
@@ -1070,8 +1161,9 @@ static int emit_segmented(const struct plan *p, struct cas *cas, const struct em
 	struct segjob j = { .p = p, .cas = cas, .o = o };
 	j.segs = split_segments(p, o, &j.nsegs);
 	for (size_t i = 0; i < j.nsegs; i++) {
-		segment_key(p, o, &j.segs[i]);
-		j.segs[i].path = cas_segment_path(cas, &j.segs[i].key);
+		bool all;
+		if (!segment_pending(p, &j.segs[i], &all))
+			segment_locate(&j, &j.segs[i]);
 	}
 	int rc = build_segments(&j);
 	if (rc == 0)
@@ -1488,6 +1580,11 @@ char *emit_companion(const struct emit_opts *o, const char *path)
 	return xasprintf("%.*s.cpio", (int)(n - 2), path);
 }
 
+bool emit_is_segmented(const struct emit_opts *o)
+{
+	return o->format == EF_CPIO && o->algo != EA_NONE && o->algo != EA_LZ4;
+}
+
 int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path,
 	       struct stat *written)
 {
@@ -1508,8 +1605,7 @@ int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o,
 	case EF_C: rc = emit_c(p, cas, o, af.fd); break;
 	case EF_S: rc = emit_asm(p, cas, o, path, af.fd, &companion); break;
 	default:
-		rc = o->algo == EA_NONE || o->algo == EA_LZ4 ? emit_stream(p, cas, o, af.fd, false)
-							 : emit_segmented(p, cas, o, af.fd);
+		rc = emit_is_segmented(o) ? emit_segmented(p, cas, o, af.fd) : emit_stream(p, cas, o, af.fd, false);
 	}
 	if (rc == 0 && written && fstat(af.fd, written) < 0)
 		rc = -1;

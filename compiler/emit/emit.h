@@ -42,6 +42,10 @@ struct emit_opts {
 int emit_check_level(const struct emit_opts *o, const struct loc *loc);
 int emit_choose(const char *path, const char *format, const char *algo, const struct loc *loc,
 		struct emit_opts *o);
+/* A compressed cpio of cached segments (gzip, zstd, xz): its pending files
+ * (hash unknown) may stay pending until emit_write, which hashes them as it
+ * compresses the segments that hold only such files. */
+bool emit_is_segmented(const struct emit_opts *o);
 const char *emit_algo_name(enum emit_algo a);
 const char *emit_format_name(enum emit_format f);
 /* For --compression: false, after saying what the choices are. */

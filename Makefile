@@ -14,7 +14,7 @@ ifneq ($(ARCHIVE_A),)
 PKG_LIBS   := $(filter-out -larchive,$(PKG_LIBS)) $(ARCHIVE_A) -lacl
 endif
 # libkmod is dlopen()ed when a module closure is first resolved (see
-# modclosure.c): only its headers and its soname are needed at build time.
+# resolve/kmodlib.c): only its headers and its soname are needed at build time.
 PKG_LIBS   := $(filter-out -lkmod,$(PKG_LIBS))
 KMOD_SONAME := $(shell objdump -p $$(pkg-config --variable=libdir libkmod)/libkmod.so 2>/dev/null | awk '$$1 == "SONAME" { print $$2 }')
 ifeq ($(KMOD_SONAME),)

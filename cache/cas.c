@@ -792,13 +792,21 @@ static void add_ident(struct strbuf *out, const struct stat *st)
 	add_signed(out, ts_ns(st->st_ctim));
 }
 
-static void ident_text(const char *path, struct strbuf *out)
+static bool racy_since(const struct stat *st, int64_t since_ns)
+{
+	return since_ns && (ts_ns(st->st_mtim) > since_ns - RACY_NS || ts_ns(st->st_ctim) > since_ns - RACY_NS);
+}
+
+/* Appends path's identity; true when it (or what a symlink points at)
+ * changed after since_ns - RACY_NS (since_ns 0: no racy rule). */
+static bool ident_text(const char *path, struct strbuf *out, int64_t since_ns)
 {
 	struct stat st;
 	if (lstat(path, &st) < 0) {
 		sb_adds(out, "-");
-		return;
+		return false;
 	}
+	bool racy = racy_since(&st, since_ns);
 	add_num(out, (unsigned long)st.st_mode, 8, false);
 	sb_addch(out, ':');
 	add_ident(out, &st);
@@ -808,20 +816,17 @@ static void ident_text(const char *path, struct strbuf *out)
 		} else {
 			sb_addch(out, '>');
 			add_ident(out, &st);
+			racy |= racy_since(&st, since_ns);
 		}
 	}
+	return racy;
 }
 
 void memo_note_own(struct strbuf *deps, const char *path)
 {
 	sb_addf(deps, "%zu %s ", strlen(path), path);
-	ident_text(path, deps);
+	ident_text(path, deps, 0);
 	sb_addch(deps, '\n');
-}
-
-static bool racy_since(const struct stat *st, int64_t since_ns)
-{
-	return ts_ns(st->st_mtim) > since_ns - RACY_NS || ts_ns(st->st_ctim) > since_ns - RACY_NS;
 }
 
 /* An input changed within RACY_NS of now may change again without its
@@ -835,12 +840,42 @@ void memo_note(struct strbuf *deps, const char *path)
 
 void memo_note_since(struct strbuf *deps, const char *path, int64_t since_ns)
 {
-	struct stat st;
 	sb_addf(deps, "%zu %s ", strlen(path), path);
-	ident_text(path, deps);
-	if ((lstat(path, &st) == 0 && racy_since(&st, since_ns)) || (stat(path, &st) == 0 && racy_since(&st, since_ns)))
+	if (ident_text(path, deps, since_ns))
 		sb_adds(deps, "~racy");
 	sb_addch(deps, '\n');
+}
+
+/* A whole kernel's record notes 4,000 paths, a stat each: in chunks on all
+ * cores, each into its own buffer, joined in order. */
+#define NOTE_CHUNK 512
+struct note_job {
+	const char *const *paths;
+	size_t n, nchunks;
+	int64_t since_ns;
+	struct strbuf *out; /* one per chunk */
+	_Atomic size_t next;
+};
+
+static void *note_worker(void *arg)
+{
+	struct note_job *j = arg;
+	for (size_t c; (c = atomic_fetch_add(&j->next, 1)) < j->nchunks;)
+		for (size_t i = c * NOTE_CHUNK; i < j->n && i < (c + 1) * NOTE_CHUNK; i++)
+			memo_note_since(&j->out[c], j->paths[i], j->since_ns);
+	return NULL;
+}
+
+void memo_note_many(struct strbuf *deps, const char *const *paths, size_t n, int64_t since_ns)
+{
+	struct note_job j = { .paths = paths, .n = n, .nchunks = (n + NOTE_CHUNK - 1) / NOTE_CHUNK, .since_ns = since_ns };
+	j.out = xcalloc(j.nchunks ? j.nchunks : 1, sizeof(*j.out));
+	run_parallel(note_worker, &j, 0, j.nchunks);
+	for (size_t c = 0; c < j.nchunks; c++) {
+		sb_add(deps, sb_str(&j.out[c]), j.out[c].len);
+		sb_release(&j.out[c]);
+	}
+	free(j.out);
 }
 
 bool memo_deps_racy(const struct strbuf *deps)
@@ -878,7 +913,7 @@ static bool deps_range(const char *p, const char *end, struct strbuf *why, _Atom
 		sb_reset(&path);
 		sb_add(&path, pp, len);
 		sb_reset(&now);
-		ident_text(path.buf, &now);
+		ident_text(path.buf, &now, 0);
 		ok = idlen == now.len && !memcmp(id, now.buf, now.len);
 		if (!ok)
 			sb_addf(why, "%s %s", path.buf, idlen >= 5 && !memcmp(next - 6, "~racy", 5) ?

@@ -120,6 +120,8 @@ void memo_note_own(struct strbuf *deps, const char *path);
  * before or any time after it is marked racy.  For a record written long
  * after its inputs were read (the build record). */
 void memo_note_since(struct strbuf *deps, const char *path, int64_t since_ns);
+/* memo_note_since of each of paths[0..n), in that order (on all cores). */
+void memo_note_many(struct strbuf *deps, const char *const *paths, size_t n, int64_t since_ns);
 /* Does a deps text carry a racy mark (such a memo can never hit)? */
 bool memo_deps_racy(const struct strbuf *deps);
 /* The paths a deps text names, appended to out. */

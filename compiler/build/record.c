@@ -302,10 +302,15 @@ void record_save(struct record *rec, const struct plan *p, const struct build_re
 	struct strbuf deps = STRBUF_INIT, pl = STRBUF_INIT;
 	inputs_of(rec, p, &in);
 	sl_sort(&in);
+	size_t n = 0;
+	for (size_t i = 0; i < in.n; i++) /* each once */
+		if (n == 0 || strcmp(in.v[i], in.v[n - 1]))
+			in.v[n++] = in.v[i];
+		else
+			free(in.v[i]);
+	in.n = n;
 	memo_note_own(&deps, rec->path); /* first: a deleted output is the first identity to differ */
-	for (size_t i = 0; i < in.n; i++)
-		if (i == 0 || strcmp(in.v[i], in.v[i - 1]))
-			memo_note_since(&deps, in.v[i], started_ns);
+	memo_note_many(&deps, (const char *const *)in.v, in.n, started_ns);
 	sb_add(&pl, rec->fp.buf, rec->fp.len);
 	field(&pl, "kver", r->kver);
 	field_num(&pl, "entries", r->entries);

@@ -134,7 +134,7 @@ void mc_msg_add(struct mc *mc, char kind, int req, const char *hint, const char 
 }
 
 /* The replayable messages as records, after this run's. */
-static void msgs_parse(const char *p, struct modclosure *out)
+void mc_msgs_parse(const char *p, struct modclosure *out)
 {
 	char kind;
 	int req, off = 0;
@@ -722,7 +722,7 @@ int modclosure_resolve(const struct modclosure_opts *o, const struct modclosure_
 		modclosure_free(out);
 	out->msgs = mc.said, out->nmsgs = mc.nsaid, out->amsgs = mc.asaid;
 	mc.said = NULL, mc.nsaid = 0;
-	msgs_parse(sb_str(&mc.msgs), out);
+	mc_msgs_parse(sb_str(&mc.msgs), out);
 	sb_release(&pl);
 	free(key);
 	mc_release(&mc);

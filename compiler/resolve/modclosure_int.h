@@ -115,6 +115,8 @@ void mc_msgs_free(struct modclosure_msg *v, size_t n);
 void __attribute__((format(printf, 5, 6)))
 mc_say(struct mc *mc, enum modclosure_level level, int req, const char *hint, const char *fmt, ...);
 void mc_msg_add(struct mc *mc, char kind, int req, const char *hint, const char *text);
+/* The replayable messages (mc->msgs, a memo's "G" record) as records of out. */
+void mc_msgs_parse(const char *p, struct modclosure *out);
 char *mc_abs_path(const char *p);
 bool mc_is_dir(const char *p);
 

@@ -753,11 +753,3 @@ void modclosure_free(struct modclosure *c)
 	free(c->indexes);
 	memset(c, 0, sizeof(*c));
 }
-
-bool modclosure_failed(const struct modclosure *c)
-{
-	for (size_t i = 0; i < c->nmsgs; i++)
-		if (c->msgs[i].level == MODCLOSURE_ERROR)
-			return true;
-	return false;
-}

@@ -101,8 +101,6 @@ void modclosure_tree_names(const char *dir, struct strlist *out);
 int modclosure_resolve(const struct modclosure_opts *o, const struct modclosure_req *reqs, size_t n,
 		       struct modclosure *out);
 void modclosure_free(struct modclosure *c);
-/* True when a message of c is an error. */
-bool modclosure_failed(const struct modclosure *c);
 
 /* `rdc kmods [--kver K] [--moddir DIR] [--firmware] [--fwdir DIR] [--decompress] [--dest]
  * NAME|ALIAS|PATH...` prints the load order (host paths; --dest: image paths). */

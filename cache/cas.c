@@ -1025,6 +1025,11 @@ static void collect_deps(struct cas *c, const char *d, size_t dl)
 	pthread_mutex_unlock(&c->lock);
 }
 
+void cas_memo_seen(struct cas *c, const struct strbuf *deps)
+{
+	collect_deps(c, sb_str(deps), deps->len);
+}
+
 void cas_memo_collect(struct cas *c, struct strbuf *sink)
 {
 	pthread_mutex_lock(&c->lock);

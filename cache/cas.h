@@ -129,6 +129,8 @@ void memo_deps_paths(const char *deps, size_t len, struct strlist *out);
 /* While sink is set (NULL: stop), the deps of every memo hit and put are
  * appended to it: what the resolvers depended on, memoised or not. */
 void cas_memo_collect(struct cas *c, struct strbuf *sink);
+/* What a resolver read but could not memoise, for that collection. */
+void cas_memo_seen(struct cas *c, const struct strbuf *deps);
 int cas_memo_get(struct cas *c, const char *ns, const char *key, struct strbuf *payload); /* 1 hit, 0 miss */
 /* The same; on a miss `why` says it: "there is none", "it is damaged",
  * "PATH changed" ... */

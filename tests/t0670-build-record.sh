@@ -8,16 +8,26 @@
 
 # Each scenario has its own manifest and output, so one wait past the racy
 # window serves them all.
-mkdir -p src rp1 rp2
+mkdir -p src "$RDC_CACHE_DIR"
 printf 'one\n' > src/a.txt
 printf 'same\n' > src/same.txt
 printf 'touch\n' > src/touched.txt
 printf 'old\n' > src/renamed.txt
 printf 'dirs: [/from-base]\n' > src/base.yaml
-printf 'int foo(void) { return 2; }\n' > foo.c
-printf 'int foo(void);\nint main(void) { return foo(); }\n' > main.c
-cc -shared -fPIC -o rp2/libfoo.so foo.c &&
-cc -o prog main.c -Lrp2 -lfoo -Wl,--enable-new-dtags,-rpath,"$PWD/rp1:$PWD/rp2"
+# sysroot(DIR, RUNPATH): a program needing libfoo.so (in the RUNPATH's last
+# directory) and no libc, in a sysroot of its own: ELF lookups note every
+# directory on the way, and this test's directory changes all the time.
+sysroot() {
+	local d=$1 rp=$2 last=${2##*:}
+	mkdir -p "$d/lib64" "$d${rp%%:*}" "$d$last" &&
+	printf 'int foo(void) { return 2; }\n' > foo.c &&
+	printf 'int foo(void);\nvoid _start(void) { __asm__ volatile ("syscall" :: "a"(60), "D"(foo())); }\n' > main.c &&
+	cc -shared -fPIC -nostdlib -o "$d$last/libfoo.so" foo.c &&
+	cc -nostdlib -o "$d/prog" main.c -L"$d$last" -lfoo -Wl,--enable-new-dtags,-rpath,"$rp" &&
+	cp -L /lib64/ld-linux-x86-64.so.2 "$d/lib64/"
+}
+tab=$(printf '\t')
+sysroot "$PWD/sys" /rp1:/rp2 && sysroot "$PWD/sys-tab" "/t${tab}1:/t${tab}2"
 scenario() { # scenario NAME YAML-LINES...: src/NAME.yaml building NAME.cpio
 	local n=$1
 	shift
@@ -27,7 +37,8 @@ scenario edit 'files: [{src: a.txt, dest: /a.txt}]'
 scenario same 'files: [{src: same.txt, dest: /same.txt}]'
 scenario touch 'files: [{src: touched.txt, dest: /touched.txt}]'
 scenario rename 'files: [{src: renamed.txt, dest: /renamed.txt}]'
-scenario runpath "binaries: [$PWD/prog]"
+scenario runpath "sysroot: $PWD/sys" 'binaries: [/prog]'
+scenario unmemoised "sysroot: $PWD/sys-tab" 'binaries: [/prog]'
 scenario include 'include: [base.yaml]' 'dirs: [/own]'
 scenario env 'dirs: ["/${RECORD_DIR}"]'
 scenario output 'dirs: [/x]'
@@ -36,10 +47,10 @@ scenario damage 'dirs: [/z]'
 scenario racy 'files: [{src: a.txt, dest: /a.txt}]'
 scenario warn 'binaries: [/usr/sbin/ip]' 'init: {steps: [ip link]}'
 export RECORD_DIR=one
-names="edit same touch rename runpath include env output options damage racy warn"
+names="edit same touch rename runpath unmemoised include env output options damage racy warn"
 sleep 2.2 # past the racy window: these inputs can be trusted
 
-current() { expect_grep "current from the build record" "$1"; }
+current() { expect_grep "(unchanged: current from the build record" "$1"; }
 not_current() { expect_grep "not current from the build record" "$1"; }
 has() { cpio_tree "$1" | grep -q " ${2#/}\$" || { echo "$2 not in $1:" && cpio_tree "$1"; return 1; }; }
 record_of() { grep -l "rdc-record 1 $PWD/$1.cpio" "$RDC_CACHE_DIR"/memo/record/*; }
@@ -86,9 +97,15 @@ test_expect_success 'a source replaced by rename defeats it' '
 '
 
 test_expect_success 'a library new earlier in the RUNPATH defeats it: the image takes that one' '
-	has runpath.cpio "$PWD/rp2/libfoo.so" && cp rp2/libfoo.so rp1/libfoo.so &&
-	"$RDC" build -v src/runpath.yaml 2> err && not_current err &&
-	has runpath.cpio "$PWD/rp1/libfoo.so" && ! cpio_tree runpath.cpio | grep -q rp2/libfoo
+	"$RDC" build -v src/runpath.yaml 2> err && current err && has runpath.cpio /rp2/libfoo.so &&
+	cp sys/rp2/libfoo.so sys/rp1/libfoo.so && "$RDC" build -v src/runpath.yaml 2> err && not_current err &&
+	has runpath.cpio /rp1/libfoo.so && ! cpio_tree runpath.cpio | grep -q rp2/libfoo
+'
+
+test_expect_success 'so it does for a closure that could not be memoised (a tab in its paths)' '
+	"$RDC" build -v src/unmemoised.yaml 2> err && current err && ! grep -rqa sys-tab "$RDC_CACHE_DIR/memo/elf" &&
+	has unmemoised.cpio "/t${tab}2/libfoo.so" && cp "sys-tab/t${tab}2/libfoo.so" "sys-tab/t${tab}1/" &&
+	"$RDC" build -v src/unmemoised.yaml 2> err && not_current err && has unmemoised.cpio "/t${tab}1/libfoo.so"
 '
 
 test_expect_success 'a changed include defeats it' '

@@ -1501,6 +1501,8 @@ static int closure_of(struct elf_ctx *e, const char *name, const char *dest, enu
 		sb_reset(&payload);
 		if (rc == 0 && e->cas && closure_serialize(&c, &payload))
 			cas_memo_put(e->cas, "elf", key, &r.deps, &payload);
+		else if (e->cas)
+			cas_memo_seen(e->cas, &r.deps); /* not memoised, but the build record's all the same */
 		resolve_free(&r);
 		if (rc == 0) {
 			musl_warn(e, &c);

@@ -81,7 +81,7 @@ void cas_hash_hex(const struct cas_hash *h, char out[33])
 	out[32] = 0;
 }
 
-static bool hash_parse(const char *s, struct cas_hash *h)
+bool cas_hash_parse(const char *s, struct cas_hash *h)
 {
 	for (int i = 0; i < 32; i++) {
 		int c = s[i], v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
@@ -211,7 +211,7 @@ static void index_load(struct cas *c)
 			}
 			if (sscanf(rest + 1, "%32s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %n",
 				   hex, &id.dev, &id.ino, &id.size, &id.mtime_ns, &id.ctime_ns, &hashed, &off) == 7 &&
-			    off > 0 && hash_parse(hex, &h) && rest[1 + off] == '/')
+			    off > 0 && cas_hash_parse(hex, &h) && rest[1 + off] == '/')
 				index_set(c, rest + 1 + off, &id, hashed, &h);
 			else
 				bad++;
@@ -1194,7 +1194,7 @@ static bool object_intact(const char *path)
 		return false;
 	memcpy(hex, slash - 2, 2);
 	memcpy(hex + 2, slash + 1, 31);
-	if (!hash_parse(hex, &h))
+	if (!cas_hash_parse(hex, &h))
 		return false;
 	int fd = open_if_intact(path, &h);
 	if (fd >= 0)

@@ -107,6 +107,8 @@ int cas_stream_close(struct cas *c, struct cas_stream *s, struct cas_hash *got, 
 /* Close without a verdict (nothing read from it is used). */
 void cas_stream_abandon(struct cas_stream *s);
 void cas_hash_hex(const struct cas_hash *h, char out[33]);
+/* The 32 hex digits at s (no NUL needed after them); false if they are not. */
+bool cas_hash_parse(const char *s, struct cas_hash *h);
 void cas_hash_data(const void *data, size_t len, struct cas_hash *h);
 
 /* Resolver memos.  A memo records, besides its payload, the identity of every

@@ -119,12 +119,14 @@ test_expect_success 'a variable the manifest expands, changed, defeats it' '
 	RECORD_DIR=one "$RDC" build -v src/env.yaml 2> err && not_current err && has env.cpio /one
 '
 
-test_expect_success 'a deleted or modified output is built again' '
+test_expect_success 'a deleted or modified output is built again, and one its output memo does not vouch for' '
 	cp output.cpio output.good && rm output.cpio && "$RDC" build -v src/output.yaml 2> err && not_current err &&
 	cmp output.cpio output.good &&
 	"$RDC" build -v src/output.yaml 2> err && current err &&
 	flip_byte output.cpio 300 && "$RDC" build -v src/output.yaml 2> err && not_current err &&
-	cmp output.cpio output.good
+	cmp output.cpio output.good &&
+	rm $(grep -l "$PWD/output.cpio" "$RDC_CACHE_DIR"/memo/output/*) && "$RDC" build -v src/output.yaml 2> err && not_current err &&
+	expect_grep "the output is not the image it recorded" err && cmp output.cpio output.good
 '
 
 test_expect_success 'another -o or -z is not current from the record' '

@@ -631,6 +631,14 @@ static bool output_current(const char *recorded, const char *path, const struct 
 	return same;
 }
 
+bool build_output_is(struct cas *cas, const char *path, const struct cas_hash *key)
+{
+	char *recorded = output_recorded(cas, path);
+	bool same = output_current(recorded, path, key);
+	free(recorded);
+	return same;
+}
+
 /* Files the stat index did not know are hashed before anything is written,
  * except where the output streams them: an uncompressed image (or C array,
  * .S, tree) hashes them as it copies them, so a cold build reads each input
@@ -1067,7 +1075,7 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 			  eo.format == EF_CPIO ? emit_algo_name(eo.algo) : "", r->unchanged ? " (unchanged)" : "");
 		note_result(r, b.plan, &eo, &stats, path);
 		if (rc == 0)
-			record_save(rec, b.plan, r);
+			record_save(rec, b.plan, &key, r);
 	}
 	record_free(rec);
 	r->ms = (double)(monotonic_ns() - start) / 1e6;

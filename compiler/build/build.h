@@ -63,6 +63,11 @@ bool build_compression_known(const char *word);
  * module indexes of m's tree for release kver.  Caller frees. */
 char *build_share_dir(const struct manifest *m, const char *cache_dir, const char *kver);
 const char *host_arch(void);
+/* Is the file at `path` the image rdc wrote for the image key `key` (its
+ * output memo names that inode and key)?  The build record asks. */
+struct cas;
+struct cas_hash;
+bool build_output_is(struct cas *cas, const char *path, const struct cas_hash *key);
 /* What a module closure had to say, each message at its request's line
  * (reqs[msg.req].loc; none when req is -1). */
 void build_report_kmods(const struct modclosure *c, const struct modclosure_req *reqs, size_t n);

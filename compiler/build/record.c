@@ -164,12 +164,14 @@ void record_watch(struct record *rec, bool on)
 
 /* The payload after the fingerprint: what the summary needs, what the
  * build said, the inputs rdc run --watch watches. */
-static bool parse_result(const char *p, const char *end, struct build_result *r, unsigned long long *verbose,
-			 const char **said, size_t *saidlen)
+static bool parse_result(const char *p, const char *end, struct build_result *r, struct cas_hash *key,
+			 unsigned long long *verbose, const char **said, size_t *saidlen)
 {
 	const char *s;
 	size_t n;
 	unsigned long long entries, content, ninputs;
+	if (!next_field(&p, end, "image", &s, &n) || n != 32 || !cas_hash_parse(s, key))
+		return false;
 	if (!next_field(&p, end, "kver", &s, &n) || !next_num(&p, end, "entries", &entries) ||
 	    !next_num(&p, end, "content", &content) || !next_num(&p, end, "verbose", verbose) ||
 	    !next_field(&p, end, "said", said, saidlen) ||
@@ -201,8 +203,15 @@ bool record_current(struct record *rec, struct build_result *r)
 	}
 	struct build_result got = { 0 };
 	unsigned long long verbose = 0;
-	if (ok && !parse_result(pl.buf + rec->fp.len, pl.buf + pl.len, &got, &verbose, &said, &saidlen)) {
+	struct cas_hash key;
+	if (ok && !parse_result(pl.buf + rec->fp.len, pl.buf + pl.len, &got, &key, &verbose, &said, &saidlen)) {
 		sb_adds(&why, "it is damaged");
+		ok = false;
+	}
+	/* The output's own memo names the inode rdc wrote and what it holds: a
+	 * file another build renamed over it is never taken for this one. */
+	if (ok && !build_output_is(rec->cas, rec->path, &key)) {
+		sb_adds(&why, "the output is not the image it recorded");
 		ok = false;
 	}
 	/* What a build says depends on -v: its warnings sum up what -v lists
@@ -293,7 +302,7 @@ static void inputs_of(struct record *rec, const struct plan *p, struct strlist *
 	}
 }
 
-void record_save(struct record *rec, const struct plan *p, const struct build_result *r)
+void record_save(struct record *rec, const struct plan *p, const struct cas_hash *key, const struct build_result *r)
 {
 	if (!rec)
 		return;
@@ -312,6 +321,9 @@ void record_save(struct record *rec, const struct plan *p, const struct build_re
 	memo_note_own(&deps, rec->path); /* first: a deleted output is the first identity to differ */
 	memo_note_many(&deps, (const char *const *)in.v, in.n, started_ns);
 	sb_add(&pl, rec->fp.buf, rec->fp.len);
+	char hex[33];
+	cas_hash_hex(key, hex);
+	field(&pl, "image", hex);
 	field(&pl, "kver", r->kver);
 	field_num(&pl, "entries", r->entries);
 	field_num(&pl, "content", r->content_bytes);

@@ -30,8 +30,9 @@ bool record_current(struct record *rec, struct build_result *r);
 /* Between on and off, what the resolvers read (their memos' inputs) and
  * what rdc says (warnings, notes) is the record's. */
 void record_watch(struct record *rec, bool on);
-/* After a successful build: the record of it, with the plan's sources. */
-void record_save(struct record *rec, const struct plan *p, const struct build_result *r);
+/* After a successful build: the record of it, with the plan's sources and
+ * the image key of what the output holds. */
+void record_save(struct record *rec, const struct plan *p, const struct cas_hash *key, const struct build_result *r);
 void record_free(struct record *rec);
 
 #endif

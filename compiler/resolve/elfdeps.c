@@ -15,10 +15,7 @@
  * A program whose PT_INTERP is musl's loader follows musl's rules instead
  * (struct musl below). */
 #include <errno.h>
-#include <fcntl.h>
 #include <gelf.h>
-#include <getopt.h>
-#include <glob.h>
 #include <libelf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,31 +25,10 @@
 #include <xxhash.h>
 #include "lib/arch.h"
 #include "lib/diag.h"
-#include "resolve/elfdeps.h"
+#include "resolve/elfdeps_int.h"
 
 #define MAX_SYMLINK_HOPS 40
 #define MAX_INTERP_DEPTH 4
-#define NT_FDO_DLOPEN 0x407c0c0a
-
-int elf_arch_machine(const char *arch)
-{
-	const struct arch *a = arch_find(arch);
-	return a ? a->machine : 0;
-}
-
-const char *elf_machine_arch(int machine)
-{
-	const struct arch *a = arch_by_machine(machine);
-	return a ? a->name : NULL;
-}
-
-/* e_machine of an ELF image's first bytes (either byte order), 0 if none. */
-int elf_head_machine(const unsigned char *h, size_t n)
-{
-	if (n < 20 || memcmp(h, ELFMAG, SELFMAG))
-		return 0;
-	return h[EI_DATA] == ELFDATA2MSB ? h[18] << 8 | h[19] : h[19] << 8 | h[18];
-}
 
 /* ---- a string set, for "already in the closure" and "already noted" ---- */
 
@@ -97,641 +73,6 @@ static void strset_free(struct strset *s)
 	free(s->slots);
 	*s = (struct strset){ 0 };
 }
-
-/* ---- a string map: what one build has already asked the filesystem -------
- * Five binaries share most of their closures and every library lookup walks
- * the same directories: without these memos a bench build made ~3,000
- * stat calls for 240 distinct paths and parsed libc five times.  A build
- * takes its sysroot as it is when first looked at (one ctx, one build). */
-
-struct strmap_slot {
-	char *k;
-	void *v;
-};
-
-struct strmap {
-	struct strmap_slot *slots;
-	size_t n, used;
-};
-
-static size_t strmap_slot(const struct strmap *m, const char *k)
-{
-	size_t i = XXH3_64bits(k, strlen(k)) & (m->n - 1);
-	while (m->slots[i].k && strcmp(m->slots[i].k, k))
-		i = (i + 1) & (m->n - 1);
-	return i;
-}
-
-static void *strmap_get(const struct strmap *m, const char *k)
-{
-	return m->n ? m->slots[strmap_slot(m, k)].v : NULL;
-}
-
-/* Stores v (owned by the map) under a key not yet there. */
-static void strmap_put(struct strmap *m, const char *k, void *v)
-{
-	if ((m->used + 1) * 2 > m->n) {
-		size_t n = m->n ? m->n * 2 : 64;
-		struct strmap big = { xcalloc(n, sizeof(*big.slots)), n, m->used };
-		for (size_t i = 0; i < m->n; i++)
-			if (m->slots[i].k)
-				big.slots[strmap_slot(&big, m->slots[i].k)] = m->slots[i];
-		free(m->slots);
-		*m = big;
-	}
-	size_t i = strmap_slot(m, k);
-	m->slots[i] = (struct strmap_slot){ xstrdup(k), v };
-	m->used++;
-}
-
-static void strmap_free(struct strmap *m, void (*free_v)(void *))
-{
-	for (size_t i = 0; i < m->n; i++)
-		if (m->slots[i].k) {
-			free(m->slots[i].k);
-			free_v(m->slots[i].v);
-		}
-	free(m->slots);
-	*m = (struct strmap){ 0 };
-}
-
-struct elf_ctx {
-	char *sysroot; /* "" for the host */
-	const struct arch *arch;
-	struct cas *cas;
-	struct strlist conf_dirs;   /* from /etc/ld.so.conf, in order */
-	struct strlist system_dirs; /* the loader's built-in directories */
-	struct strbuf conf_deps;    /* memo notes for the ld.so.conf files read */
-	char *musl_ldso;            /* the sysroot's musl loader when it has no glibc one, else NULL */
-	struct strbuf warnings;     /* of the last elf_add_* call, one per line */
-	struct strbuf hint;         /* for the last failure, or empty */
-	struct strlist warned;      /* musl path files already warned about */
-	struct strmap fs;           /* host path -> struct fs_ent: lstat and readlink, once per build */
-	struct strmap infos;        /* host path -> struct info_ent: each ELF file parsed once per build */
-	struct strmap notes;        /* host path -> its memo note line, stat()ed once per build */
-};
-
-/* ---- reading one ELF file ---------------------------------------------- */
-
-void elf_info_free(struct elf_info *in)
-{
-	free(in->interp);
-	free(in->rpath);
-	free(in->runpath);
-	free(in->soname);
-	sl_release(&in->needed);
-	sl_release(&in->dlopen);
-	sl_release(&in->dlopen_required);
-	*in = (struct elf_info){ 0 };
-}
-
-struct phdrs {
-	GElf_Phdr interp, dynamic, *loads, *notes;
-	size_t nloads, nnotes, aloads, anotes;
-	bool has_interp, has_dynamic;
-};
-
-static int read_phdrs(Elf *elf, struct phdrs *ph)
-{
-	size_t n;
-	if (elf_getphdrnum(elf, &n) < 0)
-		return -1;
-	for (size_t i = 0; i < n && i < 65536; i++) {
-		GElf_Phdr p;
-		if (!gelf_getphdr(elf, (int)i, &p))
-			return -1;
-		if (p.p_type == PT_INTERP && !ph->has_interp) {
-			ph->interp = p;
-			ph->has_interp = true;
-		} else if (p.p_type == PT_DYNAMIC && !ph->has_dynamic) {
-			ph->dynamic = p;
-			ph->has_dynamic = true;
-		} else if (p.p_type == PT_LOAD) {
-			GROW(ph->loads, ph->nloads + 1, ph->aloads);
-			ph->loads[ph->nloads++] = p;
-		} else if (p.p_type == PT_NOTE) {
-			GROW(ph->notes, ph->nnotes + 1, ph->anotes);
-			ph->notes[ph->nnotes++] = p;
-		}
-	}
-	return 0;
-}
-
-/* DT_STRTAB is an address; the loader maps it through the PT_LOAD segments. */
-static bool vaddr_to_offset(const struct phdrs *ph, uint64_t addr, uint64_t *off)
-{
-	for (size_t i = 0; i < ph->nloads; i++) {
-		const GElf_Phdr *p = &ph->loads[i];
-		if (addr >= p->p_vaddr && addr - p->p_vaddr < p->p_filesz) {
-			*off = addr - p->p_vaddr + p->p_offset;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* A NUL-terminated string at `idx` of a string table of `size` bytes. */
-static char *strtab_get(const Elf_Data *tab, uint64_t idx)
-{
-	if (!tab || idx >= tab->d_size)
-		return NULL;
-	const char *s = (const char *)tab->d_buf + idx;
-	size_t max = tab->d_size - idx, len = strnlen(s, max);
-	return len < max ? xstrndup(s, len) : NULL;
-}
-
-struct dyn_refs {
-	uint64_t strtab, strsz, rpath, runpath, soname;
-	bool has_strtab, has_rpath, has_runpath, has_soname;
-	uint64_t *needed;
-	size_t nneeded, aneeded;
-};
-
-static int read_dynamic(Elf *elf, const GElf_Phdr *dyn, struct dyn_refs *r)
-{
-	Elf_Data *d = elf_getdata_rawchunk(elf, dyn->p_offset, dyn->p_filesz, ELF_T_DYN);
-	if (!d)
-		return -1;
-	GElf_Dyn e;
-	for (int i = 0; gelf_getdyn(d, i, &e) && e.d_tag != DT_NULL; i++) {
-		switch (e.d_tag) {
-		case DT_NEEDED:
-			GROW(r->needed, r->nneeded + 1, r->aneeded);
-			r->needed[r->nneeded++] = e.d_un.d_val;
-			break;
-		case DT_STRTAB: r->strtab = e.d_un.d_ptr; r->has_strtab = true; break;
-		case DT_STRSZ: r->strsz = e.d_un.d_val; break;
-		case DT_RPATH: r->rpath = e.d_un.d_val; r->has_rpath = true; break;
-		case DT_RUNPATH: r->runpath = e.d_un.d_val; r->has_runpath = true; break;
-		case DT_SONAME: r->soname = e.d_un.d_val; r->has_soname = true; break;
-		}
-	}
-	return 0;
-}
-
-static int fill_dynamic(Elf *elf, const struct phdrs *ph, struct elf_info *in, struct strbuf *err)
-{
-	struct dyn_refs r = { 0 };
-	uint64_t off;
-	int rc = -1;
-	if (read_dynamic(elf, &ph->dynamic, &r) < 0) {
-		sb_addf(err, "its dynamic section is unreadable (%s)", elf_errmsg(-1));
-		goto out;
-	}
-	if (!r.has_strtab) {
-		rc = r.nneeded || r.has_rpath || r.has_runpath ? (sb_adds(err, "it has no DT_STRTAB"), -1) : 0;
-		goto out;
-	}
-	Elf_Data *tab = vaddr_to_offset(ph, r.strtab, &off) ? elf_getdata_rawchunk(elf, off, r.strsz, ELF_T_BYTE) : NULL;
-	if (!tab) {
-		sb_adds(err, "its dynamic string table lies outside the file");
-		goto out;
-	}
-	for (size_t i = 0; i < r.nneeded; i++) {
-		char *s = strtab_get(tab, r.needed[i]);
-		if (!s || !*s) {
-			free(s);
-			sb_adds(err, "a DT_NEEDED entry points outside its string table");
-			goto out;
-		}
-		sl_push_owned(&in->needed, s);
-	}
-	in->rpath = r.has_rpath ? strtab_get(tab, r.rpath) : NULL;
-	in->runpath = r.has_runpath ? strtab_get(tab, r.runpath) : NULL;
-	in->soname = r.has_soname ? strtab_get(tab, r.soname) : NULL;
-	in->has_runpath = r.has_runpath;
-	rc = 0;
-out:
-	free(r.needed);
-	return rc;
-}
-
-/* The freedesktop dlopen-metadata note holds a JSON array of objects, each
- * with a "soname" array and a "priority" (required, recommended, suggested).
- * Only those two keys matter here, so a small scanner does. */
-static const char *json_string(const char *p, const char *end, struct strbuf *out)
-{
-	sb_reset(out);
-	for (p++; p < end && *p != '"'; p++) {
-		if (*p == '\\' && p + 1 < end)
-			p++;
-		sb_addch(out, *p);
-	}
-	return p < end ? p + 1 : end;
-}
-
-/* Past one JSON value (string, number, nested object or array) at p. */
-static const char *json_skip(const char *p, const char *end, struct strbuf *tmp)
-{
-	int depth = 0;
-	do {
-		if (*p == '"')
-			p = json_string(p, end, tmp);
-		else {
-			depth += *p == '{' || *p == '[';
-			depth -= *p == '}' || *p == ']';
-			if (depth <= 0 && (*p == ',' || *p == '}' || *p == ']'))
-				return *p == ',' && depth == 0 ? p : p + 1; /* a stray closer: past it */
-			p++;
-		}
-	} while (p < end && depth > 0);
-	return p;
-}
-
-static const char *json_ws(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
-		p++;
-	return p;
-}
-
-/* One object's own keys only: a "soname" inside a nested object (or a
- * string value that reads "soname") names no library. */
-static void dlopen_object(const char *p, const char *end, struct elf_info *in)
-{
-	struct strbuf s = STRBUF_INIT;
-	struct strlist names = STRLIST_INIT;
-	char priority[16] = "recommended";
-	while ((p = json_ws(p, end)) < end) {
-		if (*p != '"') {
-			p = *p == ',' ? p + 1 : json_skip(p, end, &s);
-			continue;
-		}
-		p = json_ws(json_string(p, end, &s), end);
-		if (p >= end || *p != ':')
-			continue;
-		bool soname = !strcmp(sb_str(&s), "soname"), prio = !strcmp(sb_str(&s), "priority");
-		p = json_ws(p + 1, end);
-		if (soname && p < end && *p == '[') {
-			for (p++; (p = json_ws(p, end)) < end && *p != ']';) {
-				if (*p == '"') {
-					p = json_string(p, end, &s);
-					if (s.len && !strchr(s.buf, '\n'))
-						sl_push(&names, s.buf);
-				} else {
-					p = *p == ',' ? p + 1 : json_skip(p, end, &s);
-				}
-			}
-			p = p < end ? p + 1 : end;
-		} else if (prio && p < end && *p == '"') {
-			p = json_string(p, end, &s);
-			snprintf(priority, sizeof(priority), "%s", sb_str(&s));
-		} else if (p < end) {
-			p = json_skip(p, end, &s);
-		}
-	}
-	for (size_t i = 0; i < names.n; i++)
-		if (strcmp(priority, "suggested"))
-			sl_push(!strcmp(priority, "required") ? &in->dlopen_required : &in->dlopen, names.v[i]);
-	sl_release(&names);
-	sb_release(&s);
-}
-
-static void dlopen_json(const char *p, size_t len, struct elf_info *in)
-{
-	const char *end = p + len, *start = NULL;
-	int depth = 0;
-	bool str = false;
-	for (; p < end && *p; p++) {
-		if (str) {
-			if (*p == '\\')
-				p++;
-			else if (*p == '"')
-				str = false;
-		} else if (*p == '"') {
-			str = true;
-		} else if (*p == '{' && depth++ == 0) {
-			start = p;
-		} else if (*p == '}' && depth > 0 && --depth == 0) {
-			dlopen_object(start + 1, p, in);
-		}
-	}
-}
-
-static void read_notes(Elf *elf, const struct phdrs *ph, struct elf_info *in)
-{
-	for (size_t i = 0; i < ph->nnotes; i++) {
-		const GElf_Phdr *p = &ph->notes[i];
-		Elf_Data *d = elf_getdata_rawchunk(elf, p->p_offset, p->p_filesz, p->p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
-		GElf_Nhdr n;
-		size_t off = 0, next, name_off, desc_off;
-		while (d && (next = gelf_getnote(d, off, &n, &name_off, &desc_off)) > 0) {
-			const char *name = (const char *)d->d_buf + name_off;
-			if (n.n_type == NT_FDO_DLOPEN && n.n_namesz == 4 && !memcmp(name, "FDO", 4))
-				dlopen_json((const char *)d->d_buf + desc_off, n.n_descsz, in);
-			off = next;
-		}
-	}
-}
-
-int elf_info_from_elf(Elf *elf, struct elf_info *in, struct strbuf *err)
-{
-	GElf_Ehdr eh;
-	struct phdrs ph = { 0 };
-	int rc = -1;
-	*in = (struct elf_info){ 0 };
-	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh)) {
-		sb_addf(err, "it is not a valid ELF file (%s)", elf_errmsg(-1));
-		return -1;
-	}
-	in->cls = gelf_getclass(elf);
-	in->machine = eh.e_machine;
-	in->type = eh.e_type;
-	if (read_phdrs(elf, &ph) < 0) {
-		sb_addf(err, "its program headers are unreadable (%s)", elf_errmsg(-1));
-		goto out;
-	}
-	if (ph.has_interp) {
-		Elf_Data *d = elf_getdata_rawchunk(elf, ph.interp.p_offset, ph.interp.p_filesz, ELF_T_BYTE);
-		in->interp = d ? strtab_get(d, 0) : NULL;
-		if (!in->interp || !*in->interp) {
-			sb_adds(err, "its PT_INTERP is unreadable");
-			goto out;
-		}
-	}
-	if (ph.has_dynamic && fill_dynamic(elf, &ph, in, err) < 0)
-		goto out;
-	read_notes(elf, &ph, in);
-	rc = 0;
-out:
-	free(ph.loads);
-	free(ph.notes);
-	if (rc)
-		elf_info_free(in);
-	return rc;
-}
-
-/* Reads `path` (a host path).  Returns 1 for ELF (filled in), 0 for a
- * "#!" script (interp filled in), -1 with a reason otherwise. */
-static int elf_info_read(const char *path, struct elf_info *in, struct strbuf *err)
-{
-	*in = (struct elf_info){ 0 };
-	struct stat st;
-	int fd = open_regular(path, &st); /* a FIFO in a sysroot must not hang the build */
-	if (fd < 0) {
-		sb_addf(err, "cannot open %s: %s", path, read_strerror(errno));
-		return -1;
-	}
-	char head[256];
-	ssize_t n = pread(fd, head, sizeof(head) - 1, 0);
-	int rc = -1;
-	if (n >= 2 && head[0] == '#' && head[1] == '!') {
-		head[n] = 0;
-		in->interp = xstrndup(head + 2, strcspn(head + 2, "\n"));
-		rc = 0;
-	} else if (n >= 4 && !memcmp(head, ELFMAG, SELFMAG)) {
-		Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-		rc = elf && elf_info_from_elf(elf, in, err) == 0 ? 1 : -1;
-		if (!elf)
-			sb_addf(err, "it is not a valid ELF file (%s)", elf_errmsg(-1));
-		elf_end(elf);
-	} else {
-		sb_adds(err, "it is neither an ELF file nor a #! script");
-	}
-	close(fd);
-	return rc;
-}
-
-/* ---- the context: arch, sysroot, loader configuration ------------------ */
-
-static char *host_path(const struct elf_ctx *e, const char *image_path)
-{
-	return xasprintf("%s%s", e->sysroot, image_path);
-}
-
-/* What lstat and readlink said of a host path (link NULL when it is no
- * symlink or readlink failed). */
-struct fs_ent {
-	bool ok;
-	mode_t mode;
-	char *link;
-};
-
-static void fs_ent_free(void *v)
-{
-	struct fs_ent *f = v;
-	free(f->link);
-	free(f);
-}
-
-static const struct fs_ent *fs_lstat(struct elf_ctx *e, const char *host)
-{
-	struct fs_ent *f = strmap_get(&e->fs, host);
-	if (f)
-		return f;
-	f = xcalloc(1, sizeof(*f));
-	struct stat st;
-	f->ok = lstat(host, &st) == 0;
-	f->mode = f->ok ? st.st_mode : 0;
-	if (f->ok && S_ISLNK(st.st_mode)) {
-		char target[4096];
-		ssize_t tl = readlink(host, target, sizeof(target) - 1);
-		if (tl > 0)
-			f->link = xstrndup(target, (size_t)tl);
-	}
-	strmap_put(&e->fs, host, f);
-	return f;
-}
-
-/* What elf_info_read said of a host path: its result, and its reason. */
-struct info_ent {
-	int rc;
-	struct elf_info in;
-	char *why;
-};
-
-static void info_ent_free(void *v)
-{
-	struct info_ent *c = v;
-	elf_info_free(&c->in);
-	free(c->why);
-	free(c);
-}
-
-static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
-
-static void sl_copy(struct strlist *to, const struct strlist *from)
-{
-	for (size_t i = 0; i < from->n; i++)
-		sl_push(to, from->v[i]);
-}
-
-static void elf_info_copy(struct elf_info *to, const struct elf_info *from)
-{
-	*to = (struct elf_info){ from->cls, from->machine, from->type, dup_or_null(from->interp),
-				 dup_or_null(from->rpath), dup_or_null(from->runpath), dup_or_null(from->soname),
-				 from->has_runpath, STRLIST_INIT, STRLIST_INIT, STRLIST_INIT };
-	sl_copy(&to->needed, &from->needed);
-	sl_copy(&to->dlopen, &from->dlopen);
-	sl_copy(&to->dlopen_required, &from->dlopen_required);
-}
-
-/* elf_info_read, once per host path and build: *in is the caller's copy. */
-static int elf_info_cached(struct elf_ctx *e, const char *host, struct elf_info *in, struct strbuf *err)
-{
-	struct info_ent *c = strmap_get(&e->infos, host);
-	if (!c) {
-		struct strbuf why = STRBUF_INIT;
-		c = xcalloc(1, sizeof(*c));
-		c->rc = elf_info_read(host, &c->in, &why);
-		c->why = xstrdup(sb_str(&why));
-		sb_release(&why);
-		strmap_put(&e->infos, host, c);
-	}
-	if (c->rc < 0) {
-		*in = (struct elf_info){ 0 };
-		sb_adds(err, c->why);
-	} else {
-		elf_info_copy(in, &c->in);
-	}
-	return c->rc;
-}
-
-/* memo_note's line for a host path, once per build. */
-static const char *note_line(struct elf_ctx *e, const char *host)
-{
-	char *line = strmap_get(&e->notes, host);
-	if (!line) {
-		struct strbuf sb = STRBUF_INIT;
-		memo_note(&sb, host);
-		line = sb_detach(&sb);
-		strmap_put(&e->notes, host, line);
-	}
-	return line;
-}
-
-static void conf_read(struct elf_ctx *e, const char *image_path, int depth);
-
-static void conf_include(struct elf_ctx *e, const char *conf_dir, const char *pattern, int depth)
-{
-	char *abs = pattern[0] == '/' ? xstrdup(pattern) : xasprintf("%s/%s", conf_dir, pattern);
-	char *host = host_path(e, abs), *host_dir = path_dirname(host);
-	glob_t g;
-	memo_note(&e->conf_deps, host_dir); /* a new file in ld.so.conf.d changes the search */
-	if (glob(host, 0, NULL, &g) == 0) {
-		for (size_t i = 0; i < g.gl_pathc; i++)
-			conf_read(e, g.gl_pathv[i] + strlen(e->sysroot), depth + 1);
-		globfree(&g);
-	}
-	free(abs);
-	free(host);
-	free(host_dir);
-}
-
-/* /etc/ld.so.conf: one directory per line (or several separated by spaces,
- * commas or colons, as ldconfig accepts), "include GLOB", '#' comments. */
-static void conf_read(struct elf_ctx *e, const char *image_path, int depth)
-{
-	char *host = host_path(e, image_path), *dir = path_dirname(image_path);
-	struct strbuf sb = STRBUF_INIT;
-	memo_note(&e->conf_deps, host);
-	if (depth < 8 && read_file(host, &sb) == 0) {
-		char *save = NULL;
-		for (char *line = strtok_r(sb.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			line[strcspn(line, "#")] = 0;
-			char *w = line + strspn(line, " \t");
-			if (!strncmp(w, "include", 7) && (w[7] == ' ' || w[7] == '\t')) {
-				char *pat = w + 7 + strspn(w + 7, " \t");
-				pat[strcspn(pat, " \t")] = 0;
-				conf_include(e, dir, pat, depth);
-				continue;
-			}
-			if (!strncmp(w, "hwcap", 5))
-				continue;
-			char *save2 = NULL;
-			for (char *d = strtok_r(w, " \t,:", &save2); d; d = strtok_r(NULL, " \t,:", &save2)) {
-				char *norm = d[0] == '/' ? path_normalize(d) : NULL;
-				if (norm && !sl_has(&e->conf_dirs, norm))
-					sl_push(&e->conf_dirs, norm);
-				free(norm);
-			}
-		}
-	}
-	sb_release(&sb);
-	free(host);
-	free(dir);
-}
-
-static void system_dirs(struct elf_ctx *e)
-{
-	const char *ma = e->arch->multiarch;
-	char *v[] = { xasprintf("/lib/%s", ma), xasprintf("/usr/lib/%s", ma),
-		      e->arch->elfclass == ELFCLASS64 ? xstrdup("/lib64") : NULL,
-		      e->arch->elfclass == ELFCLASS64 ? xstrdup("/usr/lib64") : NULL,
-		      xstrdup("/lib"), xstrdup("/usr/lib") };
-	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-		if (v[i])
-			sl_push_owned(&e->system_dirs, v[i]);
-}
-
-/* A sysroot with musl's loader and not glibc's is a musl system: its
- * `libraries:` roots follow musl's rules (a program follows the loader it
- * names in PT_INTERP, whatever the sysroot holds). */
-static void sysroot_libc(struct elf_ctx *e)
-{
-	char *musl = xasprintf("/lib/ld-musl-%s.so.1", e->arch->musl), *mh = host_path(e, musl),
-	     *gh = host_path(e, e->arch->glibc_ldso);
-	struct stat st;
-	memo_note(&e->conf_deps, mh);
-	memo_note(&e->conf_deps, gh);
-	if (lstat(mh, &st) == 0 && lstat(gh, &st) < 0)
-		e->musl_ldso = musl;
-	else
-		free(musl);
-	free(mh);
-	free(gh);
-}
-
-static const struct arch *host_arch(void)
-{
-	const struct arch *a = arch_host();
-	return a ? a : arch_find("x86_64");
-}
-
-struct elf_ctx *elf_ctx_new(const char *sysroot, const char *arch, struct cas *cas)
-{
-	const struct arch *a = arch ? arch_find(arch) : host_arch();
-	if (!a) {
-		diag_error(NULL, NULL, "unknown architecture '%s': one of %s", arch, arch_list());
-		return NULL;
-	}
-	struct stat st;
-	if (sysroot && (stat(sysroot, &st) < 0 || !S_ISDIR(st.st_mode))) {
-		diag_error(NULL, NULL, "sysroot %s is not a directory", sysroot);
-		return NULL;
-	}
-	elf_version(EV_CURRENT);
-	struct elf_ctx *e = xcalloc(1, sizeof(*e));
-	e->sysroot = xstrdup(sysroot && strcmp(sysroot, "/") ? sysroot : "");
-	size_t l = strlen(e->sysroot);
-	while (l > 0 && e->sysroot[l - 1] == '/')
-		e->sysroot[--l] = 0;
-	e->arch = a;
-	e->cas = cas;
-	conf_read(e, "/etc/ld.so.conf", 0);
-	system_dirs(e);
-	sysroot_libc(e);
-	return e;
-}
-
-void elf_ctx_free(struct elf_ctx *e)
-{
-	if (!e)
-		return;
-	free(e->sysroot);
-	sl_release(&e->conf_dirs);
-	sl_release(&e->system_dirs);
-	sb_release(&e->conf_deps);
-	free(e->musl_ldso);
-	sb_release(&e->warnings);
-	sb_release(&e->hint);
-	sl_release(&e->warned);
-	strmap_free(&e->fs, fs_ent_free);
-	strmap_free(&e->infos, info_ent_free);
-	strmap_free(&e->notes, free);
-	free(e);
-}
-
 /* ---- resolving one root into a closure ---------------------------------- */
 
 /* musl's loader as a program names it in PT_INTERP (ldso/dynlink.c,
@@ -782,8 +123,8 @@ struct resolve {
 static void note(struct resolve *r, const char *image_path)
 {
 	if (strset_add(&r->noted, image_path)) {
-		char *h = host_path(r->e, image_path);
-		sb_adds(&r->deps, note_line(r->e, h));
+		char *h = ec_host_path(r->e, image_path);
+		sb_adds(&r->deps, ec_note_line(r->e, h));
 		free(h);
 	}
 }
@@ -809,9 +150,9 @@ static char *walk_to(struct resolve *r, const char *path, bool add, const char *
 	while (todo && todo[pos]) {
 		size_t len = strcspn(todo + pos, "/");
 		bool last = todo[pos + len] == 0;
-		char *cand = xasprintf("%s/%.*s", cur, (int)len, todo + pos), *host = host_path(r->e, cand);
+		char *cand = xasprintf("%s/%.*s", cur, (int)len, todo + pos), *host = ec_host_path(r->e, cand);
 		note(r, cand);
-		const struct fs_ent *f = fs_lstat(r->e, host);
+		const struct fs_ent *f = ec_lstat(r->e, host);
 		mode_t mode = f->mode;
 		const char *target = f->link;
 		free(host);
@@ -901,9 +242,9 @@ static void split_path_list(const struct resolve *r, const char *list, const cha
  * On success *in holds what it says (the caller's, to free). */
 static bool acceptable_lib(struct resolve *r, const char *real, struct elf_info *in)
 {
-	char *host = host_path(r->e, real);
+	char *host = ec_host_path(r->e, real);
 	struct strbuf ignore = STRBUF_INIT;
-	int rc = elf_info_cached(r->e, host, in, &ignore);
+	int rc = ec_elf_info(r->e, host, in, &ignore);
 	bool ok = rc == 1 && in->cls == r->e->arch->elfclass && in->machine == r->e->arch->machine && in->type == ET_DYN;
 	if (!ok)
 		elf_info_free(in);
@@ -931,7 +272,7 @@ static char *musl_arch(const char *interp)
 static void musl_path_read(struct resolve *r, const char *pathfile, bool *have, struct strlist *dirs,
 			   struct strlist *missing)
 {
-	char *real = walk(r, pathfile, false, NULL, NULL), *host = real ? host_path(r->e, real) : NULL;
+	char *real = walk(r, pathfile, false, NULL, NULL), *host = real ? ec_host_path(r->e, real) : NULL;
 	struct strbuf sb = STRBUF_INIT;
 	*have = host && read_file(host, &sb) == 0;
 	char *save = NULL;
@@ -1248,7 +589,7 @@ static int root_checks(struct resolve *r, const char *path, const struct elf_inf
 		/* an x86_64 program in an aarch64 image: the sysroot is missing,
 		 * not the arch (which the image already names) */
 		const char *fix = !got ? ""
-				  : got == host_arch() && r->e->arch != host_arch()
+				  : got == ec_host_arch() && r->e->arch != ec_host_arch()
 				      ? " (a foreign image needs a sysroot: of its arch, e.g. /usr/aarch64-linux-gnu)"
 				      : " (set arch: to build for it)";
 		sb_addf(r->err, "%s is %s %s binary, but the image is for %s%s", path, got ? "an" : "a",
@@ -1281,10 +622,10 @@ static int add_root(struct resolve *r, const char *name, const char *needed_by, 
 		return -1;
 	}
 	strset_add(&r->loaded, path);
-	char *host = host_path(r->e, real);
+	char *host = ec_host_path(r->e, real);
 	struct elf_info in;
 	struct strbuf why_not = STRBUF_INIT;
-	int kind = elf_info_cached(r->e, host, &in, &why_not), rc = 0;
+	int kind = ec_elf_info(r->e, host, &in, &why_not), rc = 0;
 	if (kind < 0) {
 		sb_addf(r->err, "%s: %s", path, why_not.buf);
 		rc = -1;
@@ -1311,7 +652,7 @@ static int add_host_root(struct resolve *r, const char *src, const char *dest)
 	struct elf_info in;
 	struct strbuf why_not = STRBUF_INIT;
 	memo_note(&r->deps, src);
-	int kind = elf_info_cached(r->e, src, &in, &why_not), rc = 0;
+	int kind = ec_elf_info(r->e, src, &in, &why_not), rc = 0;
 	if (kind >= 0) {
 		item_add(r, dest, NULL, NULL, "root");
 		r->c->v[r->c->n - 1].src = xstrdup(src);
@@ -1572,4 +913,3 @@ void elf_closure_free(struct elf_closure *c)
 	free(c->v);
 	*c = (struct elf_closure){ 0 };
 }
-

@@ -15,39 +15,64 @@ static void add_index(struct modclosure *out, const char *kver, const char *name
 	*data = (struct strbuf)STRBUF_INIT;
 }
 
-/* Every hard dependency of node i, transitively, marked in `in`. */
-static void mark_deps(const struct mc *mc, int i, bool *in)
+/* The hard dependencies of a node, transitively: `got` lists them, `seen`
+ * marks them with this walk's generation (no clearing of n flags per node). */
+struct dep_walk {
+	const struct mc *mc;
+	unsigned *seen, gen;
+	int *got;
+	size_t ngot;
+	const size_t *pos; /* each node's place in the load order */
+};
+
+static void mark_deps(struct dep_walk *w, int i)
 {
-	const struct mnode *m = &mc->nodes[i];
+	const struct mnode *m = &w->mc->nodes[i];
 	for (size_t k = 0; k < m->deps.n; k++) {
-		int j = mc_node_find(mc, m->deps.v[k]);
-		if (j >= 0 && j != i && !in[j]) {
-			in[j] = true;
-			mark_deps(mc, j, in);
+		int j = mc_node_find(w->mc, m->deps.v[k]);
+		if (j >= 0 && j != i && w->seen[j] != w->gen) {
+			w->seen[j] = w->gen;
+			w->got[w->ngot++] = j;
+			mark_deps(w, j);
 		}
 	}
 }
 
+static int later_first(const void *a, const void *b, void *pos)
+{
+	size_t pa = ((const size_t *)pos)[*(const int *)a], pb = ((const size_t *)pos)[*(const int *)b];
+	return pa < pb ? 1 : pa > pb ? -1 : 0;
+}
+
 /* depmod's format: "rel: dep...", dependencies listed last-loaded first
- * (modprobe loads them from the end of the line). */
+ * (modprobe loads them from the end of the line).  Each line costs its own
+ * dependencies, not a pass over every module before it (quadratic at a
+ * whole kernel). */
 static void index_dep(struct mc *mc, struct strbuf *sb)
 {
-	bool *in = xcalloc(mc->n, sizeof(*in));
+	size_t *pos = xcalloc(mc->n ? mc->n : 1, sizeof(*pos));
+	struct dep_walk w = { mc, xcalloc(mc->n ? mc->n : 1, sizeof(unsigned)), 0,
+			      xcalloc(mc->n ? mc->n : 1, sizeof(int)), 0, pos };
+	for (size_t o = 0; o < mc->norder; o++)
+		pos[mc->order[o]] = o;
 	for (size_t o = 0; o < mc->norder; o++) {
 		char *rel = mc_image_rel(mc, mc->nodes[mc->order[o]].rel);
 		sb_addf(sb, "%s:", rel);
 		free(rel);
-		memset(in, 0, mc->n * sizeof(*in));
-		mark_deps(mc, mc->order[o], in);
-		for (size_t k = o; k-- > 0;)
-			if (in[mc->order[k]]) {
-				rel = mc_image_rel(mc, mc->nodes[mc->order[k]].rel);
+		w.gen++, w.ngot = 0;
+		mark_deps(&w, mc->order[o]);
+		qsort_r(w.got, w.ngot, sizeof(*w.got), later_first, pos);
+		for (size_t k = 0; k < w.ngot; k++)
+			if (pos[w.got[k]] < o) {
+				rel = mc_image_rel(mc, mc->nodes[w.got[k]].rel);
 				sb_addf(sb, " %s", rel);
 				free(rel);
 			}
 		sb_addch(sb, '\n');
 	}
-	free(in);
+	free(w.seen);
+	free(w.got);
+	free(pos);
 }
 
 /* ---- binary indexes (libkmod's trie format) ------------------------------ */

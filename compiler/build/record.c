@@ -269,13 +269,15 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *ctx)
 	return 0;
 }
 
-/* Everything whose identity decides the output, besides the output. */
-static void inputs_of(struct record *rec, const struct plan *p, struct strlist *v)
+/* Everything whose identity decides the output, besides the output; false
+ * when some of it could not be listed (the record must not be trusted). */
+static bool inputs_of(struct record *rec, const struct plan *p, struct strlist *v)
 {
 	const struct manifest *m = rec->m;
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
+	bool whole = n > 0;
+	if (whole) {
 		exe[n] = 0;
 		sl_push(v, exe);
 	}
@@ -289,7 +291,7 @@ static void inputs_of(struct record *rec, const struct plan *p, struct strlist *
 	tree_paths = v; /* a tree's listing: every directory, file and symlink */
 	for (size_t i = 0; i < m->nfiles; i++)
 		if (m->files[i].tree && m->files[i].src)
-			nftw(m->files[i].src, tree_one, 16, FTW_PHYS);
+			whole &= nftw(m->files[i].src, tree_one, 16, FTW_PHYS) == 0;
 	tree_paths = NULL;
 	/* The kernel's release: its listing decides "latest", the tree's
 	 * kernel.release a tree's (build.c's modules_dir says where). */
@@ -300,6 +302,7 @@ static void inputs_of(struct record *rec, const struct plan *p, struct strlist *
 		const char *root = m->sysroot && strcmp(m->sysroot, "/") ? m->sysroot : "";
 		sl_push_owned(v, m->kernel.modules ? xstrdup(m->kernel.modules) : xasprintf("%s/lib/modules", root));
 	}
+	return whole;
 }
 
 void record_save(struct record *rec, const struct plan *p, const struct cas_hash *key, const struct build_result *r)
@@ -309,7 +312,7 @@ void record_save(struct record *rec, const struct plan *p, const struct cas_hash
 	record_watch(rec, false);
 	struct strlist in = STRLIST_INIT;
 	struct strbuf deps = STRBUF_INIT, pl = STRBUF_INIT;
-	inputs_of(rec, p, &in);
+	bool whole = inputs_of(rec, p, &in);
 	sl_sort(&in);
 	size_t n = 0;
 	for (size_t i = 0; i < in.n; i++) /* each once */
@@ -320,6 +323,8 @@ void record_save(struct record *rec, const struct plan *p, const struct cas_hash
 	in.n = n;
 	memo_note_own(&deps, rec->path); /* first: a deleted output is the first identity to differ */
 	memo_note_many(&deps, (const char *const *)in.v, in.n, started_ns);
+	if (!whole) /* a line no identity matches: this record replaces the last one and is never current */
+		sb_adds(&deps, "1 / unlisted~racy\n");
 	sb_add(&pl, rec->fp.buf, rec->fp.len);
 	char hex[33];
 	cas_hash_hex(key, hex);

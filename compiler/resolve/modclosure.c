@@ -668,6 +668,8 @@ static int mc_run(struct mc *mc, struct modclosure *out)
 	mc_check_cycles(mc);
 	if (mc->errors)
 		return -1;
+	kmod_unload_resources(mc->ctx); /* the graph is built: no more lookups, and the mapped
+					   indexes need not stay in memory beside the result */
 	mc_classify(mc);
 	mc_order_nodes(mc);
 	return build_result(mc, out);

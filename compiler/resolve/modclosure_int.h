@@ -77,7 +77,7 @@ struct minfo {
 	X(kmod_module_get_module) X(kmod_module_new_from_path) X(kmod_module_new_from_lookup)   \
 	X(kmod_module_get_info) X(kmod_module_info_get_key) X(kmod_module_info_get_value)       \
 	X(kmod_module_info_free_list) X(kmod_module_get_softdeps) X(kmod_module_get_dependencies)   \
-	X(kmod_load_resources)
+	X(kmod_load_resources) X(kmod_unload_resources)
 
 struct kmod_table {
 #define KMOD_SLOT(f) __typeof__(&f) f;
@@ -106,6 +106,7 @@ extern struct kmod_table kmod_lib;
 #define kmod_module_get_softdeps KMOD_CALL(kmod_module_get_softdeps)
 #define kmod_module_get_dependencies KMOD_CALL(kmod_module_get_dependencies)
 #define kmod_load_resources KMOD_CALL(kmod_load_resources)
+#define kmod_unload_resources KMOD_CALL(kmod_unload_resources)
 #endif
 
 /* modclosure.c: the graph, messages */

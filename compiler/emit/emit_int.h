@@ -1,0 +1,91 @@
+/* emit_int.h — what the files of emit/ share; the public header is
+ * emit/emit.h.  output.c chooses the format from a path and words,
+ * filter.c is the byte sinks (the compressors), cpio.c writes newc archives
+ * as gen_init_cpio does (and one uncompressed stream), segments.c the cached
+ * compressed pieces of one stream, carray.c the C and .S embeddings, list.c
+ * the gen_init_cpio list, dir.c an unpacked tree; emit.c the keys and
+ * emit_write. */
+#ifndef RDC_EMIT_INT_H
+#define RDC_EMIT_INT_H
+#include <lzma.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <xxhash.h>
+#include <zlib.h>
+#include <zstd.h>
+#include "emit/emit.h"
+#include "lib/util.h"
+
+#define IO_CHUNK (256 * 1024)
+#define LZ4_LEGACY_MAGIC 0x184C2102u
+#define LZ4_LEGACY_BLOCK (8 << 20)
+
+/* ---- filter.c ---- */
+
+struct sink {
+	int fd;
+	enum emit_algo algo;
+	bool c_text;       /* write bytes as a C initialiser instead */
+	uint64_t in_off;   /* uncompressed bytes so far: the cpio offset */
+	unsigned char *obuf;
+	size_t olen, ocap;
+	z_stream z;
+	lzma_stream x;
+	ZSTD_CCtx *zc;
+	unsigned char *lbuf; /* lz4: one legacy block of input */
+	size_t llen;
+	int level;
+	int err;           /* errno of the first failure */
+	XXH3_state_t *sum; /* hash of what reaches fd (segment trailers) */
+	bool keyed_after;  /* no segment cache: a source's true hash may replace the plan's (cas_stream.adopt) */
+	/* A piece of a segmented image (sink_open_piece): a raw deflate run, an
+	 * xz block or a zstd frame, joined into one stream by stream_*(). */
+	bool piece, final; /* final: the run that ends the deflate stream */
+	uint32_t crc;      /* gzip: CRC-32 of the uncompressed bytes */
+	lzma_block block;  /* xz: sizes for the stream's index */
+	lzma_filter filters[2];
+	lzma_options_lzma lzopt;
+};
+
+int sink_open(struct sink *s, int fd, enum emit_algo algo, int level, bool c_text);
+int sink_open_piece(struct sink *s, int fd, enum emit_algo algo, int level, bool final);
+void sink_write(struct sink *s, const void *data, size_t len);
+void sink_zeros(struct sink *s, size_t n);
+int sink_close(struct sink *s);
+unsigned char *sink_window(struct sink *s, size_t *room);
+void sink_took(struct sink *s, size_t n);
+void sink_raw(struct sink *s, const void *data, size_t len);
+
+/* ---- cpio.c ---- */
+
+struct cpio {
+	struct sink *s;
+	struct cas *cas;
+	uint32_t ino, mtime;
+	int err;
+};
+
+int cpio_entries(struct sink *s, struct cas *cas, const struct plan *p, const size_t *idx, size_t n,
+		uint32_t mtime, uint32_t ino, bool trailer);
+int cpio_archive(struct sink *s, struct cas *cas, const struct plan *p, const size_t *idx, size_t n,
+		uint32_t mtime);
+void cpio_trailer(struct cpio *c);
+size_t *all_indices(const struct plan *p);
+int emit_stream(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd, bool c_text);
+
+/* ---- emit.c: keys ---- */
+
+void key_entry(XXH3_state_t *st, const struct plan_entry *e);
+void key_opts(XXH3_state_t *st, const struct emit_opts *o, int seg);
+void key_final(XXH3_state_t *st, struct cas_hash *key);
+
+/* ---- segments.c, carray.c, list.c, dir.c ---- */
+
+int emit_segmented(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd);
+int emit_c(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd);
+int emit_asm(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path, int fd,
+		    struct atomic_file *cpio);
+int emit_list_fd(const struct plan *p, struct cas *cas, int fd);
+int emit_dir(const struct plan *p, struct cas *cas, const struct emit_opts *o, const char *path);
+
+#endif

@@ -15,6 +15,7 @@ printf 'touch\n' > src/touched.txt
 printf 'old\n' > src/renamed.txt
 printf 'dirs: [/from-base]\n' > src/base.yaml
 mkdir -p src/tree/sub && printf 'a\n' > src/tree/sub/a
+mkdir -p src/real/sub && printf 'a\n' > src/real/sub/a && ln -s real src/tlink
 # sysroot(DIR, RUNPATH): a program needing libfoo.so (in the RUNPATH's last
 # directory) and no libc, in a sysroot of its own: ELF lookups note every
 # directory on the way, and this test's directory changes all the time.
@@ -42,6 +43,7 @@ scenario runpath "sysroot: $PWD/sys" 'binaries: [/prog]'
 scenario unmemoised "sysroot: $PWD/sys-tab" 'binaries: [/prog]'
 scenario include 'include: [base.yaml]' 'dirs: [/own]'
 scenario tree 'files: [{src: tree/, dest: /t}]'
+scenario linktree 'files: [{src: tlink/, dest: /t}]'
 scenario env 'dirs: ["/${RECORD_DIR}"]'
 scenario output 'dirs: [/x]'
 scenario options 'dirs: [/y]'
@@ -49,7 +51,7 @@ scenario damage 'dirs: [/z]'
 scenario racy 'files: [{src: a.txt, dest: /a.txt}]'
 scenario warn 'binaries: [/usr/sbin/ip]' 'init: {steps: [ip link]}'
 export RECORD_DIR=one
-names="edit same touch rename runpath unmemoised include tree env output options damage racy warn"
+names="edit same touch rename runpath unmemoised include tree linktree env output options damage racy warn"
 sleep 2.2 # past the racy window: these inputs can be trusted
 
 current() { expect_grep "(unchanged: current from the build record" "$1"; }
@@ -117,6 +119,11 @@ test_expect_success 'a changed include defeats it' '
 
 test_expect_success 'a file new deep in a src: dir/ tree defeats it' '
 	printf "b\n" > src/tree/sub/b && "$RDC" build -v src/tree.yaml 2> err && not_current err && has tree.cpio /t/sub/b
+'
+
+test_expect_success 'so does one new deep in a tree whose top is a symlink (the build follows it)' '
+	printf "b\n" > src/real/sub/b && "$RDC" build -v src/linktree.yaml 2> err && not_current err &&
+	has linktree.cpio /t/sub/b
 '
 
 test_expect_success 'a variable the manifest expands, changed, defeats it' '

@@ -12,11 +12,12 @@
  * after the start, so the record is marked racy and never trusted. */
 #include "build/record.h"
 #include <errno.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -252,13 +253,31 @@ bool record_current(struct record *rec, struct build_result *r)
 
 /* ---- saving ------------------------------------------------------------- */
 
-static struct strlist *tree_paths; /* nftw has no user pointer */
-
-static int tree_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+/* A tree's listing as plan_add_tree walks it: the top followed (opendir),
+ * below it every entry by lstat, into directories only, with the plan's
+ * path_join names.  nftw(FTW_PHYS) did not enter a top that is a symlink.
+ * False when some directory could not be listed. */
+static bool tree_paths(const char *dir, struct strlist *v)
 {
-	(void)st, (void)type, (void)ftw;
-	sl_push(tree_paths, path);
-	return 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return false;
+	struct strlist names = STRLIST_INIT;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			sl_push(&names, de->d_name);
+	closedir(d);
+	bool whole = true;
+	for (size_t i = 0; i < names.n; i++) {
+		char *s = path_join(dir, names.v[i]);
+		struct stat st;
+		if (lstat(s, &st) == 0 && S_ISDIR(st.st_mode))
+			whole &= tree_paths(s, v);
+		sl_push_owned(v, s);
+	}
+	sl_release(&names);
+	return whole;
 }
 
 static int add_object(struct dl_phdr_info *info, size_t size, void *ctx)
@@ -288,11 +307,11 @@ static bool inputs_of(struct record *rec, const struct plan *p, struct strlist *
 	for (size_t i = 0; i < plan_count(p); i++)
 		if (plan_entry_at(p, i)->src)
 			sl_push(v, plan_entry_at(p, i)->src);
-	tree_paths = v; /* a tree's listing: every directory, file and symlink */
-	for (size_t i = 0; i < m->nfiles; i++)
-		if (m->files[i].tree && m->files[i].src)
-			whole &= nftw(m->files[i].src, tree_one, 16, FTW_PHYS) == 0;
-	tree_paths = NULL;
+	for (size_t i = 0; i < m->nfiles; i++) /* a tree's listing: every directory, file and symlink */
+		if (m->files[i].tree && m->files[i].src) {
+			sl_push(v, m->files[i].src);
+			whole &= tree_paths(m->files[i].src, v);
+		}
 	/* The kernel's release: its listing decides "latest", the tree's
 	 * kernel.release a tree's (build.c's modules_dir says where). */
 	if (m->kernel.tree) {

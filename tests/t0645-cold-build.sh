@@ -83,4 +83,20 @@ test_expect_success 'keyed after compressing or before: the same segments, the s
 	rm -rf "$RDC_CACHE_DIR" && "$RDC" build -j 1 src/z.yaml -o one.cpio.xz && cmp one.cpio.xz cold.cpio.xz
 '
 
+if strace -f -qq -o /dev/null -e trace=openat -e inject=openat:delay_enter=1 true 2>/dev/null; then
+	test_expect_success 'a source edited while a cold compressed build hashes and compresses it: an error, nothing kept' '
+		rm -rf "$RDC_CACHE_DIR" && "$RDC" build src/z.yaml -o prev.cpio.zst && cp prev.cpio.zst keep.zst &&
+		rm -rf "$RDC_CACHE_DIR" &&
+		{ strace -f -qq -o /dev/null -P "$PWD/big/r" -e trace=read -e inject=read:delay_enter=3000000:when=2 \
+			"$RDC" build src/z.yaml -o prev.cpio.zst >/dev/null 2> race.err & pid=$!; } &&
+		sleep 1.5 && printf "EDITED" | dd of=big/r bs=1 seek=2500000 conv=notrunc 2>/dev/null &&
+		{ wait $pid; rc=$?; } && cat race.err && [ "$rc" = 1 ] &&
+		expect_grep "z.yaml:3:.* error: .*big/r changed while rdc was reading it" race.err &&
+		cmp prev.cpio.zst keep.zst && ! ls prev.cpio.zst.* 2>/dev/null &&
+		! ls "$RDC_CACHE_DIR/segments" | grep -q rdc-tmp
+	'
+else
+	test_skip 'a source edited while a cold compressed build reads it' 'strace cannot inject delays'
+fi
+
 test_done

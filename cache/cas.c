@@ -799,9 +799,10 @@ static bool racy_since(const struct stat *st, int64_t since_ns)
 
 /* Appends path's identity; true when it (or what a symlink points at)
  * changed after since_ns - RACY_NS (since_ns 0: no racy rule). */
-static bool ident_text(const char *path, struct strbuf *out, int64_t since_ns)
+static bool ident_text_st(const char *path, struct strbuf *out, int64_t since_ns, struct stat *last)
 {
 	struct stat st;
+	memset(last, 0, sizeof(*last));
 	if (lstat(path, &st) < 0) {
 		sb_adds(out, "-");
 		return false;
@@ -813,13 +814,20 @@ static bool ident_text(const char *path, struct strbuf *out, int64_t since_ns)
 	if (S_ISLNK(st.st_mode)) {
 		if (stat(path, &st) < 0) {
 			sb_adds(out, ">-");
-		} else {
-			sb_addch(out, '>');
-			add_ident(out, &st);
-			racy |= racy_since(&st, since_ns);
+			return racy;
 		}
+		sb_addch(out, '>');
+		add_ident(out, &st);
+		racy |= racy_since(&st, since_ns);
 	}
+	*last = st;
 	return racy;
+}
+
+static bool ident_text(const char *path, struct strbuf *out, int64_t since_ns)
+{
+	struct stat last;
+	return ident_text_st(path, out, since_ns, &last);
 }
 
 void memo_note_own(struct strbuf *deps, const char *path)
@@ -846,11 +854,28 @@ void memo_note_since(struct strbuf *deps, const char *path, int64_t since_ns)
 	sb_addch(deps, '\n');
 }
 
+/* One use: its identity now, marked racy when that is not the identity
+ * the build used (a memo's line, the dev/inode a source was read from). */
+static void note_use(struct strbuf *out, const struct memo_use *u, int64_t since_ns)
+{
+	sb_addf(out, "%zu %s ", strlen(u->path), u->path);
+	size_t at = out->len;
+	struct stat last;
+	bool racy = ident_text_st(u->path, out, since_ns, &last) || u->differ;
+	if (u->id && (u->idlen != out->len - at || memcmp(u->id, out->buf + at, u->idlen)))
+		racy = true;
+	if (u->read && ((uint64_t)last.st_dev != u->dev || (uint64_t)last.st_ino != u->ino))
+		racy = true;
+	if (racy)
+		sb_adds(out, "~racy");
+	sb_addch(out, '\n');
+}
+
 /* A whole kernel's record notes 4,000 paths, a stat each: in chunks on all
  * cores, each into its own buffer, joined in order. */
 #define NOTE_CHUNK 512
 struct note_job {
-	const char *const *paths;
+	const struct memo_use *uses;
 	size_t n, nchunks;
 	int64_t since_ns;
 	struct strbuf *out; /* one per chunk */
@@ -862,13 +887,13 @@ static void *note_worker(void *arg)
 	struct note_job *j = arg;
 	for (size_t c; (c = atomic_fetch_add(&j->next, 1)) < j->nchunks;)
 		for (size_t i = c * NOTE_CHUNK; i < j->n && i < (c + 1) * NOTE_CHUNK; i++)
-			memo_note_since(&j->out[c], j->paths[i], j->since_ns);
+			note_use(&j->out[c], &j->uses[i], j->since_ns);
 	return NULL;
 }
 
-void memo_note_many(struct strbuf *deps, const char *const *paths, size_t n, int64_t since_ns)
+void memo_note_used(struct strbuf *deps, const struct memo_use *uses, size_t n, int64_t since_ns)
 {
-	struct note_job j = { .paths = paths, .n = n, .nchunks = (n + NOTE_CHUNK - 1) / NOTE_CHUNK, .since_ns = since_ns };
+	struct note_job j = { .uses = uses, .n = n, .nchunks = (n + NOTE_CHUNK - 1) / NOTE_CHUNK, .since_ns = since_ns };
 	j.out = xcalloc(j.nchunks ? j.nchunks : 1, sizeof(*j.out));
 	run_parallel(note_worker, &j, 0, j.nchunks);
 	for (size_t c = 0; c < j.nchunks; c++) {
@@ -876,6 +901,15 @@ void memo_note_many(struct strbuf *deps, const char *const *paths, size_t n, int
 		sb_release(&j.out[c]);
 	}
 	free(j.out);
+}
+
+void memo_note_many(struct strbuf *deps, const char *const *paths, size_t n, int64_t since_ns)
+{
+	struct memo_use *u = xcalloc(n ? n : 1, sizeof(*u));
+	for (size_t i = 0; i < n; i++)
+		u[i].path = paths[i];
+	memo_note_used(deps, u, n, since_ns);
+	free(u);
 }
 
 bool memo_deps_racy(const struct strbuf *deps)
@@ -1035,6 +1069,13 @@ void cas_memo_collect(struct cas *c, struct strbuf *sink)
 	pthread_mutex_lock(&c->lock);
 	c->collect = sink;
 	pthread_mutex_unlock(&c->lock);
+}
+
+void memo_deps_each(const char *d, size_t dl, memo_dep_fn *fn, void *ctx)
+{
+	const char *path, *id, *next;
+	for (const char *p = d, *end = d + dl; p < end && (next = dep_next(p, end, &path, &id)); p = next)
+		fn(ctx, path, (size_t)(id - path - 1), id, (size_t)(next - 1 - id));
 }
 
 void memo_deps_paths(const char *d, size_t dl, struct strlist *out)

@@ -124,6 +124,21 @@ void memo_note_own(struct strbuf *deps, const char *path);
 void memo_note_since(struct strbuf *deps, const char *path, int64_t since_ns);
 /* memo_note_since of each of paths[0..n), in that order (on all cores). */
 void memo_note_many(struct strbuf *deps, const char *const *paths, size_t n, int64_t since_ns);
+/* What a build used of one input: memo_note_used notes its identity now,
+ * with the racy mark when that is not what was used (the input changed, or
+ * a parent directory or symlink on its way was swapped, during the build). */
+struct memo_use {
+	const char *path;
+	const char *id;  /* the identity a memo noted (NULL: none), as in a deps text */
+	size_t idlen;
+	bool read;       /* dev/ino: what stat(path) gave when the build read it */
+	uint64_t dev, ino;
+	bool differ;     /* two uses disagreed already */
+};
+void memo_note_used(struct strbuf *deps, const struct memo_use *uses, size_t n, int64_t since_ns);
+/* fn(ctx, path, pathlen, identity, idlen) for each line of a deps text. */
+typedef void memo_dep_fn(void *ctx, const char *path, size_t plen, const char *id, size_t idlen);
+void memo_deps_each(const char *deps, size_t len, memo_dep_fn *fn, void *ctx);
 /* Does a deps text carry a racy mark (such a memo can never hit)? */
 bool memo_deps_racy(const struct strbuf *deps);
 /* The paths a deps text names, appended to out. */

@@ -16,6 +16,7 @@ printf 'old\n' > src/renamed.txt
 printf 'dirs: [/from-base]\n' > src/base.yaml
 mkdir -p src/tree/sub && printf 'a\n' > src/tree/sub/a
 mkdir -p src/real/sub && printf 'a\n' > src/real/sub/a && ln -s real src/tlink
+mkdir -p src/v1 src/v2 && printf 'v1\n' > src/v1/a.txt && printf 'v2, older\n' > src/v2/a.txt && ln -s v1 src/cur
 # sysroot(DIR, RUNPATH): a program needing libfoo.so (in the RUNPATH's last
 # directory) and no libc, in a sysroot of its own: ELF lookups note every
 # directory on the way, and this test's directory changes all the time.
@@ -44,6 +45,7 @@ scenario unmemoised "sysroot: $PWD/sys-tab" 'binaries: [/prog]'
 scenario include 'include: [base.yaml]' 'dirs: [/own]'
 scenario tree 'files: [{src: tree/, dest: /t}]'
 scenario linktree 'files: [{src: tlink/, dest: /t}]'
+scenario swap 'files: [{src: cur/a.txt, dest: /a.txt}]'
 scenario env 'dirs: ["/${RECORD_DIR}"]'
 scenario output 'dirs: [/x]'
 scenario options 'dirs: [/y]'
@@ -51,7 +53,7 @@ scenario damage 'dirs: [/z]'
 scenario racy 'files: [{src: a.txt, dest: /a.txt}]'
 scenario warn 'binaries: [/usr/sbin/ip]' 'init: {steps: [ip link]}'
 export RECORD_DIR=one
-names="edit same touch rename runpath unmemoised include tree linktree env output options damage racy warn"
+names="edit same touch rename runpath unmemoised include tree linktree swap env output options damage racy warn"
 sleep 2.2 # past the racy window: these inputs can be trusted
 
 current() { expect_grep "(unchanged: current from the build record" "$1"; }
@@ -124,6 +126,17 @@ test_expect_success 'a file new deep in a src: dir/ tree defeats it' '
 test_expect_success 'so does one new deep in a tree whose top is a symlink (the build follows it)' '
 	printf "b\n" > src/real/sub/b && "$RDC" build -v src/linktree.yaml 2> err && not_current err &&
 	has linktree.cpio /t/sub/b
+'
+
+# The image's rename is held back 1.5 s (strace delays the first rename):
+# the symlink on the way to a source is retargeted after the build read it.
+test_expect_success 'a parent symlink retargeted during a build never leaves the old image trusted' '
+	rm swap.cpio && { strace -f -qq -o trace.out -e trace=rename -e inject=rename:delay_enter=1500000:when=1 \
+		"$RDC" build -v src/swap.yaml 2> swap.err & } &&
+	for i in $(seq 500); do ls swap.cpio.rdc-tmp.* > /dev/null 2>&1 && break; sleep 0.02; done &&
+	ln -sfn v2 src/cur && wait $! && [ "$(content swap.cpio /a.txt)" = v1 ] &&
+	expect_grep "not trusted yet" swap.err && sleep 2.2 &&
+	"$RDC" build -v src/swap.yaml 2> err && not_current err && [ "$(content swap.cpio /a.txt)" = "v2, older" ]
 '
 
 test_expect_success 'a variable the manifest expands, changed, defeats it' '

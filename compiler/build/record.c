@@ -44,6 +44,8 @@ struct record {
 	struct strbuf fp;    /* what else decides the output: options, variables, cwd */
 	struct strbuf reads; /* the deps of every memo the resolvers used */
 	struct strbuf said;  /* warnings and notes, replayed by a current record */
+	struct strbuf early; /* note_early: the identities of rdc and the manifest as read */
+	bool whole;          /* rdc's own path could be listed */
 };
 
 /* ---- fields: "tag LEN:BYTES\n", any bytes ------------------------------- */
@@ -135,7 +137,7 @@ struct record *record_new(struct cas *cas, const struct manifest *m, const struc
 		return NULL;
 	struct record *rec = xcalloc(1, sizeof(*rec));
 	*rec = (struct record){ .cas = cas, .m = m, .eo = eo, .path = abs, .key = xasprintf(RECORD_KEY "%s", abs),
-				.fp = STRBUF_INIT, .reads = STRBUF_INIT, .said = STRBUF_INIT };
+				.fp = STRBUF_INIT, .reads = STRBUF_INIT, .said = STRBUF_INIT, .early = STRBUF_INIT };
 	fingerprint(rec, o);
 	return rec;
 }
@@ -150,6 +152,7 @@ void record_free(struct record *rec)
 	sb_release(&rec->fp);
 	sb_release(&rec->reads);
 	sb_release(&rec->said);
+	sb_release(&rec->early);
 	free(rec);
 }
 
@@ -162,6 +165,8 @@ void record_watch(struct record *rec, bool on)
 }
 
 /* ---- checking ----------------------------------------------------------- */
+
+static void note_early(struct record *rec);
 
 /* The payload after the fingerprint: what the summary needs, what the
  * build said, the inputs rdc run --watch watches. */
@@ -224,8 +229,10 @@ bool record_current(struct record *rec, struct build_result *r)
 		sb_adds(&why, "it is current, but its warnings were said with -v");
 		ok = false;
 	}
-	if (!ok)
+	if (!ok) {
 		diag_info("%s: not current from the build record (%s): resolving", rec->path, why.buf);
+		note_early(rec);
+	}
 	if (ok) {
 		fwrite(said, 1, saidlen, stderr);
 		free(r->kver);
@@ -288,39 +295,116 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *ctx)
 	return 0;
 }
 
-/* Everything whose identity decides the output, besides the output; false
- * when some of it could not be listed (the record must not be trusted). */
-static bool inputs_of(struct record *rec, const struct plan *p, struct strlist *v)
+/* What the build read before anything recorded it: rdc itself, its
+ * libraries, the manifest's files.  Their identities are taken once the
+ * record is found not current, before resolving: a file swapped later in
+ * the build (a parent directory renamed, a symlink retargeted) then no
+ * longer matches what the record saves. */
+static void note_early(struct record *rec)
 {
-	const struct manifest *m = rec->m;
+	struct strlist v = STRLIST_INIT;
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	bool whole = n > 0;
-	if (whole) {
+	rec->whole = n > 0;
+	if (rec->whole) {
 		exe[n] = 0;
-		sl_push(v, exe);
+		sl_push(&v, exe);
 	}
-	dl_iterate_phdr(add_object, v); /* a new liblzma may compress to other bytes */
-	for (size_t i = 0; i < m->file_names.n; i++)
-		sl_push(v, m->file_names.v[i]);
-	memo_deps_paths(sb_str(&rec->reads), rec->reads.len, v);
-	for (size_t i = 0; i < plan_count(p); i++)
-		if (plan_entry_at(p, i)->src)
-			sl_push(v, plan_entry_at(p, i)->src);
+	dl_iterate_phdr(add_object, &v); /* a new liblzma may compress to other bytes */
+	for (size_t i = 0; i < rec->m->file_names.n; i++)
+		sl_push(&v, rec->m->file_names.v[i]);
+	memo_note_many(&rec->early, (const char *const *)v.v, v.n, 0);
+	sl_release(&v);
+}
+
+/* ---- the inputs and what the build used of them ------------------------ */
+
+struct uses {
+	struct memo_use *v;
+	size_t n, alloc;
+};
+
+static struct memo_use *use_add(struct uses *u, char *path)
+{
+	GROW(u->v, u->n + 1, u->alloc);
+	u->v[u->n] = (struct memo_use){ .path = path };
+	return &u->v[u->n++];
+}
+
+static void use_dep(void *ctx, const char *path, size_t plen, const char *id, size_t idlen)
+{
+	struct memo_use *x = use_add(ctx, xstrndup(path, plen));
+	x->id = id;
+	x->idlen = idlen;
+}
+
+static int cmp_use(const void *a, const void *b)
+{
+	return strcmp(((const struct memo_use *)a)->path, ((const struct memo_use *)b)->path);
+}
+
+/* Each path once, with everything the build used of it; two uses that
+ * disagree mean it changed during the build. */
+static void uses_merge(struct uses *u)
+{
+	if (u->n)
+		qsort(u->v, u->n, sizeof(*u->v), cmp_use);
+	size_t n = 0;
+	for (size_t i = 0; i < u->n; i++) {
+		struct memo_use *x = &u->v[i], *k = n ? &u->v[n - 1] : NULL;
+		if (!k || strcmp(x->path, k->path)) {
+			u->v[n++] = *x;
+			continue;
+		}
+		if (x->id && k->id)
+			k->differ |= x->idlen != k->idlen || memcmp(x->id, k->id, x->idlen);
+		else if (x->id)
+			k->id = x->id, k->idlen = x->idlen;
+		if (x->read && k->read)
+			k->differ |= x->dev != k->dev || x->ino != k->ino;
+		else if (x->read)
+			k->read = true, k->dev = x->dev, k->ino = x->ino;
+		k->differ |= x->differ;
+		free((char *)x->path);
+	}
+	u->n = n;
+}
+
+/* Everything whose identity decides the output, besides the output; false
+ * when some of it could not be listed (the record must not be trusted). */
+static bool inputs_of(struct record *rec, const struct plan *p, struct uses *u)
+{
+	const struct manifest *m = rec->m;
+	bool whole = rec->whole;
+	memo_deps_each(sb_str(&rec->early), rec->early.len, use_dep, u);
+	memo_deps_each(sb_str(&rec->reads), rec->reads.len, use_dep, u);
+	for (size_t i = 0; i < plan_count(p); i++) {
+		const struct plan_entry *e = plan_entry_at(p, i);
+		if (!e->src)
+			continue;
+		struct memo_use *x = use_add(u, xstrdup(e->src));
+		x->read = e->src_ino != 0; /* what the source was read as: a swap since is a change */
+		x->dev = e->src_dev;
+		x->ino = e->src_ino;
+	}
+	struct strlist v = STRLIST_INIT;
 	for (size_t i = 0; i < m->nfiles; i++) /* a tree's listing: every directory, file and symlink */
 		if (m->files[i].tree && m->files[i].src) {
-			sl_push(v, m->files[i].src);
-			whole &= tree_paths(m->files[i].src, v);
+			sl_push(&v, m->files[i].src);
+			whole &= tree_paths(m->files[i].src, &v);
 		}
 	/* The kernel's release: its listing decides "latest", the tree's
 	 * kernel.release a tree's (build.c's modules_dir says where). */
 	if (m->kernel.tree) {
-		char *rel = path_join(m->kernel.tree, "include/config/kernel.release");
-		sl_push_owned(v, rel);
+		sl_push_owned(&v, path_join(m->kernel.tree, "include/config/kernel.release"));
 	} else if (m->kernel.version || m->nkmods) {
 		const char *root = m->sysroot && strcmp(m->sysroot, "/") ? m->sysroot : "";
-		sl_push_owned(v, m->kernel.modules ? xstrdup(m->kernel.modules) : xasprintf("%s/lib/modules", root));
+		sl_push_owned(&v, m->kernel.modules ? xstrdup(m->kernel.modules) : xasprintf("%s/lib/modules", root));
 	}
+	for (size_t i = 0; i < v.n; i++)
+		use_add(u, v.v[i]);
+	free(v.v);
+	uses_merge(u);
 	return whole;
 }
 
@@ -329,19 +413,11 @@ void record_save(struct record *rec, const struct plan *p, const struct cas_hash
 	if (!rec)
 		return;
 	record_watch(rec, false);
-	struct strlist in = STRLIST_INIT;
+	struct uses u = { 0 };
 	struct strbuf deps = STRBUF_INIT, pl = STRBUF_INIT;
-	bool whole = inputs_of(rec, p, &in);
-	sl_sort(&in);
-	size_t n = 0;
-	for (size_t i = 0; i < in.n; i++) /* each once */
-		if (n == 0 || strcmp(in.v[i], in.v[n - 1]))
-			in.v[n++] = in.v[i];
-		else
-			free(in.v[i]);
-	in.n = n;
+	bool whole = inputs_of(rec, p, &u);
 	memo_note_own(&deps, rec->path); /* first: a deleted output is the first identity to differ */
-	memo_note_many(&deps, (const char *const *)in.v, in.n, started_ns);
+	memo_note_used(&deps, u.v, u.n, started_ns);
 	if (!whole) /* a line no identity matches: this record replaces the last one and is never current */
 		sb_adds(&deps, "1 / unlisted~racy\n");
 	sb_add(&pl, rec->fp.buf, rec->fp.len);
@@ -360,7 +436,9 @@ void record_save(struct record *rec, const struct plan *p, const struct cas_hash
 		diag_info("%s: the build record is not trusted yet: an input changed less than 2 s before this build",
 			  rec->path);
 	cas_memo_put(rec->cas, RECORD_NS, rec->key, &deps, &pl);
-	sl_release(&in);
+	for (size_t i = 0; i < u.n; i++)
+		free((char *)u.v[i].path);
+	free(u.v);
 	sb_release(&deps);
 	sb_release(&pl);
 }

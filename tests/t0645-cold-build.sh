@@ -49,6 +49,16 @@ test_expect_success 'a bad binary and a bad module: both errors, in manifest ord
 	[ ! -e bad.cpio ]
 '
 
+test_expect_success 'a library new in an earlier search directory is found by the next build (the memo misses)' '
+	"$RDC" deps --library libz.so.1 | sed "s/ ->.*//" > zfiles && mkdir -p sr/etc sr/opt/lib &&
+	while read -r f; do mkdir -p "sr${f%/*}" && cp -a "$f" "sr$f" || return 1; done < zfiles &&
+	echo /opt/lib > sr/etc/ld.so.conf && sleep 2.2 && # past the racy window: the memo is trusted
+	"$RDC" deps --sysroot sr --library libz.so.1 > before && expect_grep "^/usr/lib/.*/libz.so.1 " before &&
+	cp sr/usr/lib/*/libz.so.1 sr/opt/lib/libz.so.1 &&
+	"$RDC" deps --sysroot sr --library libz.so.1 > after && expect_grep "^/opt/lib/libz.so.1$" after &&
+	! grep -q "^/usr/lib/.*/libz" after
+'
+
 # a segmented image of files nobody hashed yet: compressed as they are hashed
 mkdir -p big && head -c 3000000 /dev/urandom > big/r && seq 200000 > big/s
 cat > src/z.yaml <<'YAML'

@@ -151,8 +151,12 @@ static char *walk_to(struct resolve *r, const char *path, bool add, const char *
 		size_t len = strcspn(todo + pos, "/");
 		bool last = todo[pos + len] == 0;
 		char *cand = xasprintf("%s/%.*s", cur, (int)len, todo + pos), *host = ec_host_path(r->e, cand);
-		note(r, cand);
 		const struct fs_ent *f = ec_lstat(r->e, host);
+		/* A name missing from a directory this walk has noted needs no note
+		 * of its own: the directory's mtime changes when the name appears
+		 * (most library lookups are such misses: /usr/local/lib ...). */
+		if (f->ok || !*cur)
+			note(r, cand);
 		mode_t mode = f->mode;
 		const char *target = f->link;
 		free(host);

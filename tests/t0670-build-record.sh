@@ -46,6 +46,7 @@ scenario include 'include: [base.yaml]' 'dirs: [/own]'
 scenario tree 'files: [{src: tree/, dest: /t}]'
 scenario linktree 'files: [{src: tlink/, dest: /t}]'
 scenario swap 'files: [{src: cur/a.txt, dest: /a.txt}]'
+scenario rebuilt 'dirs: [/r]'
 scenario env 'dirs: ["/${RECORD_DIR}"]'
 scenario output 'dirs: [/x]'
 scenario options 'dirs: [/y]'
@@ -54,6 +55,11 @@ scenario racy 'files: [{src: a.txt, dest: /a.txt}]'
 scenario warn 'binaries: [/usr/sbin/ip]' 'init: {steps: [ip link]}'
 export RECORD_DIR=one
 names="edit same touch rename runpath unmemoised include tree linktree swap env output options damage racy warn"
+# rdc2: this rdc with another build-id (its note rewritten), as another
+# build of the same version would be.
+mkdir -p bin && cp "$RDC" bin/rdc && cp "$RDC" rdc2 &&
+objcopy --dump-section .note.gnu.build-id=note rdc2 && flip_byte note $(($(stat -c %s note) - 1)) &&
+objcopy --update-section .note.gnu.build-id=note rdc2 || exit 1
 sleep 2.2 # past the racy window: these inputs can be trusted
 
 current() { expect_grep "(unchanged: current from the build record" "$1"; }
@@ -137,6 +143,18 @@ test_expect_success 'a parent symlink retargeted during a build never leaves the
 	ln -sfn v2 src/cur && wait $! && [ "$(content swap.cpio /a.txt)" = v1 ] &&
 	expect_grep "not trusted yet" swap.err && sleep 2.2 &&
 	"$RDC" build -v src/swap.yaml 2> err && not_current err && [ "$(content swap.cpio /a.txt)" = "v2, older" ]
+'
+
+test_expect_success 'another rdc of the same version, or rdc replaced in place, is not current (nor its output memo)' '
+	bin/rdc build src/rebuilt.yaml -o rebuilt.c 2> /dev/null && bin/rdc build -v src/rebuilt.yaml -o rebuilt.c 2> err &&
+	current err && ./rdc2 build -v src/rebuilt.yaml -o rebuilt.c 2> err && not_current err &&
+	expect_grep "another rdc" err && bin/rdc build src/rebuilt.yaml -o rebuilt.c 2> /dev/null &&
+	bin/rdc build -v src/rebuilt.yaml -o rebuilt.c 2> err && current err &&
+	LD_LIBRARY_PATH=/nowhere bin/rdc build -v src/rebuilt.yaml -o rebuilt.c 2> err && not_current err &&
+	expect_grep "another rdc" err && bin/rdc build src/rebuilt.yaml -o rebuilt.c 2> /dev/null &&
+	before=$(stat -c %i rebuilt.c) && mv rdc2 bin/rdc &&
+	bin/rdc build -v src/rebuilt.yaml -o rebuilt.c 2> err && not_current err && ! grep "(unchanged)" err &&
+	[ "$(stat -c %i rebuilt.c)" != "$before" ]
 '
 
 test_expect_success 'a variable the manifest expands, changed, defeats it' '

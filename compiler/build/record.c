@@ -106,6 +106,9 @@ static void fingerprint(struct record *rec, const struct build_opts *o)
 	char *manifest = path_absolute(rec->m->path), cwd[4096];
 	struct utsname u;
 	field(fp, "rdc", RDC_VERSION);
+	field(fp, "build-id", rdc_build_id()); /* another rdc of the same version, or this one rebuilt */
+	field(fp, "preload", getenv("LD_PRELOAD")); /* what else runs inside rdc */
+	field(fp, "libpath", getenv("LD_LIBRARY_PATH"));
 	field(fp, "manifest", manifest ? manifest : rec->m->path);
 	field(fp, "cwd", getcwd(cwd, sizeof(cwd)) ? cwd : NULL);
 	field(fp, "cache", cas_dir(rec->cas));
@@ -204,7 +207,7 @@ bool record_current(struct record *rec, struct build_result *r)
 	size_t saidlen = 0;
 	bool ok = cas_memo_get_why(rec->cas, RECORD_NS, rec->key, &pl, &why) == 1;
 	if (ok && (pl.len < rec->fp.len || memcmp(pl.buf, rec->fp.buf, rec->fp.len))) {
-		sb_adds(&why, "it was made with other options, variables or another directory");
+		sb_adds(&why, "it was made by another rdc, with other options, variables or another directory");
 		ok = false;
 	}
 	struct build_result got = { 0 };

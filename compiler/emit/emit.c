@@ -73,6 +73,9 @@ void emit_image_key(const struct plan *p, const struct emit_opts *o, struct cas_
 	XXH3_state_t *st = XXH3_createState();
 	XXH3_128bits_reset(st);
 	key_opts(st, o, o->single_segment ? -1 : -2);
+	/* The image is rdc's work too (a .c output's text, the layout): another
+	 * rdc's output memo must not vouch for it.  Segments stay shareable. */
+	XXH3_128bits_update(st, rdc_build_id(), strlen(rdc_build_id()));
 	for (size_t i = 0; i < plan_count(p); i++)
 		key_entry(st, plan_entry_at(p, i));
 	key_final(st, key);

@@ -4,6 +4,7 @@
 #include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -637,4 +638,44 @@ const char *size_text(uint64_t n, char *buf, size_t len)
 		v /= 1000, u++;
 	snprintf(buf, len, "%.1f %s", v, units[u]);
 	return buf;
+}
+
+/* rdc's own build: the GNU build-id note of the running program, read from
+ * its mapped program headers (no file read).  Another binary with the same
+ * version string, or the binary replaced in place, has another. */
+static int find_build_id(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+	(void)size;
+	char *out = ctx;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+		while (ph->p_type == PT_NOTE && (size_t)(end - p) >= sizeof(ElfW(Nhdr))) {
+			const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+			const char *name = p + sizeof(*n), *desc = name + ((n->n_namesz + 3) & ~3u);
+			if (desc + n->n_descsz > end)
+				break;
+			if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
+				for (size_t k = 0; k < n->n_descsz && k < 64; k++)
+					sprintf(out + 2 * k, "%02x", (unsigned char)desc[k]);
+				return 1;
+			}
+			p = desc + ((n->n_descsz + 3) & ~3u);
+		}
+	}
+	return 1; /* the first object is the program itself */
+}
+
+static char build_id[129];
+
+static void read_build_id(void)
+{
+	dl_iterate_phdr(find_build_id, build_id);
+}
+
+const char *rdc_build_id(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, read_build_id);
+	return build_id;
 }

@@ -138,4 +138,8 @@ const char *size_text(uint64_t n, char *buf, size_t len);
 int64_t monotonic_ns(void);
 long long monotonic_ms(void);
 
+/* The running rdc's GNU build-id in hex ("" if it has none): what tells two
+ * builds of one version apart. */
+const char *rdc_build_id(void);
+
 #endif

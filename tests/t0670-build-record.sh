@@ -29,6 +29,18 @@ sysroot() {
 	cc -nostdlib -o "$d/prog" main.c -L"$d$last" -lfoo -Wl,--enable-new-dtags,-rpath,"$rp" &&
 	cp -L /lib64/ld-linux-x86-64.so.2 "$d/lib64/"
 }
+# globsys(DIR): a program needing libfoo.so, found in /usr/lib (a default
+# directory) until ld.so.conf's 'include /etc/conf2/*/*.conf' names /opt/lib.
+globsys() {
+	local d=$1
+	mkdir -p "$d/lib64" "$d/usr/lib" "$d/opt/lib" "$d/etc/conf2/sub" &&
+	printf 'int foo(void) { return 2; }\n' > foo.c &&
+	printf 'int foo(void);\nvoid _start(void) { __asm__ volatile ("syscall" :: "a"(60), "D"(foo())); }\n' > main.c &&
+	cc -shared -fPIC -nostdlib -o "$d/usr/lib/libfoo.so" foo.c && cp "$d/usr/lib/libfoo.so" "$d/opt/lib/" &&
+	cc -nostdlib -o "$d/prog" main.c -L"$d/usr/lib" -lfoo && cp -L /lib64/ld-linux-x86-64.so.2 "$d/lib64/" &&
+	echo 'include /etc/conf2/*/*.conf' > "$d/etc/ld.so.conf"
+}
+globsys "$PWD/gsys" && globsys "$PWD/gsys2"
 tab=$(printf '\t')
 sysroot "$PWD/sys" /rp1:/rp2 && sysroot "$PWD/sys-tab" "/t${tab}1:/t${tab}2"
 scenario() { # scenario NAME YAML-LINES...: src/NAME.yaml building NAME.cpio
@@ -47,6 +59,8 @@ scenario tree 'files: [{src: tree/, dest: /t}]'
 scenario linktree 'files: [{src: tlink/, dest: /t}]'
 scenario swap 'files: [{src: cur/a.txt, dest: /a.txt}]'
 scenario rebuilt 'dirs: [/r]'
+scenario ldglob "sysroot: $PWD/gsys" 'binaries: [/prog]'
+scenario ldglob2 "sysroot: $PWD/gsys2" 'binaries: [/prog]'
 scenario env 'dirs: ["/${RECORD_DIR}"]'
 scenario output 'dirs: [/x]'
 scenario options 'dirs: [/y]'
@@ -54,7 +68,7 @@ scenario damage 'dirs: [/z]'
 scenario racy 'files: [{src: a.txt, dest: /a.txt}]'
 scenario warn 'binaries: [/usr/sbin/ip]' 'init: {steps: [ip link]}'
 export RECORD_DIR=one
-names="edit same touch rename runpath unmemoised include tree linktree swap env output options damage racy warn"
+names="edit same touch rename runpath unmemoised include tree linktree swap ldglob ldglob2 env output options damage racy warn"
 # rdc2: this rdc with another build-id (its note rewritten), as another
 # build of the same version would be.
 mkdir -p bin && cp "$RDC" bin/rdc && cp "$RDC" rdc2 &&
@@ -118,6 +132,18 @@ test_expect_success 'so it does for a closure that could not be memoised (a tab 
 	"$RDC" build -v src/unmemoised.yaml 2> err && current err && ! grep -rqa sys-tab "$RDC_CACHE_DIR/memo/elf" &&
 	has unmemoised.cpio "/t${tab}2/libfoo.so" && cp "sys-tab/t${tab}2/libfoo.so" "sys-tab/t${tab}1/" &&
 	"$RDC" build -v src/unmemoised.yaml 2> err && not_current err && has unmemoised.cpio "/t${tab}1/libfoo.so"
+'
+
+test_expect_success 'a file new where an ld.so.conf include with wildcard directories looks defeats it' '
+	"$RDC" build -v src/ldglob.yaml 2> err && current err && has ldglob.cpio /usr/lib/libfoo.so &&
+	echo /opt/lib > gsys/etc/conf2/sub/a.conf && "$RDC" build -v src/ldglob.yaml 2> err && not_current err &&
+	has ldglob.cpio /opt/lib/libfoo.so && ! cpio_tree ldglob.cpio | grep -q usr/lib/libfoo
+'
+
+test_expect_success 'and the ELF closure memo alone (no record) sees it too' '
+	rm "$(record_of ldglob2)" && "$RDC" build src/ldglob2.yaml && ls "$RDC_CACHE_DIR/memo/elf" > /dev/null &&
+	rm "$(record_of ldglob2)" && echo /opt/lib > gsys2/etc/conf2/sub/a.conf &&
+	"$RDC" build src/ldglob2.yaml && has ldglob2.cpio /opt/lib/libfoo.so
 '
 
 test_expect_success 'a changed include defeats it' '

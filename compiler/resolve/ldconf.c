@@ -154,12 +154,39 @@ const char *ec_note_line(struct elf_ctx *e, const char *host)
 
 static void conf_read(struct elf_ctx *e, const char *image_path, int depth);
 
+/* Every directory glob(pattern) lists: before each component with a
+ * wildcard, each match of the pattern up to it (a new file or directory
+ * there changes the result).  For /etc/conf2/X/Y.conf, X and Y wildcards,
+ * the dirname alone is a path with a wildcard that never exists: /etc/conf2
+ * and each of its subdirectories are what ldconfig reads. */
+static void note_glob_dirs(struct elf_ctx *e, const char *pattern)
+{
+	for (const char *c = pattern; *c; c++) {
+		if (*c != '/')
+			continue;
+		const char *next = c + 1 + strcspn(c + 1, "/");
+		if (!memchr(c + 1, '*', (size_t)(next - c - 1)) && !memchr(c + 1, '?', (size_t)(next - c - 1)) &&
+		    !memchr(c + 1, '[', (size_t)(next - c - 1)))
+			continue;
+		char *prefix = c == pattern ? xstrdup("/") : xstrndup(pattern, (size_t)(c - pattern));
+		glob_t g;
+		if (!strpbrk(prefix, "*?[")) {
+			memo_note(&e->conf_deps, prefix);
+		} else if (glob(prefix, GLOB_ONLYDIR, NULL, &g) == 0) {
+			for (size_t i = 0; i < g.gl_pathc; i++)
+				memo_note(&e->conf_deps, g.gl_pathv[i]);
+			globfree(&g);
+		}
+		free(prefix);
+	}
+}
+
 static void conf_include(struct elf_ctx *e, const char *conf_dir, const char *pattern, int depth)
 {
 	char *abs = pattern[0] == '/' ? xstrdup(pattern) : xasprintf("%s/%s", conf_dir, pattern);
-	char *host = ec_host_path(e, abs), *host_dir = path_dirname(host);
+	char *host = ec_host_path(e, abs);
 	glob_t g;
-	memo_note(&e->conf_deps, host_dir); /* a new file in ld.so.conf.d changes the search */
+	note_glob_dirs(e, host); /* a new file in ld.so.conf.d changes the search */
 	if (glob(host, 0, NULL, &g) == 0) {
 		for (size_t i = 0; i < g.gl_pathc; i++)
 			conf_read(e, g.gl_pathv[i] + strlen(e->sysroot), depth + 1);
@@ -167,7 +194,6 @@ static void conf_include(struct elf_ctx *e, const char *conf_dir, const char *pa
 	}
 	free(abs);
 	free(host);
-	free(host_dir);
 }
 
 /* /etc/ld.so.conf: one directory per line (or several separated by spaces,

@@ -856,17 +856,17 @@ void memo_note_since(struct strbuf *deps, const char *path, int64_t since_ns)
 
 /* One use: its identity now, marked racy when that is not the identity
  * the build used (a memo's line, the dev/inode a source was read from). */
-static void note_use(struct strbuf *out, const struct memo_use *u, int64_t since_ns)
+static void note_use(struct strbuf *out, struct memo_use *u, int64_t since_ns, int64_t now)
 {
 	sb_addf(out, "%zu %s ", strlen(u->path), u->path);
 	size_t at = out->len;
 	struct stat last;
-	bool racy = ident_text_st(u->path, out, since_ns, &last) || u->differ;
-	if (u->id && (u->idlen != out->len - at || memcmp(u->id, out->buf + at, u->idlen)))
-		racy = true;
-	if (u->read && ((uint64_t)last.st_dev != u->dev || (uint64_t)last.st_ino != u->ino))
-		racy = true;
-	if (racy)
+	if (ident_text_st(u->path, out, since_ns, &last))
+		u->racy = ts_ns(last.st_mtim) > now || ts_ns(last.st_ctim) > now ? MEMO_FUTURE : MEMO_RECENT;
+	if (u->differ || (u->id && (u->idlen != out->len - at || memcmp(u->id, out->buf + at, u->idlen))) ||
+	    (u->read && ((uint64_t)last.st_dev != u->dev || (uint64_t)last.st_ino != u->ino)))
+		u->racy = MEMO_SWAPPED;
+	if (u->racy)
 		sb_adds(out, "~racy");
 	sb_addch(out, '\n');
 }
@@ -875,9 +875,9 @@ static void note_use(struct strbuf *out, const struct memo_use *u, int64_t since
  * cores, each into its own buffer, joined in order. */
 #define NOTE_CHUNK 512
 struct note_job {
-	const struct memo_use *uses;
+	struct memo_use *uses;
 	size_t n, nchunks;
-	int64_t since_ns;
+	int64_t since_ns, now;
 	struct strbuf *out; /* one per chunk */
 	_Atomic size_t next;
 };
@@ -887,13 +887,14 @@ static void *note_worker(void *arg)
 	struct note_job *j = arg;
 	for (size_t c; (c = atomic_fetch_add(&j->next, 1)) < j->nchunks;)
 		for (size_t i = c * NOTE_CHUNK; i < j->n && i < (c + 1) * NOTE_CHUNK; i++)
-			note_use(&j->out[c], &j->uses[i], j->since_ns);
+			note_use(&j->out[c], &j->uses[i], j->since_ns, j->now);
 	return NULL;
 }
 
-void memo_note_used(struct strbuf *deps, const struct memo_use *uses, size_t n, int64_t since_ns)
+void memo_note_used(struct strbuf *deps, struct memo_use *uses, size_t n, int64_t since_ns)
 {
-	struct note_job j = { .uses = uses, .n = n, .nchunks = (n + NOTE_CHUNK - 1) / NOTE_CHUNK, .since_ns = since_ns };
+	struct note_job j = { .uses = uses, .n = n, .nchunks = (n + NOTE_CHUNK - 1) / NOTE_CHUNK, .since_ns = since_ns,
+			      .now = now_ns() };
 	j.out = xcalloc(j.nchunks ? j.nchunks : 1, sizeof(*j.out));
 	run_parallel(note_worker, &j, 0, j.nchunks);
 	for (size_t c = 0; c < j.nchunks; c++) {
@@ -922,8 +923,11 @@ bool memo_deps_racy(const struct strbuf *deps)
 static const char *dep_next(const char *p, const char *end, const char **path, const char **id)
 {
 	char *sp;
+	if (p >= end || *p < '0' || *p > '9') /* strtoul takes spaces and a sign ("-1": ULONG_MAX) */
+		return NULL;
+	errno = 0;
 	unsigned long n = strtoul(p, &sp, 10);
-	if (sp == p || *sp != ' ' || (size_t)(end - sp) < n + 2 || memchr(sp + 1, 0, n))
+	if (sp == p || errno || *sp != ' ' || (size_t)(end - sp) < n + 2 || memchr(sp + 1, 0, n))
 		return NULL;
 	const char *nl = memchr(sp + 2 + n, '\n', (size_t)(end - (sp + 2 + n)));
 	*path = sp + 1; /* it ends at *id - 1 */

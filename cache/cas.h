@@ -134,8 +134,9 @@ struct memo_use {
 	bool read;       /* dev/ino: what stat(path) gave when the build read it */
 	uint64_t dev, ino;
 	bool differ;     /* two uses disagreed already */
+	enum { MEMO_TRUSTED, MEMO_RECENT, MEMO_FUTURE, MEMO_SWAPPED } racy; /* set: why it is marked */
 };
-void memo_note_used(struct strbuf *deps, const struct memo_use *uses, size_t n, int64_t since_ns);
+void memo_note_used(struct strbuf *deps, struct memo_use *uses, size_t n, int64_t since_ns);
 /* fn(ctx, path, pathlen, identity, idlen) for each line of a deps text. */
 typedef void memo_dep_fn(void *ctx, const char *path, size_t plen, const char *id, size_t idlen);
 void memo_deps_each(const char *deps, size_t len, memo_dep_fn *fn, void *ctx);

@@ -167,7 +167,7 @@ test_expect_success 'a parent symlink retargeted during a build never leaves the
 		"$RDC" build -v src/swap.yaml 2> swap.err & } &&
 	for i in $(seq 500); do ls swap.cpio.rdc-tmp.* > /dev/null 2>&1 && break; sleep 0.02; done &&
 	ln -sfn v2 src/cur && wait $! && [ "$(content swap.cpio /a.txt)" = v1 ] &&
-	expect_grep "not trusted yet" swap.err && sleep 2.2 &&
+	expect_grep "not trusted yet: .*/cur/a.txt is not what the build read" swap.err && sleep 2.2 &&
 	"$RDC" build -v src/swap.yaml 2> err && not_current err && [ "$(content swap.cpio /a.txt)" = "v2, older" ]
 '
 
@@ -181,6 +181,17 @@ test_expect_success 'another rdc of the same version, or rdc replaced in place, 
 	before=$(stat -c %i rebuilt.c) && mv rdc2 bin/rdc &&
 	bin/rdc build -v src/rebuilt.yaml -o rebuilt.c 2> err && not_current err && ! grep "(unchanged)" err &&
 	[ "$(stat -c %i rebuilt.c)" != "$before" ]
+'
+
+test_expect_success 'a C output the record does not vouch for but its output memo does says its format' '
+	rm "$(grep -l "rdc-record 1 $PWD/rebuilt.c" "$RDC_CACHE_DIR"/memo/record/*)" &&
+	bin/rdc build -v src/rebuilt.yaml -o rebuilt.c 2> err && expect_grep "1 entries, c (unchanged)" err
+'
+
+test_expect_success 'a source with a timestamp in the future is said to have one' '
+	printf "later\n" > future.txt && touch -d "+1 hour" future.txt &&
+	printf "rdc: 1\nfiles: [{src: future.txt, dest: /f}]\n" > future.yaml &&
+	"$RDC" build -v future.yaml -o future.cpio 2> err && expect_grep "future.txt has a timestamp in the future" err
 '
 
 test_expect_success 'a variable the manifest expands, changed, defeats it' '

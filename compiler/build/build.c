@@ -1072,7 +1072,8 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 		}
 		free(recorded);
 		diag_info("%s: %zu entries, %s%s%s", path, plan_count(b.plan), eo.format == EF_CPIO ? "compression " : "",
-			  eo.format == EF_CPIO ? emit_algo_name(eo.algo) : "", r->unchanged ? " (unchanged)" : "");
+			  eo.format == EF_CPIO ? emit_algo_name(eo.algo) : emit_format_name(eo.format),
+			  r->unchanged ? " (unchanged)" : "");
 		note_result(r, b.plan, &eo, &stats, path);
 		if (rc == 0)
 			record_save(rec, b.plan, &key, r);

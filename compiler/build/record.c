@@ -93,8 +93,11 @@ static bool next_num(const char **p, const char *end, const char *tag, unsigned 
 	char buf[24], *e;
 	memcpy(buf, s, n);
 	buf[n] = 0;
+	if (buf[0] < '0' || buf[0] > '9') /* strtoull takes " 1", "+1" and "-1" (as 2^64 - 1) */
+		return false;
+	errno = 0;
 	*v = strtoull(buf, &e, 10);
-	return *e == 0;
+	return *e == 0 && errno == 0;
 }
 
 /* ---- the fingerprint ---------------------------------------------------- */
@@ -435,9 +438,14 @@ void record_save(struct record *rec, const struct plan *p, const struct cas_hash
 	field_num(&pl, "inputs", r->inputs.n);
 	for (size_t i = 0; i < r->inputs.n; i++)
 		field(&pl, "in", r->inputs.v[i]);
-	if (memo_deps_racy(&deps)) /* written all the same: it replaces the last one, and never matches */
-		diag_info("%s: the build record is not trusted yet: an input changed less than 2 s before this build",
-			  rec->path);
+	for (size_t i = 0; i < u.n; i++) /* written all the same: it replaces the last one, and never matches */
+		if (u.v[i].racy) {
+			diag_info("%s: the build record is not trusted yet: %s %s", rec->path, u.v[i].path,
+				  u.v[i].racy == MEMO_FUTURE  ? "has a timestamp in the future" :
+				  u.v[i].racy == MEMO_SWAPPED ? "is not what the build read (changed or replaced during it)" :
+								"changed less than 2 s before this build, or during it");
+			break;
+		}
 	cas_memo_put(rec->cas, RECORD_NS, rec->key, &deps, &pl);
 	for (size_t i = 0; i < u.n; i++)
 		free((char *)u.v[i].path);

@@ -32,7 +32,9 @@ VERSION  := 0.1.0
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' -DKMOD_SONAME='"$(KMOD_SONAME)"' -DRDC_CURL_SONAME='"$(CURL_SONAME)"' -DRDC_HIREDIS_SONAME='"$(HIREDIS_SONAME)"' -I. -Icompiler $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lbz2 -lpthread
-LDFLAGS  += -Wl,--build-id # rdc_build_id: the build record and the image key tell rdc builds apart
+# rdc_build_id: the build record and the image key tell rdc builds apart
+# (override: kept when LDFLAGS is given on make's command line)
+override LDFLAGS += -Wl,--build-id
 
 ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -183,6 +183,12 @@ test_expect_success 'another rdc of the same version, or rdc replaced in place, 
 	[ "$(stat -c %i rebuilt.c)" != "$before" ]
 '
 
+test_expect_success 'an rdc linked without a build-id keeps no record (it could not tell another rdc from itself)' '
+	cp "$RDC" nobid && objcopy --remove-section .note.gnu.build-id nobid &&
+	./nobid build src/rebuilt.yaml -o nobid.c 2> /dev/null && ./nobid build -v src/rebuilt.yaml -o nobid.c 2> err &&
+	! grep "build record" err && ! ls "$RDC_CACHE_DIR"/memo/record/* | xargs grep -l "$PWD/nobid.c"
+'
+
 test_expect_success 'a C output the record does not vouch for but its output memo does says its format' '
 	rm "$(grep -l "rdc-record 1 $PWD/rebuilt.c" "$RDC_CACHE_DIR"/memo/record/*)" &&
 	bin/rdc build -v src/rebuilt.yaml -o rebuilt.c 2> err && expect_grep "1 entries, c (unchanged)" err

@@ -138,6 +138,8 @@ struct record *record_new(struct cas *cas, const struct manifest *m, const struc
 	if (!cas || o->check_only || !strcmp(path, "-") || m->kernel.share ||
 	    (eo->format != EF_CPIO && eo->format != EF_C))
 		return NULL;
+	if (!*rdc_build_id()) /* linked without one: another build of rdc could not be told from this one */
+		return NULL;
 	char *abs = path_absolute(path);
 	if (!abs)
 		return NULL;

@@ -416,6 +416,36 @@ static bool inputs_of(struct record *rec, const struct plan *p, struct uses *u)
 	return whole;
 }
 
+static int64_t newest_ns(const struct stat *st)
+{
+	int64_t m = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+	int64_t c = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+	return m > c ? m : c;
+}
+
+/* The output has no racy rule (rdc just wrote it), so a same-size write
+ * over it in the timestamp tick of rdc's own must not go unseen.  Kernels
+ * without fine-grained timestamps (before 6.13: Debian 12's 6.1) stamp
+ * files with CLOCK_REALTIME_COARSE, a jiffy apart: a script's
+ * `rdc build && dd conv=notrunc of=IMAGE` in that tick would leave the
+ * identity as recorded and the record current.  Once the coarse clock is
+ * past the output's stamps, any later write stamps it later.  A build that
+ * wrote its output waits at most a tick (4 ms at HZ=250); a no-op none. */
+static void output_settle(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return;
+	int64_t stamp = newest_ns(&st);
+	for (int i = 0; i < 20; i++) { /* 20 ms at most: a stamp in the future is not waited for */
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME_COARSE, &now);
+		if ((int64_t)now.tv_sec * 1000000000LL + now.tv_nsec > stamp)
+			return;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+}
+
 void record_save(struct record *rec, const struct plan *p, const struct cas_hash *key, const struct build_result *r)
 {
 	if (!rec)
@@ -424,8 +454,12 @@ void record_save(struct record *rec, const struct plan *p, const struct cas_hash
 	struct uses u = { 0 };
 	struct strbuf deps = STRBUF_INIT, pl = STRBUF_INIT;
 	bool whole = inputs_of(rec, p, &u);
+	struct strbuf inputs = STRBUF_INIT;
+	memo_note_used(&inputs, u.v, u.n, started_ns); /* before the output: often time enough to settle it */
+	output_settle(rec->path);
 	memo_note_own(&deps, rec->path); /* first: a deleted output is the first identity to differ */
-	memo_note_used(&deps, u.v, u.n, started_ns);
+	sb_add(&deps, sb_str(&inputs), inputs.len);
+	sb_release(&inputs);
 	if (!whole) /* a line no identity matches: this record replaces the last one and is never current */
 		sb_adds(&deps, "1 / unlisted~racy\n");
 	sb_add(&pl, rec->fp.buf, rec->fp.len);

@@ -32,9 +32,10 @@ VERSION  := 0.1.0
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DRDC_VERSION='"$(VERSION)"' -DKMOD_SONAME='"$(KMOD_SONAME)"' -DRDC_CURL_SONAME='"$(CURL_SONAME)"' -DRDC_HIREDIS_SONAME='"$(HIREDIS_SONAME)"' -I. -Icompiler $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lbz2 -lpthread
-# rdc_build_id: the build record and the image key tell rdc builds apart
-# (override: kept when LDFLAGS is given on make's command line)
-override LDFLAGS += -Wl,--build-id
+# rdc_build_id: the build record and the image key tell rdc builds apart.
+# On the link line itself, so LDFLAGS given on make's command line keep it
+# (an `override LDFLAGS` would also swallow SANITIZE's LDFLAGS below)
+RDC_LDFLAGS := -Wl,--build-id
 
 ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -54,7 +55,7 @@ rdc: $(BUILDDIR)/rdc
 	@ln -sf $(BUILDDIR)/rdc rdc
 
 $(BUILDDIR)/rdc: $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) $(RDC_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILDDIR)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)

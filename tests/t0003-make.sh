@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The Makefile's link line: `make check SANITIZE=1` must link the sanitizers
+# it compiled with, and every rdc must carry a GNU build-id (the build
+# record and the image key tell rdc builds apart by it), whatever LDFLAGS
+# the caller gives.  make -n only prints the commands.
+. "$(dirname "$0")/lib.sh"
+
+link_line() { make -s -n -B -C "$ROOT" "$@" | grep -e ' -o build[^ ]*/rdc '; }
+
+test_expect_success 'SANITIZE=1 links with -fsanitize and --build-id' '
+	link_line SANITIZE=1 build-san/rdc > line &&
+	grep -q -e "-fsanitize=address,undefined" line && grep -q -e "--build-id" line
+'
+
+test_expect_success 'LDFLAGS on the command line keep --build-id' '
+	link_line LDFLAGS=-s build/rdc > line &&
+	grep -q -e " -s " line && grep -q -e "--build-id" line
+'
+
+test_done

@@ -278,10 +278,7 @@ static bool tree_paths(const char *dir, struct strlist *v)
 	if (!d)
 		return false;
 	struct strlist names = STRLIST_INIT;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			sl_push(&names, de->d_name);
+	dir_names(d, &names);
 	closedir(d);
 	bool whole = true;
 	for (size_t i = 0; i < names.n; i++) {

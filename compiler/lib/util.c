@@ -1,6 +1,7 @@
 /* util.c — memory, strbuf, string lists, atomic files, paths. */
 #include "lib/util.h"
 #include "lib/tempfile.h"
+#include <dirent.h>
 #include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -162,6 +163,14 @@ void sl_sort(struct strlist *sl)
 {
 	if (sl->n)
 		qsort(sl->v, sl->n, sizeof(*sl->v), cmp_str);
+}
+
+void dir_names(DIR *d, struct strlist *names)
+{
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			sl_push(names, de->d_name);
 }
 
 bool sl_has_sorted(const struct strlist *sl, const char *s)

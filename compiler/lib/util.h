@@ -3,6 +3,7 @@
  * that runs for milliseconds), so callers never check for NULL. */
 #ifndef RDC_UTIL_H
 #define RDC_UTIL_H
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -54,6 +55,9 @@ void sl_push(struct strlist *sl, const char *s);  /* copies s */
 void sl_push_owned(struct strlist *sl, char *s); /* takes s */
 bool sl_has(const struct strlist *sl, const char *s);
 void sl_sort(struct strlist *sl);
+/* Every name in the open directory d but . and .., in directory order,
+ * appended to names (d stays open: the caller closes it). */
+void dir_names(DIR *d, struct strlist *names);
 bool sl_has_sorted(const struct strlist *sl, const char *s); /* binary search of a sorted list */
 void sl_release(struct strlist *sl);
 

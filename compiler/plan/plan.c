@@ -373,10 +373,7 @@ int plan_add_tree(struct plan *p, const char *dest, const char *src, int perm, u
 		rc = plan_add_dir(p, dest, perm == PLAN_MODE_OF_SOURCE ? (st.st_mode & 07777) : (unsigned)perm, uid, gid,
 				  loc, origin);
 	struct strlist names = STRLIST_INIT;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			sl_push(&names, de->d_name);
+	dir_names(d, &names);
 	closedir(d);
 	sl_sort(&names); /* directory order must not matter */
 	for (size_t i = 0; i < names.n && rc == 0; i++) {

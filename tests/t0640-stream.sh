@@ -41,6 +41,38 @@ test_expect_success 'a no-op rebuild after a streamed cold build leaves the outp
 	[ "$(stat -c %i:%Y noop.cpio)" = "$before" ]
 '
 
+# Enough bytes for several runs of entries, each written in place by a worker:
+# odd sizes (padding), names of every length mod 4, links, a node and
+# directories between the files.
+mkdir -p par/d1 par/d22 par/d333
+for i in 1 2 3 4 5; do head -c $((1700000 + i * 333333 + i)) /dev/urandom > par/f$i || exit 1; done
+cat > src/par.yaml <<'YAML'
+rdc: 1
+files:
+  - {src: ../par/f1, dest: /a/f1}
+  - {src: ../par/f2, dest: /a/bb/f22}
+  - {src: ../par/f3, dest: /c/ccc/f333}
+  - {src: ../par/f4, dest: /d/f4444}
+  - {src: ../par/f5, dest: /e/x/y/f5}
+  - {dest: /b/hello, content: "odd\n"}
+symlinks:
+  - {path: /b/link, target: ../a/f1}
+nodes:
+  - {path: /dev/console, type: c, major: 5, minor: 1}
+dirs: [/c/empty, /e/x/z]
+YAML
+
+test_expect_success 'an image written in place by two workers (-j 2) is gen_init_cpio'"'"'s, byte for byte' '
+	rm -rf "$RDC_CACHE_DIR" && strace -f -qq -e trace=pwrite64 -o par.trace "$RDC" build -j 2 src/par.yaml -o two.cpio &&
+	[ "$(awk "/pwrite64/ { print \$1 }" par.trace | sort -u | wc -l)" -ge 2 ] &&
+	"$RDC" list src/par.yaml > par.list && gen_init_cpio -t 0 par.list > par-gic.cpio && cmp two.cpio par-gic.cpio
+'
+
+test_expect_success 'the same bytes written by one worker (-j 1), and warm' '
+	rm -rf "$RDC_CACHE_DIR" && "$RDC" build -j 1 src/par.yaml -o one.cpio && cmp one.cpio par-gic.cpio &&
+	rm two.cpio && "$RDC" build -j 2 src/par.yaml -o two.cpio && cmp two.cpio par-gic.cpio
+'
+
 if strace -f -qq -o /dev/null -e trace=openat -e inject=openat:delay_enter=1 true 2>/dev/null; then
 # slow FILE CALL N CMD...: CMD with its Nth CALL (read, openat) on FILE held 3 s
 slow() {
@@ -55,6 +87,15 @@ test_expect_success 'a source edited while a cold build reads it: an error at it
 	{ wait $pid; rc=$?; } && cat race.err && [ "$rc" = 1 ] &&
 	expect_grep "m.yaml:4:5: error: .*src/big changed while rdc was reading it" race.err &&
 	cmp prev.cpio cold.cpio && ! ls prev.cpio.* 2>/dev/null
+'
+
+test_expect_success 'a source of a later run edited while two workers write: an error at its line, no output' '
+	rm -rf "$RDC_CACHE_DIR" && cp par-gic.cpio prev2.cpio &&
+	{ slow "$PWD/par/f5" read 2 "$RDC" build -j 2 src/par.yaml -o prev2.cpio >/dev/null 2> race3.err & pid=$!; } &&
+	sleep 1.5 && printf "EDITED" | dd of=par/f5 bs=1 seek=100 conv=notrunc 2>/dev/null &&
+	{ wait $pid; rc=$?; } && cat race3.err && [ "$rc" = 1 ] &&
+	expect_grep "par.yaml:7:5: error: .*par/f5 changed while rdc was reading it" race3.err &&
+	[ "$(grep -c error: race3.err)" = 1 ] && cmp prev2.cpio par-gic.cpio && ! ls prev2.cpio.* 2>/dev/null
 '
 
 test_expect_success 'after the edit settles, the build has the new bytes' '

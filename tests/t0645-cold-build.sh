@@ -13,14 +13,15 @@ kmods: [vfat]
 YAML
 
 # read_bytes TRACE FILE: the bytes read(2)/pread(2) returned from FILE in an
-# `strace -y` trace (the kernel's own path of each fd)
+# `strace -ff -y` trace (the kernel's own path of each fd; a file per thread,
+# so that no call is split into "unfinished" and "resumed" lines)
 read_bytes() {
-	awk -v f="<$2>" 'index($0, f) && $NF ~ /^[0-9]+$/ { t += $NF } END { print t + 0 }' "$1"
+	cat "$1".* | awk -v f="<$2>" 'index($0, f) && $NF ~ /^[0-9]+$/ { t += $NF } END { print t + 0 }'
 }
 
 if test_have strace; then
 	test_expect_success 'binaries sharing libraries: a cold build reads each library once, no more' '
-		strace -f -qq -y -e trace=read,pread64 -o trace "$RDC" build src/m.yaml -o m.cpio &&
+		strace -ff -qq -y -e trace=read,pread64 -o trace "$RDC" build src/m.yaml -o m.cpio &&
 		libc=$(readlink -f "$("$RDC" deps /usr/bin/curl | grep "/libc\.so\.6$")") && [ -f "$libc" ] &&
 		size=$(stat -c %s "$libc") && got=$(read_bytes trace "$libc") &&
 		{ [ "$got" -ge "$size" ] && [ "$got" -lt $((size + 4096)) ] || { echo "read $got bytes of $libc ($size)"; false; }; }
@@ -71,7 +72,7 @@ YAML
 if test_have strace; then
 	test_expect_success 'a cold compressed build reads each source once (compressing it as it hashes it)' '
 		RDC_CACHE_DIR=$PWD/plain "$RDC" build src/z.yaml -o big.cpio && rm -rf "$RDC_CACHE_DIR" &&
-		strace -f -qq -y -e trace=read,pread64 -o ztrace "$RDC" build src/z.yaml -o z.cpio.zst &&
+		strace -ff -qq -y -e trace=read,pread64 -o ztrace "$RDC" build src/z.yaml -o z.cpio.zst &&
 		for f in big/r big/s; do
 			got=$(read_bytes ztrace "$(readlink -f "$f")") && size=$(stat -c %s "$f") &&
 			{ [ "$got" = "$size" ] || { echo "read $got bytes of $f ($size)"; false; }; } || return 1

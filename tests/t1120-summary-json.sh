@@ -21,13 +21,14 @@ test_expect_success '--json prints one object with the documented fields' '
 	import json, sys
 	d = json.load(open(sys.argv[1]))
 	want = {"output", "format", "compression", "entries", "bytes", "segments_reused", "segments_built", "ms",
-	        "content_bytes", "unchanged", "arch", "kernel"}
+	        "plan_ms", "write_ms", "content_bytes", "unchanged", "arch", "kernel"}
 	assert want <= set(d), set(d) ^ want
 	assert d["output"] == "m.cpio.zst" and d["format"] == "cpio" and d["compression"] == "zstd", d
 	assert d["entries"] == 2 and d["content_bytes"] == 10, d
 	import os
 	assert d["bytes"] == os.path.getsize("m.cpio.zst"), d
 	assert d["segments_built"] >= 1 and d["segments_reused"] == 0 and not d["unchanged"], d
+	assert 0 < d["plan_ms"] and 0 < d["write_ms"] and d["plan_ms"] + d["write_ms"] <= d["ms"], d
 	PY
 '
 

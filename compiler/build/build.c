@@ -1043,6 +1043,8 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 	record_watch(rec, true);
 	int rc = make_plan(&b);
 	record_watch(rec, false);
+	int64_t planned = monotonic_ns();
+	r->plan_ms = (double)(planned - start) / 1e6;
 	if (b.kver)
 		r->kver = xstrdup(b.kver);
 	if (rc == 0 && o->nexplain)
@@ -1070,6 +1072,7 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 				output_record(b.cas, path, &key, &written);
 			}
 		}
+		r->write_ms = (double)(monotonic_ns() - planned) / 1e6;
 		free(recorded);
 		diag_info("%s: %zu entries, %s%s%s", path, plan_count(b.plan), eo.format == EF_CPIO ? "compression " : "",
 			  eo.format == EF_CPIO ? emit_algo_name(eo.algo) : emit_format_name(eo.format),

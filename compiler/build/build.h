@@ -43,6 +43,7 @@ struct build_result {
 	uint64_t bytes;         /* the output file's size (0: stdout, a tree) */
 	size_t segments_built, segments_reused;
 	double ms;
+	double plan_ms, write_ms; /* its two phases: resolving (closures, plan) and writing */
 	struct strlist inputs;  /* the host files the image is made of (rdc run --watch) */
 	char *share;    /* stage_share: the directory of module indexes to share, or NULL */
 };

@@ -61,7 +61,10 @@ static void print_summary(const struct build_result *r)
 		fputs(", unchanged", stderr);
 	else if (segs > 1)
 		fprintf(stderr, ", %zu/%zu segments cached", r->segments_reused, segs);
-	fprintf(stderr, ", %.0f ms\n", r->ms);
+	fprintf(stderr, ", %.0f ms", r->ms);
+	if (diag_verbose && !r->unchanged && r->plan_ms > 0)
+		fprintf(stderr, " (%.0f ms resolving, %.0f ms writing)", r->plan_ms, r->write_ms);
+	fputc('\n', stderr);
 }
 
 static void print_json(const struct build_result *r)
@@ -81,6 +84,8 @@ static void print_json(const struct build_result *r)
 	json_u64(&j, "segments_reused", r->segments_reused);
 	json_u64(&j, "segments_built", r->segments_built);
 	json_double(&j, "ms", r->ms);
+	json_double(&j, "plan_ms", r->plan_ms);
+	json_double(&j, "write_ms", r->write_ms);
 	json_object_end(&j);
 	json_done(&j);
 }

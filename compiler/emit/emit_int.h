@@ -27,6 +27,8 @@ struct sink {
 	enum emit_algo algo;
 	bool c_text;       /* write bytes as a C initialiser instead */
 	uint64_t in_off;   /* uncompressed bytes so far: the cpio offset */
+	bool placed;       /* written at `at` with pwrite (sink_place), not appended */
+	uint64_t at;
 	unsigned char *obuf;
 	size_t olen, ocap;
 	z_stream z;
@@ -54,6 +56,7 @@ void sink_zeros(struct sink *s, size_t n);
 int sink_close(struct sink *s);
 unsigned char *sink_window(struct sink *s, size_t *room);
 void sink_took(struct sink *s, size_t n);
+void sink_place(struct sink *s, uint64_t off);
 void sink_raw(struct sink *s, const void *data, size_t len);
 
 /* ---- cpio.c ---- */

@@ -34,8 +34,9 @@ static void sink_flush(struct sink *s)
 	if (s->olen && !s->err) {
 		if (s->sum)
 			XXH3_128bits_update(s->sum, s->obuf, s->olen);
-		if (write_all(s->fd, s->obuf, s->olen) < 0)
+		if ((s->placed ? pwrite_all(s->fd, s->obuf, s->olen, s->at) : write_all(s->fd, s->obuf, s->olen)) < 0)
 			s->err = errno;
+		s->at += s->olen;
 	}
 	s->olen = 0;
 }
@@ -268,6 +269,14 @@ unsigned char *sink_window(struct sink *s, size_t *room)
 		sink_flush(s);
 	*room = s->ocap - s->olen;
 	return s->obuf + s->olen;
+}
+
+/* An uncompressed sink that writes a run of the archive in its place: from
+ * file offset `off`, which is also its cpio offset (for the padding). */
+void sink_place(struct sink *s, uint64_t off)
+{
+	s->placed = true;
+	s->at = s->in_off = off;
 }
 
 void sink_took(struct sink *s, size_t n)

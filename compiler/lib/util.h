@@ -105,6 +105,8 @@ int output_open(struct atomic_file *af, const char *path, struct strbuf *why);
 int output_commit(struct atomic_file *af, struct strbuf *why);
 int write_output(const char *path, const void *data, size_t len, struct strbuf *why);
 int write_all(int fd, const void *data, size_t len);
+/* The same at a file offset (the file position is left alone). */
+int pwrite_all(int fd, const void *data, size_t len, uint64_t off);
 int mkdir_p(const char *path, unsigned mode);
 void remove_tree(const char *path); /* rm -rf, never following symlinks */
 

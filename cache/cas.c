@@ -799,14 +799,10 @@ static bool racy_since(const struct stat *st, int64_t since_ns)
 
 /* Appends path's identity; true when it (or what a symlink points at)
  * changed after since_ns - RACY_NS (since_ns 0: no racy rule). */
-static bool ident_text_st(const char *path, struct strbuf *out, int64_t since_ns, struct stat *last)
+static bool ident_text_lst(const char *path, const struct stat *lst, struct strbuf *out, int64_t since_ns,
+			   struct stat *last)
 {
-	struct stat st;
-	memset(last, 0, sizeof(*last));
-	if (lstat(path, &st) < 0) {
-		sb_adds(out, "-");
-		return false;
-	}
+	struct stat st = *lst;
 	bool racy = racy_since(&st, since_ns);
 	add_num(out, (unsigned long)st.st_mode, 8, false);
 	sb_addch(out, ':');
@@ -822,6 +818,17 @@ static bool ident_text_st(const char *path, struct strbuf *out, int64_t since_ns
 	}
 	*last = st;
 	return racy;
+}
+
+static bool ident_text_st(const char *path, struct strbuf *out, int64_t since_ns, struct stat *last)
+{
+	struct stat st;
+	memset(last, 0, sizeof(*last));
+	if (lstat(path, &st) < 0) {
+		sb_adds(out, "-");
+		return false;
+	}
+	return ident_text_lst(path, &st, out, since_ns, last);
 }
 
 static bool ident_text(const char *path, struct strbuf *out, int64_t since_ns)
@@ -850,6 +857,15 @@ void memo_note_since(struct strbuf *deps, const char *path, int64_t since_ns)
 {
 	sb_addf(deps, "%zu %s ", strlen(path), path);
 	if (ident_text(path, deps, since_ns))
+		sb_adds(deps, "~racy");
+	sb_addch(deps, '\n');
+}
+
+void memo_note_lstat(struct strbuf *deps, const char *path, const struct stat *lst)
+{
+	struct stat last;
+	sb_addf(deps, "%zu %s ", strlen(path), path);
+	if (ident_text_lst(path, lst, deps, now_ns(), &last))
 		sb_adds(deps, "~racy");
 	sb_addch(deps, '\n');
 }

@@ -115,6 +115,9 @@ void cas_hash_data(const void *data, size_t len, struct cas_hash *h);
  * input it depended on (see memo_note); a get re-stats them all and misses
  * when any differs. */
 void memo_note(struct strbuf *deps, const char *path); /* records path's identity now (or its absence) */
+/* The same from lstat(path) the caller has just taken (*lst), when it
+ * succeeded: one stat of a module file is enough for the memo and the plan. */
+void memo_note_lstat(struct strbuf *deps, const char *path, const struct stat *lst);
 /* The same for a file rdc itself just wrote (its output): no racy rule. */
 void memo_note_own(struct strbuf *deps, const char *path);
 /* The same with the racy rule taken from `since_ns` (CLOCK_REALTIME) instead

@@ -19,11 +19,13 @@
 #include "resolve/elfdeps.h"
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -163,39 +165,286 @@ static void names_of(struct mc *mc, struct kmod_list *list, struct strlist *out)
 static void softdep_lookup(struct mc *mc, const struct strlist *softdeps, struct strlist *pre,
 			   struct strlist *post);
 
+/* The module file's one stat: lstat for the memo's note (a symlink's note
+ * also needs its target's: memo_note takes it).  0, or lstat's errno. */
+static int note_module(struct mc *mc, const char *path)
+{
+	struct stat st;
+	int rc = lstat(path, &st) == 0 ? 0 : errno;
+	if (rc == 0 && !S_ISLNK(st.st_mode))
+		memo_note_lstat(&mc->deps, path, &st);
+	else
+		memo_note(&mc->deps, path);
+	return rc;
+}
+
+/* A new node for a module file of the tree (name absent): its file noted,
+ * its .modinfo and machine read. */
+static int node_new(struct mc *mc, const char *name, char *path)
+{
+	int idx = node_add(mc, xstrdup(name));
+	mc->nodes[idx].src = path;
+	mc->nodes[idx].rel = rel_of(mc, path);
+	mc->nodes[idx].gone = note_module(mc, path);
+	struct minfo mi = { 0 };
+	if (minfo_read_file(mc, path, &mi) == 0 || (mc_compress_suffix(path) && minfo_unpacked(mc, path, &mi) == 0))
+		mc_node_set_info(&mc->nodes[idx], &mi);
+	mc->nodes[idx].machine = mi.machine; /* the header, even of a file that is no module */
+	minfo_release(&mi);
+	return idx;
+}
+
+/* The node's edges, once every module they reach has its node. */
+static void node_edges(struct mc *mc, int idx, struct strlist *deps, struct strlist *pre, struct strlist *post)
+{
+	/* libkmod 30 keeps only the first softdep line of a module (btrfs has
+	 * four: blake2b, sha256, xxhash64, crc32c); modinfo has them all */
+	struct strlist sd = mc->nodes[idx].softdeps;
+	softdep_lookup(mc, &sd, pre, post);
+	mc->nodes[idx].deps = *deps; /* after the recursion: nodes may have moved */
+	mc->nodes[idx].pre = *pre;
+	mc->nodes[idx].post = *post;
+}
+
 /* The node for a module libkmod found (path known), creating it and
- * everything it reaches. */
+ * everything it reaches: a tree whose modules.dep could not be read. */
 static int node_from_kmod(struct mc *mc, struct kmod_module *mod)
 {
 	const char *name = kmod_module_get_name(mod), *path = kmod_module_get_path(mod);
 	int idx = mc_node_find(mc, name);
 	if (idx >= 0)
 		return idx;
-	idx = node_add(mc, xstrdup(name));
-	mc->nodes[idx].src = xstrdup(path);
-	mc->nodes[idx].rel = rel_of(mc, path);
-	memo_note(&mc->deps, path);
-	struct minfo mi = { 0 };
-	if (minfo_read(mod, &mi) == 0 || (mc_compress_suffix(path) && minfo_unpacked(mc, path, &mi) == 0))
-		mc_node_set_info(&mc->nodes[idx], &mi);
-	mc->nodes[idx].machine = mi.machine; /* the header, even of a file that is no module */
-	minfo_release(&mi);
+	idx = node_new(mc, name, xstrdup(path));
 	struct kmod_list *deps = kmod_module_get_dependencies(mod), *pre = NULL, *post = NULL;
 	kmod_module_get_softdeps(mod, &pre, &post);
-	struct strlist d = STRLIST_INIT, a = STRLIST_INIT, b = STRLIST_INIT, sd = mc->nodes[idx].softdeps;
+	struct strlist d = STRLIST_INIT, a = STRLIST_INIT, b = STRLIST_INIT;
 	names_of(mc, deps, &d);
 	names_of(mc, pre, &a);
 	names_of(mc, post, &b);
-	/* libkmod 30 keeps only the first softdep line of a module (btrfs has
-	 * four: blake2b, sha256, xxhash64, crc32c); modinfo has them all */
-	softdep_lookup(mc, &sd, &a, &b);
-	mc->nodes[idx].deps = d; /* after the recursion: nodes may have moved */
-	mc->nodes[idx].pre = a;
-	mc->nodes[idx].post = b;
+	node_edges(mc, idx, &d, &a, &b);
 	kmod_module_unref_list(deps);
 	kmod_module_unref_list(pre);
 	kmod_module_unref_list(post);
 	return idx;
+}
+
+/* ---- lookups: depmod ran, modules.dep read once ----------------------- */
+
+/* libkmod's module name of a path (path_to_modname): the basename up to its
+ * first '.', '-' as '_'.  depmod keys modules.dep.bin by it.  Written to
+ * out (room for the path's length + 1). */
+static char *kmod_modname_to(const char *path, char *out)
+{
+	const char *b = path_basename(path);
+	size_t n = strcspn(b, ".");
+	for (size_t i = 0; i < n; i++)
+		out[i] = b[i] == '-' ? '_' : b[i];
+	out[n] = '\0';
+	return out;
+}
+
+static char *kmod_modname(const char *path)
+{
+	return kmod_modname_to(path, xmalloc(strlen(path) + 1));
+}
+
+static int dep_find(const struct mc *mc, const char *name)
+{
+	if (!mc->ndslots)
+		return -1;
+	for (size_t i = name_hash(name) & (mc->ndslots - 1);; i = (i + 1) & (mc->ndslots - 1)) {
+		if (!mc->dslots[i])
+			return -1;
+		if (!strcmp(mc->dtab[mc->dslots[i] - 1].name, name))
+			return mc->dslots[i] - 1;
+	}
+}
+
+/* One line "rel: dep dep ...", split in place, its name written at *names;
+ * a name already read keeps its first line. */
+static void dep_line(struct mc *mc, char *l, char **names)
+{
+	char *colon = strchr(l, ':'), *save = NULL;
+	if (!colon)
+		return;
+	*colon = '\0';
+	struct mdep *d = &mc->dtab[mc->ndtab];
+	*d = (struct mdep){ .name = kmod_modname_to(l, *names), .rel = l, .dep0 = mc->ndpaths };
+	if (dep_find(mc, d->name) >= 0)
+		return;
+	*names += strlen(d->name) + 1;
+	for (char *t = strtok_r(colon + 1, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
+		mc->dpaths[mc->ndpaths++] = t;
+	d->ndep = mc->ndpaths - d->dep0;
+	size_t i = name_hash(d->name) & (mc->ndslots - 1);
+	while (mc->dslots[i])
+		i = (i + 1) & (mc->ndslots - 1);
+	mc->dslots[i] = (int)++mc->ndtab;
+}
+
+static void dep_table_release(struct mc *mc)
+{
+	if (mc->dmap)
+		munmap(mc->dmap, mc->dlen);
+	if (mc->tmap)
+		munmap(mc->tmap, mc->tlen);
+	mc->dmap = mc->tmap = NULL, mc->dtab = NULL, mc->dslots = NULL, mc->dpaths = NULL;
+	mc->ndtab = mc->ndslots = mc->ndpaths = 0;
+	mc->dloaded = false;
+}
+
+static size_t align8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+/* An anonymous mapping of n bytes, or NULL. */
+static void *map_anon(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* modules.dep's text, NUL-terminated, in dmap; false when it cannot be read. */
+static bool dep_text_read(struct mc *mc, size_t *len)
+{
+	char *path = path_join(mc->kdir, "modules.dep");
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		  (mc->dmap = map_anon(mc->dlen = (size_t)st.st_size + 1)) &&
+		  pread(fd, mc->dmap, (size_t)st.st_size, 0) == st.st_size;
+	if (fd >= 0)
+		close(fd);
+	*len = ok ? (size_t)st.st_size : 0;
+	return ok;
+}
+
+/* The tree's modules.dep and its table, in mappings of their own, unmapped
+ * when the graph is built: through malloc, its 0.5 MB stayed in the heap
+ * (and freeing it raised malloc's mmap threshold) for +600 KiB of peak RSS.
+ * When it cannot be read, libkmod answers alone. */
+static void dep_table_read(struct mc *mc)
+{
+	size_t len, lines = 1, words = 1, colons = 0;
+	if (!dep_text_read(mc, &len)) {
+		dep_table_release(mc);
+		return;
+	}
+	char *text = mc->dmap, *save = NULL;
+	for (size_t i = 0; i < len; i++)
+		lines += text[i] == '\n', words += text[i] == ' ' || text[i] == '\t', colons += text[i] == ':';
+	for (mc->ndslots = 64; mc->ndslots < 2 * colons;)
+		mc->ndslots *= 2;
+	/* names (each shorter than its line), the lines, their paths, the slots */
+	size_t at_tab = align8(len + 1), at_paths = at_tab + align8(colons * sizeof(*mc->dtab)),
+	       at_slots = at_paths + align8((words + lines) * sizeof(*mc->dpaths));
+	char *t = map_anon(mc->tlen = at_slots + mc->ndslots * sizeof(*mc->dslots)), *names = t;
+	if (!(mc->tmap = t)) {
+		dep_table_release(mc);
+		return;
+	}
+	mc->dtab = (struct mdep *)(t + at_tab);
+	mc->dpaths = (const char **)(t + at_paths);
+	mc->dslots = (int *)(t + at_slots);
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		dep_line(mc, l, &names);
+	mc->dloaded = true;
+}
+
+/* Whether libkmod's softdep config names the module (kmod_new reads
+ * modules.softdep beside the empty modprobe.d list): asking libkmod for
+ * every module fnmatch()ed each of its entries 4,000 times.  Matched as
+ * libkmod does, with fnmatch only for the entries that are patterns. */
+static bool softdep_configured(struct mc *mc, const char *name)
+{
+	if (!mc->soft_read) {
+		mc->soft_read = true;
+		struct kmod_config_iter *it = kmod_config_get_softdeps(mc->ctx);
+		while (it && kmod_config_iter_next(it)) {
+			const char *k = kmod_config_iter_get_key(it);
+			sl_push(strpbrk(k, "*?[\\") ? &mc->soft_globs : &mc->soft_names, k);
+		}
+		if (it)
+			kmod_config_iter_free_iter(it);
+		sl_sort(&mc->soft_names);
+	}
+	if (sl_has_sorted(&mc->soft_names, name))
+		return true;
+	for (size_t i = 0; i < mc->soft_globs.n; i++)
+		if (fnmatch(mc->soft_globs.v[i], name, 0) == 0)
+			return true;
+	return false;
+}
+
+static int node_from_dep(struct mc *mc, const char *name, const char *rel, int d);
+
+/* The node of a dependency path: its own line's, by its name (as libkmod
+ * finds it), or a node of the file alone when modules.dep has no line. */
+static int node_of_dep_path(struct mc *mc, const char *rel)
+{
+	char *name = kmod_modname(rel);
+	int d = dep_find(mc, name), idx = node_from_dep(mc, name, d >= 0 ? mc->dtab[d].rel : rel, d);
+	free(name);
+	return idx;
+}
+
+/* The node for module `name` at rel (line d of modules.dep, -1 none),
+ * creating it and everything it reaches: what libkmod gives, without its
+ * stat() of every dependency path (a missing file is reported by the plan,
+ * where libkmod would silently drop every dependency of its dependents). */
+static int node_from_dep(struct mc *mc, const char *name, const char *rel, int d)
+{
+	int idx = mc_node_find(mc, name);
+	if (idx >= 0)
+		return idx;
+	idx = node_new(mc, name, rel[0] == '/' ? xstrdup(rel) : xasprintf("%s/%s", mc->kdir, rel));
+	struct strlist dl = STRLIST_INIT, a = STRLIST_INIT, b = STRLIST_INIT;
+	/* in libkmod's order: it prepends each dependency of the line */
+	for (size_t k = d >= 0 ? mc->dtab[d].ndep : 0; k-- > 0;) {
+		int j = node_of_dep_path(mc, mc->dpaths[mc->dtab[d].dep0 + k]); /* first: it may move mc->nodes */
+		sl_push(&dl, mc->nodes[j].name);
+	}
+	struct kmod_module *km = NULL;
+	if (softdep_configured(mc, name) && kmod_module_new_from_name(mc->ctx, name, &km) == 0) {
+		struct kmod_list *pre = NULL, *post = NULL;
+		kmod_module_get_softdeps(km, &pre, &post);
+		names_of(mc, pre, &a);
+		names_of(mc, post, &b);
+		kmod_module_unref_list(pre);
+		kmod_module_unref_list(post);
+		kmod_module_unref(km);
+	}
+	node_edges(mc, idx, &dl, &a, &b);
+	return idx;
+}
+
+/* The node of a module libkmod returned, or -1 when it has no file (a
+ * builtin). */
+static int node_of_kmod(struct mc *mc, struct kmod_module *m)
+{
+	if (!mc->dloaded)
+		return kmod_module_get_path(m) ? node_from_kmod(mc, m) : -1;
+	const char *name = kmod_module_get_name(m);
+	int d = dep_find(mc, name);
+	return d < 0 ? -1 : node_from_dep(mc, name, mc->dtab[d].rel, d);
+}
+
+/* A request that names a module of modules.dep: what libkmod's lookup finds
+ * first (its config, where an alias could come first, is empty).  The name
+ * normalised as libkmod's alias_normalize does, brackets aside. */
+static int dep_of_request(const struct mc *mc, const char *what)
+{
+	if (!mc->dloaded || strpbrk(what, "[]"))
+		return -1;
+	char *n = xstrdup(what);
+	for (char *p = n; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	int d = dep_find(mc, n);
+	free(n);
+	return d;
 }
 
 /* req -2: a lookup made for the whole tree, not worth a note */
@@ -213,10 +462,9 @@ static void names_of(struct mc *mc, struct kmod_list *list, struct strlist *out)
 	struct kmod_list *it;
 	kmod_list_foreach(it, list) {
 		struct kmod_module *m = kmod_module_get_module(it);
-		if (kmod_module_get_path(m)) {
-			int idx = node_from_kmod(mc, m); /* first: it may move mc->nodes */
+		int idx = node_of_kmod(mc, m); /* first: it may move mc->nodes */
+		if (idx >= 0)
 			sl_push(out, mc->nodes[idx].name);
-		}
 		kmod_module_unref(m);
 	}
 }
@@ -225,17 +473,22 @@ static void names_of(struct mc *mc, struct kmod_list *list, struct strlist *out)
  * nothing.  Returns -1 when the tree does not know it at all. */
 static int lookup_depmod(struct mc *mc, const char *what, int req, struct strlist *out)
 {
+	int d = dep_of_request(mc, what);
+	if (d >= 0) {
+		int idx = node_from_dep(mc, mc->dtab[d].name, mc->dtab[d].rel, d);
+		sl_push(out, mc->nodes[idx].name);
+		return 0;
+	}
 	struct kmod_list *list = NULL, *it;
 	if (kmod_module_new_from_lookup(mc->ctx, what, &list) < 0 || !list)
 		return -1;
 	kmod_list_foreach(it, list) {
 		struct kmod_module *m = kmod_module_get_module(it);
-		if (kmod_module_get_path(m)) {
-			int idx = node_from_kmod(mc, m); /* first: it may move mc->nodes */
+		int idx = node_of_kmod(mc, m); /* first: it may move mc->nodes */
+		if (idx >= 0)
 			sl_push(out, mc->nodes[idx].name);
-		} else {
+		else
 			note_builtin(mc, kmod_module_get_name(m), req);
-		}
 		kmod_module_unref(m);
 	}
 	kmod_module_unref_list(list);
@@ -651,6 +904,8 @@ static int mc_run(struct mc *mc, struct modclosure *out)
 		return -1;
 	}
 	mc->depmod = !mc->o->tree && exists(mc->kdir, "modules.dep.bin");
+	if (mc->depmod)
+		dep_table_read(mc);
 	if (!mc->depmod) {
 		mc_say(mc, MODCLOSURE_INFO, -1, NULL, "%s %s: reading every module's modinfo", mc->kdir,
 		       mc->o->tree ? "is a build tree" : "has no modules.dep.bin (depmod never ran)");
@@ -670,6 +925,7 @@ static int mc_run(struct mc *mc, struct modclosure *out)
 		return -1;
 	kmod_unload_resources(mc->ctx); /* the graph is built: no more lookups, and the mapped
 					   indexes need not stay in memory beside the result */
+	dep_table_release(mc);
 	mc_classify(mc);
 	mc_order_nodes(mc);
 	return build_result(mc, out);
@@ -686,6 +942,9 @@ static void mc_release(struct mc *mc)
 	free(mc->roots);
 	sl_release(&mc->builtin);
 	sl_release(&mc->builtin_aliases);
+	dep_table_release(mc);
+	sl_release(&mc->soft_names);
+	sl_release(&mc->soft_globs);
 	sb_release(&mc->deps);
 	sb_release(&mc->msgs);
 	sl_release(&mc->absent_dirs);

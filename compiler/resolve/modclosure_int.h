@@ -31,6 +31,14 @@ struct mnode {
 	bool hard;                                   /* a request or its depends=, not only a softdep's */
 	int group;                                   /* one of several an alias request stands for: the request */
 	int machine;                                 /* minfo's */
+	int gone;                                    /* its file's lstat errno (0: it is there) */
+};
+
+/* One line of the tree's modules.dep: "rel: dep dep ...". */
+struct mdep {
+	const char *name;   /* the module name of rel, as depmod keys modules.dep.bin */
+	const char *rel;    /* into mc->dmap */
+	size_t dep0, ndep;  /* its dependency paths: mc->dpaths[dep0 .. dep0 + ndep) */
 };
 
 struct mc {
@@ -41,6 +49,20 @@ struct mc {
 	struct kmod_ctx *ctx;      /* the kernel tree's indexes */
 	struct kmod_ctx *fctx;     /* reading single files by path */
 	bool depmod;               /* indexes exist */
+	/* modules.dep read once (depmod ran and it is readable): name lookups and
+	 * dependencies come from it, not from libkmod, which stat()s every path of
+	 * every line it parses (10,000 stats at a whole kernel) */
+	void *dmap, *tmap;         /* its text (split in place); the names and tables below */
+	size_t dlen, tlen;
+	struct mdep *dtab;
+	size_t ndtab;
+	int *dslots;               /* name -> dtab index + 1, open addressing */
+	size_t ndslots;
+	const char **dpaths;       /* every line's dependency paths, in line order */
+	size_t ndpaths;
+	bool dloaded;
+	bool soft_read;            /* soft_names and soft_globs are read */
+	struct strlist soft_names, soft_globs; /* the modules libkmod's softdep config (modules.softdep) names */
 	struct mnode *nodes;
 	size_t n, alloc;
 	int *slots;                /* name -> node index + 1, open addressing */
@@ -77,7 +99,9 @@ struct minfo {
 	X(kmod_module_get_module) X(kmod_module_new_from_path) X(kmod_module_new_from_lookup)   \
 	X(kmod_module_get_info) X(kmod_module_info_get_key) X(kmod_module_info_get_value)       \
 	X(kmod_module_info_free_list) X(kmod_module_get_softdeps) X(kmod_module_get_dependencies)   \
-	X(kmod_load_resources) X(kmod_unload_resources)
+	X(kmod_load_resources) X(kmod_unload_resources) X(kmod_module_new_from_name)                   \
+	X(kmod_config_get_softdeps) X(kmod_config_iter_get_key) X(kmod_config_iter_next)                 \
+	X(kmod_config_iter_free_iter)
 
 struct kmod_table {
 #define KMOD_SLOT(f) __typeof__(&f) f;
@@ -107,6 +131,11 @@ extern struct kmod_table kmod_lib;
 #define kmod_module_get_dependencies KMOD_CALL(kmod_module_get_dependencies)
 #define kmod_load_resources KMOD_CALL(kmod_load_resources)
 #define kmod_unload_resources KMOD_CALL(kmod_unload_resources)
+#define kmod_module_new_from_name KMOD_CALL(kmod_module_new_from_name)
+#define kmod_config_get_softdeps KMOD_CALL(kmod_config_get_softdeps)
+#define kmod_config_iter_get_key KMOD_CALL(kmod_config_iter_get_key)
+#define kmod_config_iter_next KMOD_CALL(kmod_config_iter_next)
+#define kmod_config_iter_free_iter KMOD_CALL(kmod_config_iter_free_iter)
 #endif
 
 /* modclosure.c: the graph, messages */
@@ -133,6 +162,9 @@ char *mc_modname_of(const char *path);
 const char *mc_compress_suffix(const char *path);
 void minfo_release(struct minfo *mi);
 int minfo_read(const struct kmod_module *mod, struct minfo *mi);
+/* The same for a module file of the tree, by path (libkmod only for what
+ * libelf cannot read). */
+int minfo_read_file(struct mc *mc, const char *path, struct minfo *mi);
 int minfo_unpacked(struct mc *mc, const char *path, struct minfo *mi);
 int minfo_from_path(struct mc *mc, const char *path, struct minfo *mi);
 void mc_softdep_split(const char *v, struct strlist *pre, struct strlist *post);

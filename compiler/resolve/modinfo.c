@@ -150,6 +150,13 @@ static int minfo_kmod_path(struct mc *mc, const char *path, struct minfo *mi)
 	return rc;
 }
 
+int minfo_read_file(struct mc *mc, const char *path, struct minfo *mi)
+{
+	if (!mc_compress_suffix(path) && minfo_elf(path, mi) == 0)
+		return 0;
+	return minfo_kmod_path(mc, path, mi);
+}
+
 /* libkmod reads only the compressions it was built with (Debian 12's lacks
  * zlib): unpack into a memfd and let it read that. */
 int minfo_unpacked(struct mc *mc, const char *path, struct minfo *mi)

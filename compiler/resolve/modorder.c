@@ -23,6 +23,10 @@ void mc_visit(struct mc *mc, int idx, int req, char *why)
 	}
 	m->req = req;
 	m->why = why;
+	if (m->gone) /* libkmod would have dropped every dependency of its dependents, silently */
+		mc_say(mc, MODCLOSURE_ERROR, req,
+		       "the tree's modules.dep names it: reinstall the kernel's modules, or run depmod",
+		       "cannot read kernel module %s (%s): %s", m->src, why, strerror(m->gone));
 	const struct strlist *lists[] = { &m->pre, &m->deps, &m->post };
 	static const char *const how[] = { "softdep pre: of", "depends= of", "softdep post: of" };
 	for (size_t l = 0; l < 3; l++)

@@ -16,20 +16,22 @@ static void add_index(struct modclosure *out, const char *kver, const char *name
 }
 
 /* The hard dependencies of a node, transitively: `got` lists them, `seen`
- * marks them with this walk's generation (no clearing of n flags per node). */
+ * marks them with this walk's generation (no clearing of n flags per node).
+ * Each node's dependencies are node indexes, edges[edge0[i] .. edge0[i + 1]),
+ * found by name once, not on every walk that passes them. */
 struct dep_walk {
-	const struct mc *mc;
 	unsigned *seen, gen;
 	int *got;
 	size_t ngot;
 	const size_t *pos; /* each node's place in the load order */
+	size_t *edge0;
+	int *edges;
 };
 
 static void mark_deps(struct dep_walk *w, int i)
 {
-	const struct mnode *m = &w->mc->nodes[i];
-	for (size_t k = 0; k < m->deps.n; k++) {
-		int j = mc_node_find(w->mc, m->deps.v[k]);
+	for (size_t k = w->edge0[i]; k < w->edge0[i + 1]; k++) {
+		int j = w->edges[k];
 		if (j >= 0 && j != i && w->seen[j] != w->gen) {
 			w->seen[j] = w->gen;
 			w->got[w->ngot++] = j;
@@ -44,34 +46,46 @@ static int later_first(const void *a, const void *b, void *pos)
 	return pa < pb ? 1 : pa > pb ? -1 : 0;
 }
 
+static void dep_edges(const struct mc *mc, struct dep_walk *w)
+{
+	w->edge0 = xcalloc(mc->n + 1, sizeof(*w->edge0));
+	for (size_t i = 0; i < mc->n; i++)
+		w->edge0[i + 1] = w->edge0[i] + mc->nodes[i].deps.n;
+	w->edges = xcalloc(w->edge0[mc->n] ? w->edge0[mc->n] : 1, sizeof(*w->edges));
+	for (size_t i = 0; i < mc->n; i++)
+		for (size_t k = 0; k < mc->nodes[i].deps.n; k++)
+			w->edges[w->edge0[i] + k] = mc_node_find(mc, mc->nodes[i].deps.v[k]);
+}
+
 /* depmod's format: "rel: dep...", dependencies listed last-loaded first
  * (modprobe loads them from the end of the line).  Each line costs its own
  * dependencies, not a pass over every module before it (quadratic at a
- * whole kernel). */
-static void index_dep(struct mc *mc, struct strbuf *sb)
+ * whole kernel).  rels: each node's image path. */
+static void index_dep(struct mc *mc, char *const *rels, struct strbuf *sb)
 {
 	size_t *pos = xcalloc(mc->n ? mc->n : 1, sizeof(*pos));
-	struct dep_walk w = { mc, xcalloc(mc->n ? mc->n : 1, sizeof(unsigned)), 0,
-			      xcalloc(mc->n ? mc->n : 1, sizeof(int)), 0, pos };
+	struct dep_walk w = { xcalloc(mc->n ? mc->n : 1, sizeof(unsigned)), 0,
+			      xcalloc(mc->n ? mc->n : 1, sizeof(int)), 0, pos, NULL, NULL };
+	dep_edges(mc, &w);
 	for (size_t o = 0; o < mc->norder; o++)
 		pos[mc->order[o]] = o;
 	for (size_t o = 0; o < mc->norder; o++) {
-		char *rel = mc_image_rel(mc, mc->nodes[mc->order[o]].rel);
-		sb_addf(sb, "%s:", rel);
-		free(rel);
+		sb_adds(sb, rels[mc->order[o]]);
+		sb_addch(sb, ':');
 		w.gen++, w.ngot = 0;
 		mark_deps(&w, mc->order[o]);
 		qsort_r(w.got, w.ngot, sizeof(*w.got), later_first, pos);
 		for (size_t k = 0; k < w.ngot; k++)
 			if (pos[w.got[k]] < o) {
-				rel = mc_image_rel(mc, mc->nodes[w.got[k]].rel);
-				sb_addf(sb, " %s", rel);
-				free(rel);
+				sb_addch(sb, ' ');
+				sb_adds(sb, rels[w.got[k]]);
 			}
 		sb_addch(sb, '\n');
 	}
 	free(w.seen);
 	free(w.got);
+	free(w.edge0);
+	free(w.edges);
 	free(pos);
 }
 
@@ -82,113 +96,52 @@ static void index_dep(struct mc *mc, struct strbuf *sb)
  * libkmod-index.c): big-endian u32s; a header (magic, version, root offset);
  * each node is [prefix NUL] [first last child-offset...] [count (prio value NUL)...],
  * its offset tagged with which parts are present.  Children are written before
- * their parent, as depmod does. */
+ * their parent, as depmod does.
+ *
+ * The trie is written from its keys sorted, in one pass: a node is a run of
+ * keys sharing a prefix, its children the runs that follow it by their next
+ * byte.  The same bytes as inserting key by key into a tree of nodes, without
+ * the 100,000 nodes a whole kernel's aliases made (16 MB of the heap). */
 #define TRIE_MAGIC 0xB007F457u
 #define TRIE_VERSION 0x00020001u
 #define TRIE_PREFIX 0x80000000u
 #define TRIE_VALUES 0x40000000u
 #define TRIE_CHILDS 0x20000000u
 
-struct tnode {
-	char *prefix;
-	unsigned char *ch; /* sorted; kid[i] follows ch[i] */
-	struct tnode **kid;
-	size_t nk, ak;
-	struct strlist vals; /* sorted by priority */
-	uint32_t *prio;
-	size_t aprio;
+struct tkey {
+	const char *key, *val; /* val: vlen bytes, no NUL needed */
+	size_t koff;           /* key NULL: the key is at t->keys.buf + koff */
+	uint32_t vlen, prio, seq; /* seq: the order added, for equal priorities */
 };
 
-static struct tnode *tnode_new(const char *prefix)
+struct trie {
+	struct tkey *k;
+	size_t n, alloc;
+	struct strbuf keys; /* keys made for the trie (normalised aliases), NUL-separated */
+	struct {
+		unsigned char c;
+		uint32_t off;
+	} *kids; /* the children of the nodes being written, a stack */
+	size_t nkids, akids;
+};
+
+/* key NULL: the key is the string at the end of t->keys. */
+static void trie_add(struct trie *t, const char *key, size_t koff, const char *val, size_t vlen, uint32_t prio)
 {
-	struct tnode *t = xcalloc(1, sizeof(*t));
-	t->prefix = xstrdup(prefix);
-	return t;
+	GROW(t->k, t->n + 1, t->alloc);
+	t->k[t->n] = (struct tkey){ key, val, koff, (uint32_t)vlen, prio, (uint32_t)t->n };
+	t->n++;
 }
 
-static void tnode_free(struct tnode *t)
+static int tkey_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < t->nk; i++)
-		tnode_free(t->kid[i]);
-	free(t->prefix);
-	free(t->ch);
-	free(t->kid);
-	sl_release(&t->vals);
-	free(t->prio);
-	free(t);
-}
-
-static struct tnode **tnode_kid(struct tnode *t, unsigned char c)
-{
-	size_t i = 0;
-	while (i < t->nk && t->ch[i] < c)
-		i++;
-	if (i < t->nk && t->ch[i] == c)
-		return &t->kid[i];
-	if (t->nk == t->ak) {
-		t->ak = t->ak ? t->ak * 2 : 4;
-		t->kid = xrealloc(t->kid, t->ak * sizeof(*t->kid));
-		t->ch = xrealloc(t->ch, t->ak);
-	}
-	memmove(t->kid + i + 1, t->kid + i, (t->nk - i) * sizeof(*t->kid));
-	memmove(t->ch + i + 1, t->ch + i, t->nk - i);
-	t->ch[i] = c;
-	t->kid[i] = NULL;
-	t->nk++;
-	return &t->kid[i];
-}
-
-static void tnode_value(struct tnode *t, const char *val, uint32_t prio)
-{
-	if (sl_has(&t->vals, val))
-		return;
-	size_t i = 0, n = t->vals.n;
-	while (i < n && t->prio[i] <= prio)
-		i++;
-	sl_push(&t->vals, val);
-	GROW(t->prio, n + 1, t->aprio);
-	char *v = t->vals.v[n];
-	memmove(t->vals.v + i + 1, t->vals.v + i, (n - i) * sizeof(char *));
-	memmove(t->prio + i + 1, t->prio + i, (n - i) * sizeof(*t->prio));
-	t->vals.v[i] = v;
-	t->prio[i] = prio;
-}
-
-/* t keeps prefix[0..j); the rest, with t's children and values, moves down. */
-static void tnode_split(struct tnode *t, size_t j)
-{
-	struct tnode *n = tnode_new(t->prefix + j + 1);
-	unsigned char c = (unsigned char)t->prefix[j];
-	n->ch = t->ch, n->kid = t->kid, n->nk = t->nk, n->ak = t->ak;
-	n->vals = t->vals, n->prio = t->prio, n->aprio = t->aprio;
-	t->ch = NULL, t->kid = NULL, t->nk = t->ak = 0;
-	t->vals = (struct strlist)STRLIST_INIT, t->prio = NULL, t->aprio = 0;
-	t->prefix[j] = '\0';
-	*tnode_kid(t, c) = n;
-}
-
-static void trie_insert(struct tnode *t, const char *key, const char *val, uint32_t prio)
-{
-	for (size_t i = 0;;) {
-		size_t j = 0;
-		while (t->prefix[j] && t->prefix[j] == key[i + j])
-			j++;
-		if (t->prefix[j])
-			tnode_split(t, j);
-		i += j;
-		if (!key[i]) {
-			tnode_value(t, val, prio);
-			return;
-		}
-		struct tnode **k = tnode_kid(t, (unsigned char)key[i]);
-		if (!*k) {
-			*k = tnode_new(key + i + 1);
-			tnode_value(*k, val, prio);
-			return;
-		}
-		t = *k;
-		i++;
-	}
+	const struct tkey *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	if (c)
+		return c;
+	if (x->prio != y->prio)
+		return x->prio < y->prio ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static void put_be32(struct strbuf *sb, uint32_t v)
@@ -197,63 +150,105 @@ static void put_be32(struct strbuf *sb, uint32_t v)
 	sb_add(sb, b, 4);
 }
 
-static uint32_t trie_write(const struct tnode *t, struct strbuf *sb)
+/* The values of keys [lo, hi): by priority, each value once (its first). */
+static void trie_values(const struct tkey *k, size_t lo, size_t hi, struct strbuf *sb)
 {
-	uint32_t *offs = xcalloc(t->nk ? t->nk : 1, sizeof(*offs)), flags = 0;
-	for (size_t i = 0; i < t->nk; i++)
-		offs[i] = trie_write(t->kid[i], sb);
-	uint32_t off = (uint32_t)sb->len;
-	if (*t->prefix) {
-		sb_add(sb, t->prefix, strlen(t->prefix) + 1);
+	uint32_t n = 0;
+	size_t at = sb->len;
+	put_be32(sb, 0);
+	for (size_t i = lo; i < hi; i++) {
+		bool dup = false;
+		for (size_t j = lo; j < i && !dup; j++)
+			dup = k[j].vlen == k[i].vlen && !memcmp(k[j].val, k[i].val, k[i].vlen);
+		if (dup)
+			continue;
+		put_be32(sb, k[i].prio);
+		sb_add(sb, k[i].val, k[i].vlen);
+		sb_addch(sb, '\0');
+		n++;
+	}
+	unsigned char b[4] = { n >> 24, n >> 16, n >> 8, n };
+	memcpy(sb->buf + at, b, 4);
+}
+
+/* The node of keys [lo, hi), which share their first d bytes (the root
+ * has no prefix of its own); returns its tagged offset. */
+static uint32_t trie_node(struct trie *t, size_t lo, size_t hi, size_t d, bool root, struct strbuf *sb)
+{
+	const struct tkey *k = t->k;
+	size_t p = 0, ends = lo, base = t->nkids;
+	for (const char *a = k[lo].key + d, *b = k[hi - 1].key + d; !root && a[p] && a[p] == b[p];)
+		p++;
+	while (ends < hi && !k[ends].key[d + p]) /* the keys that end here sort first */
+		ends++;
+	for (size_t i = ends, j; i < hi; i = j) {
+		unsigned char c = (unsigned char)k[i].key[d + p];
+		for (j = i; j < hi && (unsigned char)k[j].key[d + p] == c;)
+			j++;
+		uint32_t off = trie_node(t, i, j, d + p + 1, false, sb);
+		GROW(t->kids, t->nkids + 1, t->akids);
+		t->kids[t->nkids].c = c;
+		t->kids[t->nkids++].off = off;
+	}
+	uint32_t off = (uint32_t)sb->len, flags = 0;
+	if (p) {
+		sb_add(sb, k[lo].key + d, p);
+		sb_addch(sb, '\0');
 		flags |= TRIE_PREFIX;
 	}
-	if (t->nk) {
-		sb_addch(sb, (char)t->ch[0]);
-		sb_addch(sb, (char)t->ch[t->nk - 1]);
-		for (unsigned c = t->ch[0], i = 0; c <= t->ch[t->nk - 1]; c++)
-			put_be32(sb, t->ch[i] == c ? offs[i++] : 0);
+	if (t->nkids > base) {
+		unsigned first = t->kids[base].c, last = t->kids[t->nkids - 1].c;
+		sb_addch(sb, (char)first);
+		sb_addch(sb, (char)last);
+		for (unsigned c = first, i = base; c <= last; c++)
+			put_be32(sb, i < t->nkids && t->kids[i].c == c ? t->kids[i++].off : 0);
 		flags |= TRIE_CHILDS;
 	}
-	if (t->vals.n) {
-		put_be32(sb, (uint32_t)t->vals.n);
-		for (size_t i = 0; i < t->vals.n; i++) {
-			put_be32(sb, t->prio[i]);
-			sb_add(sb, t->vals.v[i], strlen(t->vals.v[i]) + 1);
-		}
+	if (ends > lo) {
+		trie_values(k, lo, ends, sb);
 		flags |= TRIE_VALUES;
 	}
-	free(offs);
+	t->nkids = base;
 	return off | flags;
 }
 
-static void trie_finish(struct tnode *root, struct strbuf *out)
+static void trie_write(struct trie *t, struct strbuf *out)
 {
+	for (size_t i = 0; i < t->n; i++) /* t->keys no longer moves */
+		if (!t->k[i].key)
+			t->k[i].key = t->keys.buf + t->k[i].koff;
+	if (t->n)
+		qsort(t->k, t->n, sizeof(*t->k), tkey_cmp);
 	put_be32(out, TRIE_MAGIC);
 	put_be32(out, TRIE_VERSION);
 	put_be32(out, 0);
-	uint32_t r = trie_write(root, out);
+	uint32_t r = t->n ? trie_node(t, 0, t->n, 0, true, out) : (uint32_t)out->len; /* none: an empty root */
 	unsigned char b[4] = { r >> 24, r >> 16, r >> 8, r };
 	memcpy(out->buf + 8, b, 4);
-	tnode_free(root);
+	free(t->k);
+	free(t->kids);
+	sb_release(&t->keys);
 }
 
-/* libkmod's alias_normalize: '-' is '_' except inside [...]; the index keys
- * are normalised because lookups are. */
-static char *alias_normalize(const char *a)
+/* libkmod's alias_normalize, appended to keys with its NUL: '-' is '_' except
+ * inside [...]; the index keys are normalised because lookups are.  False,
+ * keys untouched, for an alias libkmod refuses too. */
+static bool alias_normalize_to(const char *a, struct strbuf *keys)
 {
-	char *s = xstrdup(a);
-	for (char *p = s; *p; p++) {
-		bool bad = *p == ']'; /* outside a class */
-		if (*p == '[')
-			bad = !(p = strchr(p, ']')); /* a class is kept as is */
-		else if (*p == '-')
-			*p = '_';
-		if (bad) {
-			free(s); /* libkmod refuses it too */
-			return NULL;
+	for (const char *p = a; *p; p++) /* a ']' outside a class, a class never closed */
+		if (*p == ']' || (*p == '[' && !(p = strchr(p, ']'))))
+			return false;
+	for (const char *p = a; *p; p++) {
+		const char *e = *p == '[' ? strchr(p, ']') : NULL;
+		if (e) {
+			sb_add(keys, p, (size_t)(e - p + 1)); /* a class is kept as is */
+			p = e;
+		} else {
+			sb_addch(keys, *p == '-' ? '_' : *p);
 		}
 	}
-	return s;
+	sb_addch(keys, '\0');
+	return true;
 }
 
 /* modules.dep.bin: name -> its modules.dep line; modules.alias.bin:
@@ -262,24 +257,22 @@ static char *alias_normalize(const char *a)
 static void index_bins(struct mc *mc, const struct strbuf *dep, struct strbuf *depbin,
 		       struct strbuf *aliasbin)
 {
-	struct tnode *d = tnode_new(""), *a = tnode_new("");
+	struct trie d = { .keys = STRBUF_INIT }, a = { .keys = STRBUF_INIT };
 	const char *line = sb_str(dep);
 	for (uint32_t o = 0; o < mc->norder; o++) {
 		const struct mnode *m = &mc->nodes[mc->order[o]];
 		const char *nl = strchr(line, '\n');
-		char *l = xstrndup(line, nl ? (size_t)(nl - line) : strlen(line));
-		trie_insert(d, m->name, l, o);
-		free(l);
-		line = nl ? nl + 1 : line + strlen(line);
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		trie_add(&d, m->name, 0, line, len, o);
+		line += len + (nl != NULL);
 		for (size_t k = 0; k < m->aliases.n; k++) {
-			char *key = alias_normalize(m->aliases.v[k]);
-			if (key)
-				trie_insert(a, key, m->name, o);
-			free(key);
+			size_t at = a.keys.len;
+			if (alias_normalize_to(m->aliases.v[k], &a.keys))
+				trie_add(&a, NULL, at, m->name, strlen(m->name), o);
 		}
 	}
-	trie_finish(d, depbin);
-	trie_finish(a, aliasbin);
+	trie_write(&d, depbin);
+	trie_write(&a, aliasbin);
 }
 
 /* The builtin indexes describe the kernel, not the subset: copied as they are. */
@@ -293,23 +286,39 @@ static void copy_index(struct mc *mc, struct modclosure *out, const char *name)
 	free(p);
 }
 
+/* "a b c\n" */
+static void add_words(struct strbuf *sb, const char *a, const char *b, const char *c)
+{
+	sb_adds(sb, a);
+	sb_addch(sb, ' ');
+	sb_adds(sb, b);
+	sb_addch(sb, ' ');
+	sb_adds(sb, c);
+	sb_addch(sb, '\n');
+}
+
 void mc_add_indexes(struct mc *mc, struct modclosure *out)
 {
 	struct strbuf dep = STRBUF_INIT, alias = STRBUF_INIT, soft = STRBUF_INIT, order = STRBUF_INIT,
 		      builtin = STRBUF_INIT;
-	index_dep(mc, &dep);
+	char **rels = xcalloc(mc->n ? mc->n : 1, sizeof(*rels)); /* written up to three times each */
+	for (size_t o = 0; o < mc->norder; o++)
+		rels[mc->order[o]] = mc_image_rel(mc, mc->nodes[mc->order[o]].rel);
+	index_dep(mc, rels, &dep);
 	sb_adds(&alias, "# Aliases extracted from modules themselves.\n");
 	sb_adds(&soft, "# Soft dependencies extracted from modules themselves.\n");
 	for (size_t o = 0; o < mc->norder; o++) {
 		const struct mnode *m = &mc->nodes[mc->order[o]];
 		for (size_t k = 0; k < m->aliases.n; k++)
-			sb_addf(&alias, "alias %s %s\n", m->aliases.v[k], m->name);
+			add_words(&alias, "alias", m->aliases.v[k], m->name);
 		for (size_t k = 0; k < m->softdeps.n; k++)
-			sb_addf(&soft, "softdep %s %s\n", m->name, m->softdeps.v[k]);
-		char *rel = mc_image_rel(mc, m->rel);
-		sb_addf(&order, "%s\n", rel);
-		free(rel);
+			add_words(&soft, "softdep", m->name, m->softdeps.v[k]);
+		sb_adds(&order, rels[mc->order[o]]);
+		sb_addch(&order, '\n');
 	}
+	for (size_t i = 0; i < mc->n; i++)
+		free(rels[i]);
+	free(rels);
 	char *bpath = path_join(mc->kdir, "modules.builtin");
 	memo_note(&mc->deps, bpath);
 	if (read_file(bpath, &builtin) < 0)

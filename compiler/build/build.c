@@ -469,6 +469,9 @@ static void add_modules(struct builder *b, struct mod_job *j)
 		if (mod->data.len)
 			count(b, plan_add_blob(b->plan, mod->dest, mod->data.buf, mod->data.len, 0644, 0, 0, SEG_MODULES,
 					       loc, origin));
+		else if (mod->stat_known)
+			count(b, plan_add_file_st(b->plan, mod->dest, mod->src, &mod->st, 0644, 0, 0, SEG_MODULES, loc,
+						  origin));
 		else
 			count(b, plan_add_file(b->plan, mod->dest, mod->src, 0644, 0, 0, SEG_MODULES, loc, origin));
 		free(origin);

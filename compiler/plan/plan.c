@@ -241,29 +241,35 @@ int plan_add_file(struct plan *p, const char *dest, const char *src, int perm, u
 		diag_error(loc, NULL, "cannot read %s: %s", src, strerror(errno));
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		diag_error(loc, S_ISDIR(st.st_mode) ? "end src with '/' to copy a whole tree" : NULL,
+	return plan_add_file_st(p, dest, src, &st, perm, uid, gid, seg, loc, origin);
+}
+
+int plan_add_file_st(struct plan *p, const char *dest, const char *src, const struct stat *st, int perm,
+		     unsigned uid, unsigned gid, enum plan_seg seg, const struct loc *loc, const char *origin)
+{
+	if (!S_ISREG(st->st_mode)) {
+		diag_error(loc, S_ISDIR(st->st_mode) ? "end src with '/' to copy a whole tree" : NULL,
 			   "%s is not a regular file", src);
 		return -1;
 	}
 	/* checked before the file is copied into the cache, not after */
-	if ((uint64_t)st.st_size > 0xffffffffu) {
+	if ((uint64_t)st->st_size > 0xffffffffu) {
 		diag_error(loc, NULL, "%s is larger than cpio's 4 GiB limit", src);
 		return -1;
 	}
-	if (st.st_size == 0 && on_pseudo_fs(src)) {
+	if (st->st_size == 0 && on_pseudo_fs(src)) {
 		diag_error(loc, "copy it to a file first (cat it into one)",
 			   "%s is on a pseudo filesystem whose files have no size: it would be empty in the image", src);
 		return -1;
 	}
-	unsigned mode = perm == PLAN_MODE_OF_SOURCE ? (st.st_mode & 07777) : (unsigned)perm;
+	unsigned mode = perm == PLAN_MODE_OF_SOURCE ? (st->st_mode & 07777) : (unsigned)perm;
 	struct cas_hash h = { 0 };
-	bool known = cas_index_lookup(p->cas, src, &st, &h);
-	if (add_file_hashed(p, dest, src, &h, (uint64_t)st.st_size, mode, uid, gid, seg, loc, origin) < 0)
+	bool known = cas_index_lookup(p->cas, src, st, &h);
+	if (add_file_hashed(p, dest, src, &h, (uint64_t)st->st_size, mode, uid, gid, seg, loc, origin) < 0)
 		return -1;
 	p->v[p->n - 1].hashed = known;
-	p->v[p->n - 1].src_dev = st.st_dev;
-	p->v[p->n - 1].src_ino = st.st_ino;
+	p->v[p->n - 1].src_dev = st->st_dev;
+	p->v[p->n - 1].src_ino = st->st_ino;
 	return 0;
 }
 

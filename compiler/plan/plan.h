@@ -49,6 +49,11 @@ int plan_add_dir(struct plan *p, const char *dest, unsigned perm, unsigned uid, 
 #define PLAN_MODE_OF_SOURCE (-1) /* perm of plan_add_file/tree: the source's own */
 int plan_add_file(struct plan *p, const char *dest, const char *src, int perm,
 		  unsigned uid, unsigned gid, enum plan_seg seg, const struct loc *loc, const char *origin);
+/* The same with stat(src) the caller has just taken: a module's file is
+ * stat()ed once, by the module closure, not again here. */
+struct stat;
+int plan_add_file_st(struct plan *p, const char *dest, const char *src, const struct stat *st, int perm,
+		     unsigned uid, unsigned gid, enum plan_seg seg, const struct loc *loc, const char *origin);
 int plan_add_blob(struct plan *p, const char *dest, const void *data, size_t len, unsigned perm,
 		  unsigned uid, unsigned gid, enum plan_seg seg, const struct loc *loc, const char *origin);
 int plan_add_symlink(struct plan *p, const char *dest, const char *target, unsigned uid, unsigned gid,

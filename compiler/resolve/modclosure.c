@@ -166,15 +166,16 @@ static void softdep_lookup(struct mc *mc, const struct strlist *softdeps, struct
 			   struct strlist *post);
 
 /* The module file's one stat: lstat for the memo's note (a symlink's note
- * also needs its target's: memo_note takes it).  0, or lstat's errno. */
-static int note_module(struct mc *mc, const char *path)
+ * also needs its target's: memo_note takes it), and for the plan (a regular
+ * file's lstat is its stat).  0, or lstat's errno. */
+static int note_module(struct mc *mc, struct mnode *m)
 {
-	struct stat st;
-	int rc = lstat(path, &st) == 0 ? 0 : errno;
-	if (rc == 0 && !S_ISLNK(st.st_mode))
-		memo_note_lstat(&mc->deps, path, &st);
+	int rc = lstat(m->src, &m->st) == 0 ? 0 : errno;
+	m->stat_known = rc == 0 && S_ISREG(m->st.st_mode);
+	if (rc == 0 && !S_ISLNK(m->st.st_mode))
+		memo_note_lstat(&mc->deps, m->src, &m->st);
 	else
-		memo_note(&mc->deps, path);
+		memo_note(&mc->deps, m->src);
 	return rc;
 }
 
@@ -185,7 +186,7 @@ static int node_new(struct mc *mc, const char *name, char *path)
 	int idx = node_add(mc, xstrdup(name));
 	mc->nodes[idx].src = path;
 	mc->nodes[idx].rel = rel_of(mc, path);
-	mc->nodes[idx].gone = note_module(mc, path);
+	mc->nodes[idx].gone = note_module(mc, &mc->nodes[idx]);
 	struct minfo mi = { 0 };
 	if (minfo_read_file(mc, path, &mi) == 0 || (mc_compress_suffix(path) && minfo_unpacked(mc, path, &mi) == 0))
 		mc_node_set_info(&mc->nodes[idx], &mi);
@@ -834,7 +835,7 @@ static int add_mod(struct mc *mc, const struct mnode *m, const int *with, size_t
 					.dest = xasprintf("/lib/modules/%s/%s", mc->o->kver, rel),
 					.params = params_for(mc, with, nwith, m->name), .why = xstrdup(m->why ? m->why : "kmods"),
 					.req = m->req, .soft = !m->hard, .group = m->hard ? -1 : m->group,
-					.machine = m->machine };
+					.machine = m->machine, .stat_known = m->stat_known, .st = m->st };
 	free(rel);
 	if (!mc->o->decompress || !mc_compress_suffix(m->src))
 		return 0;

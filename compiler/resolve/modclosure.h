@@ -42,6 +42,8 @@ struct modclosure_mod {
 			       of which one loading is enough; -1 otherwise */
 	int machine;        /* its ELF e_machine (of data when unpacked), read with its .modinfo;
 			       0 when unknown (a compressed file libkmod read: the kernel checks) */
+	bool stat_known;    /* st is stat(src), taken when the closure read it (not from a memo) */
+	struct stat st;
 };
 
 struct modclosure_blob {

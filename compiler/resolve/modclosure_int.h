@@ -32,6 +32,8 @@ struct mnode {
 	int group;                                   /* one of several an alias request stands for: the request */
 	int machine;                                 /* minfo's */
 	int gone;                                    /* its file's lstat errno (0: it is there) */
+	bool stat_known;                             /* st: its file's, a regular file */
+	struct stat st;
 };
 
 /* One line of the tree's modules.dep: "rel: dep dep ...". */

@@ -118,7 +118,8 @@ static bool load_mod(struct mc *mc, const char **p, const char *end, struct modc
 	}
 	GROW(out->mods, out->nmods + 1, out->amods);
 	struct modclosure_mod *m = &out->mods[out->nmods++];
-	*m = (struct modclosure_mod){ f[0], f[1], f[2], STRBUF_INIT, f[3], f[4], req, soft != 0, group, machine };
+	*m = (struct modclosure_mod){ .name = f[0], .src = f[1], .dest = f[2], .params = f[3], .why = f[4], .req = req,
+				      .soft = soft != 0, .group = group, .machine = machine };
 	/* decompressed bytes are not memoised: the source is still there (the
 	 * memo checked it) and unpacking it costs less than storing it twice */
 	return !(mc->o->decompress && mc_compress_suffix(m->src)) || mc_decompress_module(mc, m->src, &m->data) == 0;

@@ -28,6 +28,20 @@ test_expect_success 'a broad sample: rdc has everything modprobe --show-depends 
 	done < sample
 '
 
+# Past 64 modules the files are read ahead on every core (-j 1: on one).
+test_expect_success 'a big closure read on all cores: what modprobe insmods, the image -j 1 makes' '
+	awk "NR % 13 == 1" $MODS/modules.order | sed "s|.*/||; s|\.ko.*||" > many &&
+	[ "$(wc -l < many)" -ge 300 ] &&
+	"$RDC" kmods --kver $KVER $(cat many) > ours &&
+	while read -r m; do oracle "$m"; done < many | sort -u > theirs &&
+	comm -13 <(sort -u ours) theirs > missing && [ ! -s missing ] && [ -s theirs ] &&
+	deps_first ours $MODS &&
+	{ printf "rdc: 1\nkernel: {version: $KVER}\nkmods:\n" && sed "s/^/  - /" many; } > many.yaml &&
+	RDC_CACHE_DIR=$PWD/c1 "$RDC" build many.yaml -o all.cpio 2> err &&
+	RDC_CACHE_DIR=$PWD/c2 "$RDC" build -j 1 many.yaml -o one.cpio 2> err &&
+	cmp all.cpio one.cpio && rm -rf c1 c2 all.cpio one.cpio
+'
+
 test_expect_success 'rdc kmods with no cache directory: a warning, the closure, exit 0' '
 	env -u HOME -u RDC_CACHE_DIR -u XDG_CACHE_HOME "$RDC" kmods --kver $KVER vfat >out 2>err &&
 	expect_grep "/vfat.ko" out &&

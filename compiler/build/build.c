@@ -432,7 +432,8 @@ static void *resolve_modules(void *arg)
 	j->moddir = modules_dir(m);
 	j->fw = m->kernel.firmware ? xstrdup(m->kernel.firmware) : in_sysroot(m, "/lib/firmware");
 	j->o = (struct modclosure_opts){ .moddir = j->moddir, .kver = b->kver, .tree = m->kernel.tree != NULL,
-					 .firmware = j->fw, .decompress = m->kernel.decompress, .cas = b->cas };
+					 .firmware = j->fw, .decompress = m->kernel.decompress, .cas = b->cas,
+					 .jobs = b->jobs };
 	if (m->kernel.share)
 		j->reqs = share_requests(b, &j->o, j->reqs, &j->n);
 	if (b->errors) {

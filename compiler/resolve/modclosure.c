@@ -165,12 +165,15 @@ static void names_of(struct mc *mc, struct kmod_list *list, struct strlist *out)
 static void softdep_lookup(struct mc *mc, const struct strlist *softdeps, struct strlist *pre,
 			   struct strlist *post);
 
-/* The module file's one stat: lstat for the memo's note (a symlink's note
- * also needs its target's: memo_note takes it), and for the plan (a regular
- * file's lstat is its stat).  0, or lstat's errno. */
-static int note_module(struct mc *mc, struct mnode *m)
+/* The module file opened (*fd, -1 when it cannot be) and stat()ed once,
+ * for its memo note and for the plan: opened without following a symlink,
+ * its fstat is what lstat would say (one walk of the path, not two); a
+ * symlink's note also needs its target's (memo_note takes it).  0, or the
+ * errno of lstat. */
+static int note_module(struct mc *mc, struct mnode *m, int *fd)
 {
-	int rc = lstat(m->src, &m->st) == 0 ? 0 : errno;
+	*fd = open(m->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int rc = *fd >= 0 ? (fstat(*fd, &m->st) == 0 ? 0 : errno) : lstat(m->src, &m->st) == 0 ? 0 : errno;
 	m->stat_known = rc == 0 && S_ISREG(m->st.st_mode);
 	if (rc == 0 && !S_ISLNK(m->st.st_mode))
 		memo_note_lstat(&mc->deps, m->src, &m->st);
@@ -180,16 +183,27 @@ static int note_module(struct mc *mc, struct mnode *m)
 }
 
 /* A new node for a module file of the tree (name absent): its file noted,
- * its .modinfo and machine read. */
-static int node_new(struct mc *mc, const char *name, char *path)
+ * its .modinfo and machine read, or taken from r when it was read ahead. */
+static int node_new(struct mc *mc, const char *name, char *path, struct mread *r)
 {
-	int idx = node_add(mc, xstrdup(name));
-	mc->nodes[idx].src = path;
-	mc->nodes[idx].rel = rel_of(mc, path);
-	mc->nodes[idx].gone = note_module(mc, &mc->nodes[idx]);
+	int idx = node_add(mc, xstrdup(name)), fd = -1;
+	struct mnode *m = &mc->nodes[idx];
+	m->src = path;
+	m->rel = rel_of(mc, path);
 	struct minfo mi = { 0 };
-	if (minfo_read_file(mc, path, &mi) == 0 || (mc_compress_suffix(path) && minfo_unpacked(mc, path, &mi) == 0))
-		mc_node_set_info(&mc->nodes[idx], &mi);
+	if (r && r->done) {
+		m->st = r->st, m->stat_known = true;
+		memo_note_lstat(&mc->deps, path, &m->st);
+		mi = r->mi, r->mi = (struct minfo){ 0 };
+		mc_node_set_info(m, &mi);
+	} else {
+		m->gone = note_module(mc, m, &fd);
+		if (minfo_read_file(mc, fd, path, &mi) == 0 ||
+		    (mc_compress_suffix(path) && minfo_unpacked(mc, path, &mi) == 0))
+			mc_node_set_info(m, &mi);
+	}
+	if (fd >= 0)
+		close(fd);
 	mc->nodes[idx].machine = mi.machine; /* the header, even of a file that is no module */
 	minfo_release(&mi);
 	return idx;
@@ -215,7 +229,7 @@ static int node_from_kmod(struct mc *mc, struct kmod_module *mod)
 	int idx = mc_node_find(mc, name);
 	if (idx >= 0)
 		return idx;
-	idx = node_new(mc, name, xstrdup(path));
+	idx = node_new(mc, name, xstrdup(path), NULL);
 	struct kmod_list *deps = kmod_module_get_dependencies(mod), *pre = NULL, *post = NULL;
 	kmod_module_get_softdeps(mod, &pre, &post);
 	struct strlist d = STRLIST_INIT, a = STRLIST_INIT, b = STRLIST_INIT;
@@ -283,8 +297,11 @@ static void dep_line(struct mc *mc, char *l, char **names)
 	mc->dslots[i] = (int)++mc->ndtab;
 }
 
+static void prefetch_release(struct mc *mc);
+
 static void dep_table_release(struct mc *mc)
 {
+	prefetch_release(mc);
 	if (mc->dmap)
 		munmap(mc->dmap, mc->dlen);
 	if (mc->tmap)
@@ -381,6 +398,12 @@ static bool softdep_configured(struct mc *mc, const char *name)
 
 static int node_from_dep(struct mc *mc, const char *name, const char *rel, int d);
 
+/* The host path of a modules.dep path, as libkmod makes it. */
+static char *dep_path(const struct mc *mc, const char *rel)
+{
+	return rel[0] == '/' ? xstrdup(rel) : xasprintf("%s/%s", mc->kdir, rel);
+}
+
 /* The node of a dependency path: its own line's, by its name (as libkmod
  * finds it), or a node of the file alone when modules.dep has no line. */
 static int node_of_dep_path(struct mc *mc, const char *rel)
@@ -400,7 +423,10 @@ static int node_from_dep(struct mc *mc, const char *name, const char *rel, int d
 	int idx = mc_node_find(mc, name);
 	if (idx >= 0)
 		return idx;
-	idx = node_new(mc, name, rel[0] == '/' ? xstrdup(rel) : xasprintf("%s/%s", mc->kdir, rel));
+	struct mread *r = mc->pre && d >= 0 && mc->pre[d].path ? &mc->pre[d] : NULL;
+	idx = node_new(mc, name, r ? r->path : dep_path(mc, rel), r);
+	if (r)
+		r->path = NULL; /* the node's now */
 	struct strlist dl = STRLIST_INIT, a = STRLIST_INIT, b = STRLIST_INIT;
 	/* in libkmod's order: it prepends each dependency of the line */
 	for (size_t k = d >= 0 ? mc->dtab[d].ndep : 0; k-- > 0;) {
@@ -446,6 +472,48 @@ static int dep_of_request(const struct mc *mc, const char *what)
 	int d = dep_find(mc, n);
 	free(n);
 	return d;
+}
+
+/* Reading module files is most of a big closure's time, one file after
+ * another: the files the requests surely need (named modules, and what
+ * their modules.dep lines reach) are read first, on every core.  Only for
+ * a big closure: threads cost more than a few files. */
+#define PREFETCH_MIN 64
+static void prefetch_modules(struct mc *mc)
+{
+	if (!mc->dloaded || mc->o->jobs == 1 || sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return;
+	int *todo = xcalloc(mc->ndtab ? mc->ndtab : 1, sizeof(*todo));
+	mc->pre = xcalloc(mc->ndtab ? mc->ndtab : 1, sizeof(*mc->pre));
+	size_t n = 0;
+	for (size_t r = 0; r < mc->nreqs; r++) {
+		int d = mc->reqs[r].path || !mc->reqs[r].name ? -1 : dep_of_request(mc, mc->reqs[r].name);
+		if (d >= 0 && !mc->pre[d].path)
+			mc->pre[d].path = dep_path(mc, mc->dtab[d].rel), todo[n++] = d;
+	}
+	for (size_t i = 0; i < n; i++) { /* n grows: a walk of every line reached */
+		const struct mdep *e = &mc->dtab[todo[i]];
+		for (size_t k = 0; k < e->ndep; k++) {
+			char *name = kmod_modname(mc->dpaths[e->dep0 + k]);
+			int d = dep_find(mc, name);
+			free(name);
+			if (d >= 0 && !mc->pre[d].path)
+				mc->pre[d].path = dep_path(mc, mc->dtab[d].rel), todo[n++] = d;
+		}
+	}
+	if (n >= PREFETCH_MIN)
+		minfo_read_many(mc->pre, todo, n, mc->o->jobs);
+	free(todo);
+}
+
+static void prefetch_release(struct mc *mc)
+{
+	for (size_t i = 0; mc->pre && i < mc->ndtab; i++) {
+		free(mc->pre[i].path);
+		minfo_release(&mc->pre[i].mi);
+	}
+	free(mc->pre);
+	mc->pre = NULL;
 }
 
 /* req -2: a lookup made for the whole tree, not worth a note */
@@ -907,6 +975,7 @@ static int mc_run(struct mc *mc, struct modclosure *out)
 	mc->depmod = !mc->o->tree && exists(mc->kdir, "modules.dep.bin");
 	if (mc->depmod)
 		dep_table_read(mc);
+	prefetch_modules(mc);
 	if (!mc->depmod) {
 		mc_say(mc, MODCLOSURE_INFO, -1, NULL, "%s %s: reading every module's modinfo", mc->kdir,
 		       mc->o->tree ? "is a build tree" : "has no modules.dep.bin (depmod never ran)");

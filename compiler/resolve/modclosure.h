@@ -18,6 +18,7 @@ struct modclosure_opts {
 				 which go to kernel/<path> as modules_install would put them */
 	const char *firmware; /* host firmware dir; NULL: /lib/firmware */
 	bool decompress;      /* store .ko.xz/.zst/.gz decompressed */
+	int jobs;             /* threads reading module files: 0 one per core, 1 this one only */
 	struct cas *cas;      /* for the memo; may be NULL */
 };
 

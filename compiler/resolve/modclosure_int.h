@@ -43,6 +43,21 @@ struct mdep {
 	size_t dep0, ndep;  /* its dependency paths: mc->dpaths[dep0 .. dep0 + ndep) */
 };
 
+struct minfo {
+	char *name;
+	char *release; /* vermagic's first word: the kernel the module was built for */
+	struct strlist depends, softdeps, aliases, firmware;
+	int machine; /* e_machine, 0 when the file was read by libkmod */
+};
+
+/* One module file read ahead, on another core (minfo_read_many). */
+struct mread {
+	char *path;      /* the caller's */
+	bool done;       /* opened, a regular file, its .modinfo read: st and mi are its */
+	struct stat st;  /* fstat of it opened without following a symlink: its lstat */
+	struct minfo mi;
+};
+
 struct mc {
 	const struct modclosure_opts *o;
 	const struct modclosure_req *reqs;
@@ -63,6 +78,7 @@ struct mc {
 	const char **dpaths;       /* every line's dependency paths, in line order */
 	size_t ndpaths;
 	bool dloaded;
+	struct mread *pre;         /* per dtab line: the files read ahead, or NULL */
 	bool soft_read;            /* soft_names and soft_globs are read */
 	struct strlist soft_names, soft_globs; /* the modules libkmod's softdep config (modules.softdep) names */
 	struct mnode *nodes;
@@ -81,13 +97,6 @@ struct mc {
 	struct modclosure_msg *said; /* this run's errors and notes, not memoised */
 	size_t nsaid, asaid;
 	int errors;                /* how many of them are errors */
-};
-
-struct minfo {
-	char *name;
-	char *release; /* vermagic's first word: the kernel the module was built for */
-	struct strlist depends, softdeps, aliases, firmware;
-	int machine; /* e_machine, 0 when the file was read by libkmod */
 };
 
 /* ---- libkmod, opened on first use (kmodlib.c) ------------------------------
@@ -164,9 +173,13 @@ char *mc_modname_of(const char *path);
 const char *mc_compress_suffix(const char *path);
 void minfo_release(struct minfo *mi);
 int minfo_read(const struct kmod_module *mod, struct minfo *mi);
-/* The same for a module file of the tree, by path (libkmod only for what
- * libelf cannot read). */
-int minfo_read_file(struct mc *mc, const char *path, struct minfo *mi);
+/* The same for a module file of the tree, by path, from fd when it is open
+ * (-1: not) (libkmod only for what libelf cannot read). */
+int minfo_read_file(struct mc *mc, int fd, const char *path, struct minfo *mi);
+/* v[which[0..n)] read on `jobs` threads (0: one per core), this one
+ * included: what libelf cannot read there (compressed, a symlink, no ELF)
+ * is left undone, for minfo_read_file. */
+void minfo_read_many(struct mread *v, const int *which, size_t n, int jobs);
 int minfo_unpacked(struct mc *mc, const char *path, struct minfo *mi);
 int minfo_from_path(struct mc *mc, const char *path, struct minfo *mi);
 void mc_softdep_split(const char *v, struct strlist *pre, struct strlist *post);

@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <lzma.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -76,14 +78,11 @@ static void minfo_take(struct minfo *mi, const char *k, const char *v)
  * kmod_module_get_info also decodes the signature (OpenSSL, a sprintf per
  * byte), which made it most of a whole-kernel closure's time.  0, or -1
  * when the file is no ELF with a .modinfo (libkmod then has its say). */
-static int minfo_elf(const char *path, struct minfo *mi)
+static int minfo_elf_fd(int fd, struct minfo *mi)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
-	if (fd < 0 || elf_version(EV_CURRENT) == EV_NONE) {
-		if (fd >= 0)
-			close(fd);
+	int rc = -1;
+	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -1;
-	}
 	Elf *elf = elf_begin(fd, ELF_C_READ, NULL); /* pread()s the headers and .modinfo only: no mapping */
 	size_t shstrndx;
 	Elf_Scn *scn = NULL;
@@ -115,7 +114,15 @@ static int minfo_elf(const char *path, struct minfo *mi)
 	}
 	if (elf)
 		elf_end(elf);
-	close(fd);
+	return rc;
+}
+
+static int minfo_elf(const char *path, struct minfo *mi)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc = fd < 0 ? -1 : minfo_elf_fd(fd, mi);
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 
@@ -150,11 +157,48 @@ static int minfo_kmod_path(struct mc *mc, const char *path, struct minfo *mi)
 	return rc;
 }
 
-int minfo_read_file(struct mc *mc, const char *path, struct minfo *mi)
+int minfo_read_file(struct mc *mc, int fd, const char *path, struct minfo *mi)
 {
-	if (!mc_compress_suffix(path) && minfo_elf(path, mi) == 0)
+	if (!mc_compress_suffix(path) && (fd >= 0 ? minfo_elf_fd(fd, mi) : minfo_elf(path, mi)) == 0)
 		return 0;
 	return minfo_kmod_path(mc, path, mi);
+}
+
+static void mread_one(struct mread *r)
+{
+	int fd = mc_compress_suffix(r->path) ? -1 : open(r->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	r->done = fstat(fd, &r->st) == 0 && S_ISREG(r->st.st_mode) && minfo_elf_fd(fd, &r->mi) == 0;
+	if (!r->done) {
+		minfo_release(&r->mi);
+		r->mi = (struct minfo){ 0 };
+	}
+	close(fd);
+}
+
+#define MREAD_CHUNK 64
+struct mread_job {
+	struct mread *v;
+	const int *which;
+	size_t n, nchunks;
+	_Atomic size_t next;
+};
+
+static void *mread_worker(void *arg)
+{
+	struct mread_job *j = arg;
+	for (size_t c; (c = atomic_fetch_add(&j->next, 1)) < j->nchunks;)
+		for (size_t i = c * MREAD_CHUNK; i < j->n && i < (c + 1) * MREAD_CHUNK; i++)
+			mread_one(&j->v[j->which[i]]);
+	return NULL;
+}
+
+void minfo_read_many(struct mread *v, const int *which, size_t n, int jobs)
+{
+	struct mread_job j = { .v = v, .which = which, .n = n, .nchunks = (n + MREAD_CHUNK - 1) / MREAD_CHUNK };
+	elf_version(EV_CURRENT); /* libelf's one global, set before the threads read */
+	run_parallel(mread_worker, &j, jobs, j.nchunks);
 }
 
 /* libkmod reads only the compressions it was built with (Debian 12's lacks

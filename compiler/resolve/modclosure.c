@@ -916,6 +916,7 @@ static int build_result(struct mc *mc, struct modclosure *out)
 {
 	/* the requests with params, once: most have none, and asking each of
 	 * 4,023 requests for each of 4,023 modules was 2% of a whole kernel */
+	mc_indexes_begin(mc); /* while the modules and their firmware are listed */
 	int *with = xcalloc(mc->nreqs ? mc->nreqs : 1, sizeof(*with)), rc = 0;
 	size_t nwith = 0;
 	for (size_t r = 0; r < mc->nreqs; r++)

@@ -14,6 +14,7 @@
 #ifndef RDC_MODCLOSURE_INT_H
 #define RDC_MODCLOSURE_INT_H
 #include <libkmod.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include "resolve/modclosure.h"
@@ -58,6 +59,8 @@ struct mread {
 	struct minfo mi;
 };
 
+struct mc_aliasbin; /* modules.alias.bin being written on another core (below) */
+
 struct mc {
 	const struct modclosure_opts *o;
 	const struct modclosure_req *reqs;
@@ -79,6 +82,7 @@ struct mc {
 	size_t ndpaths;
 	bool dloaded;
 	struct mread *pre;         /* per dtab line: the files read ahead, or NULL */
+	struct mc_aliasbin *aliasbin; /* begun by mc_indexes_begin, or NULL */
 	bool soft_read;            /* soft_names and soft_globs are read */
 	struct strlist soft_names, soft_globs; /* the modules libkmod's softdep config (modules.softdep) names */
 	struct mnode *nodes;
@@ -197,7 +201,16 @@ void mc_order_nodes(struct mc *mc);
 const char *mc_fw_dir(const struct mc *mc);
 void mc_add_all_firmware(struct mc *mc, struct modclosure *out);
 
-/* modindex.c: the indexes */
+/* modindex.c: the indexes, once the order is known.  mc_indexes_begin
+ * starts the largest on another core, mc_add_indexes adds them all (and
+ * waits for it). */
+struct mc_aliasbin {
+	const struct mc *mc;
+	struct strbuf out;
+	pthread_t t;
+	bool threaded;
+};
+void mc_indexes_begin(struct mc *mc);
 void mc_add_indexes(struct mc *mc, struct modclosure *out);
 
 /* modmemo.c: the memo */

@@ -1,10 +1,12 @@
 /* modindex.c — the module indexes of the subset: modules.dep, .alias,
  * .softdep, .order, .builtin, and the .bin tries kmod's modprobe reads. */
 #include "resolve/modclosure_int.h"
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void add_index(struct modclosure *out, const char *kver, const char *name, struct strbuf *data)
 {
@@ -251,13 +253,11 @@ static bool alias_normalize_to(const char *a, struct strbuf *keys)
 	return true;
 }
 
-/* modules.dep.bin: name -> its modules.dep line; modules.alias.bin:
- * normalised alias -> name.  Priority: the load order, as depmod uses
- * modules.order. */
-static void index_bins(struct mc *mc, const struct strbuf *dep, struct strbuf *depbin,
-		       struct strbuf *aliasbin)
+/* modules.dep.bin: name -> its modules.dep line.  Priority: the load order,
+ * as depmod uses modules.order. */
+static void index_dep_bin(const struct mc *mc, const struct strbuf *dep, struct strbuf *depbin)
 {
-	struct trie d = { .keys = STRBUF_INIT }, a = { .keys = STRBUF_INIT };
+	struct trie d = { .keys = STRBUF_INIT };
 	const char *line = sb_str(dep);
 	for (uint32_t o = 0; o < mc->norder; o++) {
 		const struct mnode *m = &mc->nodes[mc->order[o]];
@@ -265,14 +265,52 @@ static void index_bins(struct mc *mc, const struct strbuf *dep, struct strbuf *d
 		size_t len = nl ? (size_t)(nl - line) : strlen(line);
 		trie_add(&d, m->name, 0, line, len, o);
 		line += len + (nl != NULL);
+	}
+	trie_write(&d, depbin);
+}
+
+/* modules.alias.bin: normalised alias -> name, by the load order too. */
+static void *index_alias_bin(void *arg)
+{
+	struct mc_aliasbin *j = arg;
+	const struct mc *mc = j->mc;
+	struct trie a = { .keys = STRBUF_INIT };
+	for (uint32_t o = 0; o < mc->norder; o++) {
+		const struct mnode *m = &mc->nodes[mc->order[o]];
 		for (size_t k = 0; k < m->aliases.n; k++) {
 			size_t at = a.keys.len;
 			if (alias_normalize_to(m->aliases.v[k], &a.keys))
 				trie_add(&a, NULL, at, m->name, strlen(m->name), o);
 		}
 	}
-	trie_write(&d, depbin);
-	trie_write(&a, aliasbin);
+	trie_write(&a, &j->out);
+	return NULL;
+}
+
+/* A whole kernel's 26,000 aliases make the largest trie: it is written on
+ * a thread of its own (reading only the nodes, which stay as they are)
+ * while this one writes the firmware list and the other indexes.  Only for
+ * a big closure, never with -j 1. */
+#define ALIASBIN_THREAD_MIN 64
+void mc_indexes_begin(struct mc *mc)
+{
+	struct mc_aliasbin *j = mc->aliasbin = xcalloc(1, sizeof(*mc->aliasbin));
+	j->mc = mc;
+	j->threaded = mc->norder >= ALIASBIN_THREAD_MIN && mc->o->jobs != 1 && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+		      pthread_create(&j->t, NULL, index_alias_bin, j) == 0;
+}
+
+static void indexes_end(struct mc *mc, struct strbuf *aliasbin)
+{
+	if (!mc->aliasbin)
+		mc_indexes_begin(mc);
+	if (mc->aliasbin->threaded)
+		pthread_join(mc->aliasbin->t, NULL);
+	else
+		index_alias_bin(mc->aliasbin);
+	*aliasbin = mc->aliasbin->out;
+	free(mc->aliasbin);
+	mc->aliasbin = NULL;
 }
 
 /* The builtin indexes describe the kernel, not the subset: copied as they are. */
@@ -325,7 +363,8 @@ void mc_add_indexes(struct mc *mc, struct modclosure *out)
 		sb_reset(&builtin);
 	free(bpath);
 	struct strbuf depbin = STRBUF_INIT, aliasbin = STRBUF_INIT;
-	index_bins(mc, &dep, &depbin, &aliasbin);
+	index_dep_bin(mc, &dep, &depbin);
+	indexes_end(mc, &aliasbin);
 	add_index(out, mc->o->kver, "modules.dep", &dep);
 	add_index(out, mc->o->kver, "modules.dep.bin", &depbin);
 	add_index(out, mc->o->kver, "modules.alias.bin", &aliasbin);

@@ -7,12 +7,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* " <decimal>" without printf: a whole kernel's payload has 40,000 numbers. */
+static void put_num(struct strbuf *sb, long long v)
+{
+	char buf[24], *p = buf + sizeof(buf);
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	*--p = ' ';
+	sb_add(sb, p, (size_t)(buf + sizeof(buf) - p));
+}
+
 static void put_str(struct strbuf *sb, const char *s, size_t len)
 {
 	if (!s)
 		sb_adds(sb, " -");
 	else {
-		sb_addf(sb, " %zu:", len);
+		put_num(sb, (long long)len);
+		sb_addch(sb, ':');
 		sb_add(sb, s, len);
 	}
 }
@@ -73,7 +88,10 @@ void mc_memo_save(const struct mc *mc, const struct modclosure *out, struct strb
 		put_s(pl, out->mods[i].dest);
 		put_s(pl, out->mods[i].params);
 		put_s(pl, out->mods[i].why);
-		sb_addf(pl, " %d %d %d %d", out->mods[i].req, out->mods[i].soft, out->mods[i].group, out->mods[i].machine);
+		put_num(pl, out->mods[i].req);
+		put_num(pl, out->mods[i].soft);
+		put_num(pl, out->mods[i].group);
+		put_num(pl, out->mods[i].machine);
 	}
 	for (size_t i = 0; i < out->nfirmware; i++) {
 		sb_addch(pl, 'F');

@@ -97,10 +97,14 @@ measure() {
 		times+=($(( (t1 - t0) )))
 	done
 	MS[$name]=$(printf '%s\n' "${times[@]}" | median | awk '{ printf "%.1f", $1 / 1000 }')
-	if [ "${NO_RSS:-0}" = 1 ]; then # a slow peer: its memory is not what is measured
-		printf '  %-22s %10s ms  (median of %d)\n' "$name" "${MS[$name]}" "$runs" >&2
-		return 0
-	fi
+	[ "${NO_RSS:-0}" = 1 ] || peak_rss "$name" "$setup" "$@" # a slow peer: its memory is not what is measured
+	printf '  %-22s %10s ms  (median of %d)\n' "$name" "${MS[$name]}" "$runs" >&2
+}
+
+# peak_rss NAME SETUP CMD...: one more run, under /usr/bin/time, for RSS[NAME]
+peak_rss() {
+	local name=$1 setup=$2
+	shift 2
 	eval "$setup"
 	sync
 	if declare -F "$1" >/dev/null; then # a shell function: time(1) runs it in bash
@@ -108,7 +112,29 @@ measure() {
 	else
 		/usr/bin/time -o "$W/rss" -f %M "$@" >/dev/null 2>&1
 	fi && RSS[$name]=$(tail -1 "$W/rss")
-	printf '  %-22s %10s ms  (median of %d)\n' "$name" "${MS[$name]}" "$runs" >&2
+}
+
+# interleave RUNS A SETUP_A FN_A B SETUP_B FN_B: the shell functions FN_A and
+# FN_B in turns, RUNS times each, so that both meet the same machine (page
+# cache, load, write-back): the ratio of the pair is a target, and on this
+# machine one command alone swings 2x between minutes (the kernel's floor ran
+# 220-520 ms).  Medians to MS, peak RSS as measure() takes it.
+interleave() {
+	local runs=$1 i j t0 ta=() tb=()
+	for ((i = 0; i < runs; i++)); do
+		for j in 2 5; do
+			eval "${@:j+1:1}"
+			sync
+			t0=$(now_us)
+			"${@:j+2:1}" >/dev/null 2>"$W/err" || { cat "$W/err" >&2; NOTE[${@:j:1}]="failed"; return 1; }
+			if [ $j = 2 ]; then ta+=($(( $(now_us) - t0 ))); else tb+=($(( $(now_us) - t0 ))); fi
+		done
+	done
+	MS[$2]=$(printf '%s\n' "${ta[@]}" | median | awk '{ printf "%.1f", $1 / 1000 }')
+	MS[$5]=$(printf '%s\n' "${tb[@]}" | median | awk '{ printf "%.1f", $1 / 1000 }')
+	peak_rss "$2" "$3" "$4"
+	peak_rss "$5" "$6" "$7"
+	printf '  %-22s %10s ms  (median of %d, in turns with %s: %s ms)\n' "$2" "${MS[$2]}" "$runs" "$5" "${MS[$5]}" >&2
 }
 
 size_of() { stat -c %s "$1" 2>/dev/null || echo -; }
@@ -318,20 +344,23 @@ NKMODS=$(wc -l < "/lib/modules/$KVER/modules.order")
 	sed 's|.*/||; s|\.ko.*$||; s|^|  - |' "/lib/modules/$KVER/modules.order"
 } > "$KMAN"
 KENV=(env RDC_CACHE_DIR="$W/kcache")
-measure "kernel: rdc cold" "$SLOW_RUNS" 'rm -rf "$W/kcache" "$W/k.cpio"' "${KENV[@]}" "$RDC" build "$KMAN" -o "$W/k.cpio" ||
-	die "rdc build of the whole kernel failed"
+export RDC KMAN # the timed functions run in bash -c too, under time(1) for their RSS
+kcold() { env RDC_CACHE_DIR="$W/kcache" "$RDC" build "$KMAN" -o "$W/k.cpio"; }
+if [ -x "$GIC" ]; then # cold and the floor in turns: their ratio is the target
+	RDC_CACHE_DIR=$W/klcache "$RDC" list "$KMAN" > "$W/klist" 2>/dev/null # its own cache: cold runs empty kcache
+	kfloor() { "$GIC" -t 0 "$W/klist" > "$W/kfloor.cpio"; }
+	interleave "$RUNS" "kernel: rdc cold" 'rm -rf "$W/kcache" "$W/k.cpio"' kcold "kernel: floor" 'rm -f "$W/kfloor.cpio"' kfloor ||
+		die "rdc build of the whole kernel failed"
+	SIZE["kernel: floor"]=$(size_of "$W/kfloor.cpio")
+	cmp -s "$W/kfloor.cpio" "$W/k.cpio" || NOTE["kernel: rdc cold"]="differs from the floor's bytes!"
+else
+	measure "kernel: rdc cold" "$SLOW_RUNS" 'rm -rf "$W/kcache" "$W/k.cpio"' kcold || die "rdc build of the whole kernel failed"
+fi
 SIZE["kernel: rdc cold"]=$(size_of "$W/k.cpio")
 measure "kernel: rdc warm" "$RUNS" 'rm -f "$W/k.cpio"' "${KENV[@]}" "$RDC" build "$KMAN" -o "$W/k.cpio"
 sleep 2.1 # past the racy window: the no-op trusts every index entry
 "${KENV[@]}" "$RDC" build "$KMAN" -o "$W/k.cpio" >/dev/null 2>&1
 measure "kernel: rdc no-op" "$RUNS" ':' "${KENV[@]}" "$RDC" build "$KMAN" -o "$W/k.cpio"
-if [ -x "$GIC" ]; then
-	"${KENV[@]}" "$RDC" list "$KMAN" > "$W/klist" 2>/dev/null
-	kfloor() { "$GIC" -t 0 "$W/klist" > "$W/kfloor.cpio"; }
-	measure "kernel: floor" "$SLOW_RUNS" ':' kfloor
-	SIZE["kernel: floor"]=$(size_of "$W/kfloor.cpio")
-	cmp -s "$W/kfloor.cpio" "$W/k.cpio" || NOTE["kernel: rdc cold"]="differs from the floor's bytes!"
-fi
 # The peers take minutes here (mkinitramfs copies and depmods 4,000 modules
 # through shell functions): one run each, stopped after PEER_TIMEOUT.
 PEER_TIMEOUT=${BENCH_PEER_TIMEOUT:-120}
@@ -358,15 +387,17 @@ fi
 # compress on all cores, against one stream of the same bytes / cores.
 NCPU=$(nproc)
 sed 's/^rdc: 1$/rdc: 1\noutput: {compression: {algo: zstd, level: 3}}/' "$KMAN" > "$W/kernel-zstd.yaml"
-measure "kernel: rdc cold, zstd" 1 'rm -rf "$W/kzcache" "$W/k.cpio.zst"' env RDC_CACHE_DIR="$W/kzcache" \
-	"$RDC" build "$W/kernel-zstd.yaml" -o "$W/k.cpio.zst"
-SIZE["kernel: rdc cold, zstd"]=$(size_of "$W/k.cpio.zst")
-warm_remote "kernel: rdc warm remote, zstd" 1 "$W/kernel-zstd.yaml" "$W/k.cpio.zst"
+kzcold() { env RDC_CACHE_DIR="$W/kzcache" "$RDC" build "$W/kernel-zstd.yaml" -o "$W/k.cpio.zst"; }
 if [ -s "$W/kfloor.cpio" ]; then
 	kz1() { zstd -3 -T1 -q -c "$W/kfloor.cpio" > "$W/kz1.zst"; }
-	measure "kernel: zstd -3, one stream" 1 ':' kz1
+	interleave "$SLOW_RUNS" "kernel: rdc cold, zstd" 'rm -rf "$W/kzcache" "$W/k.cpio.zst"' kzcold \
+		"kernel: zstd -3, one stream" ':' kz1
 	SIZE["kernel: zstd -3, one stream"]=$(size_of "$W/kz1.zst")
+else
+	measure "kernel: rdc cold, zstd" 1 'rm -rf "$W/kzcache" "$W/k.cpio.zst"' kzcold
 fi
+SIZE["kernel: rdc cold, zstd"]=$(size_of "$W/k.cpio.zst")
+warm_remote "kernel: rdc warm remote, zstd" 1 "$W/kernel-zstd.yaml" "$W/k.cpio.zst"
 if [ "${BENCH_KERNEL_XZ:-0}" = 1 ] && [ -s "$W/kfloor.cpio" ]; then
 	sed 's/^rdc: 1$/rdc: 1\noutput: {compression: {algo: xz, level: 6}}/' "$KMAN" > "$W/kernel-xz.yaml"
 	measure "kernel: rdc cold, xz" 1 'rm -rf "$W/kxcache" "$W/k.cpio.xz"' env RDC_CACHE_DIR="$W/kxcache" \

@@ -167,13 +167,16 @@ test_expect_success 'without depmod: a module whose dependency is gone is an err
 	expect_grep "depends on .fat." err
 '
 
-# (modprobe, through libkmod, drops every dependency of vfat then, silently)
+# (modprobe, through libkmod, drops every dependency of vfat then, silently;
+# 64 requests take modules.dep itself)
 test_expect_success 'depmod ran: a dependency whose file is gone is an error at the request' '
 	rm -rf dm && mkdir -p dm/lib/modules/$KVER/kernel/fs/fat &&
 	cp $MODS/kernel/fs/fat/fat.ko $MODS/kernel/fs/fat/vfat.ko dm/lib/modules/$KVER/kernel/fs/fat/ &&
 	depmod -b dm $KVER 2> depmod.err && "$RDC" kmods --moddir dm/lib/modules --kver $KVER vfat > out &&
 	[ $(wc -l < out) = 2 ] && rm dm/lib/modules/$KVER/kernel/fs/fat/fat.ko &&
 	expect_fail 1 "$RDC" kmods --moddir dm/lib/modules --kver $KVER vfat &&
+	expect_grep "error: cannot read kernel module .*/fat.ko (depends= of vfat): No such file" err &&
+	expect_fail 1 "$RDC" kmods --moddir dm/lib/modules --kver $KVER $(yes vfat | head -64) &&
 	expect_grep "error: cannot read kernel module .*/fat.ko (depends= of vfat): No such file" err &&
 	printf "rdc: 1\nkernel: {version: $KVER, modules: dm/lib/modules}\nkmods:\n  - vfat\n" > gone.yaml &&
 	expect_fail 1 "$RDC" build gone.yaml -o gone.cpio &&

@@ -162,6 +162,7 @@ static char *rel_of(const struct mc *mc, const char *path)
 }
 
 static void names_of(struct mc *mc, struct kmod_list *list, struct strlist *out);
+static int lookup(struct mc *mc, const char *what, int req, struct strlist *out);
 static void softdep_lookup(struct mc *mc, const struct strlist *softdeps, struct strlist *pre,
 			   struct strlist *post);
 
@@ -183,8 +184,9 @@ static int note_module(struct mc *mc, struct mnode *m, int *fd)
 }
 
 /* A new node for a module file of the tree (name absent): its file noted,
- * its .modinfo and machine read, or taken from r when it was read ahead. */
-static int node_new(struct mc *mc, const char *name, char *path, struct mread *r)
+ * its .modinfo and machine read, or taken from r when it was read ahead;
+ * its depends= names to *depends when that is not NULL. */
+static int node_new(struct mc *mc, const char *name, char *path, struct mread *r, struct strlist *depends)
 {
 	int idx = node_add(mc, xstrdup(name)), fd = -1;
 	struct mnode *m = &mc->nodes[idx];
@@ -205,6 +207,8 @@ static int node_new(struct mc *mc, const char *name, char *path, struct mread *r
 	if (fd >= 0)
 		close(fd);
 	mc->nodes[idx].machine = mi.machine; /* the header, even of a file that is no module */
+	if (depends)
+		*depends = mi.depends, mi.depends = (struct strlist)STRLIST_INIT;
 	minfo_release(&mi);
 	return idx;
 }
@@ -229,11 +233,18 @@ static int node_from_kmod(struct mc *mc, struct kmod_module *mod)
 	int idx = mc_node_find(mc, name);
 	if (idx >= 0)
 		return idx;
-	idx = node_new(mc, name, xstrdup(path), NULL);
+	struct strlist named = STRLIST_INIT;
+	idx = node_new(mc, name, xstrdup(path), NULL, &named);
 	struct kmod_list *deps = kmod_module_get_dependencies(mod), *pre = NULL, *post = NULL;
 	kmod_module_get_softdeps(mod, &pre, &post);
 	struct strlist d = STRLIST_INIT, a = STRLIST_INIT, b = STRLIST_INIT;
 	names_of(mc, deps, &d);
+	/* libkmod drops every dependency of a line when one's file is gone (its
+	 * parse stat()s each): then they are found by the names depends= gives,
+	 * and the missing file is an error at the request (mc_visit) */
+	for (size_t k = 0; !deps && k < named.n; k++)
+		lookup(mc, named.v[k], -2, &d);
+	sl_release(&named);
 	names_of(mc, pre, &a);
 	names_of(mc, post, &b);
 	node_edges(mc, idx, &d, &a, &b);
@@ -424,7 +435,7 @@ static int node_from_dep(struct mc *mc, const char *name, const char *rel, int d
 	if (idx >= 0)
 		return idx;
 	struct mread *r = mc->pre && d >= 0 && mc->pre[d].path ? &mc->pre[d] : NULL;
-	idx = node_new(mc, name, r ? r->path : dep_path(mc, rel), r);
+	idx = node_new(mc, name, r ? r->path : dep_path(mc, rel), r, NULL);
 	if (r)
 		r->path = NULL; /* the node's now */
 	struct strlist dl = STRLIST_INIT, a = STRLIST_INIT, b = STRLIST_INIT;
@@ -478,7 +489,6 @@ static int dep_of_request(const struct mc *mc, const char *what)
  * another: the files the requests surely need (named modules, and what
  * their modules.dep lines reach) are read first, on every core.  Only for
  * a big closure: threads cost more than a few files. */
-#define PREFETCH_MIN 64
 static void prefetch_modules(struct mc *mc)
 {
 	if (!mc->dloaded || mc->o->jobs == 1 || sysconf(_SC_NPROCESSORS_ONLN) < 2)
@@ -501,7 +511,7 @@ static void prefetch_modules(struct mc *mc)
 				mc->pre[d].path = dep_path(mc, mc->dtab[d].rel), todo[n++] = d;
 		}
 	}
-	if (n >= PREFETCH_MIN)
+	if (n >= MC_MANY)
 		minfo_read_many(mc->pre, todo, n, mc->o->jobs);
 	free(todo);
 }
@@ -974,7 +984,7 @@ static int mc_run(struct mc *mc, struct modclosure *out)
 		return -1;
 	}
 	mc->depmod = !mc->o->tree && exists(mc->kdir, "modules.dep.bin");
-	if (mc->depmod)
+	if (mc->depmod && mc->nreqs >= MC_MANY) /* a few lookups cost less than reading it */
 		dep_table_read(mc);
 	prefetch_modules(mc);
 	if (!mc->depmod) {

@@ -19,6 +19,11 @@
 #include <stddef.h>
 #include "resolve/modclosure.h"
 
+/* A closure of this many modules reads modules.dep itself and reads its
+ * files and writes its largest index on every core; a smaller one asks
+ * libkmod (threads and a 0.5 MB read cost more than a few lookups). */
+#define MC_MANY 64
+
 #define MEMO_NS "kmods4" /* the memo's namespace; 2: modules carry how they got in; 3: and how much they
 			  * matter; 4: and their machine */
 
@@ -69,9 +74,9 @@ struct mc {
 	struct kmod_ctx *ctx;      /* the kernel tree's indexes */
 	struct kmod_ctx *fctx;     /* reading single files by path */
 	bool depmod;               /* indexes exist */
-	/* modules.dep read once (depmod ran and it is readable): name lookups and
-	 * dependencies come from it, not from libkmod, which stat()s every path of
-	 * every line it parses (10,000 stats at a whole kernel) */
+	/* modules.dep read once (depmod ran, it is readable, MC_MANY requests):
+	 * name lookups and dependencies come from it, not from libkmod, which
+	 * stat()s every path of every line it parses (10,000 at a whole kernel) */
 	void *dmap, *tmap;         /* its text (split in place); the names and tables below */
 	size_t dlen, tlen;
 	struct mdep *dtab;

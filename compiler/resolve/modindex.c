@@ -291,12 +291,11 @@ static void *index_alias_bin(void *arg)
  * a thread of its own (reading only the nodes, which stay as they are)
  * while this one writes the firmware list and the other indexes.  Only for
  * a big closure, never with -j 1. */
-#define ALIASBIN_THREAD_MIN 64
 void mc_indexes_begin(struct mc *mc)
 {
 	struct mc_aliasbin *j = mc->aliasbin = xcalloc(1, sizeof(*mc->aliasbin));
 	j->mc = mc;
-	j->threaded = mc->norder >= ALIASBIN_THREAD_MIN && mc->o->jobs != 1 && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+	j->threaded = mc->norder >= MC_MANY && mc->o->jobs != 1 && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
 		      pthread_create(&j->t, NULL, index_alias_bin, j) == 0;
 }
 

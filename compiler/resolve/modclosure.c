@@ -427,8 +427,9 @@ static int node_of_dep_path(struct mc *mc, const char *rel)
 
 /* The node for module `name` at rel (line d of modules.dep, -1 none),
  * creating it and everything it reaches: what libkmod gives, without its
- * stat() of every dependency path (a missing file is reported by the plan,
- * where libkmod would silently drop every dependency of its dependents). */
+ * stat() of every dependency path (a missing file is an error at the
+ * request, mc_visit, where libkmod silently drops every dependency of the
+ * line that names it). */
 static int node_from_dep(struct mc *mc, const char *name, const char *rel, int d)
 {
 	int idx = mc_node_find(mc, name);

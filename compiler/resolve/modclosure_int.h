@@ -1,9 +1,11 @@
 /* modclosure_int.h — what the files of the module closure share, and only
  * they (the rest of rdc includes resolve/modclosure.h):
- *   modclosure.c   the graph: nodes by name, lookups (depmod's indexes, or a
- *                  tree read whole), requests, the result, the entry point
+ *   modclosure.c   the graph: nodes by name, lookups (libkmod, modules.dep
+ *                  read once, or a tree read whole), requests, the result,
+ *                  the entry point
  *   kmodlib.c      libkmod, dlopen()ed on first use
- *   modinfo.c      one module file: its .modinfo, its name, unpacking it
+ *   modinfo.c      one module file: its .modinfo, its name, unpacking it;
+ *                  many read ahead on every core
  *   modorder.c     the walk from the requests, how much each module
  *                  matters, the load order
  *   modfirmware.c  the firmware the modules name

@@ -512,8 +512,11 @@ static void prefetch_modules(struct mc *mc)
 				mc->pre[d].path = dep_path(mc, mc->dtab[d].rel), todo[n++] = d;
 		}
 	}
+	/* by default at most 4 threads: each one's malloc arena counts in the
+	 * peak RSS, and the reads gain little past that */
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	if (n >= MC_MANY)
-		minfo_read_many(mc->pre, todo, n, mc->o->jobs);
+		minfo_read_many(mc->pre, todo, n, mc->o->jobs ? mc->o->jobs : cores < 4 ? (int)cores : 4);
 	free(todo);
 }
 

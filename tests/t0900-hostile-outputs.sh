@@ -82,4 +82,19 @@ test_expect_success 'outputs honour the umask, and an existing output keeps its 
 	"$RDC" build m2.yaml -o public.cpio && test "$(stat -c %a public.cpio)" = 640
 '
 
+test_expect_success 'an image rebuilt in place is exchanged with the old one: a hard link keeps the old bytes, nothing left beside' '
+	"$RDC" build m.yaml -o x.cpio && cp x.cpio first.cpio && ln x.cpio old-link && printf "rdc: 1\ndirs: [/d]\n" > m3.yaml &&
+	strace -f -qq -e trace=rename,renameat,renameat2 -o x.trace "$RDC" build m3.yaml -o x.cpio &&
+	expect_grep "renameat2(.*\"x.cpio\", RENAME_EXCHANGE) = 0" x.trace && ! grep -q "^[0-9]* rename(.*\"x.cpio\")" x.trace &&
+	cmp old-link first.cpio && ! cmp -s x.cpio first.cpio && [ "$(cpio_tree x.cpio | grep -c " d$")" = 1 ] &&
+	! ls x.cpio.rdc-tmp.* 2>/dev/null
+'
+
+test_expect_success 'a large old image (64 MiB and more) is unlinked by a process of its own, and goes' '
+	{ printf 070701 && head -c 70000000 /dev/zero; } > big.cpio && ino=$(stat -c %i big.cpio) &&
+	"$RDC" build m.yaml -o big.cpio && cmp big.cpio first.cpio && [ "$(stat -c %i big.cpio)" != "$ino" ] &&
+	for i in $(seq 100); do ls big.cpio.rdc-tmp.* >/dev/null 2>&1 || break; sleep 0.1; done &&
+	! ls big.cpio.rdc-tmp.* 2>/dev/null
+'
+
 test_done

@@ -184,6 +184,30 @@ test_expect_success 'depmod ran: a dependency whose file is gone is an error at 
 	[ $(grep -c "error:" err) -eq 1 ] && [ ! -e gone.cpio ]
 '
 
+# 64 requests read modules.dep's text, but modprobe (libkmod) reads
+# modules.dep.bin alone: a text that is cut short, empty, has NUL bytes or
+# CRLF line ends, or is a FIFO gives what modprobe gives (never a module
+# silently taken for a builtin, never a hang)
+test_expect_success 'depmod ran: a damaged or odd modules.dep text changes nothing, 64 requests or 1' '
+	rm -rf dt && mkdir -p dt/lib/modules/$KVER/kernel/fs/fat &&
+	cp $MODS/kernel/fs/fat/fat.ko $MODS/kernel/fs/fat/vfat.ko dt/lib/modules/$KVER/kernel/fs/fat/ &&
+	depmod -b dt $KVER 2> depmod.err && D=dt/lib/modules/$KVER/modules.dep && cp $D dep.good &&
+	oracle vfat dt > want && [ $(wc -l < want) = 2 ] &&
+	for how in empty nul crlf fifo; do
+		rm -f $D &&
+		case $how in
+		empty) : > $D ;;
+		nul) printf "\0" | cat - dep.good > $D ;;
+		crlf) sed "s/\$/\r/" dep.good > $D ;;
+		fifo) mkfifo $D ;;
+		esac &&
+		oracle vfat dt > theirs && cmp want theirs &&
+		timeout 60 "$RDC" kmods --moddir dt/lib/modules --kver $KVER vfat > one &&
+		timeout 60 "$RDC" kmods --moddir dt/lib/modules --kver $KVER $(yes vfat | head -64) > many &&
+		cmp want one && cmp one many || { echo "modules.dep $how"; return 1; }
+	done
+'
+
 test_expect_success 'decompress: plain .ko bytes, dest without the suffix' '
 	staging && mkdir -p dec && "$RDC" kmods --moddir st --kver $KVER --decompress --dest fs-vfat > out &&
 	expect_grep "^/lib/modules/$KVER/kernel/fs/fat/fat.ko$" out

@@ -299,7 +299,7 @@ static void dep_line(struct mc *mc, char *l, char **names)
 	if (dep_find(mc, d->name) >= 0)
 		return;
 	*names += strlen(d->name) + 1;
-	for (char *t = strtok_r(colon + 1, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
+	for (char *t = strtok_r(colon + 1, " \t\r", &save); t; t = strtok_r(NULL, " \t\r", &save))
 		mc->dpaths[mc->ndpaths++] = t;
 	d->ndep = mc->ndpaths - d->dep0;
 	size_t i = name_hash(d->name) & (mc->ndslots - 1);
@@ -334,12 +334,13 @@ static void *map_anon(size_t n)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* modules.dep's text, NUL-terminated, in dmap; false when it cannot be read. */
+/* modules.dep's text, NUL-terminated, in dmap; false when it cannot be read
+ * (O_NONBLOCK: a FIFO there is no regular file, not a wait for a writer). */
 static bool dep_text_read(struct mc *mc, size_t *len)
 {
 	char *path = path_join(mc->kdir, "modules.dep");
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	free(path);
 	bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 		  (mc->dmap = map_anon(mc->dlen = (size_t)st.st_size + 1)) &&
@@ -377,7 +378,7 @@ static void dep_table_read(struct mc *mc)
 	mc->dtab = (struct mdep *)(t + at_tab);
 	mc->dpaths = (const char **)(t + at_paths);
 	mc->dslots = (int *)(t + at_slots);
-	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+	for (char *l = strtok_r(text, "\r\n", &save); l; l = strtok_r(NULL, "\r\n", &save))
 		dep_line(mc, l, &names);
 	mc->dloaded = true;
 }
@@ -467,7 +468,9 @@ static int node_of_kmod(struct mc *mc, struct kmod_module *m)
 		return kmod_module_get_path(m) ? node_from_kmod(mc, m) : -1;
 	const char *name = kmod_module_get_name(m);
 	int d = dep_find(mc, name);
-	return d < 0 ? -1 : node_from_dep(mc, name, mc->dtab[d].rel, d);
+	if (d < 0) /* no line in the text (cut short, edited) but in modules.dep.bin: libkmod's */
+		return kmod_module_get_path(m) ? node_from_kmod(mc, m) : -1;
+	return node_from_dep(mc, name, mc->dtab[d].rel, d);
 }
 
 /* A request that names a module of modules.dep: what libkmod's lookup finds

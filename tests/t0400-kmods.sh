@@ -186,21 +186,27 @@ test_expect_success 'depmod ran: a dependency whose file is gone is an error at 
 
 # 64 requests read modules.dep's text, but modprobe (libkmod) reads
 # modules.dep.bin alone: a text that is cut short, empty, has NUL bytes or
-# CRLF line ends, or is a FIFO gives what modprobe gives (never a module
-# silently taken for a builtin, never a hang)
-test_expect_success 'depmod ran: a damaged or odd modules.dep text changes nothing, 64 requests or 1' '
+# CRLF line ends, or is a FIFO, gives what modprobe gives (never a module
+# silently taken for a builtin, never a hang), and so does a text edited
+# by hand after depmod wrote both (newer than modules.dep.bin: modprobe
+# never reads it).  The damaged texts are dated before modules.dep.bin, as
+# depmod dates its own, so that rdc reads them.
+test_expect_success 'depmod ran: a damaged or hand-edited modules.dep text changes nothing, 64 requests or 1' '
 	rm -rf dt && mkdir -p dt/lib/modules/$KVER/kernel/fs/fat &&
 	cp $MODS/kernel/fs/fat/fat.ko $MODS/kernel/fs/fat/vfat.ko dt/lib/modules/$KVER/kernel/fs/fat/ &&
 	depmod -b dt $KVER 2> depmod.err && D=dt/lib/modules/$KVER/modules.dep && cp $D dep.good &&
+	before=@$(($(stat -c %Y $D.bin) - 60)) &&
 	oracle vfat dt > want && [ $(wc -l < want) = 2 ] &&
-	for how in empty nul crlf fifo; do
+	for how in empty nul crlf fifo edited; do
 		rm -f $D &&
 		case $how in
 		empty) : > $D ;;
 		nul) printf "\0" | cat - dep.good > $D ;;
 		crlf) sed "s/\$/\r/" dep.good > $D ;;
 		fifo) mkfifo $D ;;
+		edited) sed "s|^\(kernel/fs/fat/vfat.ko:\).*|\1|" dep.good > $D && ! cmp -s $D dep.good ;;
 		esac &&
+		{ [ $how = edited ] || touch -d $before $D; } &&
 		oracle vfat dt > theirs && cmp want theirs &&
 		timeout 60 "$RDC" kmods --moddir dt/lib/modules --kver $KVER vfat > one &&
 		timeout 60 "$RDC" kmods --moddir dt/lib/modules --kver $KVER $(yes vfat | head -64) > many &&

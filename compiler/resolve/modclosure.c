@@ -334,15 +334,29 @@ static void *map_anon(size_t n)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* Whether the text is newer than modules.dep.bin, which depmod writes after
+ * it: edited by hand since, it says what modprobe (the .bin) does not. */
+static bool dep_text_newer(const struct mc *mc, const struct stat *st)
+{
+	char *path = path_join(mc->kdir, "modules.dep.bin");
+	struct stat bin;
+	bool newer = stat(path, &bin) == 0 && (st->st_mtim.tv_sec > bin.st_mtim.tv_sec ||
+						(st->st_mtim.tv_sec == bin.st_mtim.tv_sec &&
+						 st->st_mtim.tv_nsec > bin.st_mtim.tv_nsec));
+	free(path);
+	return newer;
+}
+
 /* modules.dep's text, NUL-terminated, in dmap; false when it cannot be read
- * (O_NONBLOCK: a FIFO there is no regular file, not a wait for a writer). */
+ * (O_NONBLOCK: a FIFO there is no regular file, not a wait for a writer) or
+ * is not the one depmod wrote with modules.dep.bin. */
 static bool dep_text_read(struct mc *mc, size_t *len)
 {
 	char *path = path_join(mc->kdir, "modules.dep");
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	free(path);
-	bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !dep_text_newer(mc, &st) &&
 		  (mc->dmap = map_anon(mc->dlen = (size_t)st.st_size + 1)) &&
 		  pread(fd, mc->dmap, (size_t)st.st_size, 0) == st.st_size;
 	if (fd >= 0)

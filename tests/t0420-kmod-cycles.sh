@@ -88,4 +88,17 @@ test_expect_success 'modules beside the cycle, and softdep cycles (modprobe take
 	sort want > want.s && sort out > out.s && cmp want.s out.s
 '
 
+# An alias with a byte past 0x7f (objcopy puts any bytes in .modinfo):
+# libkmod reads a trie node's child range as signed chars, so such a key in
+# modules.alias.bin made every modprobe in the image crash, whatever it
+# asked (depmod itself crashes on it).  It stays in the text modules.alias.
+test_expect_success 'an alias with non-ASCII bytes: the image'"'"'s modprobe still resolves the others' '
+	mkmod hiali depends= "alias=hi-ascii" "alias=$(printf "hi-\\377\\376")" &&
+	manifest hi "hiali" && "$RDC" build hi.yaml -o hi/ &&
+	idx=hi/lib/modules/$REL && grep -q "^alias hi-ascii hiali$" $idx/modules.alias &&
+	modprobe -C /dev/null -d hi -S $REL -R hi-ascii > got && echo hiali | cmp - got &&
+	modprobe -C /dev/null -d hi -S $REL --show-depends hiali > got && grep -q "hiali.ko" got &&
+	expect_fail 1 modprobe -C /dev/null -d hi -S $REL -R nothing-such
+'
+
 test_done

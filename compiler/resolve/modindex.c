@@ -214,11 +214,26 @@ static uint32_t trie_node(struct trie *t, size_t lo, size_t hi, size_t d, bool r
 	return off | flags;
 }
 
+/* Whether libkmod can walk to the key: it reads a node's child range as
+ * signed chars, and one past 0x7f crashed every lookup of the index. */
+static bool trie_key_ok(const char *key)
+{
+	for (; *key; key++)
+		if ((unsigned char)*key > 0x7f)
+			return false;
+	return true;
+}
+
 static void trie_write(struct trie *t, struct strbuf *out)
 {
-	for (size_t i = 0; i < t->n; i++) /* t->keys no longer moves */
+	size_t n = 0;
+	for (size_t i = 0; i < t->n; i++) { /* t->keys no longer moves */
 		if (!t->k[i].key)
 			t->k[i].key = t->keys.buf + t->k[i].koff;
+		if (trie_key_ok(t->k[i].key))
+			t->k[n++] = t->k[i];
+	}
+	t->n = n;
 	if (t->n)
 		qsort(t->k, t->n, sizeof(*t->k), tkey_cmp);
 	put_be32(out, TRIE_MAGIC);

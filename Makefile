@@ -78,7 +78,7 @@ build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIBSRC) $(HDRS)
 	@mkdir -p build-fuzz
 	clang $(FUZZ_CFLAGS) -I. -Icompiler -o $@ $< $(FUZZ_LIBSRC) $(PKG_LIBS) -lbz2 -lpthread
 
-fuzz: build-fuzz/fuzz_manifest build-fuzz/fuzz_elf build-fuzz/fuzz_image build-fuzz/fuzz_import build-fuzz/fuzz_cache build-fuzz/fuzz_kmemo
+fuzz: build-fuzz/fuzz_manifest build-fuzz/fuzz_elf build-fuzz/fuzz_image build-fuzz/fuzz_import build-fuzz/fuzz_cache build-fuzz/fuzz_kmemo build-fuzz/fuzz_moddep
 	tests/fuzz/run-fuzz.sh
 
 install: rdc

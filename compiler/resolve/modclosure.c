@@ -310,7 +310,7 @@ static void dep_line(struct mc *mc, char *l, char **names)
 
 static void prefetch_release(struct mc *mc);
 
-static void dep_table_release(struct mc *mc)
+void mc_dep_table_release(struct mc *mc)
 {
 	prefetch_release(mc);
 	if (mc->dmap)
@@ -369,11 +369,11 @@ static bool dep_text_read(struct mc *mc, size_t *len)
  * when the graph is built: through malloc, its 0.5 MB stayed in the heap
  * (and freeing it raised malloc's mmap threshold) for +600 KiB of peak RSS.
  * When it cannot be read, libkmod answers alone. */
-static void dep_table_read(struct mc *mc)
+void mc_dep_table_read(struct mc *mc)
 {
 	size_t len, lines = 1, words = 1, colons = 0;
 	if (!dep_text_read(mc, &len)) {
-		dep_table_release(mc);
+		mc_dep_table_release(mc);
 		return;
 	}
 	char *text = mc->dmap, *save = NULL;
@@ -386,7 +386,7 @@ static void dep_table_read(struct mc *mc)
 	       at_slots = at_paths + align8((words + lines) * sizeof(*mc->dpaths));
 	char *t = map_anon(mc->tlen = at_slots + mc->ndslots * sizeof(*mc->dslots)), *names = t;
 	if (!(mc->tmap = t)) {
-		dep_table_release(mc);
+		mc_dep_table_release(mc);
 		return;
 	}
 	mc->dtab = (struct mdep *)(t + at_tab);
@@ -1006,7 +1006,7 @@ static int mc_run(struct mc *mc, struct modclosure *out)
 	}
 	mc->depmod = !mc->o->tree && exists(mc->kdir, "modules.dep.bin");
 	if (mc->depmod && mc->nreqs >= MC_MANY) /* a few lookups cost less than reading it */
-		dep_table_read(mc);
+		mc_dep_table_read(mc);
 	prefetch_modules(mc);
 	if (!mc->depmod) {
 		mc_say(mc, MODCLOSURE_INFO, -1, NULL, "%s %s: reading every module's modinfo", mc->kdir,
@@ -1027,7 +1027,7 @@ static int mc_run(struct mc *mc, struct modclosure *out)
 		return -1;
 	kmod_unload_resources(mc->ctx); /* the graph is built: no more lookups, and the mapped
 					   indexes need not stay in memory beside the result */
-	dep_table_release(mc);
+	mc_dep_table_release(mc);
 	mc_classify(mc);
 	mc_order_nodes(mc);
 	return build_result(mc, out);
@@ -1044,7 +1044,7 @@ static void mc_release(struct mc *mc)
 	free(mc->roots);
 	sl_release(&mc->builtin);
 	sl_release(&mc->builtin_aliases);
-	dep_table_release(mc);
+	mc_dep_table_release(mc);
 	sl_release(&mc->soft_names);
 	sl_release(&mc->soft_globs);
 	sb_release(&mc->deps);

@@ -171,6 +171,10 @@ void mc_msg_add(struct mc *mc, char kind, int req, const char *hint, const char 
 void mc_msgs_parse(const char *p, struct modclosure *out);
 char *mc_abs_path(const char *p);
 bool mc_is_dir(const char *p);
+/* kdir's modules.dep as mc->dtab (mc->dloaded), when it can be read; and
+ * released (also by mc_run). */
+void mc_dep_table_read(struct mc *mc);
+void mc_dep_table_release(struct mc *mc);
 
 /* kmodlib.c: libkmod */
 struct kmod_ctx *mc_ctx_new(const char *dir, const char **why);

@@ -5,16 +5,21 @@
 # compression for the image reader, lists rdc writes and hand-made ones for
 # the import reader, a real cache's index and memos (first byte 0: the
 # index, 1: a memo) for the cache readers, a module closure's memo payload
-# for its reader.  Everything is written under
+# for its reader, the installed kernel's modules.dep (its first lines) and a
+# hand-made one for the modules.dep reader.  Everything is written under
 # build-fuzz/.
 set -eu
 cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECONDS:-20}
 work=build-fuzz/corpus
 export FUZZ_DIR=$PWD/build-fuzz
-mkdir -p "$work/manifest" "$work/elf" "$work/image" "$work/import" "$work/cache" "$work/kmemo"
+mkdir -p "$work/manifest" "$work/elf" "$work/image" "$work/import" "$work/cache" "$work/kmemo" "$work/moddep"
 # a module closure's memo payload, one record of each kind (modmemo.c's format)
 printf 'M 3:fat 11:/m/k/fat.ko 27:/lib/modules/6.1.0/k/fat.ko - 16:depends= of vfat 0 1 -1 62M 4:vfat 12:/m/k/vfat.ko 28:/lib/modules/6.1.0/k/vfat.ko 3:a=1 5:kmods 0 0 -1 62F 9:/fw/a.bin 19:/lib/firmware/a.bin X 27:/lib/modules/6.1.0/mods.dep 5:a: b\nG 26:W 0\tmissing firmware\thint\n' > "$work/kmemo/two"
+for d in /lib/modules/*/modules.dep; do
+	[ -f "$d" ] && head -c 16384 "$d" > "$work/moddep/real" && break
+done
+printf 'kernel/fs/fat/vfat.ko: kernel/fs/fat/fat.ko\r\nkernel/fs/fat/fat.ko:\n\nno colon\n/abs/x.ko: ../y.ko x.ko x.ko\n' > "$work/moddep/hand"
 cp manifests/*.yaml "$work/manifest/" 2>/dev/null || true
 for f in /bin/true /usr/lib/x86_64-linux-gnu/libc.so.6 /bin/busybox; do
 	[ -f "$f" ] && head -c 65536 "$f" > "$work/elf/$(basename "$f")"
@@ -37,7 +42,7 @@ if [ -x build/rdc ]; then # a real cache: its index and memos
 		[ -f "$m" ] && { printf '\1'; cat "$m"; } > "$work/cache/memo$((i += 1))"
 	done
 fi
-for t in manifest elf image import cache kmemo; do
+for t in manifest elf image import cache kmemo moddep; do
 	[ -x build-fuzz/fuzz_$t ] || continue
 	echo "fuzz_$t: ${secs}s"
 	# -close_fd_mask=3: the targets' diagnostics are expected output; libFuzzer's own still shows
@@ -45,5 +50,5 @@ for t in manifest elf image import cache kmemo; do
 		"$work/$t" 2>&1 | grep -E '^(#[0-9]+ *DONE|==|SUMMARY|Done|stat::number_of_executed_units|stat::peak_rss)' || true
 	ls crash-* leak-* timeout-* 2>/dev/null && { echo "fuzz_$t found a failure"; exit 1; }
 done
-rm -rf build-fuzz/cache.*
+rm -rf build-fuzz/cache.* build-fuzz/moddep.*
 echo "fuzzing found nothing"

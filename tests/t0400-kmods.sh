@@ -214,6 +214,16 @@ test_expect_success 'depmod ran: a damaged or hand-edited modules.dep text chang
 	done
 '
 
+# (a whole kernel's modules.dep is 0.5 MB: one of 1 GiB, NULs past its
+# lines, was read whole into memory, 1 GB of RSS and seconds)
+test_expect_success 'depmod ran: a modules.dep of 1 GiB is not read into memory, 64 requests' '
+	D=dt/lib/modules/$KVER/modules.dep && rm -f $D && cp dep.good $D && truncate -s 1G $D &&
+	touch -d @$(($(stat -c %Y $D.bin) - 60)) $D &&
+	/usr/bin/time -f %M -o rss "$RDC" kmods --moddir dt/lib/modules --kver $KVER $(yes vfat | head -64) > many &&
+	cmp want many && [ "$(tail -1 rss)" -lt 200000 ] &&
+	rm $D && cp dep.good $D
+'
+
 test_expect_success 'decompress: plain .ko bytes, dest without the suffix' '
 	staging && mkdir -p dec && "$RDC" kmods --moddir st --kver $KVER --decompress --dest fs-vfat > out &&
 	expect_grep "^/lib/modules/$KVER/kernel/fs/fat/fat.ko$" out

@@ -348,15 +348,17 @@ static bool dep_text_newer(const struct mc *mc, const struct stat *st)
 }
 
 /* modules.dep's text, NUL-terminated, in dmap; false when it cannot be read
- * (O_NONBLOCK: a FIFO there is no regular file, not a wait for a writer) or
- * is not the one depmod wrote with modules.dep.bin. */
+ * (O_NONBLOCK: a FIFO there is no regular file, not a wait for a writer), is
+ * larger than any file rdc reads whole (a whole kernel's is 0.5 MB), or is
+ * not the one depmod wrote with modules.dep.bin. */
 static bool dep_text_read(struct mc *mc, size_t *len)
 {
 	char *path = path_join(mc->kdir, "modules.dep");
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	free(path);
-	bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !dep_text_newer(mc, &st) &&
+	bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size <= READ_FILE_MAX &&
+		  !dep_text_newer(mc, &st) &&
 		  (mc->dmap = map_anon(mc->dlen = (size_t)st.st_size + 1)) &&
 		  pread(fd, mc->dmap, (size_t)st.st_size, 0) == st.st_size;
 	if (fd >= 0)

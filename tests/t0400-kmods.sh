@@ -216,6 +216,15 @@ test_expect_success 'depmod ran: a damaged or hand-edited modules.dep text chang
 
 # (a whole kernel's modules.dep is 0.5 MB: one of 1 GiB, NULs past its
 # lines, was read whole into memory, 1 GB of RSS and seconds)
+# (modprobe finds nothing in an empty modules.dep.bin; the did-you-mean,
+# taken from the text, offered the very name asked for)
+test_expect_success 'depmod ran: an empty modules.dep.bin is an error that says to run depmod' '
+	B=dt/lib/modules/$KVER/modules.dep.bin && cp $B bin.good && : > $B &&
+	expect_fail 1 "$RDC" kmods --moddir dt/lib/modules --kver $KVER vfat &&
+	expect_grep "error: unknown kernel module .vfat." err && expect_grep "^hint: .*depmod" err &&
+	! grep -q "did you mean .vfat." err && cp bin.good $B
+'
+
 test_expect_success 'depmod ran: a modules.dep of 1 GiB is not read into memory, 64 requests' '
 	D=dt/lib/modules/$KVER/modules.dep && rm -f $D && cp dep.good $D && truncate -s 1G $D &&
 	touch -d @$(($(stat -c %Y $D.bin) - 60)) $D &&

@@ -876,8 +876,11 @@ static void report_unknown(struct mc *mc, int r)
 	candidate_names(mc, &names);
 	char *norm = mc_modname_of(q->name);
 	const char *close = diag_closest(norm, (const char *const *)names.v, (int)names.n);
-	char *hint = close ? xasprintf("did you mean '%s'?", close)
-			   : xasprintf("no module or alias of that name under %s", mc->kdir);
+	/* the name itself: modules.dep has its line, the .bin libkmod reads does not */
+	char *hint = close && !strcmp(close, norm)
+			     ? xasprintf("modules.dep names it but modules.dep.bin does not: run depmod for %s", mc->kdir)
+		     : close ? xasprintf("did you mean '%s'?", close)
+			     : xasprintf("no module or alias of that name under %s", mc->kdir);
 	mc_say(mc, MODCLOSURE_ERROR, r, hint, "unknown kernel module '%s'", q->name);
 	free(hint);
 	free(norm);

@@ -266,27 +266,26 @@ static int emit_runs(const struct plan *p, struct cas *cas, const struct emit_op
 	}
 	for (size_t i = 0; i < j.nruns; i++) {
 		diag_release(&j.runs[i].held);
-		rc |= rc == 0 ? j.runs[i].rc : 0;
+		if (rc == 0 && j.runs[i].rc < 0)
+			rc = -1;
 	}
 	free(j.runs);
-	return rc < 0 ? -1 : rc;
+	return rc;
 }
 
 /* One uncompressed stream (or a C initialiser of it) straight into fd. */
 int emit_stream(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd, bool c_text)
 {
-	if (!c_text && o->algo == EA_NONE) {
-		size_t *idx = all_indices(p);
-		int rc = emit_runs(p, cas, o, fd, idx);
+	size_t *idx = all_indices(p);
+	int rc = !c_text && o->algo == EA_NONE ? emit_runs(p, cas, o, fd, idx) : 1;
+	if (rc <= 0) {
 		free(idx);
-		if (rc <= 0)
-			return rc;
+		return rc;
 	}
 	struct sink s;
 	sink_open(&s, fd, c_text ? EA_NONE : o->algo, o->level, c_text);
 	s.keyed_after = true; /* nothing cached from this stream: its key is computed once it is written */
-	size_t *idx = all_indices(p);
-	int rc = cpio_archive(&s, cas, p, idx, plan_count(p), o->mtime);
+	rc = cpio_archive(&s, cas, p, idx, plan_count(p), o->mtime);
 	free(idx);
 	uint64_t len = s.in_off;
 	if (sink_close(&s) < 0 && rc == 0) {

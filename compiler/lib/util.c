@@ -320,10 +320,9 @@ static void atomic_release(struct atomic_file *af)
  * build returns at once.  The name is a temporary nobody else uses. */
 #define UNLINK_LATER (64 << 20)
 
-static void unlink_old(const char *path)
+static void unlink_old(const char *path, off_t size)
 {
-	struct stat st;
-	pid_t pid = lstat(path, &st) == 0 && st.st_size >= UNLINK_LATER ? fork() : -1;
+	pid_t pid = size >= UNLINK_LATER ? fork() : -1;
 	if (pid == 0) {
 		if (fork() == 0) {
 			close_range(0, ~0u, 0);
@@ -349,14 +348,16 @@ static int replace_file(const char *tmp, const char *path)
 	struct stat st;
 	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) < 0)
 		return rename(tmp, path);
-	if (lstat(tmp, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+	if (lstat(tmp, &st) < 0)
+		st.st_size = 0;
+	else if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
 		/* a directory or a node appeared there since output_check: rename
 		 * would not replace it, and neither does this */
 		renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE);
 		errno = S_ISDIR(st.st_mode) ? EISDIR : EEXIST;
 		return -1;
 	}
-	unlink_old(tmp); /* should that fail it stays, as a killed build's temporary does */
+	unlink_old(tmp, st.st_size); /* should that fail it stays, as a killed build's temporary does */
 	return 0;
 }
 

@@ -80,4 +80,33 @@ test_expect_success 'an incompressible segment costs about its size (zstd raw bl
 	cpio_tree n.cpio.zst | grep -q " 3000000 .* noise$"
 '
 
+test_expect_success 'a zstd segment past 4 MiB (one big file) is streamed, not held whole: every byte is there' '
+	printf "small before\n" > src/a && yes "$(head -c 60 /bin/busybox | base64 -w0)" | head -c 7000000 > src/huge &&
+	printf "rdc: 1\nfiles:\n  - {src: a, dest: /f/a}\n  - {src: huge, dest: /f/b}\n  - {src: a, dest: /f/c}\n" > src/h.yaml &&
+	"$RDC" build src/h.yaml -o h.cpio.zst && "$RDC" build src/h.yaml -o h.cpio &&
+	zstd -qt h.cpio.zst && [ "$(cpio_tree h.cpio.zst)" = "$(cpio_tree h.cpio)" ] &&
+	cpio_tree h.cpio.zst | grep -q " 7000000 .* f/b$"
+'
+
+test_expect_success 'zstd joined while compressing (-j 2, -j 4) has the bytes of the join at the end (-j 1), cold and after an edit' '
+	mkdir -p src/many && for i in $(seq 10 69); do head -c 100000 /dev/urandom > src/many/f$i; done &&
+	printf "rdc: 1\nfiles:\n  - {src: many/, dest: /m}\n" > src/many.yaml &&
+	RDC_CACHE_DIR=$PWD/j1 "$RDC" build -j 1 src/many.yaml -o j1.cpio.zst &&
+	[ "$(ls j1/segments | wc -l)" -ge 4 ] &&
+	RDC_CACHE_DIR=$PWD/j2 "$RDC" build -j 2 src/many.yaml -o j2.cpio.zst && cmp j1.cpio.zst j2.cpio.zst &&
+	RDC_CACHE_DIR=$PWD/j4 "$RDC" build -j 4 src/many.yaml -o j4.cpio.zst && cmp j1.cpio.zst j4.cpio.zst &&
+	head -c 100000 /dev/urandom > src/many/f40 &&
+	RDC_CACHE_DIR=$PWD/j2 "$RDC" build -j 2 src/many.yaml -o j2.cpio.zst &&
+	RDC_CACHE_DIR=$PWD/j1 "$RDC" build -j 1 src/many.yaml -o j1.cpio.zst && cmp j1.cpio.zst j2.cpio.zst &&
+	zstd -qt j2.cpio.zst && cpio_tree j2.cpio.zst | grep -q "$(xxhsum -H128 src/many/f40 2>/dev/null | cut -c1-8)\|m/f40$"
+'
+
+test_expect_success 'an image that cannot be written while it is joined: an error, no output, the old one kept' '
+	echo old > lim.cpio.zst &&
+	limited() { (trap "" XFSZ && ulimit -f 4096 && exec "$@"); } &&
+	RDC_CACHE_DIR=$PWD/lim expect_fail 1 limited "$RDC" build -j 2 src/many.yaml -o lim.cpio.zst &&
+	grep -q "cannot write the image: File too large" err && [ "$(cat lim.cpio.zst)" = old ] &&
+	[ "$(ls -A | grep -c rdc-tmp)" = 0 ]
+'
+
 test_done

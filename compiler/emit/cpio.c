@@ -193,7 +193,7 @@ struct runjob {
 
 static uint64_t align4(uint64_t n) { return (n + 3) & ~(uint64_t)3; }
 
-static uint64_t entry_bytes(const struct plan_entry *e)
+uint64_t cpio_entry_bytes(const struct plan_entry *e)
 {
 	uint64_t body = e->kind == PK_FILE ? e->size : e->kind == PK_SYMLINK ? strlen(e->target) + 1 : 0;
 	return align4(110 + strlen(e->path)) + align4(body); /* the name is the path without '/', and its NUL */
@@ -205,7 +205,7 @@ static struct run *cut_runs(const struct plan *p, long jobs, size_t *nruns)
 {
 	uint64_t total = 0;
 	for (size_t i = 0; i < plan_count(p); i++)
-		total += entry_bytes(plan_entry_at(p, i));
+		total += cpio_entry_bytes(plan_entry_at(p, i));
 	uint64_t want = total / (uint64_t)(jobs * 4);
 	if (want < RUN_MIN)
 		want = RUN_MIN;
@@ -218,7 +218,7 @@ static struct run *cut_runs(const struct plan *p, long jobs, size_t *nruns)
 			runs[n++] = (struct run){ .first = i, .at = at, .held = STRBUF_INIT };
 			bytes = 0;
 		}
-		uint64_t b = entry_bytes(plan_entry_at(p, i));
+		uint64_t b = cpio_entry_bytes(plan_entry_at(p, i));
 		runs[n - 1].n++;
 		bytes += b;
 		at += b;

@@ -36,6 +36,12 @@ struct sink {
 	ZSTD_CCtx *zc;
 	unsigned char *lbuf; /* lz4: one legacy block of input */
 	size_t llen;
+	/* zstd piece of up to 4 MiB: its input gathered whole, in a buffer its
+	 * worker lends from piece to piece, and compressed where it lies
+	 * (streaming copies every byte into libzstd's window first) */
+	struct piece_mem *mem;
+	unsigned char *wbuf;
+	size_t wlen;
 	int level;
 	int err;           /* errno of the first failure */
 	XXH3_state_t *sum; /* hash of what reaches fd (segment trailers) */
@@ -49,8 +55,19 @@ struct sink {
 	lzma_options_lzma lzopt;
 };
 
+/* What one worker's zstd pieces reuse: the compressor and the buffer of
+ * input (fresh ones cost a page fault and a cleared page for every 4 kB
+ * of the image). */
+struct piece_mem {
+	ZSTD_CCtx *zc;
+	unsigned char *raw;
+	size_t rcap;
+};
+
 int sink_open(struct sink *s, int fd, enum emit_algo algo, int level, bool c_text);
-int sink_open_piece(struct sink *s, int fd, enum emit_algo algo, int level, bool final);
+int sink_open_piece(struct sink *s, int fd, enum emit_algo algo, int level, bool final, struct piece_mem *mem,
+		    uint64_t raw);
+void piece_mem_free(struct piece_mem *m);
 void sink_write(struct sink *s, const void *data, size_t len);
 void sink_zeros(struct sink *s, size_t n);
 int sink_close(struct sink *s);
@@ -73,6 +90,7 @@ int cpio_entries(struct sink *s, struct cas *cas, const struct plan *p, const si
 int cpio_archive(struct sink *s, struct cas *cas, const struct plan *p, const size_t *idx, size_t n,
 		uint32_t mtime);
 void cpio_trailer(struct cpio *c);
+uint64_t cpio_entry_bytes(const struct plan_entry *e);
 size_t *all_indices(const struct plan *p);
 int emit_stream(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd, bool c_text);
 

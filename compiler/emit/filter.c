@@ -2,6 +2,7 @@
  * or liblz4 (directly rather than libarchive's filters: the kernel needs xz
  * with a CRC32 check and lz4 in the legacy frame format), whole or as one
  * piece of a segmented stream. */
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_stableInBuffer, in libzstd since 1.4.6 */
 #include "emit/emit_int.h"
 #include "lib/tempfile.h"
 #include <archive.h>
@@ -29,15 +30,20 @@
 
 /* ---- sinks: a byte stream, optionally compressed, into a file ------------ */
 
+static void sink_out(struct sink *s, const void *data, size_t len)
+{
+	if (len && !s->err) {
+		if (s->sum)
+			XXH3_128bits_update(s->sum, data, len);
+		if ((s->placed ? pwrite_all(s->fd, data, len, s->at) : write_all(s->fd, data, len)) < 0)
+			s->err = errno;
+		s->at += len;
+	}
+}
+
 static void sink_flush(struct sink *s)
 {
-	if (s->olen && !s->err) {
-		if (s->sum)
-			XXH3_128bits_update(s->sum, s->obuf, s->olen);
-		if ((s->placed ? pwrite_all(s->fd, s->obuf, s->olen, s->at) : write_all(s->fd, s->obuf, s->olen)) < 0)
-			s->err = errno;
-		s->at += s->olen;
-	}
+	sink_out(s, s->obuf, s->olen);
 	s->olen = 0;
 }
 
@@ -53,6 +59,20 @@ void sink_raw(struct sink *s, const void *data, size_t len)
 		p += n;
 		len -= n;
 	}
+}
+
+static void zstd_params(ZSTD_CCtx *zc, int level)
+{
+	ZSTD_CCtx_setParameter(zc, ZSTD_c_compressionLevel, level < 0 ? output_algos[EA_ZSTD].def : level);
+	ZSTD_CCtx_setParameter(zc, ZSTD_c_checksumFlag, 1);
+}
+
+static int sink_open_zstd(struct sink *s, int level)
+{
+	if (!(s->zc = ZSTD_createCCtx()))
+		return -1;
+	zstd_params(s->zc, level);
+	return 0;
 }
 
 int sink_open(struct sink *s, int fd, enum emit_algo algo, int level, bool c_text)
@@ -74,9 +94,8 @@ int sink_open(struct sink *s, int fd, enum emit_algo algo, int level, bool c_tex
 			return -1;
 		break;
 	case EA_ZSTD:
-		s->zc = ZSTD_createCCtx();
-		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_compressionLevel, level < 0 ? output_algos[EA_ZSTD].def : level);
-		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_checksumFlag, 1);
+		if (sink_open_zstd(s, level) < 0)
+			return -1;
 		break;
 	case EA_LZ4: {
 		uint32_t magic = LZ4_LEGACY_MAGIC;
@@ -89,6 +108,11 @@ int sink_open(struct sink *s, int fd, enum emit_algo algo, int level, bool c_tex
 	}
 	return 0;
 }
+
+/* A piece larger than this is streamed instead: the buffer is memory on
+ * every worker (4 MiB holds two thirds of a whole kernel's bytes, pieces
+ * of 1.7 MB typically). */
+#define WHOLE_MAX (4u << 20)
 
 /* One xz block: its header now, the encoder for the rest.  The block keeps
  * no sizes in its header (they are in the index), as xz itself writes it. */
@@ -111,7 +135,8 @@ static int xz_block_open(struct sink *s, int level)
  * flush (byte-aligned, no back-references into it), or with the final
  * block when `final`; xz an independent block; zstd a frame.  lz4 and none
  * have no pieces. */
-int sink_open_piece(struct sink *s, int fd, enum emit_algo algo, int level, bool final)
+int sink_open_piece(struct sink *s, int fd, enum emit_algo algo, int level, bool final, struct piece_mem *mem,
+		    uint64_t raw)
 {
 	if (sink_open(s, fd, EA_NONE, level, false) < 0)
 		return -1;
@@ -124,9 +149,21 @@ int sink_open_piece(struct sink *s, int fd, enum emit_algo algo, int level, bool
 	case EA_XZ:
 		return xz_block_open(s, level);
 	case EA_ZSTD:
-		s->zc = ZSTD_createCCtx();
-		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_compressionLevel, level < 0 ? output_algos[EA_ZSTD].def : level);
-		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_checksumFlag, 1);
+		if (!mem || raw > WHOLE_MAX) /* the trailer alone, or too big to hold: streamed */
+			return sink_open_zstd(s, level);
+		if (!mem->zc && !(mem->zc = ZSTD_createCCtx()))
+			return -1;
+		ZSTD_CCtx_reset(mem->zc, ZSTD_reset_session_and_parameters);
+		s->zc = mem->zc;
+		s->mem = mem;
+		zstd_params(s->zc, level);
+		if (mem->rcap < raw) { /* kept from piece to piece, so grown seldom */
+			free(mem->raw);
+			for (mem->rcap = IO_CHUNK; mem->rcap < raw;)
+				mem->rcap *= 2;
+			mem->raw = xmalloc(mem->rcap);
+		}
+		s->wbuf = mem->raw;
 		return 0;
 	default:
 		return -1;
@@ -205,9 +242,59 @@ static void sink_codec(struct sink *s, const void *data, size_t len, bool finish
 	}
 }
 
+/* Room for `len` more bytes of a gathered zstd piece (sized for the
+ * piece when it opened: only a source longer than planned, which its
+ * stream reports, can need more). */
+static void whole_grow(struct sink *s, size_t len)
+{
+	struct piece_mem *m = s->mem;
+	if (s->wlen + len > m->rcap) {
+		while (s->wlen + len > m->rcap)
+			m->rcap *= 2;
+		s->wbuf = m->raw = xrealloc(m->raw, m->rcap);
+	}
+}
+
+/* Compress a gathered zstd piece where it lies (a stable input buffer),
+ * out through the sink's own small buffer. */
+static void whole_finish(struct sink *s)
+{
+	sink_flush(s);
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(s->zc, ZSTD_c_stableInBuffer, 1)) ||
+	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(s->zc, s->wlen))) { /* an older libzstd: streamed */
+		sink_codec(s, s->wbuf, s->wlen, true);
+		return;
+	}
+	ZSTD_inBuffer in = { s->wbuf, s->wlen, 0 };
+	size_t left;
+	do {
+		ZSTD_outBuffer out = { s->obuf, s->ocap, 0 };
+		left = ZSTD_compressStream2(s->zc, &out, &in, ZSTD_e_end);
+		if (ZSTD_isError(left)) {
+			s->err = EIO;
+			return;
+		}
+		sink_out(s, s->obuf, out.pos);
+	} while (left);
+}
+
+void piece_mem_free(struct piece_mem *m)
+{
+	ZSTD_freeCCtx(m->zc);
+	free(m->raw);
+	memset(m, 0, sizeof(*m));
+}
+
 void sink_write(struct sink *s, const void *data, size_t len)
 {
 	const unsigned char *p = data;
+	if (s->wbuf) {
+		whole_grow(s, len);
+		memcpy(s->wbuf + s->wlen, p, len);
+		s->wlen += len;
+		s->in_off += len;
+		return;
+	}
 	s->in_off += len;
 	if (s->piece && s->algo == EA_GZIP)
 		s->crc = crc32(s->crc, p, len);
@@ -241,6 +328,8 @@ int sink_close(struct sink *s)
 {
 	if (s->algo == EA_LZ4)
 		lz4_block(s);
+	else if (s->wbuf)
+		whole_finish(s);
 	else if (s->algo != EA_NONE)
 		sink_codec(s, NULL, 0, true);
 	sink_flush(s);
@@ -248,7 +337,8 @@ int sink_close(struct sink *s)
 		deflateEnd(&s->z);
 	if (s->algo == EA_XZ)
 		lzma_end(&s->x);
-	ZSTD_freeCCtx(s->zc);
+	if (!s->mem) /* a lent compressor stays with its worker */
+		ZSTD_freeCCtx(s->zc);
 	free(s->lbuf);
 	free(s->obuf);
 	if (s->err) {
@@ -263,6 +353,13 @@ int sink_close(struct sink *s)
  * buffer and writes it.  NULL when the bytes must go through sink_write. */
 unsigned char *sink_window(struct sink *s, size_t *room)
 {
+	if (s->wbuf) {
+		if (s->wlen == s->mem->rcap)
+			whole_grow(s, *room);
+		if (*room > s->mem->rcap - s->wlen)
+			*room = s->mem->rcap - s->wlen;
+		return s->wbuf + s->wlen;
+	}
 	if (s->c_text || s->algo != EA_NONE)
 		return NULL;
 	if (s->olen == s->ocap)
@@ -281,6 +378,9 @@ void sink_place(struct sink *s, uint64_t off)
 
 void sink_took(struct sink *s, size_t n)
 {
-	s->olen += n;
+	if (s->wbuf)
+		s->wlen += n;
+	else
+		s->olen += n;
 	s->in_off += n;
 }

@@ -12,6 +12,7 @@
 #include <lz4.h>
 #include <lz4hc.h>
 #include <lzma.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -33,7 +34,16 @@ struct segment {
 	struct cas_hash key;
 	char *path; /* in the cache; NULL until the key is known (a pending segment) */
 	int rc;
+	uint64_t raw; /* its bytes of the archive */
+	atomic_bool finished; /* rc is set (and the segment in the cache unless rc < 0) */
 	uint64_t bound;
+};
+
+/* The stream the segments are joined into (see stream_head). */
+struct stream {
+	uint32_t crc;
+	uint64_t total;
+	lzma_index *index;
 };
 
 struct segjob {
@@ -42,10 +52,21 @@ struct segjob {
 	const struct emit_opts *o;
 	struct segment *segs;
 	size_t nsegs;
-	size_t *order; /* the segments, largest first: no big one is left for the end */
+	size_t *order; /* largest first (no big one is left for the end), or the archive's for a quick codec */
 	atomic_size_t next, done;
 	int64_t start_ns;
+	/* A quick codec's image is joined while segments are compressed: by
+	 * whichever worker finds the next one finished. */
+	bool joining;
+	int fd;
+	pthread_mutex_t join_lock;
+	atomic_size_t joined; /* segments [0, joined) are in fd */
+	struct stream st;
+	atomic_int join_rc;   /* the first failure, which stops the joining: 1 damaged, -1 not written */
+	int join_errno;
 };
+
+static void join_finished(struct segjob *j);
 
 /* Long compressions (xz -9 of every module) show how far they are, once a
  * second has passed: a silent 15 s build looks hung. */
@@ -154,10 +175,10 @@ static uint32_t segment_ino(const struct plan *p, const struct emit_opts *o, con
 /* Write one segment's piece into fd, then its meta and trailer.  Only a
  * single-segment image carries the cpio trailer in its segment: otherwise
  * the segments are one archive and stream_tail() ends it. */
-static int segment_encode(struct segjob *j, struct segment *s, int fd)
+static int segment_encode(struct segjob *j, struct segment *s, int fd, struct piece_mem *mem)
 {
 	struct sink k;
-	if (sink_open_piece(&k, fd, j->o->algo, j->o->level, j->o->single_segment) < 0) {
+	if (sink_open_piece(&k, fd, j->o->algo, j->o->level, j->o->single_segment, mem, s->raw) < 0) {
 		/* never close (and so "finish") a compressor that did not start */
 		diag_error(NULL, NULL, "cannot start the %s compressor at level %d", output_algos[j->o->algo].name, j->o->level);
 		free(k.obuf);
@@ -191,7 +212,7 @@ static int segment_encode(struct segjob *j, struct segment *s, int fd)
  * pending segment (no key yet: its sources are hashed as they are
  * compressed) is written under a provisional name and renamed to its key's
  * once every hash is known. */
-static int segment_build(struct segjob *j, struct segment *s)
+static int segment_build(struct segjob *j, struct segment *s, struct piece_mem *mem)
 {
 	struct atomic_file af;
 	static const struct cas_hash provisional;
@@ -202,7 +223,7 @@ static int segment_build(struct segjob *j, struct segment *s)
 		return -1;
 	}
 	free(at);
-	if (segment_encode(j, s, af.fd) == 0) {
+	if (segment_encode(j, s, af.fd, mem) == 0) {
 		if (!s->path) {
 			segment_key(j->p, j->o, s);
 			s->path = cas_segment_path(j->cas, &s->key);
@@ -272,6 +293,16 @@ static uint64_t segment_bound(const struct segjob *j, const struct segment *s)
 	return raw + raw / 64 + (1 << 20);
 }
 
+/* Its bytes of the archive: headers, names and bodies (and the trailer a
+ * single segment holds, padded to 512). */
+static uint64_t segment_raw(const struct segjob *j, const struct segment *s)
+{
+	uint64_t raw = j->o->single_segment ? 124 + 511 : 0;
+	for (size_t k = 0; k < s->n; k++)
+		raw += cpio_entry_bytes(plan_entry_at(j->p, s->idx[k]));
+	return raw;
+}
+
 /* The key and the cache path of a segment whose hashes are all known. */
 static void segment_locate(struct segjob *j, struct segment *s)
 {
@@ -282,6 +313,7 @@ static void segment_locate(struct segjob *j, struct segment *s)
 static void *segment_worker(void *arg)
 {
 	struct segjob *j = arg;
+	struct piece_mem mem = { 0 };
 	size_t i;
 	while ((i = atomic_fetch_add(&j->next, 1)) < j->nsegs) {
 		struct segment *s = &j->segs[j->order[i]];
@@ -298,13 +330,17 @@ static void *segment_worker(void *arg)
 			/* from remote storage: checked before it was installed */
 			cached = cached || remote_fetch_segment(j->cas, &s->key, s->bound);
 		}
-		s->rc = rc < 0 ? -1 : cached ? 0 : segment_build(j, s);
+		s->rc = rc < 0 ? -1 : cached ? 0 : segment_build(j, s, &mem);
 		if (!cached && s->rc == 0)
 			remote_store_segment(j->cas, &s->key);
 		if (j->o->stats)
 			atomic_fetch_add(cached ? &j->o->stats->segments_reused : &j->o->stats->segments_built, 1);
 		segment_progress(j);
+		atomic_store(&s->finished, true);
+		if (j->joining)
+			join_finished(j);
 	}
+	piece_mem_free(&mem);
 	return NULL;
 }
 
@@ -322,8 +358,10 @@ static int build_segments(struct segjob *j)
 	for (size_t i = 0; i < j->nsegs; i++) {
 		j->order[i] = i;
 		j->segs[i].bound = segment_bound(j, &j->segs[i]);
+		j->segs[i].raw = segment_raw(j, &j->segs[i]);
 	}
-	qsort_r(j->order, j->nsegs, sizeof(*j->order), by_bound_desc, j->segs);
+	if (!j->joining)
+		qsort_r(j->order, j->nsegs, sizeof(*j->order), by_bound_desc, j->segs);
 	if (j->o->stats)
 		atomic_store(&j->o->stats->segments_total, j->nsegs);
 	run_parallel(segment_worker, j, j->o->jobs, j->nsegs);
@@ -380,12 +418,6 @@ static int segment_copy(const struct segment *s, int fd, struct seg_meta *m)
  * stream to end between two entries, which every segment does (its entries
  * are padded to 4 bytes and start at a 4-byte offset).  In all three the
  * uncompressed bytes are ONE cpio archive with one trailer. */
-struct stream {
-	uint32_t crc;
-	uint64_t total;
-	lzma_index *index;
-};
-
 static int stream_head(const struct emit_opts *o, int fd, struct stream *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -419,7 +451,7 @@ static int stream_tail(const struct emit_opts *o, int fd, struct stream *st)
 {
 	if (!o->single_segment) {
 		struct sink k;
-		int rc = sink_open_piece(&k, fd, o->algo, o->algo == EA_XZ ? 0 : 1, true);
+		int rc = sink_open_piece(&k, fd, o->algo, o->algo == EA_XZ ? 0 : 1, true, NULL, 0);
 		k.in_off = st->total;
 		struct cpio c = { .s = &k };
 		if (rc == 0)
@@ -453,6 +485,66 @@ static int stream_tail(const struct emit_opts *o, int fd, struct stream *st)
 	return 0;
 }
 
+/* ---- joining while compressing ------------------------------------------
+ * A quick codec (zstd -3 of the whole kernel: 170 segments of 2 MB, each a
+ * few milliseconds) has its segments taken in the archive's order, and each
+ * worker that finishes one appends what is finished to the image: the
+ * join's 90 MB of copying overlaps compression instead of following it.
+ * Largest first suits slow codecs (xz: seconds a segment), whose join
+ * waits for the end.  Any failure stops the joining; the image is then
+ * made again at the end by concat_segments, which repairs or reports. */
+
+static bool join_next(struct segjob *j)
+{
+	size_t n = atomic_load(&j->joined);
+	return j->join_rc == 0 && n < j->nsegs && atomic_load(&j->segs[n].finished);
+}
+
+static void join_finished(struct segjob *j)
+{
+	while (pthread_mutex_trylock(&j->join_lock) == 0) {
+		while (join_next(j)) {
+			struct segment *s = &j->segs[atomic_load(&j->joined)];
+			struct seg_meta m;
+			int rc = s->rc < 0 ? -1 : segment_copy(s, j->fd, &m);
+			if (rc == 0 && stream_add(j->o, &j->st, &m) < 0)
+				rc = -1;
+			if (rc != 0) {
+				j->join_rc = rc;
+				j->join_errno = errno;
+				break;
+			}
+			atomic_fetch_add(&j->joined, 1);
+		}
+		pthread_mutex_unlock(&j->join_lock);
+		if (!join_next(j)) /* else one finished while the lock was held, and its worker went on */
+			break;
+	}
+}
+
+/* Joining pays only into a file that can be started over (and a quick
+ * codec); a pipe gets the image once every segment is known good. */
+static bool join_while_compressing(const struct emit_opts *o, int fd)
+{
+	const struct output_algo *a = &output_algos[o->algo];
+	struct stat st;
+	return a->quick && (o->level < 0 ? a->def : o->level) <= a->quick && o->jobs != 1 && fstat(fd, &st) == 0 &&
+	       S_ISREG(st.st_mode) && lseek(fd, 0, SEEK_CUR) == 0;
+}
+
+/* The end of a joined image: 0 when it is whole, 1 when it must be made
+ * again (a damaged segment), -1 when it cannot be written. */
+static int join_end(struct segjob *j)
+{
+	join_finished(j); /* none is left unless a worker's last check raced */
+	int rc = j->join_rc == 0 ? stream_tail(j->o, j->fd, &j->st) : j->join_rc;
+	if (rc < 0)
+		errno = j->join_rc ? j->join_errno : errno;
+	if (rc > 0 && (ftruncate(j->fd, 0) < 0 || lseek(j->fd, 0, SEEK_SET) < 0))
+		rc = -1;
+	return rc;
+}
+
 /* One pass over the segments; 1 (after naming it in *bad) when a cached
  * segment is damaged. */
 static int concat_once(struct segjob *j, int fd, size_t *bad)
@@ -480,7 +572,10 @@ static int concat_segments(struct segjob *j, int fd)
 	while ((rc = concat_once(j, fd, &bad)) > 0) { /* damaged in the cache: rebuild it, start over */
 		diag_warn(NULL, NULL, "cached segment %s was damaged; rebuilding it", j->segs[bad].path);
 		unlink(j->segs[bad].path);
-		if (segment_build(j, &j->segs[bad]) < 0)
+		struct piece_mem mem = { 0 };
+		int built = segment_build(j, &j->segs[bad], &mem);
+		piece_mem_free(&mem);
+		if (built < 0)
 			return -1;
 		if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
 			break;
@@ -493,16 +588,20 @@ static int concat_segments(struct segjob *j, int fd)
 
 int emit_segmented(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd)
 {
-	struct segjob j = { .p = p, .cas = cas, .o = o };
+	struct segjob j = { .p = p, .cas = cas, .o = o, .fd = fd, .join_lock = PTHREAD_MUTEX_INITIALIZER };
 	j.segs = split_segments(p, o, &j.nsegs);
 	for (size_t i = 0; i < j.nsegs; i++) {
 		bool all;
 		if (!segment_pending(p, &j.segs[i], &all))
 			segment_locate(&j, &j.segs[i]);
 	}
+	j.joining = join_while_compressing(o, fd) && stream_head(o, fd, &j.st) == 0;
 	int rc = build_segments(&j);
-	if (rc == 0)
+	if (rc == 0 && j.joining && (rc = join_end(&j)) < 0)
+		diag_error(NULL, NULL, "cannot write the image: %s", strerror(errno));
+	if (rc > 0 || (rc == 0 && !j.joining))
 		rc = concat_segments(&j, fd);
+	lzma_index_end(j.st.index, NULL);
 	for (size_t i = 0; i < j.nsegs; i++) {
 		free(j.segs[i].idx);
 		free(j.segs[i].path);

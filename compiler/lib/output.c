@@ -14,11 +14,11 @@ const struct output_format output_formats[EF_COUNT] = {
  * store, not compress); the defaults are each tool's own (gzip -6, xz -6,
  * zstd -3); lz4 -1 and -2 are its fast default, 3-12 high compression. */
 const struct output_algo output_algos[EA_COUNT] = {
-	[EA_NONE] = { "none", NULL, ".cpio", 0, 0, 0 },
-	[EA_GZIP] = { "gzip", ".gz", ".cpio.gz", 1, 9, 6 },
-	[EA_ZSTD] = { "zstd", ".zst", ".cpio.zst", 1, 22, 3 },
-	[EA_XZ] = { "xz", ".xz", ".cpio.xz", 0, 9, 6 },
-	[EA_LZ4] = { "lz4", ".lz4", ".cpio.lz4", 1, 12, 1 },
+	[EA_NONE] = { "none", NULL, ".cpio", 0, 0, 0, 0 },
+	[EA_GZIP] = { "gzip", ".gz", ".cpio.gz", 1, 9, 6, 0 },
+	[EA_ZSTD] = { "zstd", ".zst", ".cpio.zst", 1, 22, 3, 5 },
+	[EA_XZ] = { "xz", ".xz", ".cpio.xz", 0, 9, 6, 0 },
+	[EA_LZ4] = { "lz4", ".lz4", ".cpio.lz4", 1, 12, 1, 0 },
 };
 
 const char *const *output_format_names(void)

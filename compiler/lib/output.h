@@ -23,6 +23,9 @@ struct output_algo {
 	const char *ext;      /* the compression's own suffix: x.gz, x.cpio.gz (NULL: none) */
 	const char *suffix;   /* what a cpio image compressed so is named */
 	int min, max, def;    /* levels it takes, and the one it gets */
+	int quick;            /* the highest level that compresses >= 100 MB/s on a core
+	                       * (0: none): a segmented image of it is joined as its
+	                       * segments finish (see emit/segments.c) */
 };
 
 extern const struct output_format output_formats[EF_COUNT];

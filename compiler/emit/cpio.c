@@ -254,8 +254,7 @@ static void *run_worker(void *arg)
 static int emit_runs(const struct plan *p, struct cas *cas, const struct emit_opts *o, int fd, const size_t *idx)
 {
 	long jobs = o->jobs > 0 ? o->jobs : sysconf(_SC_NPROCESSORS_ONLN);
-	struct stat st;
-	if (jobs < 2 || plan_count(p) == 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || lseek(fd, 0, SEEK_CUR) != 0)
+	if (jobs < 2 || plan_count(p) == 0 || !fd_at_file_start(fd))
 		return 1;
 	struct runjob j = { .p = p, .cas = cas, .mtime = o->mtime, .fd = fd, .idx = idx };
 	j.runs = cut_runs(p, jobs, &j.nruns);

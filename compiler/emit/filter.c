@@ -63,7 +63,7 @@ void sink_raw(struct sink *s, const void *data, size_t len)
 
 static void zstd_params(ZSTD_CCtx *zc, int level)
 {
-	ZSTD_CCtx_setParameter(zc, ZSTD_c_compressionLevel, level < 0 ? output_algos[EA_ZSTD].def : level);
+	ZSTD_CCtx_setParameter(zc, ZSTD_c_compressionLevel, output_level(EA_ZSTD, level));
 	ZSTD_CCtx_setParameter(zc, ZSTD_c_checksumFlag, 1);
 }
 
@@ -86,11 +86,11 @@ int sink_open(struct sink *s, int fd, enum emit_algo algo, int level, bool c_tex
 	s->obuf = xmalloc(s->ocap);
 	switch (algo) {
 	case EA_GZIP: /* zlib's gzip header has mtime 0 and no name: deterministic */
-		if (deflateInit2(&s->z, level < 0 ? output_algos[EA_GZIP].def : level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		if (deflateInit2(&s->z, output_level(EA_GZIP, level), Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 			return -1;
 		break;
 	case EA_XZ:
-		if (lzma_easy_encoder(&s->x, (uint32_t)(level < 0 ? output_algos[EA_XZ].def : level), LZMA_CHECK_CRC32) != LZMA_OK)
+		if (lzma_easy_encoder(&s->x, (uint32_t)output_level(EA_XZ, level), LZMA_CHECK_CRC32) != LZMA_OK)
 			return -1;
 		break;
 	case EA_ZSTD:
@@ -118,7 +118,7 @@ int sink_open(struct sink *s, int fd, enum emit_algo algo, int level, bool c_tex
  * no sizes in its header (they are in the index), as xz itself writes it. */
 static int xz_block_open(struct sink *s, int level)
 {
-	if (lzma_lzma_preset(&s->lzopt, (uint32_t)(level < 0 ? output_algos[EA_XZ].def : level)))
+	if (lzma_lzma_preset(&s->lzopt, (uint32_t)output_level(EA_XZ, level)))
 		return -1;
 	s->filters[0] = (lzma_filter){ .id = LZMA_FILTER_LZMA2, .options = &s->lzopt };
 	s->filters[1] = (lzma_filter){ .id = LZMA_VLI_UNKNOWN };
@@ -145,7 +145,7 @@ int sink_open_piece(struct sink *s, int fd, enum emit_algo algo, int level, bool
 	s->final = final;
 	switch (algo) {
 	case EA_GZIP:
-		return deflateInit2(&s->z, level < 0 ? output_algos[EA_GZIP].def : level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK ? 0 : -1;
+		return deflateInit2(&s->z, output_level(EA_GZIP, level), Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK ? 0 : -1;
 	case EA_XZ:
 		return xz_block_open(s, level);
 	case EA_ZSTD:

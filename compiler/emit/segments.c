@@ -280,19 +280,6 @@ static bool segment_pending(const struct plan *p, const struct segment *s, bool 
 	return pending > 0;
 }
 
-/* The most a segment's file can be: its entries stored uncompressed, with
- * cpio headers and names, the codecs' framing (well under 1/64 of the data
- * for stored blocks) and the trailer. */
-static uint64_t segment_bound(const struct segjob *j, const struct segment *s)
-{
-	uint64_t raw = 0;
-	for (size_t k = 0; k < s->n; k++) {
-		const struct plan_entry *e = plan_entry_at(j->p, s->idx[k]);
-		raw += 512 + strlen(e->path) + (e->target ? strlen(e->target) : 0) + (e->kind == PK_FILE ? e->size : 0);
-	}
-	return raw + raw / 64 + (1 << 20);
-}
-
 /* Its bytes of the archive: headers, names and bodies (and the trailer a
  * single segment holds, padded to 512). */
 static uint64_t segment_raw(const struct segjob *j, const struct segment *s)
@@ -301,6 +288,13 @@ static uint64_t segment_raw(const struct segjob *j, const struct segment *s)
 	for (size_t k = 0; k < s->n; k++)
 		raw += cpio_entry_bytes(plan_entry_at(j->p, s->idx[k]));
 	return raw;
+}
+
+/* The most its file in the cache can be: its bytes, the codecs' framing
+ * (well under 1/64 of the data for stored blocks), meta and trailer. */
+static uint64_t segment_bound(const struct segment *s)
+{
+	return s->raw + s->raw / 64 + (1 << 20);
 }
 
 /* The key and the cache path of a segment whose hashes are all known. */
@@ -357,8 +351,8 @@ static int build_segments(struct segjob *j)
 	j->order = xcalloc(j->nsegs, sizeof(*j->order));
 	for (size_t i = 0; i < j->nsegs; i++) {
 		j->order[i] = i;
-		j->segs[i].bound = segment_bound(j, &j->segs[i]);
 		j->segs[i].raw = segment_raw(j, &j->segs[i]);
+		j->segs[i].bound = segment_bound(&j->segs[i]);
 	}
 	if (!j->joining)
 		qsort_r(j->order, j->nsegs, sizeof(*j->order), by_bound_desc, j->segs);
@@ -526,10 +520,8 @@ static void join_finished(struct segjob *j)
  * codec); a pipe gets the image once every segment is known good. */
 static bool join_while_compressing(const struct emit_opts *o, int fd)
 {
-	const struct output_algo *a = &output_algos[o->algo];
-	struct stat st;
-	return a->quick && (o->level < 0 ? a->def : o->level) <= a->quick && o->jobs != 1 && fstat(fd, &st) == 0 &&
-	       S_ISREG(st.st_mode) && lseek(fd, 0, SEEK_CUR) == 0;
+	int quick = output_algos[o->algo].quick;
+	return quick && output_level(o->algo, o->level) <= quick && o->jobs != 1 && fd_at_file_start(fd);
 }
 
 /* The end of a joined image: 0 when it is whole, 1 when it must be made
@@ -537,9 +529,11 @@ static bool join_while_compressing(const struct emit_opts *o, int fd)
 static int join_end(struct segjob *j)
 {
 	join_finished(j); /* none is left unless a worker's last check raced */
-	int rc = j->join_rc == 0 ? stream_tail(j->o, j->fd, &j->st) : j->join_rc;
+	int rc = j->join_rc;
 	if (rc < 0)
-		errno = j->join_rc ? j->join_errno : errno;
+		errno = j->join_errno;
+	else if (rc == 0)
+		rc = stream_tail(j->o, j->fd, &j->st);
 	if (rc > 0 && (ftruncate(j->fd, 0) < 0 || lseek(j->fd, 0, SEEK_SET) < 0))
 		rc = -1;
 	return rc;

@@ -21,6 +21,11 @@ const struct output_algo output_algos[EA_COUNT] = {
 	[EA_LZ4] = { "lz4", ".lz4", ".cpio.lz4", 1, 12, 1, 0 },
 };
 
+int output_level(enum emit_algo algo, int level)
+{
+	return level < 0 ? output_algos[algo].def : level;
+}
+
 const char *const *output_format_names(void)
 {
 	static const char *names[EF_COUNT + 1];

@@ -30,6 +30,8 @@ struct output_algo {
 
 extern const struct output_format output_formats[EF_COUNT];
 extern const struct output_algo output_algos[EA_COUNT];
+/* The level a compressor runs at: `level`, or its default when < 0. */
+int output_level(enum emit_algo algo, int level);
 /* The names, NULL-terminated, in the order of the enums. */
 const char *const *output_format_names(void);
 const char *const *output_algo_names(void);

@@ -269,6 +269,12 @@ int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+bool fd_at_file_start(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && lseek(fd, 0, SEEK_CUR) == 0;
+}
+
 int pwrite_all(int fd, const void *data, size_t len, uint64_t off)
 {
 	const char *p = data;

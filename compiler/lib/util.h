@@ -107,6 +107,9 @@ int write_output(const char *path, const void *data, size_t len, struct strbuf *
 int write_all(int fd, const void *data, size_t len);
 /* The same at a file offset (the file position is left alone). */
 int pwrite_all(int fd, const void *data, size_t len, uint64_t off);
+/* fd is a regular file at offset 0: one that can be written in place, or
+ * truncated and started over (not a pipe). */
+bool fd_at_file_start(int fd);
 int mkdir_p(const char *path, unsigned mode);
 void remove_tree(const char *path); /* rm -rf, never following symlinks */
 

@@ -1066,6 +1066,46 @@ static void mc_release(struct mc *mc)
 		kmod_unref(mc->fctx);
 }
 
+/* What writing the memo needs once mc is gone: a whole kernel's takes
+ * 10-15 ms, which a build spends beside its plan instead of before it. */
+struct modclosure_memo {
+	struct cas *cas;
+	char *key;
+	struct strbuf deps, msgs;
+};
+
+static void memo_pending(struct mc *mc, char **key, struct modclosure *out)
+{
+	struct modclosure_memo *w = out->memo = xcalloc(1, sizeof(*w));
+	*w = (struct modclosure_memo){ .cas = mc->o->cas, .key = *key, .deps = mc->deps, .msgs = STRBUF_INIT };
+	sb_add(&w->msgs, sb_str(&mc->msgs), mc->msgs.len);
+	*key = NULL;
+	mc->deps = (struct strbuf)STRBUF_INIT;
+}
+
+static void memo_drop(struct modclosure *c)
+{
+	if (!c->memo)
+		return;
+	free(c->memo->key);
+	sb_release(&c->memo->deps);
+	sb_release(&c->memo->msgs);
+	free(c->memo);
+	c->memo = NULL;
+}
+
+void modclosure_save_memo(struct modclosure *c)
+{
+	struct modclosure_memo *w = c->memo;
+	if (!w)
+		return;
+	struct strbuf pl = STRBUF_INIT;
+	mc_memo_save(&w->msgs, c, &pl);
+	cas_memo_put(w->cas, MEMO_NS, w->key, &w->deps, &pl);
+	sb_release(&pl);
+	memo_drop(c);
+}
+
 int modclosure_resolve(const struct modclosure_opts *o, const struct modclosure_req *reqs, size_t n,
 		       struct modclosure *out)
 {
@@ -1079,11 +1119,10 @@ int modclosure_resolve(const struct modclosure_opts *o, const struct modclosure_
 	struct strbuf pl = STRBUF_INIT;
 	if (!o->cas || !cas_memo_get(o->cas, MEMO_NS, key, &pl) || mc_memo_load(&mc, &pl, out) < 0) {
 		mc_run(&mc, out);
-		sb_reset(&pl);
-		if (!mc.errors && o->cas) {
-			mc_memo_save(&mc, out, &pl);
-			cas_memo_put(o->cas, MEMO_NS, key, &mc.deps, &pl);
-		}
+		if (!mc.errors && o->cas)
+			memo_pending(&mc, &key, out);
+		if (out->memo && !o->memo_later)
+			modclosure_save_memo(out);
 	}
 	int rc = mc.errors ? -1 : 0; /* the messages decide, so the caller's status agrees with them */
 	if (rc < 0)
@@ -1116,6 +1155,7 @@ void modclosure_free(struct modclosure *c)
 		sb_release(&c->indexes[i].data);
 	}
 	mc_msgs_free(c->msgs, c->nmsgs);
+	memo_drop(c);
 	free(c->mods);
 	free(c->firmware);
 	free(c->indexes);

@@ -20,6 +20,8 @@ struct modclosure_opts {
 	bool decompress;      /* store .ko.xz/.zst/.gz decompressed */
 	int jobs;             /* threads reading module files: 0 one per core, 1 this one only */
 	struct cas *cas;      /* for the memo; may be NULL */
+	bool memo_later;      /* a new memo is left in the result for modclosure_save_memo,
+				 which the caller may run beside its own use of the result */
 };
 
 /* One request, as the manifest wrote it. */
@@ -77,6 +79,7 @@ struct modclosure {
 	size_t nindexes, aindexes;
 	struct modclosure_msg *msgs;
 	size_t nmsgs, amsgs;
+	struct modclosure_memo *memo; /* with opts.memo_later: the memo still to be written, or NULL */
 };
 
 /* Why a kernel release could not be chosen: the caller reports it at its line. */
@@ -104,6 +107,9 @@ void modclosure_tree_names(const char *dir, struct strlist *out);
 int modclosure_resolve(const struct modclosure_opts *o, const struct modclosure_req *reqs, size_t n,
 		       struct modclosure *out);
 void modclosure_free(struct modclosure *c);
+/* Writes (and drops) the memo a resolve with opts.memo_later left, if any.
+ * It only reads the rest of c: another thread may read c meanwhile. */
+void modclosure_save_memo(struct modclosure *c);
 
 /* `rdc kmods [--kver K] [--moddir DIR] [--firmware] [--fwdir DIR] [--decompress] [--dest]
  * NAME|ALIAS|PATH...` prints the load order (host paths; --dest: image paths). */

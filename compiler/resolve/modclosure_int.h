@@ -226,7 +226,7 @@ void mc_add_indexes(struct mc *mc, struct modclosure *out);
 
 /* modmemo.c: the memo */
 char *mc_memo_key(const struct mc *mc);
-void mc_memo_save(const struct mc *mc, const struct modclosure *out, struct strbuf *pl);
+void mc_memo_save(const struct strbuf *msgs, const struct modclosure *out, struct strbuf *pl);
 int mc_memo_load(struct mc *mc, const struct strbuf *pl, struct modclosure *out);
 void mc_note_indexes(struct mc *mc);
 #endif

@@ -79,7 +79,7 @@ char *mc_memo_key(const struct mc *mc)
 	return sb_detach(&k);
 }
 
-void mc_memo_save(const struct mc *mc, const struct modclosure *out, struct strbuf *pl)
+void mc_memo_save(const struct strbuf *msgs, const struct modclosure *out, struct strbuf *pl)
 {
 	for (size_t i = 0; i < out->nmods; i++) {
 		sb_addch(pl, 'M');
@@ -104,7 +104,7 @@ void mc_memo_save(const struct mc *mc, const struct modclosure *out, struct strb
 		put_str(pl, sb_str(&out->indexes[i].data), out->indexes[i].data.len);
 	}
 	sb_addch(pl, 'G');
-	put_str(pl, sb_str(&mc->msgs), mc->msgs.len);
+	put_str(pl, sb_str(msgs), msgs->len);
 }
 
 /* " 12" -> 12.  Not sscanf: glibc's takes strlen of the whole rest of the

@@ -381,6 +381,7 @@ static struct modclosure_req *share_requests(struct builder *b, const struct mod
 	struct modclosure check;
 	if (!b->errors && *n) {
 		count(b, resolve_kmods(o, reqs, *n, &check));
+		modclosure_save_memo(&check); /* and the record collects its inputs */
 		modclosure_free(&check);
 	} else if (*n) {
 		b->errors++;

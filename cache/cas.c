@@ -236,7 +236,9 @@ static void index_save(struct cas *c)
 		sb_reset(&line);
 		sb_addf(&line, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %s", hex,
 			e->id.dev, e->id.ino, e->id.size, e->id.mtime_ns, e->id.ctime_ns, e->hashed_ns, e->path);
-		sb_addf(&sb, "%016" PRIx64 " %s\n", sum64(line.buf, line.len), line.buf);
+		sb_addf(&sb, "%016" PRIx64 " ", sum64(line.buf, line.len));
+		sb_add(&sb, line.buf, line.len); /* not through %s: the lines are most of the index */
+		sb_addch(&sb, '\n');
 	}
 	char *path = path_join(c->dir, "index");
 	if (write_file_atomic(path, sb.buf, sb.len, 0644) < 0)

@@ -1066,36 +1066,23 @@ static void mc_release(struct mc *mc)
 		kmod_unref(mc->fctx);
 }
 
-/* What writing the memo needs once the resolve has returned: a whole
- * kernel's takes 10-15 ms, which a build spends beside its plan instead of
- * before it; so is freeing the graph (3-4 ms), which goes with it. */
+/* A new memo still to be written: the resolve's graph, kept past its
+ * return (its deps and messages go into the memo), and freed once it is
+ * written.  A whole kernel's takes 10-15 ms to write and 3-4 ms to free,
+ * which a build spends beside its plan instead of before it. */
 struct modclosure_memo {
-	struct cas *cas;
+	struct cas *cas; /* the opts' (the graph's opts may be gone by then) */
 	char *key;
-	struct strbuf deps, msgs;
 	struct mc *graph;
 };
-
-
-static void memo_pending(struct mc *mc, char **key, struct modclosure *out)
-{
-	struct modclosure_memo *w = out->memo = xcalloc(1, sizeof(*w));
-	*w = (struct modclosure_memo){ .cas = mc->o->cas, .key = *key, .deps = mc->deps, .msgs = STRBUF_INIT };
-	sb_add(&w->msgs, sb_str(&mc->msgs), mc->msgs.len);
-	*key = NULL;
-	mc->deps = (struct strbuf)STRBUF_INIT;
-}
 
 static void memo_drop(struct modclosure *c)
 {
 	if (!c->memo)
 		return;
-	if (c->memo->graph)
-		mc_release(c->memo->graph);
+	mc_release(c->memo->graph);
 	free(c->memo->graph);
 	free(c->memo->key);
-	sb_release(&c->memo->deps);
-	sb_release(&c->memo->msgs);
 	free(c->memo);
 	c->memo = NULL;
 }
@@ -1106,8 +1093,8 @@ void modclosure_save_memo(struct modclosure *c)
 	if (!w)
 		return;
 	struct strbuf pl = STRBUF_INIT;
-	mc_memo_save(&w->msgs, c, &pl);
-	cas_memo_put(w->cas, MEMO_NS, w->key, &w->deps, &pl);
+	mc_memo_save(&w->graph->msgs, c, &pl);
+	cas_memo_put(w->cas, MEMO_NS, w->key, &w->graph->deps, &pl);
 	sb_release(&pl);
 	memo_drop(c);
 }
@@ -1123,13 +1110,9 @@ int modclosure_resolve(const struct modclosure_opts *o, const struct modclosure_
 	mc.roots = xcalloc(n ? n : 1, sizeof(*mc.roots));
 	char *key = mc_memo_key(&mc);
 	struct strbuf pl = STRBUF_INIT;
-	if (!o->cas || !cas_memo_get(o->cas, MEMO_NS, key, &pl) || mc_memo_load(&mc, &pl, out) < 0) {
+	bool fresh = !o->cas || !cas_memo_get(o->cas, MEMO_NS, key, &pl) || mc_memo_load(&mc, &pl, out) < 0;
+	if (fresh)
 		mc_run(&mc, out);
-		if (!mc.errors && o->cas)
-			memo_pending(&mc, &key, out);
-		if (out->memo && !o->memo_later)
-			modclosure_save_memo(out);
-	}
 	int rc = mc.errors ? -1 : 0; /* the messages decide, so the caller's status agrees with them */
 	if (rc < 0)
 		modclosure_free(out);
@@ -1137,11 +1120,14 @@ int modclosure_resolve(const struct modclosure_opts *o, const struct modclosure_
 	mc.said = NULL, mc.nsaid = 0;
 	mc_msgs_parse(sb_str(&mc.msgs), out);
 	sb_release(&pl);
-	free(key);
-	if (out->memo) { /* released beside the caller's work too */
-		out->memo->graph = xmalloc(sizeof(mc));
-		*out->memo->graph = mc;
+	if (fresh && rc == 0 && o->cas) {
+		struct modclosure_memo *w = out->memo = xmalloc(sizeof(*w));
+		*w = (struct modclosure_memo){ .cas = o->cas, .key = key, .graph = xmalloc(sizeof(mc)) };
+		*w->graph = mc;
+		if (!o->memo_later)
+			modclosure_save_memo(out);
 	} else {
+		free(key);
 		mc_release(&mc);
 	}
 	return rc;

@@ -25,8 +25,10 @@
 #                 from modules.order): rdc cold / warm (output removed) /
 #                 no-op against the floor; mkinitramfs, dracut and the ldd
 #                 method once each (BENCH_KERNEL_PEERS=0 skips them); zstd -3
-#                 cold against one zstd stream / cores; xz -6 likewise with
-#                 BENCH_KERNEL_XZ=1 (minutes of compression: off by default)
+#                 cold against one zstd stream / cores, and zstd's own
+#                 all-cores mode (-T cores) on the same bytes for reference;
+#                 xz -6 likewise with BENCH_KERNEL_XZ=1 (minutes of
+#                 compression: off by default)
 #   mkinitramfs   Debian's initramfs-tools with a private config dir (-d):
 #                 MODULES=list, a hook that copy_execs the binaries, the same
 #                 compressor (COMPRESS/COMPRESSLEVEL); it has no uncompressed
@@ -114,27 +116,31 @@ peak_rss() {
 	fi && RSS[$name]=$(tail -1 "$W/rss")
 }
 
-# interleave RUNS A SETUP_A FN_A B SETUP_B FN_B: the shell functions FN_A and
-# FN_B in turns, RUNS times each, so that both meet the same machine (page
-# cache, load, write-back): the ratio of the pair is a target, and on this
+# interleave RUNS NAME SETUP FN [NAME SETUP FN]...: the shell functions in
+# turns, RUNS times each, so that all meet the same machine (page cache,
+# load, write-back): the ratio of two of them is a target, and on this
 # machine one command alone swings 2x between minutes (the kernel's floor ran
 # 220-520 ms).  Medians to MS, peak RSS as measure() takes it.
 interleave() {
-	local runs=$1 i j t0 ta=() tb=()
+	local runs=$1 i j t0 n
+	shift
+	local -A times=()
 	for ((i = 0; i < runs; i++)); do
-		for j in 2 5; do
+		for ((j = 1; j <= $#; j += 3)); do
+			n=${!j}
 			eval "${@:j+1:1}"
 			sync
 			t0=$(now_us)
-			"${@:j+2:1}" >/dev/null 2>"$W/err" || { cat "$W/err" >&2; NOTE[${@:j:1}]="failed"; return 1; }
-			if [ $j = 2 ]; then ta+=($(( $(now_us) - t0 ))); else tb+=($(( $(now_us) - t0 ))); fi
+			"${@:j+2:1}" >/dev/null 2>"$W/err" || { cat "$W/err" >&2; NOTE[$n]="failed"; return 1; }
+			times[$n]+="$(( $(now_us) - t0 )) "
 		done
 	done
-	MS[$2]=$(printf '%s\n' "${ta[@]}" | median | awk '{ printf "%.1f", $1 / 1000 }')
-	MS[$5]=$(printf '%s\n' "${tb[@]}" | median | awk '{ printf "%.1f", $1 / 1000 }')
-	peak_rss "$2" "$3" "$4"
-	peak_rss "$5" "$6" "$7"
-	printf '  %-22s %10s ms  (median of %d, in turns with %s: %s ms)\n' "$2" "${MS[$2]}" "$runs" "$5" "${MS[$5]}" >&2
+	for ((j = 1; j <= $#; j += 3)); do
+		n=${!j}
+		MS[$n]=$(printf '%s\n' ${times[$n]} | median | awk '{ printf "%.1f", $1 / 1000 }')
+		peak_rss "$n" "${@:j+1:1}" "${@:j+2:1}"
+		printf '  %-22s %10s ms  (median of %d, in turns with the others)\n' "$n" "${MS[$n]}" "$runs" >&2
+	done
 }
 
 size_of() { stat -c %s "$1" 2>/dev/null || echo -; }
@@ -390,10 +396,14 @@ sed 's/^rdc: 1$/rdc: 1\noutput: {compression: {algo: zstd, level: 3}}/' "$KMAN" 
 kzcold() { env RDC_CACHE_DIR="$W/kzcache" "$RDC" build "$W/kernel-zstd.yaml" -o "$W/k.cpio.zst"; }
 if [ -s "$W/kfloor.cpio" ]; then
 	kz1() { zstd -3 -T1 -q -c "$W/kfloor.cpio" > "$W/kz1.zst"; }
+	# the compressor's own parallel mode on the same bytes and cores: what
+	# the target above asks of rdc, asked of zstd itself (a reference row)
+	kzn() { zstd -3 -T"$NCPU" -q -c "$W/kfloor.cpio" > "$W/kzn.zst"; }
 	# a ratio target on a machine whose speed swings: the pair in RUNS turns, not SLOW_RUNS
 	interleave "$RUNS" "kernel: rdc cold, zstd" 'rm -rf "$W/kzcache" "$W/k.cpio.zst"' kzcold \
-		"kernel: zstd -3, one stream" ':' kz1
+		"kernel: zstd -3, one stream" ':' kz1 "kernel: zstd -3 -T$NCPU" ':' kzn
 	SIZE["kernel: zstd -3, one stream"]=$(size_of "$W/kz1.zst")
+	SIZE["kernel: zstd -3 -T$NCPU"]=$(size_of "$W/kzn.zst")
 else
 	measure "kernel: rdc cold, zstd" 1 'rm -rf "$W/kzcache" "$W/k.cpio.zst"' kzcold
 fi
@@ -406,6 +416,8 @@ if [ "${BENCH_KERNEL_XZ:-0}" = 1 ] && [ -s "$W/kfloor.cpio" ]; then
 	warm_remote "kernel: rdc warm remote, xz" 1 "$W/kernel-xz.yaml" "$W/k.cpio.xz"
 	kx1() { xz -6 -T1 --check=crc32 -c "$W/kfloor.cpio" > "$W/kx1.xz"; }
 	measure "kernel: xz -6, one stream" 1 ':' kx1
+	kxn() { xz -6 -T"$NCPU" --check=crc32 -c "$W/kfloor.cpio" > "$W/kxn.xz"; }
+	measure "kernel: xz -6 -T$NCPU" 1 ':' kxn
 fi
 
 # ---- the table -------------------------------------------------------------
@@ -435,11 +447,13 @@ done
 echo "the whole kernel, compressed (vs floor: against one compressor stream):"
 row "kernel: rdc cold, zstd" "kernel: rdc cold, zstd" "kernel: zstd -3, one stream"
 row "kernel: zstd -3, one stream" "kernel: rdc cold, zstd" ""
+row "kernel: zstd -3 -T$NCPU" "kernel: rdc cold, zstd" "kernel: zstd -3, one stream"
 row "kernel: rdc warm remote, zstd" "kernel: rdc cold, zstd" ""
 if [ -n "${MS["kernel: rdc cold, xz"]:-}" ]; then
 	row "kernel: rdc cold, xz" "kernel: rdc cold, xz" "kernel: xz -6, one stream"
 	row "kernel: rdc warm remote, xz" "kernel: rdc cold, xz" ""
 	row "kernel: xz -6, one stream" "kernel: rdc cold, xz" ""
+	row "kernel: xz -6 -T$NCPU" "kernel: rdc cold, xz" "kernel: xz -6, one stream"
 fi
 echo "closures of the five binaries:"
 for name in "closure: rdc deps cold" "closure: rdc deps warm" "closure: lddtree" "closure: ldd recursion"; do
@@ -477,10 +491,14 @@ target "$(ge 32768 "${RSS["rdc cold, none"]:-999999}")" "peak RSS <= 32 MiB, ben
 if [ -n "${MS["kernel: zstd -3, one stream"]:-}" ]; then
 	MS["kernel: zstd / cores"]=$(awk -v t="${MS["kernel: zstd -3, one stream"]}" -v n="$NCPU" 'BEGIN { print t / n }')
 	at_most "kernel: rdc cold, zstd" "kernel: zstd / cores" 1.2 "whole kernel zstd cold <= 1.2x (one zstd stream / $NCPU cores)"
+	[ -n "${MS["kernel: zstd -3 -T$NCPU"]:-}" ] && printf '  %-4s %-60s %s\n' "" "zstd -3 -T$NCPU itself, against one zstd stream / $NCPU cores" \
+		"$(ratio "kernel: zstd -3 -T$NCPU" "${MS["kernel: zstd / cores"]}")"
 fi
 if [ -n "${MS["kernel: xz -6, one stream"]:-}" ]; then
 	MS["kernel: xz / cores"]=$(awk -v t="${MS["kernel: xz -6, one stream"]}" -v n="$NCPU" 'BEGIN { print t / n }')
 	at_most "kernel: rdc cold, xz" "kernel: xz / cores" 1.2 "whole kernel xz cold <= 1.2x (one xz stream / $NCPU cores)"
+	[ -n "${MS["kernel: xz -6 -T$NCPU"]:-}" ] && printf '  %-4s %-60s %s\n' "" "xz -6 -T$NCPU itself, against one xz stream / $NCPU cores" \
+		"$(ratio "kernel: xz -6 -T$NCPU" "${MS["kernel: xz / cores"]}")"
 fi
 for a in "${ALGOS[@]}"; do # the peers, for the record
 	for t in ldd-cp-cpio dracut mkinitramfs; do

@@ -233,10 +233,18 @@ static void index_save(struct cas *c)
 		if (!e->path)
 			continue;
 		cas_hash_hex(&e->hash, hex);
-		sb_reset(&line);
-		sb_addf(&line, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %s", hex,
-			e->id.dev, e->id.ino, e->id.size, e->id.mtime_ns, e->id.ctime_ns, e->hashed_ns, e->path);
-		sb_addf(&sb, "%016" PRIx64 " ", sum64(line.buf, line.len));
+		sb_reset(&line); /* "HASH DEV INO SIZE MTIME_NS CTIME_NS HASHED_NS PATH" */
+		sb_add(&line, hex, 32);
+		const uint64_t u[] = { e->id.dev, e->id.ino, e->id.size };
+		for (size_t k = 0; k < 3; k++)
+			sb_addch(&line, ' '), sb_add_u64(&line, u[k]);
+		const int64_t t[] = { e->id.mtime_ns, e->id.ctime_ns, e->hashed_ns };
+		for (size_t k = 0; k < 3; k++)
+			sb_addch(&line, ' '), sb_add_i64(&line, t[k]);
+		sb_addch(&line, ' ');
+		sb_adds(&line, e->path);
+		sb_add_hex64(&sb, sum64(line.buf, line.len));
+		sb_addch(&sb, ' ');
 		sb_add(&sb, line.buf, line.len); /* not through %s: the lines are most of the index */
 		sb_addch(&sb, '\n');
 	}

@@ -30,6 +30,18 @@ else
 	test_skip 'binaries sharing libraries: a cold build reads each library once' 'no strace'
 fi
 
+if test_have strace; then
+	test_expect_success 'the stat index a cold build writes is trusted by the next: a compressed rebuild reads no source' '
+		# (not libc: the dynamic loader reads that for rdc itself)
+		rm -rf "$RDC_CACHE_DIR" && "$RDC" build src/m.yaml -o idx.cpio.zst && rm idx.cpio.zst &&
+		strace -ff -qq -y -e trace=read,pread64 -o itrace "$RDC" build src/m.yaml -o idx.cpio.zst &&
+		lib=$(readlink -f "$("$RDC" deps /usr/bin/curl | grep "/libcurl\.so\.4\.[0-9.]*$")") && [ -f "$lib" ] &&
+		vfat=$(readlink -f "$(modinfo -k "$KVER" -n vfat)") && [ -f "$vfat" ] &&
+		got=$(($(read_bytes itrace "$lib") + $(read_bytes itrace "$vfat"))) &&
+		{ [ "$got" = 0 ] || { echo "read $got bytes of $lib and $vfat"; false; }; }
+	'
+fi
+
 test_expect_success 'the image of binaries and modules is the same with one resolver thread (-j 1)' '
 	rm -rf "$RDC_CACHE_DIR" && "$RDC" build -j 1 src/m.yaml -o one.cpio &&
 	rm -rf "$RDC_CACHE_DIR" && "$RDC" build src/m.yaml -o two.cpio && cmp one.cpio two.cpio &&

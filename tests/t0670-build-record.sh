@@ -243,6 +243,14 @@ test_expect_success 'a damaged record is never trusted: built again, then record
 	head -c 100 rec.keep > $rec && "$RDC" build -v src/damage.yaml 2> err && not_current err && expect_grep damaged err
 '
 
+test_expect_success 'a compressed image, its inputs noted beside its last segments: current, and an edit defeats it' '
+	printf "z1\n" > src/z.txt &&
+	printf "rdc: 1\nfiles: [{src: z.txt, dest: /z.txt}]\noutput: ../z.cpio.zst\n" > src/z.yaml && sleep 2.2 &&
+	"$RDC" build -v src/z.yaml 2> err && "$RDC" build -v src/z.yaml 2> err && current err &&
+	printf "z2, longer\n" > src/z.txt && "$RDC" build -v src/z.yaml 2> err && not_current err &&
+	expect_grep "z.txt changed" err && [ "$(content z.cpio.zst /z.txt)" = "z2, longer" ]
+'
+
 test_expect_success 'an input edited less than 2 s before a build is not trusted until a build after that' '
 	printf "racy\n" > src/a.txt && "$RDC" build -v src/racy.yaml 2> err && not_current err &&
 	expect_grep "not trusted yet" err &&

@@ -1034,6 +1034,18 @@ static char *stage_share(const struct manifest *m, struct cas *cas, const char *
 	return dir;
 }
 
+/* emit_opts.spare: the record's stats on a core the image's writers leave idle */
+struct spare_note {
+	struct record *rec;
+	const struct plan *p;
+};
+
+static void note_inputs(void *arg)
+{
+	struct spare_note *n = arg;
+	record_note_inputs(n->rec, n->p);
+}
+
 int build_manifest(struct manifest *m, const struct build_opts *o, struct build_result *r)
 {
 	int64_t start = monotonic_ns();
@@ -1090,7 +1102,11 @@ int build_manifest(struct manifest *m, const struct build_opts *o, struct build_
 			r->unchanged = true;
 		} else {
 			struct stat written;
+			struct spare_note note = { rec, b.plan };
+			eo.spare = rec ? note_inputs : NULL;
+			eo.spare_arg = &note;
 			rc = emit_write(b.plan, b.cas, &eo, path, &written);
+			eo.spare = NULL;
 			if (rc == 0 && cacheable && !to_stdout) {
 				emit_image_key(b.plan, &eo, &key); /* every hash is known now */
 				output_record(b.cas, path, &key, &written);

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,11 @@ __attribute__((constructor)) static void note_start(void)
 	started_ns = (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+struct uses {
+	struct memo_use *v;
+	size_t n, alloc;
+};
+
 struct record {
 	struct cas *cas;
 	const struct manifest *m;
@@ -46,6 +52,11 @@ struct record {
 	struct strbuf said;  /* warnings and notes, replayed by a current record */
 	struct strbuf early; /* note_early: the identities of rdc and the manifest as read */
 	bool whole;          /* rdc's own path could be listed */
+	/* record_note_inputs: from the emit's spare core, or record_save */
+	pthread_mutex_t noting;
+	bool noted, noted_whole;
+	struct uses used;    /* every input, each once, with what the build used of it */
+	struct strbuf inputs; /* their identities as noted */
 };
 
 /* ---- fields: "tag LEN:BYTES\n", any bytes ------------------------------- */
@@ -145,7 +156,8 @@ struct record *record_new(struct cas *cas, const struct manifest *m, const struc
 		return NULL;
 	struct record *rec = xcalloc(1, sizeof(*rec));
 	*rec = (struct record){ .cas = cas, .m = m, .eo = eo, .path = abs, .key = xasprintf(RECORD_KEY "%s", abs),
-				.fp = STRBUF_INIT, .reads = STRBUF_INIT, .said = STRBUF_INIT, .early = STRBUF_INIT };
+				.fp = STRBUF_INIT, .reads = STRBUF_INIT, .said = STRBUF_INIT, .early = STRBUF_INIT,
+				.noting = PTHREAD_MUTEX_INITIALIZER, .inputs = STRBUF_INIT };
 	fingerprint(rec, o);
 	return rec;
 }
@@ -161,6 +173,11 @@ void record_free(struct record *rec)
 	sb_release(&rec->reads);
 	sb_release(&rec->said);
 	sb_release(&rec->early);
+	for (size_t i = 0; i < rec->used.n; i++)
+		free((char *)rec->used.v[i].path);
+	free(rec->used.v);
+	sb_release(&rec->inputs);
+	pthread_mutex_destroy(&rec->noting);
 	free(rec);
 }
 
@@ -324,11 +341,6 @@ static void note_early(struct record *rec)
 
 /* ---- the inputs and what the build used of them ------------------------ */
 
-struct uses {
-	struct memo_use *v;
-	size_t n, alloc;
-};
-
 static struct memo_use *use_add(struct uses *u, char *path)
 {
 	GROW(u->v, u->n + 1, u->alloc);
@@ -443,21 +455,32 @@ static void output_settle(const char *path)
 	}
 }
 
+/* Once, from whichever thread comes first (the other waits for it). */
+void record_note_inputs(struct record *rec, const struct plan *p)
+{
+	if (!rec)
+		return;
+	pthread_mutex_lock(&rec->noting);
+	if (!rec->noted) {
+		rec->noted_whole = inputs_of(rec, p, &rec->used);
+		memo_note_used(&rec->inputs, rec->used.v, rec->used.n, started_ns);
+		rec->noted = true;
+	}
+	pthread_mutex_unlock(&rec->noting);
+}
+
 void record_save(struct record *rec, const struct plan *p, const struct cas_hash *key, const struct build_result *r)
 {
 	if (!rec)
 		return;
 	record_watch(rec, false);
-	struct uses u = { 0 };
+	record_note_inputs(rec, p);
+	const struct uses u = rec->used;
 	struct strbuf deps = STRBUF_INIT, pl = STRBUF_INIT;
-	bool whole = inputs_of(rec, p, &u);
-	struct strbuf inputs = STRBUF_INIT;
-	memo_note_used(&inputs, u.v, u.n, started_ns); /* before the output: often time enough to settle it */
 	output_settle(rec->path);
 	memo_note_own(&deps, rec->path); /* first: a deleted output is the first identity to differ */
-	sb_add(&deps, sb_str(&inputs), inputs.len);
-	sb_release(&inputs);
-	if (!whole) /* a line no identity matches: this record replaces the last one and is never current */
+	sb_add(&deps, sb_str(&rec->inputs), rec->inputs.len);
+	if (!rec->noted_whole) /* a line no identity matches: this record replaces the last one and is never current */
 		sb_adds(&deps, "1 / unlisted~racy\n");
 	sb_add(&pl, rec->fp.buf, rec->fp.len);
 	char hex[33];
@@ -480,9 +503,6 @@ void record_save(struct record *rec, const struct plan *p, const struct cas_hash
 			break;
 		}
 	cas_memo_put(rec->cas, RECORD_NS, rec->key, &deps, &pl);
-	for (size_t i = 0; i < u.n; i++)
-		free((char *)u.v[i].path);
-	free(u.v);
 	sb_release(&deps);
 	sb_release(&pl);
 }

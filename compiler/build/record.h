@@ -30,6 +30,15 @@ bool record_current(struct record *rec, struct build_result *r);
 /* Between on and off, what the resolvers read (their memos' inputs) and
  * what rdc says (warnings, notes) is the record's. */
 void record_watch(struct record *rec, bool on);
+/* The identities of every input the output depends on but itself, noted
+ * once: by the emit's spare core while the last pieces of the image are
+ * written (emit_opts.spare), else by record_save.  Noting them before some
+ * sources are read is as safe as after: a source changed later differs
+ * from what is noted (the next build rebuilds), and one changed between
+ * its read and the note has a timestamp after the build started, which
+ * makes the record racy (never trusted).  Thread-safe; only after the plan
+ * is made (record_watch off). */
+void record_note_inputs(struct record *rec, const struct plan *p);
 /* After a successful build: the record of it, with the plan's sources and
  * the image key of what the output holds. */
 void record_save(struct record *rec, const struct plan *p, const struct cas_hash *key, const struct build_result *r);

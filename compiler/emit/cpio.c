@@ -183,12 +183,14 @@ struct run {
 struct runjob {
 	const struct plan *p;
 	struct cas *cas;
+	const struct emit_opts *o;
 	uint32_t mtime;
 	int fd;
 	const size_t *idx;
 	struct run *runs;
 	size_t nruns;
 	atomic_size_t next;
+	atomic_bool spared; /* emit_spare */
 };
 
 static uint64_t align4(uint64_t n) { return (n + 3) & ~(uint64_t)3; }
@@ -246,6 +248,7 @@ static void *run_worker(void *arg)
 		}
 		diag_hold(NULL);
 	}
+	emit_spare(j->o, &j->spared);
 	return NULL;
 }
 
@@ -256,7 +259,7 @@ static int emit_runs(const struct plan *p, struct cas *cas, const struct emit_op
 	long jobs = o->jobs > 0 ? o->jobs : sysconf(_SC_NPROCESSORS_ONLN);
 	if (jobs < 2 || plan_count(p) == 0 || !fd_at_file_start(fd))
 		return 1;
-	struct runjob j = { .p = p, .cas = cas, .mtime = o->mtime, .fd = fd, .idx = idx };
+	struct runjob j = { .p = p, .cas = cas, .o = o, .mtime = o->mtime, .fd = fd, .idx = idx };
 	j.runs = cut_runs(p, jobs, &j.nruns);
 	int rc = 1;
 	if (j.nruns > 1) {

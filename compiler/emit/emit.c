@@ -163,3 +163,9 @@ int emit_write(const struct plan *p, struct cas *cas, const struct emit_opts *o,
 	sb_release(&why);
 	return -1;
 }
+
+void emit_spare(const struct emit_opts *o, atomic_bool *taken)
+{
+	if (o->spare && !atomic_exchange(taken, true))
+		o->spare(o->spare_arg);
+}

@@ -33,6 +33,12 @@ struct emit_opts {
 	bool dir_special;    /* -o DIR/: create device nodes, keep setuid/setgid bits */
 	struct emit_stats *stats; /* may be NULL */
 	bool progress;        /* a live "segments done" line on stderr (a tty) */
+	/* Work for a core the parallel writers leave idle at their end (may be
+	 * NULL): run once, by the first writer that finds nothing left to take,
+	 * while the others finish theirs.  It must not touch the plan's hashes,
+	 * and may never run (one writer, a pipe): its caller then does it. */
+	void (*spare)(void *arg);
+	void *spare_arg;
 };
 
 /* Fill format and algo from an output path's suffix (".cpio.zst", ".c" ...)

@@ -8,6 +8,7 @@
 #ifndef RDC_EMIT_INT_H
 #define RDC_EMIT_INT_H
 #include <lzma.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <xxhash.h>
@@ -17,6 +18,12 @@
 #include "lib/util.h"
 
 #define IO_CHUNK (256 * 1024)
+
+/* ---- emit.c ---- */
+
+/* A writer with nothing left to take: the first runs o->spare (once per
+ * *taken, which belongs to the writers of one image). */
+void emit_spare(const struct emit_opts *o, atomic_bool *taken);
 #define LZ4_LEGACY_MAGIC 0x184C2102u
 #define LZ4_LEGACY_BLOCK (8 << 20)
 

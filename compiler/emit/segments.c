@@ -54,6 +54,7 @@ struct segjob {
 	size_t nsegs;
 	size_t *order; /* largest first (no big one is left for the end), or the archive's for a quick codec */
 	atomic_size_t next, done;
+	atomic_bool spared; /* emit_spare */
 	int64_t start_ns;
 	/* A quick codec's image is joined while segments are compressed: by
 	 * whichever worker finds the next one finished. */
@@ -335,6 +336,7 @@ static void *segment_worker(void *arg)
 			join_finished(j);
 	}
 	piece_mem_free(&mem);
+	emit_spare(j->o, &j->spared);
 	return NULL;
 }
 

@@ -237,10 +237,10 @@ static void index_save(struct cas *c)
 		sb_add(&line, hex, 32);
 		const uint64_t u[] = { e->id.dev, e->id.ino, e->id.size };
 		for (size_t k = 0; k < 3; k++)
-			sb_addch(&line, ' '), sb_add_u64(&line, u[k]);
+			sb_addch(&line, ' '), sb_add_num(&line, u[k], 10);
 		const int64_t t[] = { e->id.mtime_ns, e->id.ctime_ns, e->hashed_ns };
 		for (size_t k = 0; k < 3; k++)
-			sb_addch(&line, ' '), sb_add_i64(&line, t[k]);
+			sb_addch(&line, ' '), sb_add_signed(&line, t[k]);
 		sb_addch(&line, ' ');
 		sb_adds(&line, e->path);
 		sb_add_hex64(&sb, sum64(line.buf, line.len));
@@ -770,36 +770,18 @@ int cas_stream_close(struct cas *c, struct cas_stream *s, struct cas_hash *got, 
 
 /* A dependency record: "<len> <path> <identity>\n".  The identity covers the
  * entry itself (lstat) and, for a symlink, what it points at. */
-/* Decimal (octal for the mode) without printf: a whole kernel's memo holds
- * 4,000 identities, formatted again on every check. */
-static void add_num(struct strbuf *out, uint64_t v, unsigned base, bool neg)
-{
-	char buf[24], *p = buf + sizeof(buf);
-	do
-		*--p = (char)('0' + v % base);
-	while (v /= base);
-	if (neg)
-		*--p = '-';
-	sb_add(out, p, (size_t)(buf + sizeof(buf) - p));
-}
-
-static void add_signed(struct strbuf *out, int64_t v)
-{
-	add_num(out, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 10, v < 0);
-}
-
 /* dev:ino:size:mtime:ctime */
 static void add_ident(struct strbuf *out, const struct stat *st)
 {
-	add_num(out, (uint64_t)st->st_dev, 10, false);
+	sb_add_num(out, (uint64_t)st->st_dev, 10);
 	sb_addch(out, ':');
-	add_num(out, (uint64_t)st->st_ino, 10, false);
+	sb_add_num(out, (uint64_t)st->st_ino, 10);
 	sb_addch(out, ':');
-	add_num(out, (uint64_t)st->st_size, 10, false);
+	sb_add_num(out, (uint64_t)st->st_size, 10);
 	sb_addch(out, ':');
-	add_signed(out, ts_ns(st->st_mtim));
+	sb_add_signed(out, ts_ns(st->st_mtim));
 	sb_addch(out, ':');
-	add_signed(out, ts_ns(st->st_ctim));
+	sb_add_signed(out, ts_ns(st->st_ctim));
 }
 
 static bool racy_since(const struct stat *st, int64_t since_ns)
@@ -814,7 +796,7 @@ static bool ident_text_lst(const char *path, const struct stat *lst, struct strb
 {
 	struct stat st = *lst;
 	bool racy = racy_since(&st, since_ns);
-	add_num(out, (unsigned long)st.st_mode, 8, false);
+	sb_add_num(out, (unsigned long)st.st_mode, 8);
 	sb_addch(out, ':');
 	add_ident(out, &st);
 	if (S_ISLNK(st.st_mode)) {
@@ -845,7 +827,7 @@ static bool ident_text_st(const char *path, struct strbuf *out, int64_t since_ns
 static void dep_head(struct strbuf *out, const char *path)
 {
 	size_t n = strlen(path);
-	add_num(out, n, 10, false);
+	sb_add_num(out, n, 10);
 	sb_addch(out, ' ');
 	sb_add(out, path, n);
 	sb_addch(out, ' ');

@@ -94,29 +94,30 @@ void sb_add(struct strbuf *sb, const void *data, size_t len)
 void sb_adds(struct strbuf *sb, const char *s) { sb_add(sb, s, strlen(s)); }
 void sb_addch(struct strbuf *sb, char c) { sb_add(sb, &c, 1); }
 
-void sb_add_u64(struct strbuf *sb, uint64_t v)
+static const char hex_digits[] = "0123456789abcdef";
+
+void sb_add_num(struct strbuf *sb, uint64_t v, unsigned base)
 {
-	char d[20]; /* UINT64_MAX has 20 digits */
+	char d[64]; /* UINT64_MAX in base 2 */
 	size_t n = 0;
 	do
-		d[sizeof(d) - ++n] = (char)('0' + v % 10);
-	while ((v /= 10));
+		d[sizeof(d) - ++n] = hex_digits[v % base];
+	while ((v /= base));
 	sb_add(sb, d + sizeof(d) - n, n);
 }
 
-void sb_add_i64(struct strbuf *sb, int64_t v)
+void sb_add_signed(struct strbuf *sb, int64_t v)
 {
 	if (v < 0)
 		sb_addch(sb, '-');
-	sb_add_u64(sb, v < 0 ? 0 - (uint64_t)v : (uint64_t)v); /* INT64_MIN too */
+	sb_add_num(sb, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, 10); /* INT64_MIN too */
 }
 
 void sb_add_hex64(struct strbuf *sb, uint64_t v)
 {
-	static const char digits[] = "0123456789abcdef";
 	char d[16];
 	for (int i = 15; i >= 0; i--, v >>= 4)
-		d[i] = digits[v & 15];
+		d[i] = hex_digits[v & 15];
 	sb_add(sb, d, sizeof(d));
 }
 

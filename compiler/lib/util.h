@@ -40,11 +40,11 @@ void sb_adds(struct strbuf *sb, const char *s);
 void sb_addch(struct strbuf *sb, char c);
 void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
-/* Numbers without printf, as "%" PRIu64, "%" PRId64 and "%016" PRIx64
- * write them: a whole kernel's stat index is 35,000 of them, and vfprintf
- * was most of the time it took to save. */
-void sb_add_u64(struct strbuf *sb, uint64_t v);
-void sb_add_i64(struct strbuf *sb, int64_t v);
+/* Numbers without printf, the bytes "%" PRIu64 (or %o, %x), "%" PRId64 and
+ * "%016" PRIx64 give: a whole kernel's memos, record and stat index hold
+ * tens of thousands, and vfprintf was most of the time they took. */
+void sb_add_num(struct strbuf *sb, uint64_t v, unsigned base); /* base 2-16 */
+void sb_add_signed(struct strbuf *sb, int64_t v);
 void sb_add_hex64(struct strbuf *sb, uint64_t v);
 void sb_reset(struct strbuf *sb);
 char *sb_detach(struct strbuf *sb); /* caller frees; sb is reset */

@@ -32,9 +32,15 @@ fi
 
 if test_have strace; then
 	test_expect_success 'the stat index a cold build writes is trusted by the next: a compressed rebuild reads no source' '
-		# (not libc: the dynamic loader reads that for rdc itself)
-		rm -rf "$RDC_CACHE_DIR" && "$RDC" build src/m.yaml -o idx.cpio.zst && rm idx.cpio.zst &&
-		strace -ff -qq -y -e trace=read,pread64 -o itrace "$RDC" build src/m.yaml -o idx.cpio.zst &&
+		# (not libc: the dynamic loader reads that for rdc itself; a file
+		# dated 1969: a timestamp below zero in the index)
+		printf "old\n" > src/old.txt && touch -d "1969-07-20 20:17:40.5" src/old.txt &&
+		sed "s|^kmods:|files: [{src: old.txt, dest: /old.txt}]\nkmods:|" src/m.yaml > src/idx.yaml &&
+		sleep 2.2 && # past the index'"'"'s racy window (the touch set the ctime now)
+		rm -rf "$RDC_CACHE_DIR" && "$RDC" build src/idx.yaml -o idx.cpio.zst && rm idx.cpio.zst &&
+		grep -q " -[0-9]* [0-9]* [0-9]* /.*/old.txt$" "$RDC_CACHE_DIR/index" &&
+		strace -ff -qq -y -e trace=read,pread64 -o itrace "$RDC" build src/idx.yaml -o idx.cpio.zst &&
+		[ "$(read_bytes itrace "$PWD/src/old.txt")" = 0 ] &&
 		lib=$(readlink -f "$("$RDC" deps /usr/bin/curl | grep "/libcurl\.so\.4\.[0-9.]*$")") && [ -f "$lib" ] &&
 		vfat=$(readlink -f "$(modinfo -k "$KVER" -n vfat)") && [ -f "$vfat" ] &&
 		got=$(($(read_bytes itrace "$lib") + $(read_bytes itrace "$vfat"))) &&

@@ -477,12 +477,7 @@ void record_save(struct record *rec, const struct plan *p, const struct cas_hash
 	record_note_inputs(rec, p);
 	const struct uses u = rec->used;
 	struct strbuf deps = STRBUF_INIT, pl = STRBUF_INIT;
-	output_settle(rec->path);
-	memo_note_own(&deps, rec->path); /* first: a deleted output is the first identity to differ */
-	sb_add(&deps, sb_str(&rec->inputs), rec->inputs.len);
-	if (!rec->noted_whole) /* a line no identity matches: this record replaces the last one and is never current */
-		sb_adds(&deps, "1 / unlisted~racy\n");
-	sb_add(&pl, rec->fp.buf, rec->fp.len);
+	sb_add(&pl, rec->fp.buf, rec->fp.len); /* first: time for the output's stamps to settle */
 	char hex[33];
 	cas_hash_hex(key, hex);
 	field(&pl, "image", hex);
@@ -502,6 +497,11 @@ void record_save(struct record *rec, const struct plan *p, const struct cas_hash
 								"changed less than 2 s before this build, or during it");
 			break;
 		}
+	output_settle(rec->path);
+	memo_note_own(&deps, rec->path); /* first: a deleted output is the first identity to differ */
+	sb_add(&deps, sb_str(&rec->inputs), rec->inputs.len);
+	if (!rec->noted_whole) /* a line no identity matches: this record replaces the last one and is never current */
+		sb_adds(&deps, "1 / unlisted~racy\n");
 	cas_memo_put(rec->cas, RECORD_NS, rec->key, &deps, &pl);
 	sb_release(&deps);
 	sb_release(&pl);

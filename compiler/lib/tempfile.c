@@ -31,7 +31,7 @@ static void remove_all(int in_signal)
 {
 	pid_t me = getpid();
 	for (struct tempfile *t = head; t; t = t->next) {
-		if (!t->active || t->owner != me)
+		if (!__atomic_load_n(&t->active, __ATOMIC_SEQ_CST) || t->owner != me)
 			continue;
 		if (!t->is_dir)
 			unlink(t->path);
@@ -69,7 +69,7 @@ struct tempfile *tempfile_register(const char *path, int is_dir)
 	size_t len = strlen(path) + 1;
 	pthread_mutex_lock(&lock);
 	struct tempfile *t = head;
-	while (t && (t->active || t->cap < len))
+	while (t && (__atomic_load_n(&t->active, __ATOMIC_SEQ_CST) || t->cap < len)) /* forget takes no lock */
 		t = t->next;
 	if (!t) {
 		t = xcalloc(1, sizeof(*t) + len);

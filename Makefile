@@ -41,6 +41,11 @@ ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
 BUILDDIR := build-san
+else ifeq ($(SANITIZE),thread)
+# ThreadSanitizer: a process that reported a race exits 66, so its test fails
+CFLAGS   += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=thread
+BUILDDIR := build-tsan
 else
 BUILDDIR := build
 endif
@@ -100,6 +105,6 @@ schema: rdc
 	rm -f README.keys.tmp
 
 clean:
-	rm -rf build build-san build-fuzz rdc
+	rm -rf build build-san build-tsan build-fuzz rdc
 
 .PHONY: all rdc check check-slow bench fuzz install clean schema

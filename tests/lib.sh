@@ -135,8 +135,9 @@ flip_byte() {
 # keeps every other check but leak detection.
 strace() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" command strace "$@"; }
 
-# A sanitized build (make check SANITIZE=1) measures memory that ASan adds.
-rdc_sanitized() { case "$RDC" in *build-san*) return 0 ;; esac; return 1; }
+# A sanitized build (make check SANITIZE=1 or =thread) measures memory that
+# the sanitizer adds, and cannot run under ulimit -v.
+rdc_sanitized() { case "$RDC" in *build-san/* | *build-tsan/*) return 0 ;; esac; return 1; }
 
 # peer_image mkinitramfs|dracut: the path of an image that tool made for
 # $KVER (small: MODULES=list / no kernel), built once and kept with the

@@ -1,5 +1,6 @@
 /* diag.c — file:line:col diagnostics with the offending line and a caret. */
 #include "lib/diag.h"
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +11,11 @@
 
 int diag_verbose;
 static _Atomic int error_count; /* files are hashed on several threads */
-static struct strbuf *captured; /* diag_capture(); guarded by flockfile(stderr) */
+static struct strbuf *captured; /* diag_capture(); guarded by out_begin() */
 
 /* The last file an error was shown in, with where each line starts: a
  * manifest with thousands of errors is read once, not once per error (that
- * was quadratic).  Used under flockfile(stderr), so one thread at a time. */
+ * was quadratic).  Used under out_begin(), so one thread at a time. */
 static struct {
 	char *file;
 	struct strbuf text;
@@ -99,21 +100,39 @@ static __thread struct strbuf *held;
 
 void diag_hold(struct strbuf *sb) { held = sb; }
 
+/* One message at a time, whole: stderr's own lock keeps its other writers
+ * (progress lines) out, and the mutex beside it is the lock that thread
+ * checkers see (ThreadSanitizer does not know stdio's). */
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void out_begin(void)
+{
+	pthread_mutex_lock(&out_lock);
+	flockfile(stderr);
+}
+
+static void out_end(void)
+{
+	funlockfile(stderr);
+	pthread_mutex_unlock(&out_lock);
+}
+
 /* What reaches stderr is also the capture's (diag_capture), held messages
- * when they are released. */
+ * when they are released.  Under out_begin(). */
 static void print(const struct strbuf *sb)
 {
-	flockfile(stderr);
 	fputs(sb->buf, stderr);
 	if (captured)
 		sb_add(captured, sb->buf, sb->len);
-	funlockfile(stderr);
 }
 
 void diag_release(struct strbuf *sb)
 {
-	if (sb->len)
+	if (sb->len) {
+		out_begin();
 		print(sb);
+		out_end();
+	}
 	sb_release(sb);
 }
 
@@ -137,7 +156,7 @@ static void report(const char *kind, const struct loc *loc, const char *hint, co
 	sb_vaddf(&sb, fmt, ap);
 	sb_addch(&sb, '\n');
 	sanitize(&sb, 0);
-	flockfile(stderr); /* one message at a time, whole; and `shown` is shared */
+	out_begin(); /* one message at a time, whole; and `shown` is shared */
 	if (loc && loc->file && loc->line > 0)
 		show_line(&sb, loc->file, loc->line, loc->col);
 	if (hint) {
@@ -146,15 +165,15 @@ static void report(const char *kind, const struct loc *loc, const char *hint, co
 		sanitize(&sb, from);
 	}
 	emit(&sb); /* stderr is unbuffered: one write, not one per byte */
-	funlockfile(stderr);
+	out_end();
 	sb_release(&sb);
 }
 
 void diag_capture(struct strbuf *sink)
 {
-	flockfile(stderr);
+	out_begin();
 	captured = sink;
-	funlockfile(stderr);
+	out_end();
 }
 
 void diag_error(const struct loc *loc, const char *hint, const char *fmt, ...)

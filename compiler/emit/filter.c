@@ -147,7 +147,16 @@ int sink_open_piece(struct sink *s, int fd, enum emit_algo algo, int level, bool
 	case EA_GZIP:
 		return deflateInit2(&s->z, output_level(EA_GZIP, level), Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK ? 0 : -1;
 	case EA_XZ:
-		return xz_block_open(s, level);
+		if (mem) { /* lent, given back at sink_close */
+			s->x = mem->x;
+			mem->x = (lzma_stream)LZMA_STREAM_INIT;
+			s->mem = mem;
+		}
+		if (xz_block_open(s, level) == 0)
+			return 0;
+		if (mem) /* a compressor that did not start is never closed: given back here */
+			mem->x = s->x, s->mem = NULL;
+		return -1;
 	case EA_ZSTD:
 		if (!mem || raw > WHOLE_MAX) /* the trailer alone, or too big to hold: streamed */
 			return sink_open_zstd(s, level);
@@ -281,6 +290,7 @@ static void whole_finish(struct sink *s)
 void piece_mem_free(struct piece_mem *m)
 {
 	ZSTD_freeCCtx(m->zc);
+	lzma_end(&m->x);
 	free(m->raw);
 	memset(m, 0, sizeof(*m));
 }
@@ -335,7 +345,9 @@ int sink_close(struct sink *s)
 	sink_flush(s);
 	if (s->algo == EA_GZIP)
 		deflateEnd(&s->z);
-	if (s->algo == EA_XZ)
+	if (s->algo == EA_XZ && s->mem)
+		s->mem->x = s->x;
+	else if (s->algo == EA_XZ)
 		lzma_end(&s->x);
 	if (!s->mem) /* a lent compressor stays with its worker */
 		ZSTD_freeCCtx(s->zc);
